@@ -1,0 +1,148 @@
+//! The command line (clap): what a person or a script types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::Severity;
+use crate::report::output::Format;
+
+/// accessaudit: periodic access review and compliance auditing.
+///
+/// Loads audit rules (YAML), scans the account, grant and log tables of an
+/// application as of an instant, and reports what it finds.
+#[derive(Debug, Parser)]
+#[command(name = "accessaudit", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database URL: sqlite://PATH (created when missing) or postgres://…
+    #[arg(
+        long,
+        global = true,
+        env = "ACCESSAUDIT_DATABASE_URL",
+        default_value = "sqlite://accessaudit.db",
+        hide_env_values = true
+    )]
+    pub database: String,
+
+    /// A directory (or file) of the deployment's own rules and overrides,
+    /// loaded after the shipped rules; repeat for several.
+    #[arg(
+        long = "rules",
+        global = true,
+        env = "ACCESSAUDIT_RULES",
+        value_delimiter = ','
+    )]
+    pub rules: Vec<PathBuf>,
+
+    /// Do not load the shipped rules, only those given with --rules.
+    #[arg(long, global = true)]
+    pub no_builtin_rules: bool,
+
+    /// The longest one scan statement may run, e.g. 5m.
+    #[arg(long, global = true, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub statement_timeout: std::time::Duration,
+
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "ACCESSAUDIT_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the database schema.
+    Migrate,
+    /// Import a CSV file into a canonical table (all rows or none).
+    Import(ImportArgs),
+    /// List, validate or test rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Evaluate rules now (or as of a past instant) and print the findings.
+    Run(RunArgs),
+    /// Build a demo CRM organisation in SQLite, run every rule on it, print the findings.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// people, principals, roles, role_permissions, grants or events.
+    pub table: String,
+    /// A CSV file whose header names the columns (any order).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the loaded rules.
+    List,
+    /// Check rule files; with no PATH, the loaded rules.
+    Validate {
+        /// Rule files or directories to check (after the shipped rules).
+        paths: Vec<PathBuf>,
+    },
+    /// Run rule tests (`*.test.yaml`) on a scratch SQLite database.
+    Test {
+        /// Test files or directories; with none, the shipped tests and those
+        /// in the --rules directories.
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run only this rule; repeat for several.
+    #[arg(long = "rule")]
+    pub rules: Vec<String>,
+    /// Evaluate as of this instant (RFC 3339, or a date meaning midnight UTC).
+    #[arg(long, value_parser = parse_as_of)]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Exit with status 3 when a finding is at or above this severity.
+    #[arg(long, value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
+    /// Record the run under this job name.
+    #[arg(long)]
+    pub job: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The SQLite file to build (replaced when it exists).
+    #[arg(long, default_value = "accessaudit-demo.db")]
+    pub path: PathBuf,
+    /// Output format of the findings.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Random seed of the generated organisation.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+fn parse_as_of(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    crate::model::parse_instant(s)
+}
+
+fn parse_severity(s: &str) -> Result<Severity, String> {
+    s.parse::<Severity>().map_err(|e| e.to_string())
+}

@@ -1,0 +1,322 @@
+//! `accessaudit import TABLE FILE.csv`: streaming, validated, all-or-nothing.
+//!
+//! A reader thread parses and checks rows and hands batches over a bounded
+//! channel to the writer, which upserts them in one transaction. Memory is a
+//! few batches whatever the file size. At the first bad cell the writer stops
+//! inserting, the reader goes on checking the rest of the file so that every
+//! error is reported at once, and the transaction is rolled back.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+
+use super::tables::{ColumnSpec, TableSpec};
+use crate::store::{SqlValue, Store, StoreError};
+
+/// How many errors are listed before the rest are only counted.
+const MAX_LISTED_ERRORS: usize = 50;
+/// Bound parameters per statement: under SQLite's limit (32766) and PostgreSQL's (65535).
+const PARAMS_PER_STATEMENT: usize = 30_000;
+const MAX_ROWS_PER_STATEMENT: usize = 2_000;
+
+/// One bad value (or line) of a CSV file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvError {
+    pub file: PathBuf,
+    pub line: u64,
+    /// 1-based; 0 when the error is about the whole line or a missing column.
+    pub column: usize,
+    pub column_name: String,
+    pub message: String,
+}
+
+impl fmt::Display for CsvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if !self.column_name.is_empty() {
+            write!(f, "column `{}`: ", self.column_name)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {}: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} has {total} error(s); nothing was imported:\n{}{}", file.display(),
+        errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+        if *total > errors.len() { format!("\n… and {} more", total - errors.len()) } else { String::new() })]
+    Invalid {
+        file: PathBuf,
+        errors: Vec<CsvError>,
+        total: usize,
+    },
+    #[error("importing {}: {source}; nothing was imported", file.display())]
+    Store {
+        file: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub table: &'static str,
+    pub rows: u64,
+}
+
+struct Batch {
+    rows: Vec<Vec<SqlValue>>,
+}
+
+/// Imports `file` into `table`, or nothing at all.
+pub async fn import_csv(
+    store: &Store,
+    table: &'static TableSpec,
+    file: &Path,
+) -> Result<ImportSummary, ImportError> {
+    let reader = std::fs::File::open(file).map_err(|source| ImportError::Io {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    import_reader(store, table, file, reader).await
+}
+
+/// Imports CSV text from any reader; `file` names it in errors.
+pub async fn import_reader<R>(
+    store: &Store,
+    table: &'static TableSpec,
+    file: &Path,
+    reader: R,
+) -> Result<ImportSummary, ImportError>
+where
+    R: std::io::Read + Send + 'static,
+{
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
+    let header: Vec<String> = match csv.headers() {
+        Ok(h) => h.iter().map(str::to_string).collect(),
+        Err(e) => return Err(invalid(file, vec![csv_error(file, &e, 1)])),
+    };
+    let columns = table.map_header(&header).map_err(|errors| {
+        invalid(
+            file,
+            errors
+                .into_iter()
+                .map(|e| CsvError {
+                    file: file.to_path_buf(),
+                    line: 1,
+                    column: e.position,
+                    column_name: e.column,
+                    message: e.message,
+                })
+                .collect(),
+        )
+    })?;
+    let columns = columns.columns;
+    let rows_per_batch =
+        (PARAMS_PER_STATEMENT / columns.len().max(1)).clamp(1, MAX_ROWS_PER_STATEMENT);
+
+    let (tx, mut rx) = mpsc::channel::<Batch>(4);
+    let reader_columns = columns.clone();
+    let reader_file = file.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || {
+        read_rows(
+            csv,
+            table,
+            &reader_columns,
+            &reader_file,
+            rows_per_batch,
+            tx,
+        )
+    });
+
+    let mut db = store.begin().await.map_err(|source| ImportError::Store {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    let mut written: u64 = 0;
+    let mut write_error = None;
+    let full_sql = table.upsert_sql(&columns, rows_per_batch);
+    while let Some(batch) = rx.recv().await {
+        if write_error.is_some() {
+            continue; // keep draining so the reader can finish checking
+        }
+        let params: Vec<SqlValue> = batch.rows.iter().flatten().cloned().collect();
+        let sql = if batch.rows.len() == rows_per_batch {
+            full_sql.clone()
+        } else {
+            table.upsert_sql(&columns, batch.rows.len())
+        };
+        match db.execute(&sql, &params).await {
+            Ok(_) => written += batch.rows.len() as u64,
+            Err(e) => write_error = Some(e),
+        }
+    }
+    let (errors, total) = match reader.await {
+        Ok(result) => result,
+        Err(join) => (
+            vec![CsvError {
+                file: file.to_path_buf(),
+                line: 0,
+                column: 0,
+                column_name: String::new(),
+                message: format!("reader failed: {join}"),
+            }],
+            1,
+        ),
+    };
+    if total > 0 {
+        let _ = db.rollback().await;
+        return Err(ImportError::Invalid {
+            file: file.to_path_buf(),
+            errors,
+            total,
+        });
+    }
+    if let Some(source) = write_error {
+        let _ = db.rollback().await;
+        return Err(ImportError::Store {
+            file: file.to_path_buf(),
+            source,
+        });
+    }
+    db.commit().await.map_err(|source| ImportError::Store {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    Ok(ImportSummary {
+        table: table.name,
+        rows: written,
+    })
+}
+
+/// The reader side: parse, check, batch. Returns the listed errors and their total.
+fn read_rows<R: std::io::Read>(
+    mut csv: csv::Reader<R>,
+    table: &'static TableSpec,
+    columns: &[&'static ColumnSpec],
+    file: &Path,
+    rows_per_batch: usize,
+    tx: mpsc::Sender<Batch>,
+) -> (Vec<CsvError>, usize) {
+    let key_positions: Vec<usize> = table
+        .key
+        .iter()
+        .filter_map(|k| columns.iter().position(|c| c.name == *k))
+        .collect();
+    let mut errors = Vec::new();
+    let mut total = 0usize;
+    let mut batch: Vec<Vec<SqlValue>> = Vec::with_capacity(rows_per_batch);
+    // Within one statement a key may appear once (PostgreSQL refuses to update
+    // a row twice); the later row of the file wins, as it would across batches.
+    let mut batch_keys: HashMap<Vec<String>, usize> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    let push = |e: CsvError, errors: &mut Vec<CsvError>, total: &mut usize| {
+        *total += 1;
+        if errors.len() < MAX_LISTED_ERRORS {
+            errors.push(e);
+        }
+    };
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                push(csv_error(file, &e, line), &mut errors, &mut total);
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
+                    break; // the reader cannot go on after an I/O error
+                }
+                continue;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let mut row = Vec::with_capacity(columns.len());
+        let mut row_ok = true;
+        for (i, (spec, cell)) in columns.iter().zip(record.iter()).enumerate() {
+            match spec.parse(cell) {
+                Ok(v) => row.push(v),
+                Err(e) => {
+                    row_ok = false;
+                    push(
+                        CsvError {
+                            file: file.to_path_buf(),
+                            line,
+                            column: i + 1,
+                            column_name: e.column,
+                            message: e.message,
+                        },
+                        &mut errors,
+                        &mut total,
+                    );
+                }
+            }
+        }
+        if !row_ok || total > 0 {
+            continue; // once anything is wrong, only check the rest
+        }
+        let key: Vec<String> = key_positions
+            .iter()
+            .map(|&i| record[i].trim().to_string())
+            .collect();
+        match batch_keys.get(&key) {
+            Some(&at) => batch[at] = row,
+            None => {
+                batch_keys.insert(key, batch.len());
+                batch.push(row);
+            }
+        }
+        if batch.len() == rows_per_batch {
+            batch_keys.clear();
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(rows_per_batch));
+            if tx.blocking_send(Batch { rows: full }).is_err() {
+                break; // the writer is gone
+            }
+        }
+    }
+    if total == 0 && !batch.is_empty() {
+        let _ = tx.blocking_send(Batch { rows: batch });
+    }
+    (errors, total)
+}
+
+fn csv_error(file: &Path, e: &csv::Error, line: u64) -> CsvError {
+    let message = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("this line has {len} fields, the header has {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
+        _ => e.to_string(),
+    };
+    CsvError {
+        file: file.to_path_buf(),
+        line,
+        column: 0,
+        column_name: String::new(),
+        message,
+    }
+}
+
+fn invalid(file: &Path, errors: Vec<CsvError>) -> ImportError {
+    let total = errors.len();
+    ImportError::Invalid {
+        file: file.to_path_buf(),
+        errors,
+        total,
+    }
+}

@@ -1,0 +1,257 @@
+//! What each command does: glue between the CLI and the pipeline stages.
+//! Errors are `anyhow` here, at the edge; the stages have typed errors.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, Command, DemoArgs, GlobalArgs, ImportArgs, RulesCommand, RunArgs};
+use crate::collect::{csv_import, tables};
+use crate::engine;
+use crate::report::output;
+use crate::rules::{self, RuleSet};
+use crate::store::{Store, StoreOptions};
+
+/// Exit status when `--fail-on` is met (errors exit 1, usage errors 2).
+pub const EXIT_FINDINGS: u8 = 3;
+
+pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Migrate => {
+            let store = open_store(g).await?;
+            eprintln!("database schema is up to date ({})", store.backend().name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(args) => import(g, args).await,
+        Command::Rules(cmd) => rules_command(g, cmd).await,
+        Command::Run(args) => run(g, args).await,
+        Command::Demo(args) => demo(g, args).await,
+    }
+}
+
+async fn open_store(g: &GlobalArgs) -> Result<Store> {
+    let options = StoreOptions {
+        statement_timeout: g.statement_timeout,
+    };
+    Ok(Store::open(&g.database, options).await?)
+}
+
+fn load_rules(g: &GlobalArgs) -> Result<RuleSet> {
+    rules::load(&g.rules, !g.no_builtin_rules)
+        .map_err(|e| anyhow::anyhow!("{e}\nno rule was run: fix the rule files above"))
+}
+
+async fn import(g: &GlobalArgs, args: ImportArgs) -> Result<ExitCode> {
+    let Some(table) = tables::table(&args.table) else {
+        let names: Vec<&str> = tables::ALL.iter().map(|t| t.name).collect();
+        bail!(
+            "unknown table `{}`; import into one of: {}",
+            args.table,
+            names.join(", ")
+        );
+    };
+    let store = open_store(g).await?;
+    let started = std::time::Instant::now();
+    let summary = csv_import::import_csv(&store, table, &args.file).await?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "imported {} row(s) into {} from {} in {:.2}s",
+        summary.rows,
+        summary.table,
+        args.file.display(),
+        secs
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rules_command(g: &GlobalArgs, cmd: RulesCommand) -> Result<ExitCode> {
+    match cmd {
+        RulesCommand::List => {
+            let set = load_rules(g)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:<24} {:<9} {:<22} {:<8} CONTROLS",
+                "ID", "SEVERITY", "KIND", "ENABLED"
+            )?;
+            for r in &set.rules {
+                let controls: Vec<String> = r.controls.iter().map(|c| c.to_string()).collect();
+                writeln!(
+                    out,
+                    "{:<24} {:<9} {:<22} {:<8} {}",
+                    r.id,
+                    r.severity.as_str(),
+                    r.kind.name().as_str(),
+                    if r.enabled { "yes" } else { "no" },
+                    controls.join("; ")
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Validate { paths } => {
+            let mut dirs = g.rules.clone();
+            dirs.extend(paths);
+            let set =
+                rules::load(&dirs, !g.no_builtin_rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("{} rule(s) valid", set.rules.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Test { paths } => rules_test(g, paths).await,
+    }
+}
+
+async fn rules_test(g: &GlobalArgs, paths: Vec<PathBuf>) -> Result<ExitCode> {
+    let set = load_rules(g)?;
+    let files = if paths.is_empty() {
+        let mut files = if g.no_builtin_rules {
+            Vec::new()
+        } else {
+            rules::builtin_files(rules::is_test_file)
+        };
+        files.extend(
+            rules::read_files(&g.rules, rules::is_test_file).map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        files
+    } else {
+        rules::read_files(&paths, rules::is_test_file).map_err(|e| anyhow::anyhow!("{e}"))?
+    };
+    if files.is_empty() {
+        bail!("no rule tests (*.test.yaml) found");
+    }
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let url = format!(
+        "sqlite://{}",
+        scratch.path().join("rules-test.db").display()
+    );
+    let store = Store::open(&url, StoreOptions::default()).await?;
+    let (mut passed, mut failed) = (0, 0);
+    let mut out = std::io::stdout().lock();
+    for file in &files {
+        let results = rules::testing::run_file(&store, &set, &file.path, &file.text)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for r in results {
+            if r.passed() {
+                passed += 1;
+                writeln!(out, "ok     {} :: {}", r.rule, r.case)?;
+            } else {
+                failed += 1;
+                writeln!(
+                    out,
+                    "FAILED {} :: {} ({})",
+                    r.rule,
+                    r.case,
+                    r.file.display()
+                )?;
+                for f in &r.failures {
+                    writeln!(out, "         {f}")?;
+                }
+            }
+        }
+    }
+    writeln!(out, "{passed} passed, {failed} failed")?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
+    let set = load_rules(g)?;
+    let selected: Vec<&rules::Rule> = if args.rules.is_empty() {
+        set.enabled().collect()
+    } else {
+        let mut picked = Vec::new();
+        for id in &args.rules {
+            match set.get(id) {
+                Some(rule) => picked.push(rule),
+                None => bail!(
+                    "no rule `{id}`; loaded rules: {}",
+                    set.rules
+                        .iter()
+                        .map(|r| r.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        picked
+    };
+    let store = open_store(g).await?;
+    let as_of = args.as_of.unwrap_or_else(chrono::Utc::now);
+    let summary = engine::run(&store, &selected, as_of, args.job.as_deref()).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    output::write_run(&store, &summary, args.format, &mut out).await?;
+    out.flush()?;
+    report_outcomes(&summary);
+    Ok(match (args.fail_on, summary.max_severity) {
+        (Some(threshold), Some(max)) if max >= threshold => ExitCode::from(EXIT_FINDINGS),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Skipped and failed rules go to stderr whatever the format, so that a
+/// script reading JSON on stdout still learns of them.
+fn report_outcomes(summary: &engine::RunSummary) {
+    use crate::store::runs::OutcomeStatus;
+    for o in &summary.outcomes {
+        match o.status {
+            OutcomeStatus::Skipped => eprintln!(
+                "warning: rule {} skipped: {}",
+                o.rule_id,
+                o.reason.as_deref().unwrap_or("")
+            ),
+            OutcomeStatus::Failed => eprintln!(
+                "error: rule {} failed: {}",
+                o.rule_id,
+                o.reason.as_deref().unwrap_or("")
+            ),
+            OutcomeStatus::Ok => {
+                if let Some(note) = &o.reason {
+                    eprintln!("note: rule {}: {note}", o.rule_id);
+                }
+            }
+        }
+    }
+}
+
+async fn demo(g: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
+    let set = load_rules(g)?;
+    if args.path.exists() {
+        std::fs::remove_file(&args.path)
+            .with_context(|| format!("replacing {}", args.path.display()))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = args.path.clone().into_os_string();
+            side.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(side));
+        }
+    }
+    let url = format!("sqlite://{}", args.path.display());
+    let store = Store::open(&url, StoreOptions::default()).await?;
+    let org = crate::demo::build(&store, args.seed).await?;
+    eprintln!(
+        "demo organisation in {}: {} people, {} accounts, {} roles, {} grants, {} events; as of {}",
+        args.path.display(),
+        org.people,
+        org.principals,
+        org.roles,
+        org.grants,
+        org.events,
+        crate::model::format_instant(org.as_of)
+    );
+    let rules: Vec<&rules::Rule> = set.enabled().collect();
+    let summary = engine::run(&store, &rules, org.as_of, Some("demo")).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    output::write_run(&store, &summary, args.format, &mut out).await?;
+    out.flush()?;
+    report_outcomes(&summary);
+    eprintln!(
+        "explore it: accessaudit --database {url} run --as-of {} --format json",
+        crate::model::format_instant(org.as_of)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! `departed_still_active`: an open account of a person HR has terminated more
+//! than `grace` before T. Use of the account after `terminated_at` raises the
+//! finding to critical.
+//!
+//! Not gated on event freshness: the finding rests on the HR roster and the
+//! account's status alone; a dead log feed can only hide the escalation, and
+//! the evidence says how fresh the feed was.
+
+use futures_util::StreamExt;
+
+use super::{Context, Evaluation, Result, SUCCESS, Sink, days_between, evidence, json_time, names};
+use crate::model::{AccountStatus, Finding, Severity, SubjectType};
+use crate::rules::{DepartedStillActive, Rule};
+use crate::store::{SqlValue, Tx};
+
+/// The person of an account: `person_id`, or else the one person whose email
+/// matches case-insensitively (the lowest id if HR has duplicates).
+pub(crate) const PERSON_OF_PRINCIPAL: &str = "COALESCE(p.person_id,
+    (SELECT MIN(x.id) FROM people x WHERE p.email IS NOT NULL AND lower(x.email) = lower(p.email)))";
+
+pub(super) async fn evaluate(
+    tx: &mut Tx,
+    ctx: &Context,
+    rule: &Rule,
+    p: &DepartedStillActive,
+    sink: &mut Sink<'_>,
+) -> Result<Evaluation> {
+    let b = ctx.backend;
+    // $1 = T, $2 = T - grace.
+    let sql = format!(
+        "SELECT p.id, p.login, p.status, h.id AS person_id, h.full_name, h.terminated_at,
+                (SELECT COUNT(*) FROM events e
+                  WHERE e.principal_id = p.id AND e.occurred_at > h.terminated_at AND e.occurred_at <= $1
+                    AND {SUCCESS}) AS activity_after,
+                (SELECT MAX(e.occurred_at) FROM events e
+                  WHERE e.principal_id = p.id AND e.occurred_at > h.terminated_at AND e.occurred_at <= $1
+                    AND {SUCCESS}) AS last_activity_at
+           FROM principals p
+           JOIN people h ON h.id = {PERSON_OF_PRINCIPAL}
+          WHERE {statuses}
+            AND (p.created_at IS NULL OR p.created_at <= $1)
+            AND h.employment_status = 'terminated'
+            AND (h.terminated_at IS NULL OR h.terminated_at < $2)
+          ORDER BY p.id",
+        statuses = b.in_list("p.status", 3),
+    );
+    let params = [
+        SqlValue::time(ctx.as_of),
+        SqlValue::time(ctx.before(p.grace)),
+        SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+    ];
+    let mut rows = tx.fetch(&sql, &params);
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let login = row.req_text("login")?;
+        let terminated_at = row.time("terminated_at")?;
+        let activity = row.i64("activity_after")?.unwrap_or(0);
+        let escalate = p.escalate_on_activity && activity > 0;
+        let mut ev = evidence();
+        ev.insert("login".into(), login.clone().into());
+        ev.insert("status".into(), row.req_text("status")?.into());
+        ev.insert("person_id".into(), row.req_text("person_id")?.into());
+        ev.insert("full_name".into(), row.text("full_name")?.into());
+        ev.insert("terminated_at".into(), json_time(terminated_at));
+        ev.insert(
+            "days_since_termination".into(),
+            terminated_at.map(|t| days_between(t, ctx.as_of)).into(),
+        );
+        ev.insert("activity_after_termination".into(), activity.into());
+        ev.insert(
+            "last_activity_at".into(),
+            json_time(row.time("last_activity_at")?),
+        );
+        ev.insert("newest_event_seen".into(), json_time(ctx.newest_event));
+        let title = match (escalate, terminated_at) {
+            (true, _) => format!("{login}: used {activity} time(s) after its owner left"),
+            (false, Some(t)) => format!(
+                "{login}: still {} {} days after its owner left",
+                row.req_text("status")?,
+                days_between(t, ctx.as_of)
+            ),
+            (false, None) => format!("{login}: still open although its owner has left"),
+        };
+        sink.push(Finding {
+            rule: rule.id.clone(),
+            severity: if escalate {
+                Severity::Critical
+            } else {
+                rule.severity
+            },
+            subject_type: SubjectType::Principal,
+            subject_id: row.req_text("id")?,
+            title,
+            evidence: ev,
+        })
+        .await?;
+    }
+    Ok(Evaluation::default())
+}

@@ -1,0 +1,279 @@
+//! Evaluating rules as of an instant T.
+//!
+//! A run opens one read-only snapshot of the canonical tables (with a statement
+//! timeout), evaluates each rule inside the database, and streams the findings
+//! into the engine's tables in batches: no rule holds a table in memory. A rule
+//! that fails is recorded as failed and the others still run.
+
+mod bulk_export;
+mod custom_sql;
+mod departed;
+mod idle;
+mod over_privileged;
+mod shared_account;
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Finding, Severity, format_instant};
+use crate::rules::{Rule, RuleKind, Span};
+use crate::store::runs::{OutcomeStatus, RuleOutcome};
+use crate::store::{Backend, SqlValue, Store, StoreError, Tx};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("rule {rule}: {message}")]
+    Rule { rule: String, message: String },
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub as_of: DateTime<Utc>,
+    pub outcomes: Vec<RuleOutcome>,
+    pub finding_count: u64,
+    /// The most severe finding, if any.
+    pub max_severity: Option<Severity>,
+}
+
+/// What every rule evaluation can see: the instant, the backend, the newest event.
+pub(crate) struct Context {
+    pub as_of: DateTime<Utc>,
+    pub backend: Backend,
+    /// The newest event at or before T (the freshness gate's input).
+    pub newest_event: Option<DateTime<Utc>>,
+}
+
+impl Context {
+    /// T minus a span, saturating at the earliest instant.
+    pub fn before(&self, span: Span) -> DateTime<Utc> {
+        self.as_of
+            .checked_sub_signed(span.chrono())
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// `Some(reason)` when the event feed is older than `max_age` before T.
+    pub fn stale_events(&self, max_age: Option<Span>) -> Option<String> {
+        let max_age = max_age?;
+        match self.newest_event {
+            None => Some(format!(
+                "no events at or before {}: the event feed is empty",
+                format_instant(self.as_of)
+            )),
+            Some(newest) if newest < self.before(max_age) => Some(format!(
+                "event feed is stale: the newest event ({}) is more than {} before {}",
+                format_instant(newest),
+                max_age,
+                format_instant(self.as_of)
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
+/// How an evaluation ended, short of an error.
+#[derive(Debug, Default)]
+pub(crate) struct Evaluation {
+    /// Not evaluated, and why.
+    pub skipped: Option<String>,
+    /// Evaluated, with a caveat (e.g. one check left out for a stale feed).
+    pub note: Option<String>,
+}
+
+/// Buffers findings and writes them in batches as they stream out of a rule.
+pub(crate) struct Sink<'a> {
+    store: &'a Store,
+    run_id: i64,
+    buffer: Vec<Finding>,
+    pub count: u64,
+    pub max_severity: Option<Severity>,
+}
+
+const SINK_BATCH: usize = 500;
+
+impl<'a> Sink<'a> {
+    pub async fn push(&mut self, finding: Finding) -> Result<()> {
+        self.max_severity = self.max_severity.max(Some(finding.severity));
+        self.count += 1;
+        self.buffer.push(finding);
+        if self.buffer.len() >= SINK_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.store
+            .record_findings(self.run_id, &self.buffer)
+            .await?;
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+/// Shorthand for building evidence objects.
+pub(crate) fn evidence() -> serde_json::Map<String, serde_json::Value> {
+    serde_json::Map::new()
+}
+
+pub(crate) fn json_time(t: Option<DateTime<Utc>>) -> serde_json::Value {
+    t.map_or(serde_json::Value::Null, |t| {
+        serde_json::Value::String(format_instant(t))
+    })
+}
+
+/// Runs `rules` as of `as_of` and records the run; `job` names the job it belongs to.
+pub async fn run(
+    store: &Store,
+    rules: &[&Rule],
+    as_of: DateTime<Utc>,
+    job: Option<&str>,
+) -> Result<RunSummary> {
+    let run_id = store.start_run(job, as_of).await?;
+    match evaluate_all(store, run_id, rules, as_of).await {
+        Ok(summary) => {
+            store
+                .finish_run(run_id, summary.finding_count, None)
+                .await?;
+            Ok(summary)
+        }
+        Err(e) => {
+            let _ = store.finish_run(run_id, 0, Some(&e.to_string())).await;
+            Err(e)
+        }
+    }
+}
+
+async fn evaluate_all(
+    store: &Store,
+    run_id: i64,
+    rules: &[&Rule],
+    as_of: DateTime<Utc>,
+) -> Result<RunSummary> {
+    let mut scan = store.begin_scan().await?;
+    let newest_event = match scan
+        .fetch_optional(
+            "SELECT MAX(occurred_at) AS newest FROM events WHERE occurred_at <= $1",
+            &[SqlValue::time(as_of)],
+        )
+        .await?
+    {
+        Some(row) => row.time("newest")?,
+        None => None,
+    };
+    let ctx = Context {
+        as_of,
+        backend: store.backend(),
+        newest_event,
+    };
+    let mut outcomes = Vec::with_capacity(rules.len());
+    let mut total = 0;
+    let mut max_severity = None;
+    for rule in rules {
+        let started = Instant::now();
+        let mut sink = Sink {
+            store,
+            run_id,
+            buffer: Vec::new(),
+            count: 0,
+            max_severity: None,
+        };
+        // A savepoint per rule: on PostgreSQL a failed statement would
+        // otherwise abort the snapshot for every rule after it.
+        scan.execute("SAVEPOINT rule_eval", &[]).await?;
+        let result = match evaluate(&mut scan, &ctx, rule, &mut sink).await {
+            Ok(evaluation) => sink.flush().await.map(|_| evaluation),
+            Err(e) => Err(e),
+        };
+        let outcome = match result {
+            Ok(evaluation) => {
+                scan.execute("RELEASE SAVEPOINT rule_eval", &[]).await?;
+                let (status, reason) = match (evaluation.skipped, evaluation.note) {
+                    (Some(reason), _) => (OutcomeStatus::Skipped, Some(reason)),
+                    (None, note) => (OutcomeStatus::Ok, note),
+                };
+                total += sink.count;
+                max_severity = max_severity.max(sink.max_severity);
+                RuleOutcome {
+                    rule_id: rule.id.clone(),
+                    status,
+                    reason,
+                    finding_count: sink.count,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                }
+            }
+            Err(e) => {
+                scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
+                tracing::error!(rule = %rule.id, error = %e, "rule failed");
+                // Findings already flushed for this rule would be partial: drop them.
+                store
+                    .execute(
+                        "DELETE FROM findings WHERE run_id = $1 AND rule = $2",
+                        &[SqlValue::int(run_id), SqlValue::text(&rule.id)],
+                    )
+                    .await?;
+                RuleOutcome {
+                    rule_id: rule.id.clone(),
+                    status: OutcomeStatus::Failed,
+                    reason: Some(e.to_string()),
+                    finding_count: 0,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                }
+            }
+        };
+        match outcome.status {
+            OutcomeStatus::Skipped => {
+                tracing::warn!(rule = %rule.id, reason = outcome.reason.as_deref().unwrap_or(""), "rule skipped")
+            }
+            _ => {
+                tracing::info!(rule = %rule.id, findings = outcome.finding_count, ms = outcome.duration_ms, "rule evaluated")
+            }
+        }
+        store.record_outcome(run_id, &outcome).await?;
+        outcomes.push(outcome);
+    }
+    scan.rollback().await?;
+    Ok(RunSummary {
+        run_id,
+        as_of,
+        outcomes,
+        finding_count: total,
+        max_severity,
+    })
+}
+
+async fn evaluate(
+    tx: &mut Tx,
+    ctx: &Context,
+    rule: &Rule,
+    sink: &mut Sink<'_>,
+) -> Result<Evaluation> {
+    match &rule.kind {
+        RuleKind::IdleAccounts(p) => idle::evaluate(tx, ctx, rule, p, sink).await,
+        RuleKind::DepartedStillActive(p) => departed::evaluate(tx, ctx, rule, p, sink).await,
+        RuleKind::OverPrivileged(p) => over_privileged::evaluate(tx, ctx, rule, p, sink).await,
+        RuleKind::BulkExport(p) => bulk_export::evaluate(tx, ctx, rule, p, sink).await,
+        RuleKind::SharedAccount(p) => shared_account::evaluate(tx, ctx, rule, p, sink).await,
+        RuleKind::Sql(p) => custom_sql::evaluate(tx, ctx, rule, p, sink).await,
+    }
+}
+
+/// `e.outcome` counts as a success (a NULL outcome is a success: many sources
+/// only log what worked).
+pub(crate) const SUCCESS: &str = "(e.outcome IS NULL OR e.outcome = 'success')";
+
+/// Whole days between two instants, rounded down.
+pub(crate) fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_days()
+}
+
+/// The strings of a list of contract enums.
+pub(crate) fn names<T: Copy>(items: &[T], as_str: fn(T) -> &'static str) -> Vec<String> {
+    items.iter().map(|i| as_str(*i).to_string()).collect()
+}

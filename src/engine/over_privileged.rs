@@ -1,0 +1,338 @@
+//! `over_privileged`: least privilege (最小权限原则). Live sensitive access
+//! (privileged roles, sensitive permissions such as `*.export`, `*.delete`,
+//! `user.grant`, or `data_scope: all`) held beyond need:
+//! - `outside_admin_departments`: a privileged role or `user.grant` held
+//!   outside the departments allowed to administer;
+//! - `unused`: none of the actions the access enables used for `unused_after`
+//!   (grants younger than that are not judged);
+//! - `rare_among_peers`: held by fewer than `peer_max_share` of the holder's
+//!   peers (same department and title, groups of `peer_min_group` or more).
+//!
+//! One finding per grant. Roles that bundle export and delete over all data are
+//! findings themselves (subject `role`). The roles are few, so their
+//! sensitivity is worked out here; the grants are many, so they are selected,
+//! joined to holders and peers, and checked for use inside the database.
+
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+
+use super::departed::PERSON_OF_PRINCIPAL;
+use super::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time, names};
+use crate::model::{AccountStatus, DataScope, Finding, SubjectType};
+use crate::rules::{OverPrivileged, Rule};
+use crate::store::{SqlValue, Tx};
+
+/// What makes a role sensitive, worked out from its row and permissions.
+#[derive(Debug, Default, Clone)]
+struct RoleInfo {
+    name: String,
+    privileged: bool,
+    scope_all: bool,
+    sensitive_permissions: Vec<String>,
+    /// Holds `user.grant` (or another sensitive `*.grant`): administers access.
+    grants_access: bool,
+    has_export: bool,
+    has_delete: bool,
+}
+
+impl RoleInfo {
+    fn sensitive(&self) -> bool {
+        self.privileged || self.scope_all || !self.sensitive_permissions.is_empty()
+    }
+
+    /// The event actions that count as using this role's sensitive access.
+    fn usage_actions(&self, p: &OverPrivileged) -> Vec<String> {
+        let mut actions: Vec<String> = Vec::new();
+        for perm in &self.sensitive_permissions {
+            let verb = perm.rsplit('.').next().unwrap_or(perm).to_ascii_lowercase();
+            if verb == "grant" {
+                actions.push("revoke".into());
+            }
+            actions.push(verb);
+        }
+        if self.privileged {
+            actions.extend(p.admin_actions.iter().cloned());
+        }
+        if self.scope_all {
+            actions.extend(p.data_actions.iter().cloned());
+        }
+        actions.sort();
+        actions.dedup();
+        actions
+    }
+}
+
+/// `*` matches any run of characters; case-insensitive.
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+async fn load_roles(tx: &mut Tx, p: &OverPrivileged) -> Result<BTreeMap<String, RoleInfo>> {
+    let sql = "SELECT r.id, r.name, r.privileged, r.data_scope, rp.permission
+                 FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id
+                ORDER BY r.id, rp.permission";
+    let mut roles: BTreeMap<String, RoleInfo> = BTreeMap::new();
+    let mut rows = tx.fetch(sql, &[]);
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let id = row.req_text("id")?;
+        let info = roles.entry(id).or_default();
+        info.name = row.req_text("name")?;
+        info.privileged = row.bool("privileged")?.unwrap_or(false);
+        info.scope_all = row.text("data_scope")?.as_deref() == Some(DataScope::All.as_str());
+        if let Some(perm) = row.text("permission")? {
+            let verb = perm.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+            info.has_export |= verb == "export";
+            info.has_delete |= verb == "delete";
+            if p.sensitive_permissions
+                .iter()
+                .any(|pat| glob_match(pat, &perm))
+            {
+                info.grants_access |= verb == "grant";
+                info.sensitive_permissions.push(perm);
+            }
+        }
+    }
+    roles.retain(|_, r| r.sensitive() || (r.scope_all && r.has_export && r.has_delete));
+    Ok(roles)
+}
+
+pub(super) async fn evaluate(
+    tx: &mut Tx,
+    ctx: &Context,
+    rule: &Rule,
+    p: &OverPrivileged,
+    sink: &mut Sink<'_>,
+) -> Result<Evaluation> {
+    let roles = load_roles(tx, p).await?;
+    let stale = ctx.stale_events(p.max_event_age);
+    let check_usage = stale.is_none();
+
+    if p.flag_bundled_roles {
+        for (id, role) in roles
+            .iter()
+            .filter(|(_, r)| r.scope_all && r.has_export && r.has_delete)
+        {
+            let mut ev = evidence();
+            ev.insert("role".into(), role.name.clone().into());
+            ev.insert("data_scope".into(), "all".into());
+            ev.insert(
+                "reasons".into(),
+                vec!["bundles_export_and_delete_over_all_data"].into(),
+            );
+            ev.insert(
+                "sensitive_permissions".into(),
+                role.sensitive_permissions.clone().into(),
+            );
+            sink.push(Finding {
+                rule: rule.id.clone(),
+                severity: rule.severity,
+                subject_type: SubjectType::Role,
+                subject_id: id.clone(),
+                title: format!(
+                    "role {}: export and delete over all data in one role",
+                    role.name
+                ),
+                evidence: ev,
+            })
+            .await?;
+        }
+    }
+
+    let sensitive: Vec<&String> = roles
+        .iter()
+        .filter(|(_, r)| r.sensitive())
+        .map(|(id, _)| id)
+        .collect();
+    if sensitive.is_empty() {
+        return Ok(Evaluation {
+            skipped: None,
+            note: stale.map(|s| format!("usage check left out: {s}")),
+        });
+    }
+    let usage: serde_json::Map<String, serde_json::Value> = roles
+        .iter()
+        .filter(|(_, r)| r.sensitive())
+        .map(|(id, r)| (id.clone(), r.usage_actions(p).into()))
+        .collect();
+
+    let b = ctx.backend;
+    let unused_cutoff = ctx.before(p.unused_after);
+    // $1 = T, $2 = statuses, $3 = sensitive role ids, $4 = role → usage actions.
+    let sql = format!(
+        "WITH who AS (
+            SELECT p.id, p.login, COALESCE(p.department, h.department) AS dept, h.title
+              FROM principals p
+              LEFT JOIN people h ON h.id = {PERSON_OF_PRINCIPAL}
+             WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
+         ),
+         live AS (
+            SELECT g.id, g.principal_id, g.role_id, g.granted_at
+              FROM grants g
+             WHERE {roles}
+               AND (g.granted_at IS NULL OR g.granted_at <= $1)
+               AND (g.revoked_at IS NULL OR g.revoked_at > $1)
+               AND (g.expires_at IS NULL OR g.expires_at > $1)
+         ),
+         role_actions AS (SELECT k AS role_id, v AS action FROM {role_actions}),
+         peer_groups AS (
+            SELECT dept, title, COUNT(*) AS members FROM who
+             WHERE dept IS NOT NULL AND title IS NOT NULL GROUP BY dept, title
+         ),
+         peer_holders AS (
+            SELECT w.dept, w.title, l.role_id, COUNT(DISTINCT l.principal_id) AS holders
+              FROM live l JOIN who w ON w.id = l.principal_id
+             WHERE w.dept IS NOT NULL AND w.title IS NOT NULL
+             GROUP BY w.dept, w.title, l.role_id
+         )
+         SELECT l.id AS grant_id, l.principal_id, l.role_id, l.granted_at, w.login, w.dept, w.title,
+                pg.members, ph.holders,
+                (SELECT MAX(e.occurred_at) FROM role_actions ra JOIN events e ON e.action = ra.action
+                  WHERE ra.role_id = l.role_id AND e.principal_id = l.principal_id
+                    AND e.occurred_at <= $1 AND {SUCCESS}) AS last_used_at
+           FROM live l
+           JOIN who w ON w.id = l.principal_id
+           LEFT JOIN peer_groups pg ON pg.dept = w.dept AND pg.title = w.title
+           LEFT JOIN peer_holders ph ON ph.dept = w.dept AND ph.title = w.title AND ph.role_id = l.role_id
+          ORDER BY l.id",
+        statuses = b.in_list("p.status", 2),
+        roles = b.in_list("g.role_id", 3),
+        role_actions = b.json_map_rows(4),
+    );
+    let params = [
+        SqlValue::time(ctx.as_of),
+        SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+        SqlValue::list(&sensitive),
+        SqlValue::text(serde_json::Value::Object(usage).to_string()),
+    ];
+    let admin_departments: Vec<String> = p
+        .admin_departments
+        .iter()
+        .map(|d| d.to_lowercase())
+        .collect();
+    let mut rows = tx.fetch(&sql, &params);
+    let mut last_grant: Option<String> = None;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let grant_id = row.req_text("grant_id")?;
+        if last_grant.as_deref() == Some(grant_id.as_str()) {
+            continue;
+        }
+        last_grant = Some(grant_id.clone());
+        let role_id = row.req_text("role_id")?;
+        let Some(role) = roles.get(&role_id) else {
+            continue;
+        };
+        let dept = row.text("dept")?;
+        let granted_at = row.time("granted_at")?;
+        let last_used = row.time("last_used_at")?;
+        let mut reasons: Vec<&str> = Vec::new();
+
+        let administers = role.privileged || role.grants_access;
+        let in_admin_dept = dept
+            .as_ref()
+            .is_some_and(|d| admin_departments.contains(&d.to_lowercase()));
+        if administers && !admin_departments.is_empty() && !in_admin_dept {
+            reasons.push("outside_admin_departments");
+        }
+        let old_enough = granted_at.is_none_or(|g| g <= unused_cutoff);
+        if check_usage && old_enough && last_used.is_none_or(|u| u < unused_cutoff) {
+            reasons.push("unused");
+        }
+        let members = row.i64("members")?.unwrap_or(0);
+        let holders = row.i64("holders")?.unwrap_or(0);
+        let peer_share = if members >= i64::from(p.peer_min_group) && members > 1 {
+            Some((holders - 1).max(0) as f64 / (members - 1) as f64)
+        } else {
+            None
+        };
+        if peer_share.is_some_and(|s| s < p.peer_max_share) {
+            reasons.push("rare_among_peers");
+        }
+        if reasons.is_empty() {
+            continue;
+        }
+
+        let login = row.req_text("login")?;
+        let mut access: Vec<String> = Vec::new();
+        if role.privileged {
+            access.push("privileged role".into());
+        }
+        if role.scope_all {
+            access.push("data_scope all".into());
+        }
+        access.extend(role.sensitive_permissions.iter().cloned());
+        let mut ev = evidence();
+        ev.insert("principal_id".into(), row.req_text("principal_id")?.into());
+        ev.insert("login".into(), login.clone().into());
+        ev.insert("role_id".into(), role_id.clone().into());
+        ev.insert("role".into(), role.name.clone().into());
+        ev.insert("department".into(), dept.into());
+        ev.insert("title".into(), row.text("title")?.into());
+        ev.insert("sensitive_access".into(), access.into());
+        ev.insert("reasons".into(), reasons.clone().into());
+        ev.insert("granted_at".into(), json_time(granted_at));
+        ev.insert("last_used_at".into(), json_time(last_used));
+        if peer_share.is_some() {
+            ev.insert("peers".into(), (members - 1).into());
+            ev.insert("peers_holding".into(), (holders - 1).max(0).into());
+        }
+        sink.push(Finding {
+            rule: rule.id.clone(),
+            severity: rule.severity,
+            subject_type: SubjectType::Grant,
+            subject_id: grant_id,
+            title: format!(
+                "{login} holds {} ({})",
+                role.name,
+                reasons.join(", ").replace('_', " ")
+            ),
+            evidence: ev,
+        })
+        .await?;
+    }
+    Ok(Evaluation {
+        skipped: None,
+        note: stale.map(|s| format!("usage check left out: {s}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_dotted_permissions() {
+        assert!(glob_match("*.export", "customer.export"));
+        assert!(glob_match("*.export", "crm.customer.EXPORT"));
+        assert!(!glob_match("*.export", "customer.exporter"));
+        assert!(glob_match("user.grant", "user.grant"));
+        assert!(!glob_match("user.grant", "user.granted"));
+        assert!(glob_match("crm.*.delete", "crm.lead.delete"));
+        assert!(!glob_match("crm.*.delete", "hr.lead.delete"));
+    }
+}

@@ -1,0 +1,17 @@
+//! accessaudit: periodic access review and compliance auditing.
+//!
+//! Data flows one way: `collect` → `engine` (evaluate rules) → `report`.
+//! `store` is the only module that opens database connections. See
+//! docs/ARCHITECTURE.md.
+
+pub mod cli;
+pub mod collect;
+pub mod commands;
+pub mod demo;
+pub mod engine;
+pub mod model;
+pub mod report;
+pub mod rules;
+pub mod store;
+pub mod telemetry;
+pub mod yaml;

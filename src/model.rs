@@ -1,0 +1,187 @@
+//! The canonical model of DESIGN.md: the enums every stage shares, and the finding.
+//!
+//! Enums parse from the exact lower-case strings of the contract ("parse, don't
+//! validate"): once a value is one of these types it is known to be valid.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Declares a string-backed enum with `as_str`, `FromStr`, `Display` and serde
+/// impls that use the contract's spelling, so the spelling lives in one place.
+macro_rules! contract_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The accepted spellings, for error messages.
+            pub fn expected() -> String {
+                [$($text),+].join(" | ")
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { value: s.to_string(), expected: Self::expected() }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// A string that is not one of an enum's contract values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown value `{value}`, expected one of {expected}")]
+pub struct UnknownValue {
+    pub value: String,
+    pub expected: String,
+}
+
+contract_enum!(
+    /// How serious a finding is; ordered from least to most severe.
+    Severity { Info => "info", Low => "low", Medium => "medium", High => "high", Critical => "critical" }
+);
+
+contract_enum!(
+    /// `people.employment_status`.
+    EmploymentStatus { Active => "active", OnLeave => "on_leave", Terminated => "terminated" }
+);
+
+contract_enum!(
+    /// `principals.account_type`.
+    AccountType { Human => "human", Service => "service", Shared => "shared", External => "external" }
+);
+
+contract_enum!(
+    /// `principals.status`.
+    AccountStatus { Active => "active", Pending => "pending", Disabled => "disabled", Locked => "locked" }
+);
+
+contract_enum!(
+    /// `roles.data_scope`.
+    DataScope {
+        SelfOnly => "self",
+        Subordinates => "subordinates",
+        Department => "department",
+        DepartmentTree => "department_tree",
+        Custom => "custom",
+        All => "all",
+    }
+);
+
+contract_enum!(
+    /// `events.outcome`.
+    Outcome { Success => "success", Failure => "failure" }
+);
+
+contract_enum!(
+    /// What a finding is about.
+    SubjectType { Principal => "principal", Role => "role", Grant => "grant" }
+);
+
+/// One finding of one rule about one subject. `(rule, subject_type, subject_id)`
+/// is its key: the same key in two runs is the same finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub subject_type: SubjectType,
+    pub subject_id: String,
+    pub title: String,
+    /// The facts that made it a finding (a JSON object).
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Finding {
+    /// The key that identifies the same finding across runs.
+    pub fn key(&self) -> (&str, SubjectType, &str) {
+        (&self.rule, self.subject_type, &self.subject_id)
+    }
+}
+
+/// Formats an instant the way the contract writes them (RFC 3339, UTC, `Z`),
+/// with sub-second digits only when there are any.
+pub fn format_instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Parses an instant as the contract accepts it: RFC 3339, or a date alone
+/// meaning midnight UTC.
+pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        && s.len() == 10
+    {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(format!(
+        "`{s}` is not an RFC 3339 timestamp (e.g. 2026-11-01T08:00:00Z) or a date (2026-11-01)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severities_order_from_info_to_critical() {
+        assert!(Severity::Info < Severity::Low);
+        assert!(Severity::High < Severity::Critical);
+        assert_eq!("critical".parse::<Severity>(), Ok(Severity::Critical));
+    }
+
+    #[test]
+    fn unknown_enum_value_names_the_expected_ones() {
+        let err = "admin".parse::<AccountType>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown value `admin`, expected one of human | service | shared | external"
+        );
+    }
+
+    #[test]
+    fn instants_parse_rfc3339_and_bare_dates() {
+        let t = parse_instant("2026-11-01T09:00:00+01:00").unwrap();
+        assert_eq!(format_instant(t), "2026-11-01T08:00:00Z");
+        assert_eq!(
+            format_instant(parse_instant("2026-11-01").unwrap()),
+            "2026-11-01T00:00:00Z"
+        );
+        assert!(parse_instant("2026-11-01 08:00").is_err());
+        assert!(parse_instant("2026-13-01").is_err());
+        assert!(parse_instant("yesterday").is_err());
+    }
+
+    #[test]
+    fn sub_second_precision_is_kept() {
+        let t = parse_instant("2026-11-01T08:00:00.250Z").unwrap();
+        assert_eq!(format_instant(t), "2026-11-01T08:00:00.250Z");
+    }
+}

@@ -1,0 +1,472 @@
+//! Loading rule directories: strict, located errors, all-or-nothing.
+//!
+//! Directories load in order (the shipped `rules/` first, then a deployment's
+//! own). A file holds either a whole rule (`id:`) or an override of one loaded
+//! before it (`override: <id>`), which may change `severity`, `enabled`,
+//! `controls` and any of the `params`, without editing the shipped file.
+//! Files ending in `.test.yaml` are rule tests, not rules.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use super::model::*;
+use super::named_params;
+use crate::model::Severity;
+use crate::yaml::{self, LocatedError};
+
+/// Every error found while loading; nothing runs when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct RuleErrors(pub Vec<LocatedError>);
+
+/// The rules loaded from a set of directories, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub fn enabled(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().filter(|r| r.enabled)
+    }
+}
+
+/// Is this a rule (or override) file, rather than a rule test or something else?
+pub fn is_rule_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(path)
+}
+
+/// Is this a rule test file?
+pub fn is_test_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
+}
+
+/// The shipped rules and rule tests, embedded at build time from `rules/`.
+pub mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+}
+
+/// A YAML file to load: where it is (for messages) and its text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// The embedded files that `keep` accepts.
+pub fn builtin_files(keep: fn(&Path) -> bool) -> Vec<SourceFile> {
+    builtin::BUILTIN
+        .iter()
+        .filter(|(path, _)| keep(Path::new(path)))
+        .map(|(path, text)| SourceFile {
+            path: PathBuf::from(path),
+            text: text.to_string(),
+        })
+        .collect()
+}
+
+/// The files of `paths` that `keep` accepts (directories are listed and
+/// sorted; files are taken as given), read.
+pub fn read_files(
+    paths: &[PathBuf],
+    keep: fn(&Path) -> bool,
+) -> Result<Vec<SourceFile>, RuleErrors> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| io_error(path, &e))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && keep(p))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(io_error(
+                path,
+                &std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+    }
+    files
+        .into_iter()
+        .map(|path| match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(SourceFile { path, text }),
+            Err(e) => Err(io_error(&path, &e)),
+        })
+        .collect()
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> RuleErrors {
+    RuleErrors(vec![LocatedError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+    }])
+}
+
+/// Loads the shipped rules (when `with_builtin`), then every rule and
+/// override file under `paths`, in order.
+pub fn load(paths: &[PathBuf], with_builtin: bool) -> Result<RuleSet, RuleErrors> {
+    let mut files = if with_builtin {
+        builtin_files(is_rule_file)
+    } else {
+        Vec::new()
+    };
+    files.extend(read_files(paths, is_rule_file)?);
+    load_sources(&files)
+}
+
+/// Loads rules and overrides from files already read.
+pub fn load_sources(files: &[SourceFile]) -> Result<RuleSet, RuleErrors> {
+    let mut errors = Vec::new();
+    let mut rules: BTreeMap<String, Rule> = BTreeMap::new();
+    let mut overrides = Vec::new();
+
+    for SourceFile {
+        path: file,
+        text: source,
+    } in files
+    {
+        match classify(file, source) {
+            Ok(FileKind::Rule) => match load_rule(file, source) {
+                Ok(rule) => match rules.get(&rule.id) {
+                    Some(first) => errors.push(LocatedError::at_field(
+                        file,
+                        source,
+                        "id",
+                        format!(
+                            "duplicate rule id `{}` (first defined in {})",
+                            rule.id,
+                            first.sources[0].display()
+                        ),
+                    )),
+                    None => {
+                        rules.insert(rule.id.clone(), rule);
+                    }
+                },
+                Err(e) => errors.push(e),
+            },
+            Ok(FileKind::Override) => overrides.push((file, source)),
+            Err(e) => errors.push(e),
+        }
+    }
+
+    for (file, source) in overrides {
+        if let Err(e) = apply_override(file, source, &mut rules) {
+            errors.push(e);
+        }
+    }
+
+    if errors.is_empty() {
+        Ok(RuleSet {
+            rules: rules.into_values().collect(),
+        })
+    } else {
+        Err(RuleErrors(errors))
+    }
+}
+
+/// A copy of `rule` with some params replaced (a rule test's `params:`),
+/// checked like an override.
+pub fn with_params(
+    rule: &Rule,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Rule, String> {
+    let kind = match &rule.kind {
+        RuleKind::IdleAccounts(p) => RuleKind::IdleAccounts(merge_params(p, params)?),
+        RuleKind::DepartedStillActive(p) => RuleKind::DepartedStillActive(merge_params(p, params)?),
+        RuleKind::OverPrivileged(p) => RuleKind::OverPrivileged(merge_params(p, params)?),
+        RuleKind::BulkExport(p) => RuleKind::BulkExport(merge_params(p, params)?),
+        RuleKind::SharedAccount(p) => RuleKind::SharedAccount(merge_params(p, params)?),
+        RuleKind::Sql(p) => RuleKind::Sql(merge_params(p, params)?),
+    };
+    validate(&kind).map_err(|(field, message)| format!("params.{field}: {message}"))?;
+    Ok(Rule {
+        kind,
+        ..rule.clone()
+    })
+}
+
+enum FileKind {
+    Rule,
+    Override,
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    id: Option<IgnoredAny>,
+    #[serde(rename = "override")]
+    target: Option<IgnoredAny>,
+}
+
+fn classify(file: &Path, source: &str) -> Result<FileKind, LocatedError> {
+    let probe: Probe = yaml::parse(file, source)?;
+    match (probe.id.is_some(), probe.target.is_some()) {
+        (true, false) => Ok(FileKind::Rule),
+        (false, true) => Ok(FileKind::Override),
+        (true, true) => Err(LocatedError::at_field(
+            file,
+            source,
+            "override",
+            "a file is either a rule (`id:`) or an override (`override:`), not both",
+        )),
+        (false, false) => Err(LocatedError {
+            file: file.to_path_buf(),
+            line: 1,
+            column: 1,
+            field: "id".into(),
+            message: "missing field `id` (or `override:` naming the rule to change)".into(),
+        }),
+    }
+}
+
+/// A rule file, with the params of its kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleDoc<P> {
+    id: Spanned<String>,
+    title: String,
+    #[serde(default)]
+    description: String,
+    severity: Severity,
+    #[serde(default)]
+    controls: Vec<Control>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    kind: KindName,
+    params: Option<P>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An override file, with the params of its target's kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideDoc<P> {
+    #[serde(rename = "override")]
+    target: Spanned<String>,
+    severity: Option<Severity>,
+    enabled: Option<bool>,
+    controls: Option<Vec<Control>>,
+    params: Option<P>,
+}
+
+fn load_rule(file: &Path, source: &str) -> Result<Rule, LocatedError> {
+    // First pass: the fields every rule has, and which kind it is.
+    let head: RuleDoc<IgnoredAny> = yaml::parse(file, source)?;
+    let id = head.id.value.clone();
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(LocatedError {
+            file: file.to_path_buf(),
+            line: head.id.referenced.line() as usize,
+            column: head.id.referenced.column() as usize,
+            field: "id".into(),
+            message: format!("rule id `{id}` must be lower-case letters, digits and `-`"),
+        });
+    }
+    // Second pass: the params, typed by the kind, so errors point into them.
+    let kind = match head.kind {
+        KindName::IdleAccounts => RuleKind::IdleAccounts(params_of(file, source)?),
+        KindName::DepartedStillActive => RuleKind::DepartedStillActive(params_of(file, source)?),
+        KindName::OverPrivileged => RuleKind::OverPrivileged(params_of(file, source)?),
+        KindName::BulkExport => RuleKind::BulkExport(params_of(file, source)?),
+        KindName::SharedAccount => RuleKind::SharedAccount(params_of(file, source)?),
+        KindName::Sql => {
+            let doc: RuleDoc<CustomSql> = yaml::parse(file, source)?;
+            let params = doc.params.ok_or_else(|| {
+                LocatedError::at_field(
+                    file,
+                    source,
+                    "kind",
+                    "a `sql` rule needs `params` with a `query`",
+                )
+            })?;
+            RuleKind::Sql(params)
+        }
+    };
+    validate(&kind).map_err(|(field, message)| {
+        LocatedError::at_field(file, source, &format!("params.{field}"), message)
+    })?;
+    Ok(Rule {
+        id,
+        title: head.title,
+        description: head.description,
+        severity: head.severity,
+        controls: head.controls,
+        enabled: head.enabled,
+        kind,
+        sources: vec![file.to_path_buf()],
+    })
+}
+
+fn params_of<P: DeserializeOwned + Default>(file: &Path, source: &str) -> Result<P, LocatedError> {
+    let doc: RuleDoc<P> = yaml::parse(file, source)?;
+    Ok(doc.params.unwrap_or_default())
+}
+
+fn apply_override(
+    file: &Path,
+    source: &str,
+    rules: &mut BTreeMap<String, Rule>,
+) -> Result<(), LocatedError> {
+    let head: OverrideDoc<IgnoredAny> = yaml::parse(file, source)?;
+    let target = head.target.value.clone();
+    let Some(rule) = rules.get_mut(&target) else {
+        return Err(LocatedError {
+            file: file.to_path_buf(),
+            line: head.target.referenced.line() as usize,
+            column: head.target.referenced.column() as usize,
+            field: "override".into(),
+            message: format!("no rule `{target}` is loaded before this override"),
+        });
+    };
+    let located = |field: &str, message: String| {
+        LocatedError::at_field(file, source, &format!("params.{field}"), message)
+    };
+    let kind = match &rule.kind {
+        RuleKind::IdleAccounts(p) => RuleKind::IdleAccounts(merge(file, source, p)?),
+        RuleKind::DepartedStillActive(p) => RuleKind::DepartedStillActive(merge(file, source, p)?),
+        RuleKind::OverPrivileged(p) => RuleKind::OverPrivileged(merge(file, source, p)?),
+        RuleKind::BulkExport(p) => RuleKind::BulkExport(merge(file, source, p)?),
+        RuleKind::SharedAccount(p) => RuleKind::SharedAccount(merge(file, source, p)?),
+        RuleKind::Sql(p) => RuleKind::Sql(merge(file, source, p)?),
+    };
+    validate(&kind).map_err(|(field, message)| located(&field, message))?;
+    rule.kind = kind;
+    if let Some(severity) = head.severity {
+        rule.severity = severity;
+    }
+    if let Some(enabled) = head.enabled {
+        rule.enabled = enabled;
+    }
+    if let Some(controls) = head.controls {
+        rule.controls = controls;
+    }
+    rule.sources.push(file.to_path_buf());
+    Ok(())
+}
+
+/// Applies the params an override sets onto `base`, key by key. The override's
+/// params are first checked alone against the kind's type, so that an unknown
+/// field or a bad value is reported at its place in the override file.
+fn merge<P>(file: &Path, source: &str, base: &P) -> Result<P, LocatedError>
+where
+    P: Serialize + DeserializeOwned,
+{
+    let _checked: OverrideDoc<PartialCheck<P>> = yaml::parse(file, source)?;
+    let doc: OverrideDoc<serde_json::Map<String, serde_json::Value>> = yaml::parse(file, source)?;
+    merge_params(base, &doc.params.unwrap_or_default())
+        .map_err(|message| LocatedError::at_field(file, source, "params", message))
+}
+
+/// `base` with the keys of `params` replaced.
+fn merge_params<P: Serialize + DeserializeOwned>(
+    base: &P,
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Result<P, String> {
+    let mut merged = match serde_json::to_value(base) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    merged.extend(params.clone());
+    serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())
+}
+
+/// Deserializes an override's partial params through `P` itself: the params
+/// structs default every missing field, so a partial map type-checks exactly.
+struct PartialCheck<P>(std::marker::PhantomData<P>);
+
+impl<'de, P: DeserializeOwned> Deserialize<'de> for PartialCheck<P> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        P::deserialize(d).map(|_| PartialCheck(std::marker::PhantomData))
+    }
+}
+
+/// Checks what types alone cannot; returns the offending param and why.
+pub fn validate(kind: &RuleKind) -> Result<(), (String, String)> {
+    let err = |field: &str, message: &str| Err((field.to_string(), message.to_string()));
+    match kind {
+        RuleKind::IdleAccounts(p) => {
+            if p.statuses.is_empty() {
+                return err("statuses", "must list at least one account status");
+            }
+        }
+        RuleKind::DepartedStillActive(p) => {
+            if p.statuses.is_empty() {
+                return err("statuses", "must list at least one account status");
+            }
+        }
+        RuleKind::OverPrivileged(p) => {
+            if !(0.0..=1.0).contains(&p.peer_max_share) {
+                return err("peer_max_share", "must be a share between 0 and 1");
+            }
+            if p.peer_min_group < 2 {
+                return err(
+                    "peer_min_group",
+                    "must be at least 2 (a holder and one peer)",
+                );
+            }
+            for pattern in &p.sensitive_permissions {
+                if pattern.is_empty() || pattern.contains(char::is_whitespace) {
+                    return err(
+                        "sensitive_permissions",
+                        "patterns are dotted names like `*.export`",
+                    );
+                }
+            }
+        }
+        RuleKind::BulkExport(p) => {
+            if p.min_records < 1 {
+                return err("min_records", "must be at least 1");
+            }
+            if p.min_exports_without_count < 1 {
+                return err("min_exports_without_count", "must be at least 1");
+            }
+            if !(p.spike_factor > 0.0) {
+                return err("spike_factor", "must be greater than 0");
+            }
+        }
+        RuleKind::SharedAccount(p) => {
+            if p.min_distinct_ips < 2 {
+                return err("min_distinct_ips", "must be at least 2");
+            }
+            if p.min_distinct_devices < 2 {
+                return err("min_distinct_devices", "must be at least 2");
+            }
+        }
+        RuleKind::Sql(p) => {
+            let compiled = named_params::compile(&p.query)
+                .map_err(|e| ("query".to_string(), e.to_string()))?;
+            for name in &compiled.names {
+                if name != "as_of" && !p.params.contains_key(name) && !p.before.contains_key(name) {
+                    return err(
+                        "query",
+                        &format!("`:{name}` is not set in params or before (`:as_of` is built in)"),
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! The engine's record: runs, the outcome of each rule in a run, findings.
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+
+use super::{Backend, DbRow, Result, SqlValue, Store, StoreError, Tx};
+use crate::model::{Finding, Severity, SubjectType};
+
+/// How one rule fared in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeStatus {
+    Ok,
+    /// Not evaluated, for a stated reason (e.g. a stale event feed).
+    Skipped,
+    Failed,
+}
+
+impl OutcomeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeStatus::Ok => "ok",
+            OutcomeStatus::Skipped => "skipped",
+            OutcomeStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The outcome of one rule in one run.
+#[derive(Debug, Clone)]
+pub struct RuleOutcome {
+    pub rule_id: String,
+    pub status: OutcomeStatus,
+    pub reason: Option<String>,
+    pub finding_count: u64,
+    pub duration_ms: u64,
+}
+
+/// A run as recorded.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub id: i64,
+    pub job: Option<String>,
+    pub as_of: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub finding_count: i64,
+}
+
+/// Findings are written in batches of this many rows per statement: few round
+/// trips, and well under SQLite's limit of bound parameters.
+const FINDING_BATCH: usize = 500;
+
+/// The findings of a run in a stable order: most severe first, then by key.
+pub const FINDINGS_OF_RUN: &str = "SELECT rule, severity, subject_type, subject_id, title, evidence
+     FROM findings WHERE run_id = $1
+     ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
+                            WHEN 'low' THEN 3 ELSE 4 END,
+              rule, subject_type, subject_id";
+
+impl Store {
+    /// Records the start of a run and returns its id.
+    pub async fn start_run(&self, job: Option<&str>, as_of: DateTime<Utc>) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let row = tx
+            .fetch_optional(
+                "INSERT INTO runs (job, as_of, started_at, status) VALUES ($1, $2, $3, 'running') RETURNING id",
+                &[
+                    SqlValue::Text(job.map(str::to_string)),
+                    SqlValue::time(as_of),
+                    SqlValue::time(Utc::now()),
+                ],
+            )
+            .await?;
+        let id = match row {
+            Some(row) => row.i64("id")?,
+            None => None,
+        };
+        tx.commit().await?;
+        id.ok_or_else(|| StoreError::Decode {
+            column: "runs.id".into(),
+            message: "INSERT … RETURNING gave no id".into(),
+        })
+    }
+
+    /// Appends findings of a run, in as few statements as batching allows.
+    pub async fn record_findings(&self, run_id: i64, findings: &[Finding]) -> Result<()> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let backend = self.backend();
+        let mut tx = self.begin().await?;
+        for chunk in findings.chunks(FINDING_BATCH) {
+            let mut params = Vec::with_capacity(chunk.len() * 7);
+            let mut rows = Vec::with_capacity(chunk.len());
+            for f in chunk {
+                let n = params.len();
+                let evidence = match backend {
+                    Backend::Sqlite => format!("${}", n + 7),
+                    Backend::Postgres => format!("${}::jsonb", n + 7),
+                };
+                rows.push(format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, {evidence})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6
+                ));
+                params.extend([
+                    SqlValue::int(run_id),
+                    SqlValue::text(&f.rule),
+                    SqlValue::text(f.severity.as_str()),
+                    SqlValue::text(f.subject_type.as_str()),
+                    SqlValue::text(&f.subject_id),
+                    SqlValue::text(&f.title),
+                    SqlValue::text(serde_json::Value::Object(f.evidence.clone()).to_string()),
+                ]);
+            }
+            let sql = format!(
+                "INSERT INTO findings (run_id, rule, severity, subject_type, subject_id, title, evidence) VALUES {}",
+                rows.join(", ")
+            );
+            tx.execute(&sql, &params).await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn record_outcome(&self, run_id: i64, outcome: &RuleOutcome) -> Result<()> {
+        self.execute(
+            "INSERT INTO rule_outcomes (run_id, rule_id, status, reason, finding_count, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                SqlValue::int(run_id),
+                SqlValue::text(&outcome.rule_id),
+                SqlValue::text(outcome.status.as_str()),
+                SqlValue::Text(outcome.reason.clone()),
+                SqlValue::int(outcome.finding_count as i64),
+                SqlValue::int(outcome.duration_ms as i64),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Marks a run finished; `error` set means it failed.
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        finding_count: u64,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let status = if error.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        };
+        self.execute(
+            "UPDATE runs SET finished_at = $1, status = $2, finding_count = $3, error = $4 WHERE id = $5",
+            &[
+                SqlValue::time(Utc::now()),
+                SqlValue::text(status),
+                SqlValue::int(finding_count as i64),
+                SqlValue::Text(error.map(str::to_string)),
+                SqlValue::int(run_id),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn run_record(&self, run_id: i64) -> Result<Option<RunRecord>> {
+        let rows = self
+            .fetch_all(
+                "SELECT id, job, as_of, started_at, finished_at, status, finding_count FROM runs WHERE id = $1",
+                &[SqlValue::int(run_id)],
+            )
+            .await?;
+        rows.first().map(decode_run).transpose()
+    }
+
+    pub async fn rule_outcomes(&self, run_id: i64) -> Result<Vec<RuleOutcome>> {
+        let rows = self
+            .fetch_all(
+                "SELECT rule_id, status, reason, finding_count, duration_ms FROM rule_outcomes
+                 WHERE run_id = $1 ORDER BY rule_id",
+                &[SqlValue::int(run_id)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let status = match r.req_text("status")?.as_str() {
+                    "ok" => OutcomeStatus::Ok,
+                    "skipped" => OutcomeStatus::Skipped,
+                    _ => OutcomeStatus::Failed,
+                };
+                Ok(RuleOutcome {
+                    rule_id: r.req_text("rule_id")?,
+                    status,
+                    reason: r.text("reason")?,
+                    finding_count: r.i64("finding_count")?.unwrap_or(0) as u64,
+                    duration_ms: r.i64("duration_ms")?.unwrap_or(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Visits the findings of a run in `FINDINGS_OF_RUN` order, one at a time.
+    pub async fn for_each_finding<F>(&self, run_id: i64, mut visit: F) -> Result<u64>
+    where
+        F: FnMut(Finding) -> std::io::Result<()>,
+    {
+        let mut tx: Tx = self.begin().await?;
+        let params = [SqlValue::int(run_id)];
+        let mut count = 0;
+        {
+            let mut rows = tx.fetch(FINDINGS_OF_RUN, &params);
+            while let Some(row) = rows.next().await {
+                let finding = decode_finding(&row?)?;
+                visit(finding).map_err(|e| StoreError::Decode {
+                    column: "findings".into(),
+                    message: format!("cannot write finding: {e}"),
+                })?;
+                count += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+}
+
+fn decode_run(r: &DbRow) -> Result<RunRecord> {
+    let missing = |c: &str| StoreError::Decode {
+        column: c.to_string(),
+        message: "unexpected NULL".into(),
+    };
+    Ok(RunRecord {
+        id: r.i64("id")?.ok_or_else(|| missing("id"))?,
+        job: r.text("job")?,
+        as_of: r.time("as_of")?.ok_or_else(|| missing("as_of"))?,
+        started_at: r.time("started_at")?.ok_or_else(|| missing("started_at"))?,
+        finished_at: r.time("finished_at")?,
+        status: r.req_text("status")?,
+        finding_count: r.i64("finding_count")?.unwrap_or(0),
+    })
+}
+
+/// Reads a finding back from a row of `FINDINGS_OF_RUN`.
+pub fn decode_finding(r: &DbRow) -> Result<Finding> {
+    let bad = |column: &str, message: String| StoreError::Decode {
+        column: column.to_string(),
+        message,
+    };
+    let severity: Severity = r
+        .req_text("severity")?
+        .parse()
+        .map_err(|e| bad("severity", format!("{e}")))?;
+    let subject_type: SubjectType = r
+        .req_text("subject_type")?
+        .parse()
+        .map_err(|e| bad("subject_type", format!("{e}")))?;
+    // JSONB comes back as JSON on PostgreSQL, TEXT on SQLite.
+    let evidence = match r {
+        DbRow::Postgres(_) => r.json(5)?,
+        DbRow::Sqlite(_) => serde_json::from_str(&r.req_text("evidence")?)
+            .map_err(|e| bad("evidence", e.to_string()))?,
+    };
+    let serde_json::Value::Object(evidence) = evidence else {
+        return Err(bad("evidence", "not a JSON object".into()));
+    };
+    Ok(Finding {
+        rule: r.req_text("rule")?,
+        severity,
+        subject_type,
+        subject_id: r.req_text("subject_id")?,
+        title: r.req_text("title")?,
+        evidence,
+    })
+}

@@ -1,0 +1,111 @@
+//! SQLite: the embedded default.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::Sqlite;
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+
+use super::value::to_micros;
+use super::{Result, SqlValue, StoreError, Tx};
+
+/// SQLite has no statement timeout. Every read-only connection gets a progress
+/// handler that interrupts its statement once the scan deadline has passed;
+/// `begin_scan` moves the deadline. (Scans share one deadline: they are
+/// sequential within a process.)
+#[derive(Debug, Clone)]
+pub(super) struct ScanDeadline {
+    origin: Instant,
+    /// Milliseconds after `origin`; `u64::MAX` = none.
+    at_ms: Arc<AtomicU64>,
+}
+
+impl ScanDeadline {
+    fn new() -> Self {
+        ScanDeadline {
+            origin: Instant::now(),
+            at_ms: Arc::new(AtomicU64::new(u64::MAX)),
+        }
+    }
+    fn set(&self, timeout: Duration) {
+        let at = self.origin.elapsed().saturating_add(timeout).as_millis();
+        self.at_ms
+            .store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+    fn passed(&self) -> bool {
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        now >= self.at_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// Opens a read-write pool (creating the file when missing) and a read-only
+/// pool for scans, so that nothing a rule runs can write.
+pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDeadline)> {
+    let err = |source| StoreError::Connect {
+        url: url.to_string(),
+        source,
+    };
+    let base = SqliteConnectOptions::from_str(url)
+        .map_err(err)?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30))
+        .foreign_keys(true);
+    let rw = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(base.clone().create_if_missing(true))
+        .await
+        .map_err(err)?;
+    let deadline = ScanDeadline::new();
+    let handler_deadline = deadline.clone();
+    let ro = SqlitePoolOptions::new()
+        .max_connections(2)
+        .after_connect(move |conn, _| {
+            let deadline = handler_deadline.clone();
+            Box::pin(async move {
+                // Returning false from the handler interrupts the statement.
+                conn.lock_handle()
+                    .await?
+                    .set_progress_handler(10_000, move || !deadline.passed());
+                Ok(())
+            })
+        })
+        .connect_with(base.read_only(true))
+        .await
+        .map_err(err)?;
+    Ok((rw, ro, deadline))
+}
+
+/// A deferred transaction on a read-only connection: it reads one snapshot
+/// (WAL) and cannot write, and its statements stop at the deadline.
+pub(super) async fn begin_scan(
+    pool: &SqlitePool,
+    deadline: &ScanDeadline,
+    timeout: Duration,
+) -> Result<Tx> {
+    deadline.set(timeout);
+    Ok(Tx::Sqlite(pool.begin().await?))
+}
+
+pub(super) fn bind_all<'q>(
+    mut q: Query<'q, Sqlite, SqliteArguments>,
+    params: &[SqlValue],
+) -> Query<'q, Sqlite, SqliteArguments> {
+    for p in params {
+        q = match p {
+            SqlValue::Bool(b) => q.bind(*b),
+            SqlValue::Int(i) => q.bind(*i),
+            SqlValue::Float(f) => q.bind(*f),
+            SqlValue::Text(s) => q.bind(s.clone()),
+            SqlValue::Time(t) => q.bind(t.map(to_micros)),
+            SqlValue::TextList(items) => q.bind(serde_json::Value::from(items.clone()).to_string()),
+        };
+    }
+    q
+}

@@ -36,6 +36,8 @@ pub struct GlobalArgs {
     /// loaded after the shipped rules; repeat for several.
     #[arg(
         long = "rules",
+        id = "rules_dirs",
+        value_name = "DIR",
         global = true,
         env = "ACCESSAUDIT_RULES",
         value_delimiter = ','

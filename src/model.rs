@@ -134,12 +134,11 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        && s.len() == 10
+    if s.len() == 10
+        && let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
     {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
+        return Ok(t.and_utc());
     }
     Err(format!(
         "`{s}` is not an RFC 3339 timestamp (e.g. 2026-11-01T08:00:00Z) or a date (2026-11-01)"

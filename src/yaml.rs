@@ -79,6 +79,22 @@ fn from_saphyr(file: &Path, source: &str, e: &serde_saphyr::Error) -> LocatedErr
     {
         message.truncate(idx);
     }
+    if let Some(kind) = message.strip_prefix("invalid ") {
+        let expected = match kind {
+            "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" => {
+                Some("a whole number")
+            }
+            "f32" | "f64" => Some("a number"),
+            "bool" => Some("true or false"),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            message = format!(
+                "expected {expected}, found `{}`",
+                scalar_at(source, line, column)
+            );
+        }
+    }
     let mut field = key_path_at(source, line, column);
     // "unknown field `x`" is about x, which sits under the path we found.
     if let Some(name) = message
@@ -102,6 +118,14 @@ fn from_saphyr(file: &Path, source: &str, e: &serde_saphyr::Error) -> LocatedErr
         field,
         message,
     }
+}
+
+/// The plain scalar written at a place (to quote it back in a message).
+fn scalar_at(source: &str, line: usize, column: usize) -> String {
+    let text = source.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    let rest: String = text.chars().skip(column.saturating_sub(1)).collect();
+    let end = rest.find([',', '}', ']', '#']).unwrap_or(rest.len());
+    rest[..end].trim().to_string()
 }
 
 /// The key a line defines (`key:` or `- key:`), with its indentation.

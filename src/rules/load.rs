@@ -443,7 +443,7 @@ pub fn validate(kind: &RuleKind) -> Result<(), (String, String)> {
             if p.min_exports_without_count < 1 {
                 return err("min_exports_without_count", "must be at least 1");
             }
-            if !(p.spike_factor > 0.0) {
+            if p.spike_factor.is_nan() || p.spike_factor <= 0.0 {
                 return err("spike_factor", "must be greater than 0");
             }
         }

@@ -53,14 +53,15 @@ pub(super) async fn evaluate(
     let micro = std::time::Duration::from_micros(1);
     // $1 = T, $2 = read from (exclusive), $3 = lookback start (exclusive),
     // $4 = min records, $5 = min exports without count, $6 = spike minimum.
+    // The sums are cast: PostgreSQL sums a BIGINT column as NUMERIC.
     let sql = format!(
         "WITH x AS (
             SELECT e.principal_id, e.occurred_at,
-                   SUM(e.record_count) OVER w AS records,
+                   CAST(SUM(e.record_count) OVER w AS BIGINT) AS records,
                    COUNT(*) OVER w AS exports,
-                   SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS uncounted,
-                   SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
-                       RANGE BETWEEN {baseline_start} PRECEDING AND {baseline_end} PRECEDING) AS baseline_records
+                   CAST(SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS BIGINT) AS uncounted,
+                   CAST(SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                       RANGE BETWEEN {baseline_start} PRECEDING AND {baseline_end} PRECEDING) AS BIGINT) AS baseline_records
               FROM events e
              WHERE e.action = 'export' AND {SUCCESS} AND e.occurred_at > $2 AND e.occurred_at <= $1
             WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at

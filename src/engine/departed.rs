@@ -13,10 +13,12 @@ use crate::model::{AccountStatus, Finding, Severity, SubjectType};
 use crate::rules::{DepartedStillActive, Rule};
 use crate::store::{SqlValue, Tx};
 
-/// The person of an account: `person_id`, or else the one person whose email
-/// matches case-insensitively (the lowest id if HR has duplicates).
+/// The person of an account: `person_id`, or else the person whose email
+/// matches case-insensitively; where HR has several records with that email
+/// (a rehire), the most recently hired one.
 pub(crate) const PERSON_OF_PRINCIPAL: &str = "COALESCE(p.person_id,
-    (SELECT MIN(x.id) FROM people x WHERE p.email IS NOT NULL AND lower(x.email) = lower(p.email)))";
+    (SELECT x.id FROM people x WHERE p.email IS NOT NULL AND lower(x.email) = lower(p.email)
+      ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id LIMIT 1))";
 
 pub(super) async fn evaluate(
     tx: &mut Tx,

@@ -6,7 +6,8 @@
 //! - `unused`: none of the actions the access enables used for `unused_after`
 //!   (grants younger than that are not judged);
 //! - `rare_among_peers`: held by fewer than `peer_max_share` of the holder's
-//!   peers (same department and title, groups of `peer_min_group` or more).
+//!   peers (same department and title, ignoring case; groups of
+//!   `peer_min_group` or more).
 //!
 //! One finding per grant. Roles that bundle export and delete over all data are
 //! findings themselves (subject `role`). The roles are few, so their
@@ -183,9 +184,12 @@ pub(super) async fn evaluate(
     let b = ctx.backend;
     let unused_cutoff = ctx.before(p.unused_after);
     // $1 = T, $2 = statuses, $3 = sensitive role ids, $4 = role → usage actions.
+    // The derived table of usage actions needs an alias: PostgreSQL before 16
+    // rejects a subquery in FROM without one.
     let sql = format!(
         "WITH who AS (
-            SELECT p.id, p.login, COALESCE(p.department, h.department) AS dept, h.title
+            SELECT p.id, p.login, COALESCE(p.department, h.department) AS dept, h.title,
+                   lower(COALESCE(p.department, h.department)) AS dept_key, lower(h.title) AS title_key
               FROM principals p
               LEFT JOIN people h ON h.id = {PERSON_OF_PRINCIPAL}
              WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
@@ -198,16 +202,16 @@ pub(super) async fn evaluate(
                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
                AND (g.expires_at IS NULL OR g.expires_at > $1)
          ),
-         role_actions AS (SELECT k AS role_id, v AS action FROM {role_actions}),
+         role_actions AS (SELECT m.k AS role_id, m.v AS action FROM {role_actions} m),
          peer_groups AS (
-            SELECT dept, title, COUNT(*) AS members FROM who
-             WHERE dept IS NOT NULL AND title IS NOT NULL GROUP BY dept, title
+            SELECT dept_key, title_key, COUNT(*) AS members FROM who
+             WHERE dept_key IS NOT NULL AND title_key IS NOT NULL GROUP BY dept_key, title_key
          ),
          peer_holders AS (
-            SELECT w.dept, w.title, l.role_id, COUNT(DISTINCT l.principal_id) AS holders
+            SELECT w.dept_key, w.title_key, l.role_id, COUNT(DISTINCT l.principal_id) AS holders
               FROM live l JOIN who w ON w.id = l.principal_id
-             WHERE w.dept IS NOT NULL AND w.title IS NOT NULL
-             GROUP BY w.dept, w.title, l.role_id
+             WHERE w.dept_key IS NOT NULL AND w.title_key IS NOT NULL
+             GROUP BY w.dept_key, w.title_key, l.role_id
          )
          SELECT l.id AS grant_id, l.principal_id, l.role_id, l.granted_at, w.login, w.dept, w.title,
                 pg.members, ph.holders,
@@ -216,8 +220,8 @@ pub(super) async fn evaluate(
                     AND e.occurred_at <= $1 AND {SUCCESS}) AS last_used_at
            FROM live l
            JOIN who w ON w.id = l.principal_id
-           LEFT JOIN peer_groups pg ON pg.dept = w.dept AND pg.title = w.title
-           LEFT JOIN peer_holders ph ON ph.dept = w.dept AND ph.title = w.title AND ph.role_id = l.role_id
+           LEFT JOIN peer_groups pg ON pg.dept_key = w.dept_key AND pg.title_key = w.title_key
+           LEFT JOIN peer_holders ph ON ph.dept_key = w.dept_key AND ph.title_key = w.title_key AND ph.role_id = l.role_id
           ORDER BY l.id",
         statuses = b.in_list("p.status", 2),
         roles = b.in_list("g.role_id", 3),

@@ -271,7 +271,8 @@ pub struct BulkExport {
     pub baseline: Span,
     /// …and at least this many records (so a first small export is no spike).
     pub spike_min_records: i64,
-    /// Exports considered: those within this period before T.
+    /// Windows considered: those ending within this period before T (a
+    /// window and its baseline may reach further back).
     pub lookback: Span,
     /// Freshness gate on the event feed.
     pub max_event_age: Option<Span>,

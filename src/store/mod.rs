@@ -80,6 +80,7 @@ impl Backend {
 
     /// A derived table of `(k, v)` rows from a JSON object of string arrays
     /// bound at `$n` as text: `{"r1": ["export", "delete"]}` gives two rows.
+    /// Give it an alias (`FROM … m`): PostgreSQL before 16 requires one.
     pub fn json_map_rows(self, n: usize) -> String {
         match self {
             Backend::Sqlite => format!(

@@ -139,6 +139,9 @@ pub struct DemoArgs {
     /// Random seed of the generated organisation.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Directory the findings are also written to, as findings.json and findings.csv.
+    #[arg(long, default_value = "accessaudit-demo")]
+    pub out: PathBuf,
 }
 
 fn parse_as_of(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

@@ -249,9 +249,44 @@ async fn demo(g: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
     output::write_run(&store, &summary, args.format, &mut out).await?;
     out.flush()?;
     report_outcomes(&summary);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    for (name, format) in [
+        ("findings.json", output::Format::Json),
+        ("findings.csv", output::Format::Csv),
+    ] {
+        write_file_atomically(&args.out.join(name), async |file| {
+            output::write_run(&store, &summary, format, file)
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .await?;
+    }
+    eprintln!(
+        "findings written to {}/findings.json and findings.csv",
+        args.out.display()
+    );
     eprintln!(
         "explore it: accessaudit --database {url} run --as-of {} --format json",
         crate::model::format_instant(org.as_of)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a file through a temporary sibling and a rename, so that a reader
+/// never sees half a report.
+async fn write_file_atomically<F>(path: &std::path::Path, write: F) -> Result<()>
+where
+    F: AsyncFnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
+{
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let mut file = std::io::BufWriter::new(tmp.reopen()?);
+    write(&mut file).await?;
+    file.flush()?;
+    file.get_ref().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }

@@ -146,7 +146,8 @@ where
     })?;
     let mut written: u64 = 0;
     let mut write_error = None;
-    let full_sql = table.upsert_sql(&columns, rows_per_batch);
+    let backend = store.backend();
+    let full_sql = table.upsert_sql(backend, &columns, rows_per_batch);
     while let Some(batch) = rx.recv().await {
         if write_error.is_some() {
             continue; // keep draining so the reader can finish checking
@@ -155,7 +156,7 @@ where
         let sql = if batch.rows.len() == rows_per_batch {
             full_sql.clone()
         } else {
-            table.upsert_sql(&columns, batch.rows.len())
+            table.upsert_sql(backend, &columns, batch.rows.len())
         };
         match db.execute(&sql, &params).await {
             Ok(_) => written += batch.rows.len() as u64,

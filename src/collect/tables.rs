@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::model::{self, AccountStatus, AccountType, DataScope, EmploymentStatus, Outcome};
-use crate::store::SqlValue;
+use crate::store::{Backend, SqlValue};
 
 /// The type of a canonical column.
 #[derive(Debug, Clone, Copy)]
@@ -292,12 +292,12 @@ impl TableSpec {
     /// `INSERT … VALUES (…), (…) ON CONFLICT (key) DO UPDATE` for `rows` rows
     /// of `columns`: columns a feed does not carry keep their stored values.
     /// SQLite and PostgreSQL spell it the same.
-    pub fn upsert_sql(&self, columns: &[&ColumnSpec], rows: usize) -> String {
+    pub fn upsert_sql(&self, backend: Backend, columns: &[&ColumnSpec], rows: usize) -> String {
         let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
         let mut values = Vec::with_capacity(rows);
         for r in 0..rows {
             let placeholders: Vec<String> = (0..columns.len())
-                .map(|i| format!("${}", r * columns.len() + i + 1))
+                .map(|i| backend.sequential_param(r * columns.len() + i + 1))
                 .collect();
             values.push(format!("({})", placeholders.join(", ")));
         }
@@ -380,8 +380,13 @@ mod tests {
             PRINCIPALS.column("status").unwrap(),
         ];
         assert_eq!(
-            PRINCIPALS.upsert_sql(&cols, 2),
+            PRINCIPALS.upsert_sql(Backend::Postgres, &cols, 2),
             "INSERT INTO principals (id, status) VALUES ($1, $2), ($3, $4) ON CONFLICT (id) DO UPDATE SET status = excluded.status"
+        );
+        assert!(
+            PRINCIPALS
+                .upsert_sql(Backend::Sqlite, &cols, 2)
+                .contains("VALUES (?, ?), (?, ?)")
         );
         let cols = [
             ROLE_PERMISSIONS.column("role_id").unwrap(),
@@ -389,7 +394,7 @@ mod tests {
         ];
         assert!(
             ROLE_PERMISSIONS
-                .upsert_sql(&cols, 1)
+                .upsert_sql(Backend::Sqlite, &cols, 1)
                 .ends_with("DO NOTHING")
         );
     }

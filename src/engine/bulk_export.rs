@@ -169,16 +169,16 @@ async fn emit(
     ev.insert("reasons".into(), w.reasons.clone().into());
     ev.insert("windows_flagged".into(), w.windows_flagged.into());
     let what = if w.records > 0 {
-        format!("{} records", w.records)
+        format!("exported {} records", w.records)
     } else {
-        format!("{} exports", w.exports)
+        format!("made {} exports without a row count", w.exports)
     };
     sink.push(Finding {
         rule: rule.id.clone(),
         severity: rule.severity,
         subject_type: SubjectType::Principal,
         subject_id: w.principal_id,
-        title: format!("{login} exported {what} within {}", p.window),
+        title: format!("{login} {what} within {}", p.window),
         evidence: ev,
     })
     .await

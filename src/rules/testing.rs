@@ -287,9 +287,12 @@ async fn load_fixtures(
                 })?;
                 values.push(value);
             }
-            tx.execute(&table.upsert_sql(&columns.columns, 1), &values)
-                .await
-                .map_err(|e| CaseError::Other(format!("fixtures.{name}[{i}]: {e}")))?;
+            tx.execute(
+                &table.upsert_sql(store.backend(), &columns.columns, 1),
+                &values,
+            )
+            .await
+            .map_err(|e| CaseError::Other(format!("fixtures.{name}[{i}]: {e}")))?;
         }
     }
     tx.commit()

@@ -69,6 +69,18 @@ impl Backend {
         }
     }
 
+    /// The placeholder of the `n`th parameter in a statement whose
+    /// placeholders appear in binding order (bulk INSERTs). SQLite resolves a
+    /// named `$n` by a linear search of the statement's names, so a statement
+    /// with thousands of them costs quadratic time to prepare; a plain `?` is
+    /// positional and free.
+    pub fn sequential_param(self, n: usize) -> String {
+        match self {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
     /// A duration in the unit timestamps are compared in: SQLite stores
     /// microseconds, PostgreSQL takes an interval.
     pub fn interval(self, d: Duration) -> String {

@@ -17,7 +17,7 @@ pub(super) async fn connect(url: &str) -> Result<PgPool> {
     let options = PgConnectOptions::from_str(url).map_err(err)?;
     PgPoolOptions::new()
         .max_connections(4)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
         .map_err(err)

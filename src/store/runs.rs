@@ -95,19 +95,12 @@ impl Store {
             let mut rows = Vec::with_capacity(chunk.len());
             for f in chunk {
                 let n = params.len();
+                let p: Vec<String> = (1..=7).map(|i| backend.sequential_param(n + i)).collect();
                 let evidence = match backend {
-                    Backend::Sqlite => format!("${}", n + 7),
-                    Backend::Postgres => format!("${}::jsonb", n + 7),
+                    Backend::Sqlite => p[6].clone(),
+                    Backend::Postgres => format!("{}::jsonb", p[6]),
                 };
-                rows.push(format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, {evidence})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6
-                ));
+                rows.push(format!("({}, {evidence})", p[..6].join(", ")));
                 params.extend([
                     SqlValue::int(run_id),
                     SqlValue::text(&f.rule),

@@ -1,0 +1,279 @@
+//! `accessaudit demo`: a realistic CRM organisation with planted cases.
+//!
+//! A trading company of about 400 CRM accounts, modelled on WukongCRM 11:
+//! Sales (the largest department, nine teams), Support, Finance, Marketing
+//! and IT, an HR roster with leavers, transfers and people on leave, the
+//! WukongCRM seed roles (超级管理员, 销售经理角色, 销售员角色, …) with dotted
+//! permissions, and six months of sign-ins, views, updates, exports and admin
+//! actions. Among many clean accounts it plants a few cases of every shipped
+//! rule; [`DemoOrg::planted`] lists exactly what the rules must find.
+//!
+//! Everything is generated from one seed (`fastrand`), written as CSV text
+//! with the canonical headers and loaded through the real import path
+//! ([`crate::collect::csv_import::import_reader`]), so the demo also exercises
+//! the CSV contract.
+//!
+//! - `roles`: the roles, modelled on WukongCRM's seed roles;
+//! - `org`: the roster, the accounts and their grants;
+//! - `plant`: the planted cases, one paragraph each;
+//! - `activity`: the event log the accounts leave behind;
+//! - `names`: Chinese names for the roster.
+
+mod activity;
+mod names;
+mod org;
+mod plant;
+mod roles;
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::collect::csv_import::import_reader;
+use crate::collect::tables::{self, TableSpec};
+use crate::model::format_instant;
+use crate::store::Store;
+
+/// What the demo built.
+#[derive(Debug, Clone)]
+pub struct DemoOrg {
+    pub as_of: DateTime<Utc>,
+    pub people: u64,
+    pub principals: u64,
+    pub roles: u64,
+    pub grants: u64,
+    pub events: u64,
+    /// The planted cases: (rule id, subject type, subject id).
+    pub planted: Vec<(String, String, String)>,
+}
+
+/// The generated organisation as CSV files, before anything is imported.
+#[derive(Debug, Clone)]
+pub struct DemoData {
+    pub org: DemoOrg,
+    /// One CSV text per canonical table, in import order (people first).
+    pub tables: Vec<(&'static TableSpec, Vec<u8>)>,
+}
+
+/// The audit instant: Sunday 1 November 2026, 08:00 UTC (the monthly report).
+const AS_OF_SECS: i64 = 1_793_520_000;
+/// The first day of the event log: 1 May 2026.
+const WINDOW_START_SECS: i64 = 1_777_593_600;
+
+pub(crate) fn as_of() -> DateTime<Utc> {
+    DateTime::from_timestamp(AS_OF_SECS, 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+pub(crate) fn window_start() -> DateTime<Utc> {
+    DateTime::from_timestamp(WINDOW_START_SECS, 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// `h:m` on the day `days` days before the audit day.
+pub(crate) fn days_before(days: i64, h: i64, m: i64) -> DateTime<Utc> {
+    let midnight = as_of() - Duration::hours(8);
+    midnight - Duration::days(days) + Duration::hours(h) + Duration::minutes(m)
+}
+
+/// Midnight UTC of a calendar date (the literals below are all valid dates).
+pub(crate) fn date(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(y, m, d)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(DateTime::UNIX_EPOCH, |t| t.and_utc())
+}
+
+/// One row of the event log.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub at: DateTime<Utc>,
+    pub principal: String,
+    pub action: &'static str,
+    pub object: Option<&'static str>,
+    pub records: Option<i64>,
+    pub ip: Option<String>,
+    pub device: Option<String>,
+    pub success: bool,
+}
+
+/// Generates the organisation for `seed` without touching a store: the same
+/// seed always gives byte-identical CSV.
+pub fn generate(seed: u64) -> anyhow::Result<DemoData> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut org = org::build(&mut rng);
+    let mut events = activity::generate(&org, &mut rng);
+    events.append(&mut org.events);
+    let cutoff = as_of();
+    events.retain(|e| e.at < cutoff);
+    // Stable: events of one instant keep their generation order.
+    events.sort_by_key(|e| e.at);
+    org::settle_last_logins(&mut org, &events);
+
+    let out = vec![
+        (&tables::PEOPLE, people_csv(&org)?),
+        (&tables::PRINCIPALS, principals_csv(&org)?),
+        (&tables::ROLES, roles_csv()?),
+        (&tables::ROLE_PERMISSIONS, role_permissions_csv()?),
+        (&tables::GRANTS, grants_csv(&org)?),
+        (&tables::EVENTS, events_csv(&events)?),
+    ];
+
+    let mut planted = org.planted.clone();
+    planted.sort();
+    Ok(DemoData {
+        org: DemoOrg {
+            as_of: as_of(),
+            people: org.people.len() as u64,
+            principals: org.accounts.len() as u64,
+            roles: roles::ROLES.len() as u64,
+            grants: org.grants.len() as u64,
+            events: events.len() as u64,
+            planted,
+        },
+        tables: out,
+    })
+}
+
+/// Builds the demo organisation into `store` through the CSV import path,
+/// each table as one file: all or nothing.
+pub async fn build(store: &Store, seed: u64) -> anyhow::Result<DemoOrg> {
+    let data = generate(seed)?;
+    for (spec, bytes) in data.tables {
+        let file = PathBuf::from(format!("demo/{}.csv", spec.name));
+        import_reader(store, spec, &file, Cursor::new(bytes))
+            .await
+            .with_context(|| format!("loading the demo's {} table", spec.name))?;
+    }
+    Ok(data.org)
+}
+
+fn t(at: DateTime<Utc>) -> String {
+    format_instant(at)
+}
+
+fn ot(at: Option<DateTime<Utc>>) -> String {
+    at.map(format_instant).unwrap_or_default()
+}
+
+fn os(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+fn write_csv<I>(spec: &TableSpec, rows: I) -> anyhow::Result<Vec<u8>>
+where
+    I: IntoIterator<Item = Vec<String>>,
+{
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(spec.columns.iter().map(|c| c.name))?;
+    for row in rows {
+        debug_assert_eq!(row.len(), spec.columns.len(), "{}", spec.name);
+        w.write_record(&row)?;
+    }
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("writing the demo's {} CSV: {e}", spec.name))
+}
+
+fn people_csv(org: &org::Org) -> anyhow::Result<Vec<u8>> {
+    write_csv(
+        &tables::PEOPLE,
+        org.people.iter().map(|p| {
+            vec![
+                p.id.clone(),
+                p.email.clone(),
+                p.full_name.clone(),
+                p.department.to_string(),
+                p.title.to_string(),
+                os(&p.manager_id),
+                p.status.to_string(),
+                t(p.hired_at),
+                ot(p.terminated_at),
+                ot(p.department_since),
+            ]
+        }),
+    )
+}
+
+fn principals_csv(org: &org::Org) -> anyhow::Result<Vec<u8>> {
+    write_csv(
+        &tables::PRINCIPALS,
+        org.accounts.iter().map(|a| {
+            vec![
+                a.id.clone(),
+                a.login.clone(),
+                a.display_name.clone(),
+                os(&a.email),
+                os(&a.person_id),
+                a.department.to_string(),
+                a.account_type.to_string(),
+                a.status.to_string(),
+                a.mfa.to_string(),
+                t(a.created_at),
+                ot(a.last_login_at),
+                ot(a.password_changed_at),
+            ]
+        }),
+    )
+}
+
+fn roles_csv() -> anyhow::Result<Vec<u8>> {
+    write_csv(
+        &tables::ROLES,
+        roles::ROLES.iter().map(|r| {
+            vec![
+                r.id.to_string(),
+                r.name.to_string(),
+                r.description.to_string(),
+                r.scope.to_string(),
+                r.privileged.to_string(),
+            ]
+        }),
+    )
+}
+
+fn role_permissions_csv() -> anyhow::Result<Vec<u8>> {
+    write_csv(
+        &tables::ROLE_PERMISSIONS,
+        roles::ROLES.iter().flat_map(|r| {
+            r.permissions
+                .iter()
+                .map(|p| vec![r.id.to_string(), p.to_string()])
+        }),
+    )
+}
+
+fn grants_csv(org: &org::Org) -> anyhow::Result<Vec<u8>> {
+    write_csv(
+        &tables::GRANTS,
+        org.grants.iter().map(|g| {
+            vec![
+                g.id.clone(),
+                g.principal_id.clone(),
+                g.role_id.to_string(),
+                t(g.granted_at),
+                os(&g.granted_by),
+                os(&g.approved_by),
+                ot(g.expires_at),
+                ot(g.revoked_at),
+            ]
+        }),
+    )
+}
+
+fn events_csv(events: &[Event]) -> anyhow::Result<Vec<u8>> {
+    write_csv(
+        &tables::EVENTS,
+        events.iter().enumerate().map(|(i, e)| {
+            vec![
+                format!("ev{:06}", i + 1),
+                t(e.at),
+                e.principal.clone(),
+                e.action.to_string(),
+                e.object.unwrap_or_default().to_string(),
+                e.records.map(|n| n.to_string()).unwrap_or_default(),
+                os(&e.ip),
+                os(&e.device),
+                (if e.success { "success" } else { "failure" }).to_string(),
+            ]
+        }),
+    )
+}

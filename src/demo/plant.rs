@@ -1,0 +1,301 @@
+//! The planted cases: what each shipped rule must find, and nothing else.
+//! Each paragraph picks accounts from the population, bends their habits or
+//! grants, adds the events that make the case, and records the expected
+//! finding with [`Builder::plant`]. (The `admin` and `frontdesk` accounts are
+//! planted where they are created, in `org`.)
+
+use chrono::Duration;
+
+use super::org::{Builder, Crew, DOMAIN, Pattern, cadences_of, objects_of};
+use super::roles::*;
+use super::{Event, date, days_before};
+
+pub(crate) fn plant(b: &mut Builder, c: &Crew) {
+    // ---- Planted: shared-account ----
+    // A team login for the inside-sales desk, typed human by whoever created it.
+    let id = b.next_id();
+    let team = b.system_account(
+        id,
+        "sales01",
+        "销售一组",
+        "Sales",
+        "human",
+        date(2023, 4, 10),
+        Pattern::Team,
+        "",
+        "",
+    );
+    b.accounts[team].email = Some(format!("sales01@{DOMAIN}"));
+    b.accounts[team].habit.members = vec![c.aes[3], c.aes[12], c.aes[21], c.aes[30]];
+    for role in [STAFF, SALES_REP] {
+        b.grant(team, role, date(2023, 4, 10) + Duration::hours(2));
+    }
+    let team_id = b.id(team);
+    b.plant("shared-account", "principal", &team_id);
+    // A UAT account nobody removed: generic and idle.
+    let id = b.next_id();
+    let test = b.system_account(
+        id,
+        "test01",
+        "测试账号",
+        "IT",
+        "human",
+        date(2025, 11, 3),
+        Pattern::Dormant,
+        "10.10.0.40",
+        "web-uat",
+    );
+    b.accounts[test].last_login_at = Some(date(2026, 3, 12) + Duration::hours(15));
+    b.grant(test, SALES_REP, date(2025, 11, 3) + Duration::hours(1));
+    let test_id = b.id(test);
+    b.plant("shared-account", "principal", &test_id);
+    b.plant("idle-accounts", "principal", &test_id);
+    // One support agent's account signs in from four places within an hour.
+    let roamer = c.agents[17];
+    let at = days_before(2, 19, 5);
+    b.event(roamer, at, "login", None, None, 0);
+    let rid = b.id(roamer);
+    for (i, (ip, dev)) in [
+        ("36.112.8.77", "android-77c1"),
+        ("120.229.14.3", "web-51aa"),
+        ("183.6.51.200", "web-9e02"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        b.events.push(Event {
+            at: at + Duration::minutes(15 + 14 * i as i64),
+            principal: rid.clone(),
+            action: "login",
+            object: None,
+            records: None,
+            ip: Some(ip.into()),
+            device: Some(dev.into()),
+            success: true,
+        });
+    }
+    b.plant("shared-account", "principal", &rid);
+
+    // ---- Planted: idle-accounts ----
+    // Moved to field work in June and stopped using the CRM.
+    let field = c.aes[40];
+    b.accounts[field].habit.until = date(2026, 6, 19);
+    let fid = b.id(field);
+    b.plant("idle-accounts", "principal", &fid);
+    // A billing clerk whose account was created and never activated.
+    let pending = b.pending_employee(
+        "Finance",
+        "Billing Specialist",
+        Some(c.fin_head),
+        days_before(123, 9, 20),
+    );
+    let pid = b.id(pending);
+    b.plant("idle-accounts", "principal", &pid);
+    // On long leave since July: the account waits, idle.
+    let leave = c.agents[33];
+    let lp = b.person_of(leave);
+    b.people[lp].status = "on_leave";
+    b.accounts[leave].habit.until = days_before(105, 0, 0);
+    let lid = b.id(leave);
+    b.plant("idle-accounts", "principal", &lid);
+
+    // ---- Planted: departed-still-active ----
+    // Left 25 days ago; the account (matched to HR by email only) is open.
+    let gone = c.aes[55];
+    b.accounts[gone].person_id = None;
+    if let Some(email) = b.accounts[gone].email.clone() {
+        b.accounts[gone].email = Some(email.to_uppercase());
+    }
+    b.terminate(gone, days_before(25, 17, 30), false);
+    let gid = b.id(gone);
+    b.plant("departed-still-active", "principal", &gid);
+    // Left on a Friday two weeks ago, signed in from home on Thursday night.
+    let back = c.aes[71];
+    b.terminate(back, days_before(16, 18, 0), false);
+    b.ensure_second_ip(back);
+    b.event(back, days_before(3, 21, 14), "login", None, None, 1);
+    for k in 0..6 {
+        b.event(
+            back,
+            days_before(3, 21, 16 + 4 * k),
+            "view",
+            Some("customer"),
+            None,
+            1,
+        );
+    }
+    let bid = b.id(back);
+    b.plant("departed-still-active", "principal", &bid);
+    // A support agent who left last Monday.
+    let agent_gone = c.agents[44];
+    b.terminate(agent_gone, days_before(6, 12, 0), false);
+    let aid = b.id(agent_gone);
+    b.plant("departed-still-active", "principal", &aid);
+    // Not a finding: a billing clerk left last night, within the grace day.
+    b.terminate(c.billing[2], days_before(1, 20, 0), false);
+
+    // ---- Planted: over-privileged ----
+    b.plant("over-privileged", "role", CUSTOMER_ADMIN);
+    b.plant("over-privileged", "role", MIGRATION);
+    // The migration role, granted for the spring migration; it expired.
+    let g = b.grant(
+        c.crm_admins[0],
+        MIGRATION,
+        date(2026, 4, 8) + Duration::hours(10),
+    );
+    if let Some(grant) = b.grants.iter_mut().find(|x| x.id == g) {
+        grant.expires_at = Some(date(2026, 5, 31));
+    }
+    // An intern given the super-admin role "for a data import".
+    let intern = c.interns[2];
+    let g = b.grant(intern, SUPER, days_before(61, 10, 0));
+    if let Some(grant) = b.grants.iter_mut().find(|x| x.id == g) {
+        grant.approved_by = None;
+    }
+    b.plant("over-privileged", "grant", &g);
+    // A sales manager who stopped exporting in the spring.
+    let quiet = c.managers[4];
+    if let Some(c) = b.accounts[quiet].habit.export.as_mut() {
+        c.until = Some(days_before(140, 0, 0));
+    }
+    let g = b
+        .grants
+        .iter()
+        .find(|x| x.principal_id == b.accounts[quiet].id && x.role_id == SALES_MANAGER)
+        .map(|x| x.id.clone())
+        .unwrap_or_default();
+    b.plant("over-privileged", "grant", &g);
+    // A finance manager who was given staff administration to onboard clerks.
+    let g = b.grant(
+        c.fin_mgrs[1],
+        STAFF_ADMIN,
+        date(2025, 11, 17) + Duration::hours(14),
+    );
+    b.plant("over-privileged", "grant", &g);
+    // A network engineer, once a CRM administrator, keeps super admin unused.
+    let idle_admin = c.net[0];
+    b.accounts[idle_admin].habit.pattern = Pattern::LoginOnly;
+    let g = b.grant(idle_admin, SUPER, date(2024, 2, 5) + Duration::hours(11));
+    b.plant("over-privileged", "grant", &g);
+    b.event(
+        idle_admin,
+        date(2026, 5, 20) + Duration::minutes(612),
+        "login",
+        None,
+        None,
+        0,
+    );
+    b.event(
+        idle_admin,
+        date(2026, 5, 20) + Duration::minutes(618),
+        "update",
+        Some("system"),
+        None,
+        0,
+    );
+    // The other network engineer had it too, revoked in June: not a finding.
+    let g = b.grant(c.net[1], SUPER, date(2023, 8, 1) + Duration::hours(11));
+    if let Some(grant) = b.grants.iter_mut().find(|x| x.id == g) {
+        grant.revoked_at = Some(date(2026, 6, 22) + Duration::hours(16));
+    }
+    // An accountant moved to Marketing in August and kept Finance Officer.
+    let moved = b.employee(
+        "Finance",
+        "Accountant",
+        Some(b.person_of(c.fin_mgrs[0])),
+        date(2020, 7, 6) + Duration::hours(9),
+    );
+    let since = date(2026, 8, 3) + Duration::hours(9);
+    let mp = b.person_of(moved);
+    b.people[mp].department = "Marketing";
+    b.people[mp].title = "Marketing Specialist";
+    b.people[mp].manager_id = Some(b.people[c.mkt_head].id.clone());
+    b.people[mp].department_since = Some(since);
+    b.accounts[moved].department = "Marketing";
+    b.accounts[moved].habit.objects = objects_of("Marketing");
+    b.accounts[moved].habit.export = cadences_of("Marketing Specialist").0;
+    b.grant(moved, MARKETING, since);
+    let g = b
+        .grants
+        .iter()
+        .find(|x| x.principal_id == b.accounts[moved].id && x.role_id == FINANCE_OFFICER)
+        .map(|x| x.id.clone())
+        .unwrap_or_default();
+    b.plant("over-privileged", "grant", &g);
+
+    // ---- Planted: bulk-export ----
+    // 5,000 customers in half an hour, a week before resigning.
+    let leaver = c.seniors[6];
+    for (k, n) in [1200, 1300, 1250, 1250].into_iter().enumerate() {
+        if k == 0 {
+            b.event(leaver, days_before(9, 13, 58), "login", None, None, 0);
+        }
+        b.event(
+            leaver,
+            days_before(9, 14, 5 + 8 * k as i64),
+            "export",
+            Some("customer"),
+            Some(n),
+            0,
+        );
+    }
+    b.terminate(leaver, days_before(2, 18, 0), true);
+    let lid = b.id(leaver);
+    b.plant("bulk-export", "principal", &lid);
+    // Twelve 全部导出 exports (no row count) in 45 minutes.
+    let burst = c.marketers[5];
+    b.event(burst, days_before(4, 15, 55), "login", None, None, 0);
+    for k in 0..12 {
+        b.event(
+            burst,
+            days_before(4, 16, 2 + 4 * k),
+            "export",
+            Some("lead"),
+            None,
+            0,
+        );
+    }
+    let bid = b.id(burst);
+    b.plant("bulk-export", "principal", &bid);
+    // An accountant who exports ~25 receivables a day pulls 650 at once.
+    let spiker = c.accountants[3];
+    if let Some(c) = b.accounts[spiker].habit.export.as_mut() {
+        c.gap = (1, 1);
+        c.records = (15, 40);
+        c.uncounted = 0.0;
+        c.from = Some(date(2026, 8, 3));
+    }
+    b.event(spiker, days_before(6, 11, 5), "login", None, None, 0);
+    b.event(
+        spiker,
+        days_before(6, 11, 10),
+        "export",
+        Some("receivable"),
+        Some(320),
+        0,
+    );
+    b.event(
+        spiker,
+        days_before(6, 11, 25),
+        "export",
+        Some("receivable"),
+        Some(330),
+        0,
+    );
+    let sid = b.id(spiker);
+    b.plant("bulk-export", "principal", &sid);
+    // A sales manager exports 1,400 leads late on a Friday night over VPN.
+    let night = c.managers[7];
+    b.ensure_second_ip(night);
+    b.event(night, days_before(16, 22, 35), "login", None, None, 1);
+    b.event(
+        night,
+        days_before(16, 22, 40),
+        "export",
+        Some("lead"),
+        Some(1400),
+        1,
+    );
+    let nid = b.id(night);
+    b.plant("bulk-export", "principal", &nid);
+}

@@ -205,7 +205,68 @@ async fn large_files_stream_in_batches(db: TestDb) {
     );
 }
 
+async fn every_contract_column_imports_for_every_table(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            &tables::PEOPLE,
+            "id,email,full_name,department,title,manager_id,employment_status,hired_at,terminated_at,department_since\n\
+            h1,a@example.com,Ann,Sales,Rep,,terminated,2024-01-01,2026-10-01T12:00:00Z,2025-06-01\n",
+        ),
+        (
+            &tables::PRINCIPALS,
+            "id,login,display_name,email,person_id,department,account_type,status,mfa_enabled,created_at,last_login_at,password_changed_at\n\
+            p1,ann,Ann,A@example.com,,Sales,,active,True,2024-01-02,2026-10-30T08:00:00Z,\n",
+        ),
+        (
+            &tables::ROLES,
+            "id,name,description,data_scope,privileged\nr1,Admin,all of it,all,TRUE\nr2,Rep,,self,\n",
+        ),
+        (
+            &tables::ROLE_PERMISSIONS,
+            "role_id,permission\nr1,user.grant\nr1,customer.export\n",
+        ),
+        (
+            &tables::GRANTS,
+            "id,principal_id,role_id,granted_at,granted_by,approved_by,expires_at,revoked_at\n\
+            g1,p1,r1,2025-01-01,it1,mgr1,2027-01-01,\n",
+        ),
+        (
+            &tables::EVENTS,
+            "id,occurred_at,principal_id,action,object_type,record_count,ip,device_id,outcome\n\
+            e1,2026-10-30T08:00:00Z,p1,login,,,10.0.0.1,laptop-1,success\n\
+            e2,2026-10-30T09:00:00.5+08:00,p1,export,customer,1200,10.0.0.1,laptop-1,\n",
+        ),
+    ];
+    for (table, text) in files {
+        let path = write(dir.path(), &format!("{}.csv", table.name), text);
+        import_csv(&db.store, table, &path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let rows = db
+        .store
+        .fetch_all("SELECT account_type, mfa_enabled FROM principals", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].text("account_type").unwrap().as_deref(),
+        Some("human"),
+        "empty means the default"
+    );
+    assert_eq!(rows[0].bool("mfa_enabled").unwrap(), Some(true));
+    let rows = db
+        .store
+        .fetch_all("SELECT privileged FROM roles ORDER BY id", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].bool("privileged").unwrap(), Some(true));
+    assert_eq!(rows[1].bool("privileged").unwrap(), Some(false));
+    assert_eq!(count(&db, "events").await, 2);
+}
+
 on_both_backends!(
+    every_contract_column_imports_for_every_table,
     imports_in_any_column_order_and_updates_by_id,
     a_file_with_any_bad_row_imports_nothing,
     header_errors_name_the_column,

@@ -26,6 +26,8 @@ pub struct ColumnSpec {
     pub ty: ColumnType,
     /// Must be in the CSV header and never empty.
     pub required: bool,
+    /// What an empty cell means for a column that is never NULL.
+    pub default: Option<&'static str>,
 }
 
 /// A canonical table.
@@ -47,6 +49,16 @@ const fn col(name: &'static str, ty: ColumnType) -> ColumnSpec {
         name,
         ty,
         required: false,
+        default: None,
+    }
+}
+/// An optional column that is never NULL: an empty cell means `default`.
+const fn dflt(name: &'static str, ty: ColumnType, default: &'static str) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        ty,
+        required: false,
+        default: Some(default),
     }
 }
 const fn req(name: &'static str, ty: ColumnType) -> ColumnSpec {
@@ -54,6 +66,7 @@ const fn req(name: &'static str, ty: ColumnType) -> ColumnSpec {
         name,
         ty,
         required: true,
+        default: None,
     }
 }
 
@@ -91,7 +104,7 @@ pub static PRINCIPALS: TableSpec = TableSpec {
         col("email", Text),
         col("person_id", Text),
         col("department", Text),
-        col("account_type", ACCOUNT_TYPE),
+        dflt("account_type", ACCOUNT_TYPE, "human"),
         req("status", ACCOUNT_STATUS),
         col("mfa_enabled", Bool),
         col("created_at", Timestamp),
@@ -108,7 +121,7 @@ pub static ROLES: TableSpec = TableSpec {
         req("name", Text),
         col("description", Text),
         col("data_scope", DATA_SCOPE),
-        col("privileged", Bool),
+        dflt("privileged", Bool, "false"),
     ],
 };
 
@@ -184,7 +197,10 @@ impl ColumnSpec {
             column: self.name.to_string(),
             message,
         };
-        let value = raw.trim();
+        let value = match (raw.trim(), self.default) {
+            ("", Some(default)) => default,
+            (value, _) => value,
+        };
         if value.is_empty() {
             if self.required {
                 return Err(err("is required and may not be empty".into()));
@@ -198,11 +214,10 @@ impl ColumnSpec {
                     .parse::<i64>()
                     .map_err(|_| err(format!("`{value}` is not a whole number")))?,
             ),
-            Bool => SqlValue::Bool(Some(match value {
-                "true" => true,
-                "false" => false,
-                _ => return Err(err(format!("`{value}` is not a boolean (true or false)"))),
-            })),
+            // `True`/`FALSE` too: what spreadsheets and Python's csv module write.
+            Bool if value.eq_ignore_ascii_case("true") => SqlValue::Bool(Some(true)),
+            Bool if value.eq_ignore_ascii_case("false") => SqlValue::Bool(Some(false)),
+            Bool => return Err(err(format!("`{value}` is not a boolean (true or false)"))),
             Timestamp => SqlValue::time(model::parse_instant(value).map_err(err)?),
             ColumnType::Enum(check) => {
                 check(value).map_err(err)?;
@@ -363,6 +378,16 @@ mod tests {
         assert!(status.parse("").is_err());
         let mfa = PRINCIPALS.column("mfa_enabled").unwrap();
         assert_eq!(mfa.parse("true"), Ok(SqlValue::Bool(Some(true))));
+        assert_eq!(mfa.parse("False"), Ok(SqlValue::Bool(Some(false))));
+        assert_eq!(mfa.parse(""), Ok(SqlValue::Bool(None)));
+        let privileged = ROLES.column("privileged").unwrap();
+        assert_eq!(
+            privileged.parse(""),
+            Ok(SqlValue::Bool(Some(false))),
+            "NOT NULL column: empty is its default"
+        );
+        let account_type = PRINCIPALS.column("account_type").unwrap();
+        assert_eq!(account_type.parse(" "), Ok(SqlValue::text("human")));
         assert!(mfa.parse("yes").is_err());
         let at = EVENTS.column("occurred_at").unwrap();
         assert!(

@@ -37,10 +37,7 @@ pub(super) async fn evaluate(
     sink: &mut Sink<'_>,
 ) -> Result<Evaluation> {
     if let Some(reason) = ctx.stale_events(p.max_event_age) {
-        return Ok(Evaluation {
-            skipped: Some(reason),
-            note: None,
-        });
+        return Ok(Evaluation::skipped(reason));
     }
     let b = ctx.backend;
     let window = p.window.0;

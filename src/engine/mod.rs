@@ -86,6 +86,24 @@ pub(crate) struct Evaluation {
     pub note: Option<String>,
 }
 
+impl Evaluation {
+    /// Not evaluated, because of `reason`.
+    pub fn skipped(reason: String) -> Evaluation {
+        Evaluation {
+            skipped: Some(reason),
+            note: None,
+        }
+    }
+
+    /// Evaluated, with an optional caveat.
+    pub fn noted(note: Option<String>) -> Evaluation {
+        Evaluation {
+            skipped: None,
+            note,
+        }
+    }
+}
+
 /// Buffers findings and writes them in batches as they stream out of a rule.
 pub(crate) struct Sink<'a> {
     store: &'a Store,

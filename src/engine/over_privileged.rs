@@ -170,10 +170,9 @@ pub(super) async fn evaluate(
         .map(|(id, _)| id)
         .collect();
     if sensitive.is_empty() {
-        return Ok(Evaluation {
-            skipped: None,
-            note: stale.map(|s| format!("usage check left out: {s}")),
-        });
+        return Ok(Evaluation::noted(
+            stale.map(|s| format!("usage check left out: {s}")),
+        ));
     }
     let usage: serde_json::Map<String, serde_json::Value> = roles
         .iter()
@@ -319,10 +318,9 @@ pub(super) async fn evaluate(
         })
         .await?;
     }
-    Ok(Evaluation {
-        skipped: None,
-        note: stale.map(|s| format!("usage check left out: {s}")),
-    })
+    Ok(Evaluation::noted(
+        stale.map(|s| format!("usage check left out: {s}")),
+    ))
 }
 
 #[cfg(test)]

@@ -257,10 +257,9 @@ pub(super) async fn evaluate(
         })
         .await?;
     }
-    Ok(Evaluation {
-        skipped: None,
-        note: stale.map(|s| format!("concurrent sign-in check left out: {s}")),
-    })
+    Ok(Evaluation::noted(stale.map(|s| {
+        format!("concurrent sign-in check left out: {s}")
+    })))
 }
 
 #[cfg(test)]

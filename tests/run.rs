@@ -333,14 +333,17 @@ async fn scans_stop_at_the_statement_timeout(db: TestDb) {
     let rules_dir = tempfile::tempdir().unwrap();
     std::fs::write(
         rules_dir.path().join("slow.yaml"),
-        format!("id: slow\ntitle: slow\nseverity: low\nkind: sql\nparams:\n  query: \"{slow}\"\n"),
+        // `a-slow` sorts first: the rules after it must still get their own time.
+        format!(
+            "id: a-slow\ntitle: slow\nseverity: low\nkind: sql\nparams:\n  query: \"{slow}\"\n"
+        ),
     )
     .unwrap();
     let set = rules::load(&[rules_dir.path().to_path_buf()], true).unwrap();
     let rules: Vec<&rules::Rule> = set
         .rules
         .iter()
-        .filter(|r| r.id == "slow" || r.id == "idle-accounts")
+        .filter(|r| r.id == "a-slow" || r.id == "idle-accounts")
         .collect();
     let started = std::time::Instant::now();
     let summary = engine::run(&store, &rules, chrono::Utc::now(), None)
@@ -351,10 +354,14 @@ async fn scans_stop_at_the_statement_timeout(db: TestDb) {
         "took {:?}",
         started.elapsed()
     );
+    assert_eq!(
+        summary.outcomes[0].rule_id, "a-slow",
+        "the slow rule runs first"
+    );
     let slow = summary
         .outcomes
         .iter()
-        .find(|o| o.rule_id == "slow")
+        .find(|o| o.rule_id == "a-slow")
         .unwrap();
     assert_eq!(slow.status, OutcomeStatus::Failed, "{slow:?}");
     let other = summary

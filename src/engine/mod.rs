@@ -204,6 +204,7 @@ async fn evaluate_all(
         };
         // A savepoint per rule: on PostgreSQL a failed statement would
         // otherwise abort the snapshot for every rule after it.
+        store.rearm_statement_timeout();
         scan.execute("SAVEPOINT rule_eval", &[]).await?;
         let result = match evaluate(&mut scan, &ctx, rule, &mut sink).await {
             Ok(evaluation) => sink.flush().await.map(|_| evaluation),
@@ -227,6 +228,7 @@ async fn evaluate_all(
                 }
             }
             Err(e) => {
+                store.rearm_statement_timeout();
                 scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
                 tracing::error!(rule = %rule.id, error = %e, "rule failed");
                 // Findings already flushed for this rule would be partial: drop them.

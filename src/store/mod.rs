@@ -201,6 +201,15 @@ impl Store {
         }
     }
 
+    /// Restarts the statement timeout of scans. PostgreSQL times each
+    /// statement itself; SQLite's deadline is ours, so the engine rearms it
+    /// before each rule (and before cleaning up after one that timed out).
+    pub fn rearm_statement_timeout(&self) {
+        if let Pools::Sqlite { deadline, .. } = &self.pools {
+            deadline.set(self.options.statement_timeout);
+        }
+    }
+
     /// Starts a read-write transaction.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match &self.pools {

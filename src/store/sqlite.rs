@@ -33,7 +33,7 @@ impl ScanDeadline {
             at_ms: Arc::new(AtomicU64::new(u64::MAX)),
         }
     }
-    fn set(&self, timeout: Duration) {
+    pub(super) fn set(&self, timeout: Duration) {
         let at = self.origin.elapsed().saturating_add(timeout).as_millis();
         self.at_ms
             .store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);

@@ -96,7 +96,32 @@ async fn rules_command(g: &GlobalArgs, cmd: RulesCommand) -> Result<ExitCode> {
             dirs.extend(paths);
             let set =
                 rules::load(&dirs, !g.no_builtin_rules).map_err(|e| anyhow::anyhow!("{e}"))?;
-            eprintln!("{} rule(s) valid", set.rules.len());
+            // Rule tests beside the rules are checked too (their form, and
+            // that their rule exists); `rules test` runs them.
+            let tests = rules::read_files(&dirs, rules::is_test_file)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut problems = Vec::new();
+            for file in &tests {
+                match rules::testing::parse(&file.path, &file.text) {
+                    Ok(t) if set.get(&t.rule.value).is_none() => problems.push(format!(
+                        "{}:{}:{}: field `rule`: no rule `{}` is loaded",
+                        file.path.display(),
+                        t.rule.referenced.line(),
+                        t.rule.referenced.column(),
+                        t.rule.value
+                    )),
+                    Ok(_) => {}
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+            if !problems.is_empty() {
+                bail!("{}", problems.join("\n"));
+            }
+            eprintln!(
+                "{} rule(s) and {} rule test file(s) valid",
+                set.rules.len(),
+                tests.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Test { paths } => rules_test(g, paths).await,
@@ -106,18 +131,11 @@ async fn rules_command(g: &GlobalArgs, cmd: RulesCommand) -> Result<ExitCode> {
 async fn rules_test(g: &GlobalArgs, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let set = load_rules(g)?;
     let files = if paths.is_empty() {
-        let mut files = if g.no_builtin_rules {
-            Vec::new()
-        } else {
-            rules::builtin_files(rules::is_test_file)
-        };
-        files.extend(
-            rules::read_files(&g.rules, rules::is_test_file).map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
-        files
+        rules::layered(&g.rules, !g.no_builtin_rules, rules::is_test_file)
     } else {
-        rules::read_files(&paths, rules::is_test_file).map_err(|e| anyhow::anyhow!("{e}"))?
-    };
+        rules::read_files(&paths, rules::is_test_file)
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     if files.is_empty() {
         bail!("no rule tests (*.test.yaml) found");
     }

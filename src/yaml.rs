@@ -96,20 +96,18 @@ fn from_saphyr(file: &Path, source: &str, e: &serde_saphyr::Error) -> LocatedErr
         }
     }
     let mut field = key_path_at(source, line, column);
-    // "unknown field `x`" is about x, which sits under the path we found.
+    // "unknown field `x`" is about x: the error points at x itself, or at
+    // the mapping (flow style, or its parent key) that holds it.
     if let Some(name) = message
         .strip_prefix("unknown field `")
         .and_then(|m| m.split('`').next())
+        && !field.ends_with(name)
     {
-        let parent = field.rsplit_once('.').map(|(p, _)| p.to_string());
-        if !field.ends_with(name) {
-            field = match (field.is_empty(), parent) {
-                (true, _) => name.to_string(),
-                (false, _) if line_key(source, line).is_none() => format!("{field}.{name}"),
-                (false, Some(p)) => format!("{p}.{name}"),
-                (false, None) => name.to_string(),
-            };
-        }
+        field = if field.is_empty() {
+            name.to_string()
+        } else {
+            format!("{field}.{name}")
+        };
     }
     LocatedError {
         file: file.to_path_buf(),

@@ -340,3 +340,37 @@ fn the_cli_refuses_to_run_with_a_bad_rule_and_names_it() {
         "nothing is written before the rules are valid"
     );
 }
+
+#[test]
+fn a_file_named_like_a_shipped_one_replaces_it() {
+    let dir = dir_with(&[(
+        "idle-accounts.yaml",
+        "id: idle-accounts\ntitle: Idle (ours)\nseverity: low\nkind: idle_accounts\nparams:\n  max_idle: 30d\n",
+    )]);
+    let set = rules::load(&[dir.path().to_path_buf()], true)
+        .expect("no duplicate: the file replaces its namesake");
+    let idle = set.get("idle-accounts").unwrap();
+    assert_eq!(
+        (idle.title.as_str(), idle.sources.len()),
+        ("Idle (ours)", 1)
+    );
+    assert_eq!(set.rules.len(), 5);
+}
+
+#[test]
+fn the_shipped_rules_directory_validates_with_its_tests() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_accessaudit"))
+        .args([
+            "rules",
+            "validate",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("5 rule(s) and 5 rule test file(s) valid"),
+        "{stderr}"
+    );
+}

@@ -122,13 +122,31 @@ fn io_error(path: &Path, e: &std::io::Error) -> RuleErrors {
 /// Loads the shipped rules (when `with_builtin`), then every rule and
 /// override file under `paths`, in order.
 pub fn load(paths: &[PathBuf], with_builtin: bool) -> Result<RuleSet, RuleErrors> {
+    load_sources(&layered(paths, with_builtin, is_rule_file)?)
+}
+
+/// The shipped files (when `with_builtin`) followed by those under `paths`.
+/// A file on disk with the same name as a shipped one replaces it, as a unit
+/// in /etc/systemd replaces its namesake in /usr/lib: this is also how the
+/// shipped rules themselves are edited and checked (`rules validate rules/`).
+pub fn layered(
+    paths: &[PathBuf],
+    with_builtin: bool,
+    keep: fn(&Path) -> bool,
+) -> Result<Vec<SourceFile>, RuleErrors> {
+    let on_disk = read_files(paths, keep)?;
     let mut files = if with_builtin {
-        builtin_files(is_rule_file)
+        builtin_files(keep)
     } else {
         Vec::new()
     };
-    files.extend(read_files(paths, is_rule_file)?);
-    load_sources(&files)
+    files.retain(|shipped| {
+        !on_disk
+            .iter()
+            .any(|f| f.path.file_name() == shipped.path.file_name())
+    });
+    files.extend(on_disk);
+    Ok(files)
 }
 
 /// Loads rules and overrides from files already read.

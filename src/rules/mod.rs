@@ -7,7 +7,7 @@ pub mod named_params;
 pub mod testing;
 
 pub use load::{
-    RuleErrors, RuleSet, SourceFile, builtin_files, is_rule_file, is_test_file, load, load_sources,
-    read_files, validate, with_params,
+    RuleErrors, RuleSet, SourceFile, builtin_files, is_rule_file, is_test_file, layered, load,
+    load_sources, read_files, validate, with_params,
 };
 pub use model::*;

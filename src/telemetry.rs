@@ -6,8 +6,11 @@ use crate::cli::LogFormat;
 
 /// Installs the global subscriber. `RUST_LOG` sets the level (default: warn,
 /// so that command output stays readable; the daemon will log at info).
+/// sqlx's "slow statement" warnings are off by default: an audit scan of a
+/// large table is slow by nature, and the run records each rule's duration.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,sqlx::query=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

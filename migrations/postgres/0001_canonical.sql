@@ -12,7 +12,8 @@ CREATE TABLE people (
     terminated_at     TIMESTAMPTZ,
     department_since  TIMESTAMPTZ
 );
-CREATE INDEX people_email_ci ON people (lower(email));
+-- ASCII case folding, as SQLite's lower() does (Backend::fold_case).
+CREATE INDEX people_email_ci ON people (translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
 
 CREATE TABLE principals (
     id                  TEXT PRIMARY KEY,
@@ -29,7 +30,7 @@ CREATE TABLE principals (
     password_changed_at TIMESTAMPTZ
 );
 CREATE INDEX principals_person ON principals (person_id);
-CREATE INDEX principals_email_ci ON principals (lower(email));
+CREATE INDEX principals_email_ci ON principals (translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));
 
 CREATE TABLE roles (
     id          TEXT PRIMARY KEY,

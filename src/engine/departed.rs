@@ -11,14 +11,20 @@ use futures_util::StreamExt;
 use super::{Context, Evaluation, Result, SUCCESS, Sink, days_between, evidence, json_time, names};
 use crate::model::{AccountStatus, Finding, Severity, SubjectType};
 use crate::rules::{DepartedStillActive, Rule};
-use crate::store::{SqlValue, Tx};
+use crate::store::{Backend, SqlValue, Tx};
 
 /// The person of an account: `person_id`, or else the person whose email
 /// matches case-insensitively; where HR has several records with that email
 /// (a rehire), the most recently hired one.
-pub(crate) const PERSON_OF_PRINCIPAL: &str = "COALESCE(p.person_id,
-    (SELECT x.id FROM people x WHERE p.email IS NOT NULL AND lower(x.email) = lower(p.email)
-      ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id LIMIT 1))";
+pub(crate) fn person_of_principal(b: Backend) -> String {
+    format!(
+        "COALESCE(p.person_id,
+            (SELECT x.id FROM people x WHERE p.email IS NOT NULL AND {} = {}
+              ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id LIMIT 1))",
+        b.fold_case("x.email"),
+        b.fold_case("p.email")
+    )
+}
 
 pub(super) async fn evaluate(
     tx: &mut Tx,
@@ -38,13 +44,14 @@ pub(super) async fn evaluate(
                   WHERE e.principal_id = p.id AND e.occurred_at > h.terminated_at AND e.occurred_at <= $1
                     AND {SUCCESS}) AS last_activity_at
            FROM principals p
-           JOIN people h ON h.id = {PERSON_OF_PRINCIPAL}
+           JOIN people h ON h.id = {person}
           WHERE {statuses}
             AND (p.created_at IS NULL OR p.created_at <= $1)
             AND h.employment_status = 'terminated'
             AND (h.terminated_at IS NULL OR h.terminated_at < $2)
           ORDER BY p.id",
         statuses = b.in_list("p.status", 3),
+        person = person_of_principal(b),
     );
     let params = [
         SqlValue::time(ctx.as_of),

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 
-use super::departed::PERSON_OF_PRINCIPAL;
+use super::departed::person_of_principal;
 use super::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time, names};
 use crate::model::{AccountStatus, DataScope, Finding, SubjectType};
 use crate::rules::{OverPrivileged, Rule};
@@ -188,9 +188,9 @@ pub(super) async fn evaluate(
     let sql = format!(
         "WITH who AS (
             SELECT p.id, p.login, COALESCE(p.department, h.department) AS dept, h.title,
-                   lower(COALESCE(p.department, h.department)) AS dept_key, lower(h.title) AS title_key
+                   {dept_key} AS dept_key, {title_key} AS title_key
               FROM principals p
-              LEFT JOIN people h ON h.id = {PERSON_OF_PRINCIPAL}
+              LEFT JOIN people h ON h.id = {person}
              WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
          ),
          live AS (
@@ -225,6 +225,9 @@ pub(super) async fn evaluate(
         statuses = b.in_list("p.status", 2),
         roles = b.in_list("g.role_id", 3),
         role_actions = b.json_map_rows(4),
+        person = person_of_principal(b),
+        dept_key = b.fold_case("COALESCE(p.department, h.department)"),
+        title_key = b.fold_case("h.title"),
     );
     let params = [
         SqlValue::time(ctx.as_of),
@@ -258,7 +261,7 @@ pub(super) async fn evaluate(
         let administers = role.privileged || role.grants_access;
         let in_admin_dept = dept
             .as_ref()
-            .is_some_and(|d| admin_departments.contains(&d.to_lowercase()));
+            .is_some_and(|d| admin_departments.contains(&d.to_ascii_lowercase()));
         if administers && !admin_departments.is_empty() && !in_admin_dept {
             reasons.push("outside_admin_departments");
         }

@@ -94,7 +94,11 @@ impl SignInWindow {
 }
 
 fn generic_base(login: &str) -> String {
-    let local = login.split('@').next().unwrap_or(login).to_lowercase();
+    let local = login
+        .split('@')
+        .next()
+        .unwrap_or(login)
+        .to_ascii_lowercase();
     local
         .trim_end_matches(|c: char| c.is_ascii_digit() || "_-.".contains(c))
         .to_string()
@@ -173,9 +177,16 @@ pub(super) async fn evaluate(
         statuses = b.in_list("p.status", 2),
         flag_shared = if p.flag_shared_type { "" } else { "FALSE AND" },
         allowed = b.in_list("p.account_type", 4),
-        generic = b.in_list(&format!("rtrim(lower({local}), '0123456789_-.')"), 3),
+        generic = b.in_list(
+            &format!("rtrim({}, '0123456789_-.')", b.fold_case(&local)),
+            3
+        ),
     );
-    let generic: Vec<String> = p.generic_logins.iter().map(|g| g.to_lowercase()).collect();
+    let generic: Vec<String> = p
+        .generic_logins
+        .iter()
+        .map(|g| g.to_ascii_lowercase())
+        .collect();
     let params = [
         SqlValue::time(ctx.as_of),
         SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),

@@ -106,6 +106,17 @@ impl Backend {
         }
     }
 
+    /// `expr` with ASCII letters lower-cased, the same on both backends:
+    /// SQLite's `lower` folds only ASCII, PostgreSQL's folds all of Unicode,
+    /// and a rule must give the same findings on both. (The indexes on
+    /// emails use this same expression.)
+    pub fn fold_case(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("lower({expr})"),
+            Backend::Postgres => format!("translate({expr}, '{ASCII_UPPER}', '{ASCII_LOWER}')"),
+        }
+    }
+
     /// The part of a login before `@` (the whole login where there is none).
     pub fn local_part(self, expr: &str) -> String {
         match self {
@@ -116,6 +127,9 @@ impl Backend {
         }
     }
 }
+
+const ASCII_UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const ASCII_LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
 
 /// Connection settings that are not in the URL.
 #[derive(Debug, Clone)]
@@ -350,6 +364,15 @@ mod tests {
         assert_eq!(
             redact_url("postgres://audit@db/crm"),
             "postgres://audit@db/crm"
+        );
+    }
+
+    #[test]
+    fn case_folding_is_ascii_on_both_backends() {
+        assert_eq!(Backend::Sqlite.fold_case("p.email"), "lower(p.email)");
+        assert_eq!(
+            Backend::Postgres.fold_case("p.email"),
+            "translate(p.email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
         );
     }
 

@@ -85,7 +85,7 @@ async fn a_file_with_any_bad_row_imports_nothing(db: TestDb) {
     }
     text.push_str("bad1,2026-13-01T00:00:00Z,p1,export,12,success\n");
     text.push_str("bad2,2026-10-01T00:00:00Z,p1,export,twelve,maybe\n");
-    text.push_str("bad3,2026-10-01T00:00:00Z,,export,1,success\n");
+    text.push_str("bad3,2026-10-01T00:00:00Z,p1,,1,success\n");
     let path = write(dir.path(), "events.csv", &text);
     let err = import_csv(&db.store, &tables::EVENTS, &path)
         .await
@@ -114,7 +114,7 @@ async fn a_file_with_any_bad_row_imports_nothing(db: TestDb) {
     );
     assert_eq!(
         shown[3],
-        format!("{file}:5004:3: column `principal_id`: is required and may not be empty")
+        format!("{file}:5004:4: column `action`: is required and may not be empty")
     );
     assert!(err.to_string().contains("nothing was imported"), "{err}");
     assert_eq!(count(&db, "events").await, 0, "no partial import");
@@ -235,7 +235,8 @@ async fn every_contract_column_imports_for_every_table(db: TestDb) {
             &tables::EVENTS,
             "id,occurred_at,principal_id,action,object_type,record_count,ip,device_id,outcome\n\
             e1,2026-10-30T08:00:00Z,p1,login,,,10.0.0.1,laptop-1,success\n\
-            e2,2026-10-30T09:00:00.5+08:00,p1,export,customer,1200,10.0.0.1,laptop-1,\n",
+            e2,2026-10-30T09:00:00.5+08:00,p1,export,customer,1200,10.0.0.1,laptop-1,\n\
+            e3,2026-10-30T09:05:00Z,,login_failed,,,203.0.113.9,,failure\n",
         ),
     ];
     for (table, text) in files {
@@ -262,7 +263,11 @@ async fn every_contract_column_imports_for_every_table(db: TestDb) {
         .unwrap();
     assert_eq!(rows[0].bool("privileged").unwrap(), Some(true));
     assert_eq!(rows[1].bool("privileged").unwrap(), Some(false));
-    assert_eq!(count(&db, "events").await, 2);
+    assert_eq!(
+        count(&db, "events").await,
+        3,
+        "a failed sign-in of an unknown account has no principal"
+    );
 }
 
 on_both_backends!(

@@ -62,7 +62,7 @@ CREATE INDEX grants_role ON grants (role_id);
 CREATE TABLE events (
     id           TEXT PRIMARY KEY,
     occurred_at  TIMESTAMPTZ NOT NULL,
-    principal_id TEXT NOT NULL,
+    principal_id TEXT,
     action       TEXT NOT NULL,
     object_type  TEXT,
     record_count BIGINT,

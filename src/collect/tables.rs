@@ -152,7 +152,8 @@ pub static EVENTS: TableSpec = TableSpec {
     columns: &[
         req("id", Text),
         req("occurred_at", Timestamp),
-        req("principal_id", Text),
+        // Optional: sources log failed sign-ins of unknown accounts too.
+        col("principal_id", Text),
         req("action", Text),
         col("object_type", Text),
         col("record_count", Int),

@@ -60,7 +60,8 @@ pub(super) async fn evaluate(
                    CAST(SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
                        RANGE BETWEEN {baseline_start} PRECEDING AND {baseline_end} PRECEDING) AS BIGINT) AS baseline_records
               FROM events e
-             WHERE e.action = 'export' AND {SUCCESS} AND e.occurred_at > $2 AND e.occurred_at <= $1
+             WHERE e.action = 'export' AND e.principal_id IS NOT NULL AND {SUCCESS}
+               AND e.occurred_at > $2 AND e.occurred_at <= $1
             WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
                          RANGE BETWEEN {window} PRECEDING AND CURRENT ROW)
          )

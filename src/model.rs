@@ -129,6 +129,14 @@ pub fn format_instant(t: DateTime<Utc>) -> String {
 
 /// Parses an instant as the contract accepts it: RFC 3339, or a date alone
 /// meaning midnight UTC.
+///
+/// ```
+/// use accessaudit::model::{format_instant, parse_instant};
+/// let t = parse_instant("2026-11-01T09:00:00+01:00").unwrap();
+/// assert_eq!(format_instant(t), "2026-11-01T08:00:00Z");
+/// assert_eq!(format_instant(parse_instant("2026-11-01").unwrap()), "2026-11-01T00:00:00Z");
+/// assert!(parse_instant("01/11/2026").is_err());
+/// ```
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {

@@ -40,6 +40,12 @@ pub const CSV_COLUMNS: [&str; 7] = [
 
 /// A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
 /// carriage return first) gets a leading `'`, so it shows as text.
+///
+/// ```
+/// use accessaudit::report::output::neutralise_cell;
+/// assert_eq!(neutralise_cell("=HYPERLINK(\"http://evil\")"), "'=HYPERLINK(\"http://evil\")");
+/// assert_eq!(neutralise_cell("alice"), "alice");
+/// ```
 pub fn neutralise_cell(value: &str) -> std::borrow::Cow<'_, str> {
     match value.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}").into(),

@@ -202,14 +202,24 @@ async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     let store = open_store(g).await?;
     let as_of = args.as_of.unwrap_or_else(chrono::Utc::now);
     let summary = engine::run(&store, &selected, as_of, args.job.as_deref()).await?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    output::write_run(&store, &summary, args.format, &mut out).await?;
-    out.flush()?;
-    report_outcomes(&summary);
+    print_run(&store, &summary, args.format).await?;
     Ok(match (args.fail_on, summary.max_severity) {
         (Some(threshold), Some(max)) if max >= threshold => ExitCode::from(EXIT_FINDINGS),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// Prints the findings of a run on stdout, and its skipped or failed rules on stderr.
+async fn print_run(
+    store: &Store,
+    summary: &engine::RunSummary,
+    format: output::Format,
+) -> Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    output::write_run(store, summary, format, &mut out).await?;
+    out.flush()?;
+    report_outcomes(summary);
+    Ok(())
 }
 
 /// Skipped and failed rules go to stderr whatever the format, so that a
@@ -263,10 +273,7 @@ async fn demo(g: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
     );
     let rules: Vec<&rules::Rule> = set.enabled().collect();
     let summary = engine::run(&store, &rules, org.as_of, Some("demo")).await?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    output::write_run(&store, &summary, args.format, &mut out).await?;
-    out.flush()?;
-    report_outcomes(&summary);
+    print_run(&store, &summary, args.format).await?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     for (name, format) in [

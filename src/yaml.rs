@@ -95,7 +95,7 @@ fn from_saphyr(file: &Path, source: &str, e: &serde_saphyr::Error) -> LocatedErr
             );
         }
     }
-    let mut field = key_path_at(source, line, column);
+    let mut field = key_path_at(source, line);
     // "unknown field `x`" is about x: the error points at x itself, or at
     // the mapping (flow style, or its parent key) that holds it.
     if let Some(name) = message
@@ -151,7 +151,7 @@ fn line_key(source: &str, line: usize) -> Option<(usize, String)> {
 }
 
 /// The dotted path of keys leading to the place at `line` (block style YAML).
-pub fn key_path_at(source: &str, line: usize, _column: usize) -> String {
+pub fn key_path_at(source: &str, line: usize) -> String {
     let mut path = Vec::new();
     let mut limit = usize::MAX;
     let mut current = line;
@@ -206,9 +206,9 @@ mod tests {
 
     #[test]
     fn key_paths_follow_indentation() {
-        assert_eq!(key_path_at(DOC, 3, 13), "params.max_idle");
-        assert_eq!(key_path_at(DOC, 1, 5), "id");
-        assert_eq!(key_path_at(DOC, 6, 3), "other.max_idle");
+        assert_eq!(key_path_at(DOC, 3), "params.max_idle");
+        assert_eq!(key_path_at(DOC, 1), "id");
+        assert_eq!(key_path_at(DOC, 6), "other.max_idle");
     }
 
     #[test]

@@ -153,10 +153,11 @@ where
             continue; // keep draining so the reader can finish checking
         }
         let params: Vec<SqlValue> = batch.rows.iter().flatten().cloned().collect();
-        let sql = if batch.rows.len() == rows_per_batch {
-            full_sql.clone()
+        // Every batch but the last is full: its statement is built once.
+        let sql: std::borrow::Cow<'_, str> = if batch.rows.len() == rows_per_batch {
+            full_sql.as_str().into()
         } else {
-            table.upsert_sql(backend, &columns, batch.rows.len())
+            table.upsert_sql(backend, &columns, batch.rows.len()).into()
         };
         match db.execute(&sql, &params).await {
             Ok(_) => written += batch.rows.len() as u64,

@@ -22,15 +22,20 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// The configuration file (database, rules, templates, mail, jobs);
+    /// without one, the embedded default (examples/embedded.yaml).
+    #[arg(long, global = true, env = "ACCESSAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Database URL: sqlite://PATH (created when missing) or postgres://…
+    /// [default: the config file's, else sqlite://accessaudit.db]
     #[arg(
         long,
         global = true,
         env = "ACCESSAUDIT_DATABASE_URL",
-        default_value = "sqlite://accessaudit.db",
         hide_env_values = true
     )]
-    pub database: String,
+    pub database: Option<String>,
 
     /// A directory (or file) of the deployment's own rules and overrides,
     /// loaded after the shipped rules; repeat for several.
@@ -48,9 +53,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub no_builtin_rules: bool,
 
-    /// The longest one scan statement may run, e.g. 5m.
-    #[arg(long, global = true, default_value = "5m", value_parser = humantime::parse_duration)]
-    pub statement_timeout: std::time::Duration,
+    /// The longest one scan statement may run, e.g. 5m [default: the
+    /// config file's, else 5m].
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
+    pub statement_timeout: Option<std::time::Duration>,
 
     /// Log format on stderr.
     #[arg(

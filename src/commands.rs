@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, Command, DemoArgs, GlobalArgs, ImportArgs, RulesCommand, RunArgs};
 use crate::collect::{csv_import, tables};
+use crate::config::Config;
 use crate::engine;
 use crate::report::output;
 use crate::rules::{self, RuleSet};
@@ -17,8 +18,49 @@ use crate::store::{Store, StoreOptions};
 /// Exit status when `--fail-on` is met (errors exit 1, usage errors 2).
 pub const EXIT_FINDINGS: u8 = 3;
 
+/// What every command works with: the configuration file (or the embedded
+/// default) with the command line's global options applied over it.
+pub struct Settings {
+    pub config: Config,
+    pub database: String,
+    pub rules_dirs: Vec<PathBuf>,
+    pub builtin_rules: bool,
+    pub statement_timeout: std::time::Duration,
+}
+
+impl Settings {
+    /// Command line (and its environment variables) over the config file.
+    pub fn resolve(g: &GlobalArgs) -> Result<Settings> {
+        let config = match &g.config {
+            Some(path) => Config::load(path).map_err(|e| {
+                anyhow::anyhow!("{e}\nthe configuration was not used: fix the file above")
+            })?,
+            None => Config::embedded(),
+        };
+        Ok(Settings::from_config(config, g))
+    }
+
+    pub fn from_config(config: Config, g: &GlobalArgs) -> Settings {
+        let database = g
+            .database
+            .clone()
+            .or_else(|| config.database.clone())
+            .unwrap_or_else(|| "sqlite://accessaudit.db".to_string());
+        let mut rules_dirs = config.rules.clone();
+        rules_dirs.extend(g.rules.iter().cloned());
+        Settings {
+            database,
+            rules_dirs,
+            builtin_rules: config.builtin_rules && !g.no_builtin_rules,
+            statement_timeout: g.statement_timeout.unwrap_or(config.statement_timeout.0),
+            config,
+        }
+    }
+}
+
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let g = &cli.global;
+    let settings = Settings::resolve(&cli.global)?;
+    let g = &settings;
     match cli.command {
         Command::Migrate => {
             let store = open_store(g).await?;
@@ -32,19 +74,19 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn open_store(g: &GlobalArgs) -> Result<Store> {
+async fn open_store(g: &Settings) -> Result<Store> {
     let options = StoreOptions {
         statement_timeout: g.statement_timeout,
     };
     Ok(Store::open(&g.database, options).await?)
 }
 
-fn load_rules(g: &GlobalArgs) -> Result<RuleSet> {
-    rules::load(&g.rules, !g.no_builtin_rules)
+fn load_rules(g: &Settings) -> Result<RuleSet> {
+    rules::load(&g.rules_dirs, g.builtin_rules)
         .map_err(|e| anyhow::anyhow!("{e}\nno rule was run: fix the rule files above"))
 }
 
-async fn import(g: &GlobalArgs, args: ImportArgs) -> Result<ExitCode> {
+async fn import(g: &Settings, args: ImportArgs) -> Result<ExitCode> {
     let Some(table) = tables::table(&args.table) else {
         let names: Vec<&str> = tables::ALL.iter().map(|t| t.name).collect();
         bail!(
@@ -67,7 +109,7 @@ async fn import(g: &GlobalArgs, args: ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rules_command(g: &GlobalArgs, cmd: RulesCommand) -> Result<ExitCode> {
+async fn rules_command(g: &Settings, cmd: RulesCommand) -> Result<ExitCode> {
     match cmd {
         RulesCommand::List => {
             let set = load_rules(g)?;
@@ -92,10 +134,9 @@ async fn rules_command(g: &GlobalArgs, cmd: RulesCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Validate { paths } => {
-            let mut dirs = g.rules.clone();
+            let mut dirs = g.rules_dirs.clone();
             dirs.extend(paths);
-            let set =
-                rules::load(&dirs, !g.no_builtin_rules).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let set = rules::load(&dirs, g.builtin_rules).map_err(|e| anyhow::anyhow!("{e}"))?;
             // Rule tests beside the rules are checked too (their form, and
             // that their rule exists); `rules test` runs them.
             let tests = rules::read_files(&dirs, rules::is_test_file)
@@ -128,10 +169,10 @@ async fn rules_command(g: &GlobalArgs, cmd: RulesCommand) -> Result<ExitCode> {
     }
 }
 
-async fn rules_test(g: &GlobalArgs, paths: Vec<PathBuf>) -> Result<ExitCode> {
+async fn rules_test(g: &Settings, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let set = load_rules(g)?;
     let files = if paths.is_empty() {
-        rules::layered(&g.rules, !g.no_builtin_rules, rules::is_test_file)
+        rules::layered(&g.rules_dirs, g.builtin_rules, rules::is_test_file)
     } else {
         rules::read_files(&paths, rules::is_test_file)
     }
@@ -178,7 +219,7 @@ async fn rules_test(g: &GlobalArgs, paths: Vec<PathBuf>) -> Result<ExitCode> {
     })
 }
 
-async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
+async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
     let set = load_rules(g)?;
     let selected: Vec<&rules::Rule> = if args.rules.is_empty() {
         set.enabled().collect()
@@ -247,7 +288,7 @@ fn report_outcomes(summary: &engine::RunSummary) {
     }
 }
 
-async fn demo(g: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
+async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
     let set = load_rules(g)?;
     if args.path.exists() {
         std::fs::remove_file(&args.path)

@@ -7,11 +7,13 @@
 pub mod cli;
 pub mod collect;
 pub mod commands;
+pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod model;
 pub mod report;
 pub mod rules;
+pub mod schedule;
 pub mod store;
 pub mod telemetry;
 pub mod yaml;

@@ -1,0 +1,446 @@
+//! The deployment's configuration file (`--config FILE`, YAML): database,
+//! time zone, rule and template directories, mail, recipient groups, jobs.
+//!
+//! Loaded strictly (unknown keys refused) with errors naming file, line,
+//! column and field; then checked as a whole (a job naming an unknown
+//! recipient group, a bad time zone…) so that a daemon never starts, and a
+//! reload never applies, on a half-valid file. Relative paths are relative to
+//! the file's directory. Without a file, [`Config::embedded`] applies: SQLite,
+//! the shipped rules and templates, reports written as files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::rules::Span;
+use crate::yaml::{self, LocatedError};
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<LocatedError>);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// sqlite://PATH or postgres://…; the command line and
+    /// ACCESSAUDIT_DATABASE_URL take precedence.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// IANA time zone of schedules and of dates in reports.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// The longest one scan statement may run.
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout: Span,
+    /// Directories of the deployment's own rules and overrides.
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
+    /// Load the rules shipped in the binary (before `rules`).
+    #[serde(default = "yes")]
+    pub builtin_rules: bool,
+    /// A directory of templates overriding the shipped ones by name.
+    #[serde(default)]
+    pub templates: Option<PathBuf>,
+    /// Where rendered reports are also written as files (report command default).
+    #[serde(default)]
+    pub reports_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub mail: MailConfig,
+    /// Named recipient groups, e.g. `compliance: [dpo@example.com]`.
+    #[serde(default)]
+    pub recipients: BTreeMap<String, Vec<String>>,
+    /// Named jobs: a set of rules, a template, recipients, a schedule.
+    #[serde(default)]
+    pub jobs: BTreeMap<String, JobConfig>,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Cron schedule (5 fields `min hour dom mon dow`, or 6 with seconds
+    /// first), in the configured time zone. No schedule: on demand only.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Rule ids; empty means every enabled rule.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Template name (`monthly`, `alert` or one of the deployment's own).
+    #[serde(default = "default_template")]
+    pub template: String,
+    /// Recipient group names or plain addresses.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// When to send: every run (`always`) or only with new findings.
+    #[serde(default)]
+    pub send: SendPolicy,
+    /// Mail subject; `{job}` and `{as_of}` are replaced.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// A scheduled time missed while the daemon was down still runs at
+    /// start-up when it is at most this old.
+    #[serde(default)]
+    pub catch_up: Option<Span>,
+    /// An alert job sends a finding again after this long even when it
+    /// never resolved. None: only after it resolved and came back.
+    #[serde(default)]
+    pub realert_after: Option<Span>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SendPolicy {
+    #[default]
+    Always,
+    NewFindings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// The From: address.
+    #[serde(default = "default_from")]
+    pub from: String,
+    #[serde(default)]
+    pub transport: Transport,
+    /// Retry schedule of failed sends.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial: Span,
+    #[serde(default = "default_retry_max")]
+    pub retry_max: Span,
+    /// A message still not accepted after this long is marked failed.
+    #[serde(default = "default_give_up_after")]
+    pub give_up_after: Span,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            from: default_from(),
+            transport: Transport::default(),
+            retry_initial: default_retry_initial(),
+            retry_max: default_retry_max(),
+            give_up_after: default_give_up_after(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Transport {
+    /// Messages written as .eml files into a directory (the embedded default).
+    File {
+        dir: PathBuf,
+    },
+    Smtp(SmtpConfig),
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport::File {
+            dir: PathBuf::from("accessaudit-outbox"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `starttls` (default, port 587), `implicit` (port 465) or `none`
+    /// (loopback relays only).
+    #[serde(default)]
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The password is never written in this file: read from a file
+    /// (e.g. a systemd credential) or an environment variable.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout: Span,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    #[default]
+    Starttls,
+    Implicit,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Local address of /healthz and /metrics; none: no HTTP endpoint.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Default catch-up window of jobs (see [`JobConfig::catch_up`]).
+    #[serde(default = "default_catch_up")]
+    pub catch_up: Span,
+    /// How long a job that cannot run keeps retrying before IT is told.
+    #[serde(default = "default_job_retry_for")]
+    pub job_retry_for: Span,
+    /// Recipients told when a job could not run (group names or addresses).
+    #[serde(default)]
+    pub failure_recipients: Vec<String>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            listen: None,
+            catch_up: default_catch_up(),
+            job_retry_for: default_job_retry_for(),
+            failure_recipients: Vec::new(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+fn default_statement_timeout() -> Span {
+    Span(std::time::Duration::from_secs(300))
+}
+fn default_template() -> String {
+    "monthly".to_string()
+}
+fn default_from() -> String {
+    "accessaudit <accessaudit@localhost>".to_string()
+}
+fn default_retry_initial() -> Span {
+    Span(std::time::Duration::from_secs(30))
+}
+fn default_retry_max() -> Span {
+    Span::hours(1)
+}
+fn default_give_up_after() -> Span {
+    Span::days(2)
+}
+fn default_smtp_timeout() -> Span {
+    Span(std::time::Duration::from_secs(60))
+}
+fn default_catch_up() -> Span {
+    Span::days(7)
+}
+fn default_job_retry_for() -> Span {
+    Span::hours(1)
+}
+
+/// The jobs every deployment has unless its file defines its own.
+pub const EMBEDDED: &str = include_str!("../examples/embedded.yaml");
+
+impl Config {
+    /// The embedded default: SQLite, shipped rules and templates, a monthly
+    /// compliance job and an export-alert job, reports written as files.
+    pub fn embedded() -> Config {
+        // The embedded text is checked by a unit test; failing here is a build defect.
+        Config::parse(Path::new("<embedded>"), EMBEDDED)
+            .expect("the embedded configuration is valid")
+    }
+
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![LocatedError {
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        let mut config = Config::parse(path, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    /// Parses and checks configuration text (paths left as written).
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        let config: Config = yaml::parse(file, text).map_err(|e| ConfigErrors(vec![e]))?;
+        let problems = config.check();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(
+                problems
+                    .into_iter()
+                    .map(|(field, message)| LocatedError::at_field(file, text, &field, message))
+                    .collect(),
+            ))
+        }
+    }
+
+    /// The configured time zone (checked at load).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The addresses of a job's recipients (groups expanded, order kept,
+    /// duplicates dropped).
+    pub fn addresses(&self, names: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for name in names {
+            let expanded = match self.recipients.get(name) {
+                Some(group) => group.clone(),
+                None => vec![name.clone()],
+            };
+            for a in expanded {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// Semantic checks: (dotted field, message) for each problem.
+    fn check(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            problems.push((
+                "timezone".to_string(),
+                format!(
+                    "unknown time zone `{}` (an IANA name such as Europe/Berlin or UTC)",
+                    self.timezone
+                ),
+            ));
+        }
+        if let Err(e) = check_mailbox(&self.mail.from) {
+            problems.push(("mail.from".to_string(), e));
+        }
+        for (group, members) in &self.recipients {
+            for m in members {
+                if let Err(e) = check_mailbox(m) {
+                    problems.push((format!("recipients.{group}"), e));
+                }
+            }
+        }
+        if let Transport::Smtp(smtp) = &self.mail.transport {
+            if smtp.password_file.is_some() && smtp.password_env.is_some() {
+                problems.push((
+                    "mail.transport.password_file".to_string(),
+                    "give password_file or password_env, not both".to_string(),
+                ));
+            }
+            if smtp.username.is_none()
+                && (smtp.password_file.is_some() || smtp.password_env.is_some())
+            {
+                problems.push((
+                    "mail.transport.username".to_string(),
+                    "a password is configured without a username".to_string(),
+                ));
+            }
+        }
+        for (name, job) in &self.jobs {
+            if let Some(schedule) = &job.schedule
+                && let Err(e) = crate::schedule::Schedule::parse(schedule, self.tz())
+            {
+                problems.push((format!("jobs.{name}.schedule"), e));
+            }
+            for r in &job.recipients {
+                if !self.recipients.contains_key(r)
+                    && let Err(e) = check_mailbox(r)
+                {
+                    problems.push((
+                        format!("jobs.{name}.recipients"),
+                        format!("`{r}` is neither a recipient group nor an address ({e})"),
+                    ));
+                }
+            }
+        }
+        for r in &self.daemon.failure_recipients {
+            if !self.recipients.contains_key(r)
+                && let Err(e) = check_mailbox(r)
+            {
+                problems.push((
+                    "daemon.failure_recipients".to_string(),
+                    format!("`{r}` is neither a recipient group nor an address ({e})"),
+                ));
+            }
+        }
+        problems
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        self.rules.iter_mut().for_each(join);
+        self.templates.iter_mut().for_each(join);
+        self.reports_dir.iter_mut().for_each(join);
+        if let Transport::File { dir } = &mut self.mail.transport {
+            join(dir);
+        }
+        if let Transport::Smtp(smtp) = &mut self.mail.transport {
+            smtp.password_file.iter_mut().for_each(join);
+        }
+        if let Some(path) = self
+            .database
+            .as_deref()
+            .and_then(|url| url.strip_prefix("sqlite://"))
+            .filter(|p| Path::new(p).is_relative() && !p.is_empty())
+        {
+            self.database = Some(format!("sqlite://{}", base.join(path).display()));
+        }
+    }
+}
+
+/// A mailbox as lettre accepts it (`a@b` or `Name <a@b>`).
+pub fn check_mailbox(text: &str) -> Result<(), String> {
+    text.parse::<lettre::message::Mailbox>()
+        .map(|_| ())
+        .map_err(|e| format!("`{text}` is not a mail address: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_configuration_is_valid() {
+        let c = Config::parse(Path::new("<embedded>"), EMBEDDED).unwrap();
+        assert!(c.jobs.contains_key("monthly"), "{:?}", c.jobs.keys());
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let text = "timezone: Mars/Olympus\njobs:\n  m:\n    schedule: '61 * * * *'\n    recipients: [nobody]\n";
+        let e = Config::parse(Path::new("c.yaml"), text).unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["timezone", "jobs.m.schedule", "jobs.m.recipients"],
+            "{e}"
+        );
+        assert_eq!(e.0[1].line, 4, "{e}");
+
+        let e = Config::parse(Path::new("c.yaml"), "jobs:\n  m:\n    sned: always\n").unwrap_err();
+        assert_eq!(e.0[0].field, "jobs.m.sned", "{e}");
+    }
+
+    #[test]
+    fn groups_expand_to_addresses() {
+        let text = "recipients:\n  it: [a@x.org, b@x.org]\n";
+        let c = Config::parse(Path::new("c.yaml"), text).unwrap();
+        assert_eq!(
+            c.addresses(&["it".into(), "c@x.org".into(), "a@x.org".into()]),
+            ["a@x.org", "b@x.org", "c@x.org"]
+        );
+    }
+}

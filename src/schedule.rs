@@ -1,0 +1,108 @@
+//! Cron schedules in a time zone, computed with croner (the parser
+//! tokio-cron-scheduler itself uses).
+//!
+//! Due times are ours to compute, not the scheduler's: tokio-cron-scheduler
+//! keeps the UTC offset a time-zone job was created with (an hour off after a
+//! DST change, upstream issues 87/107) and drops runs missed while the process
+//! was down. croner walks local time in a chrono-tz zone, so "07:00 on the 1st
+//! in Europe/Berlin" stays 07:00 across DST changes.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    cron: Cron,
+    tz: Tz,
+    text: String,
+}
+
+impl Schedule {
+    /// Parses `min hour dom mon dow` (the usual 5 fields) or the 6-field form
+    /// with seconds first. Day of month and day of week combine with OR, as
+    /// in cron.
+    pub fn parse(text: &str, tz: Tz) -> Result<Schedule, String> {
+        let fields = text.split_whitespace().count();
+        if !(5..=6).contains(&fields) {
+            return Err(format!(
+                "`{text}` has {fields} field(s); a schedule has 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)"
+            ));
+        }
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .build()
+            .parse(text)
+            .map_err(|e| format!("`{text}` is not a cron schedule: {e}"))?;
+        Ok(Schedule {
+            cron,
+            tz,
+            text: text.to_string(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The first scheduled instant strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .find_next_occurrence(&t.with_timezone(&self.tz), false)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    }
+
+    /// The last scheduled instant at or before `t`.
+    pub fn latest_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .find_previous_occurrence(&t.with_timezone(&self.tz), true)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn local_time_is_kept_across_dst() {
+        let s = Schedule::parse("0 7 * * *", chrono_tz::Europe::Berlin).unwrap();
+        // Summer time (UTC+2) before 25 Oct 2026, winter (UTC+1) after.
+        assert_eq!(
+            s.next_after(utc("2026-10-24T12:00:00Z")),
+            Some(utc("2026-10-25T06:00:00Z"))
+        );
+        assert_eq!(
+            s.next_after(utc("2026-10-23T12:00:00Z")),
+            Some(utc("2026-10-24T05:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn five_and_six_fields() {
+        let tz = chrono_tz::UTC;
+        let monthly = Schedule::parse("0 7 1 * *", tz).unwrap();
+        assert_eq!(
+            monthly.next_after(utc("2026-11-01T07:00:00Z")),
+            Some(utc("2026-12-01T07:00:00Z"))
+        );
+        assert_eq!(
+            monthly.latest_at_or_before(utc("2026-11-29T00:00:00Z")),
+            Some(utc("2026-11-01T07:00:00Z"))
+        );
+        let every10s = Schedule::parse("*/10 * * * * *", tz).unwrap();
+        assert_eq!(
+            every10s.next_after(utc("2026-11-01T07:00:01Z")),
+            Some(utc("2026-11-01T07:00:10Z"))
+        );
+        assert!(Schedule::parse("* * *", tz).is_err());
+        assert!(Schedule::parse("61 * * * *", tz).is_err());
+    }
+}

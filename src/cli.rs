@@ -88,6 +88,9 @@ pub enum Command {
     Run(RunArgs),
     /// Build a demo CRM organisation in SQLite, run every rule on it, print the findings.
     Demo(DemoArgs),
+    /// Run as a service: scheduled jobs, mail delivery, /healthz and /metrics
+    /// (configured by --config; SIGHUP reloads, SIGTERM stops).
+    Serve,
 }
 
 #[derive(Debug, Args)]

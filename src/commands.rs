@@ -59,6 +59,10 @@ impl Settings {
 }
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    if let Command::Serve = cli.command {
+        crate::daemon::serve(cli.global).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings = Settings::resolve(&cli.global)?;
     let g = &settings;
     match cli.command {
@@ -71,6 +75,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Rules(cmd) => rules_command(g, cmd).await,
         Command::Run(args) => run(g, args).await,
         Command::Demo(args) => demo(g, args).await,
+        Command::Serve => unreachable!("handled above"),
     }
 }
 

@@ -8,6 +8,8 @@ pub mod cli;
 pub mod collect;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod deliver;
 pub mod demo;
 pub mod engine;
 pub mod model;

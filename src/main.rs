@@ -9,7 +9,8 @@ use accessaudit::cli::Cli;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    accessaudit::telemetry::init(cli.global.log_format);
+    let daemon = matches!(cli.command, accessaudit::cli::Command::Serve);
+    accessaudit::telemetry::init(cli.global.log_format, daemon);
     match accessaudit::commands::dispatch(cli).await {
         Ok(code) => code,
         Err(e) => {

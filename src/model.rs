@@ -101,6 +101,14 @@ contract_enum!(
     SubjectType { Principal => "principal", Role => "role", Grant => "grant" }
 );
 
+/// What identifies a finding across runs: its rule and its subject.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FindingKey {
+    pub rule: String,
+    pub subject_type: String,
+    pub subject_id: String,
+}
+
 /// One finding of one rule about one subject. `(rule, subject_type, subject_id)`
 /// is its key: the same key in two runs is the same finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

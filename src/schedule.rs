@@ -7,7 +7,7 @@
 //! was down. croner walks local time in a chrono-tz zone, so "07:00 on the 1st
 //! in Europe/Berlin" stays 07:00 across DST changes.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -51,7 +51,7 @@ impl Schedule {
         self.cron
             .find_next_occurrence(&t.with_timezone(&self.tz), false)
             .ok()
-            .map(|d| d.with_timezone(&Utc))
+            .map(whole_second)
     }
 
     /// The last scheduled instant at or before `t`.
@@ -59,8 +59,15 @@ impl Schedule {
         self.cron
             .find_previous_occurrence(&t.with_timezone(&self.tz), true)
             .ok()
-            .map(|d| d.with_timezone(&Utc))
+            .map(whole_second)
     }
+}
+
+/// croner carries the sub-second part of its starting point into the
+/// instant it finds; schedules have whole seconds.
+fn whole_second(d: DateTime<Tz>) -> DateTime<Utc> {
+    let d = d.with_timezone(&Utc);
+    d.with_nanosecond(0).unwrap_or(d)
 }
 
 #[cfg(test)]
@@ -97,7 +104,15 @@ mod tests {
             monthly.latest_at_or_before(utc("2026-11-29T00:00:00Z")),
             Some(utc("2026-11-01T07:00:00Z"))
         );
+        assert_eq!(
+            monthly.latest_at_or_before(utc("2026-11-01T07:00:00.5Z")),
+            Some(utc("2026-11-01T07:00:00Z"))
+        );
         let every10s = Schedule::parse("*/10 * * * * *", tz).unwrap();
+        assert_eq!(
+            every10s.next_after(utc("2026-11-01T07:00:00.25Z")),
+            Some(utc("2026-11-01T07:00:10Z"))
+        );
         assert_eq!(
             every10s.next_after(utc("2026-11-01T07:00:01Z")),
             Some(utc("2026-11-01T07:00:10Z"))

@@ -1,0 +1,191 @@
+//! Running one scheduled slot of a job: claim it, evaluate its rules as of
+//! the scheduled instant, render its message, and queue the message in the
+//! transaction that marks the slot done.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::Loaded;
+use super::alerts;
+use super::metrics::Metrics;
+use super::slots::{self, Claim};
+use crate::config::{JobConfig, SendPolicy};
+use crate::deliver::{OutgoingMessage, outbox};
+use crate::engine;
+use crate::model::format_instant;
+use crate::store::Store;
+use crate::store::runs::OutcomeStatus;
+
+/// How long a claimed slot stays ours without renewal.
+pub const SLOT_LEASE: Duration = Duration::from_secs(60);
+
+/// What became of one slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotOutcome {
+    /// Ran; `queued` tells whether a message was queued.
+    Ran { run_id: i64, queued: bool },
+    /// Another daemon has it, or it already ran.
+    Taken,
+}
+
+/// Everything a job run needs, shared with the daemon loop.
+pub struct JobRunner {
+    pub store: Store,
+    pub owner: String,
+    pub metrics: Arc<Metrics>,
+}
+
+impl JobRunner {
+    /// Claims and runs the slot `slot_at` of `name`.
+    pub async fn run_slot(
+        &self,
+        loaded: &Loaded,
+        name: &str,
+        slot_at: DateTime<Utc>,
+    ) -> Result<SlotOutcome> {
+        let job = loaded
+            .settings
+            .config
+            .jobs
+            .get(name)
+            .with_context(|| format!("job `{name}` is no longer configured"))?;
+        let claim = slots::claim(
+            &self.store,
+            name,
+            slot_at,
+            &self.owner,
+            Utc::now(),
+            SLOT_LEASE,
+        )
+        .await?;
+        let Claim::Claimed { attempt, .. } = claim else {
+            tracing::debug!(job = name, slot = %format_instant(slot_at), "slot taken by another daemon or already run");
+            return Ok(SlotOutcome::Taken);
+        };
+        tracing::info!(job = name, slot = %format_instant(slot_at), attempt, "job started");
+        // Renew the lease while we work, so that no other daemon takes over.
+        let renewer = {
+            let (store, owner, name) = (self.store.clone(), self.owner.clone(), name.to_string());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SLOT_LEASE / 3);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = slots::renew(&store, &name, slot_at, &owner, SLOT_LEASE).await {
+                        tracing::warn!(job = %name, "cannot renew the job lease: {e}");
+                    }
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let result = self.execute(loaded, name, job, slot_at).await;
+        renewer.abort();
+        let seconds = started.elapsed().as_secs_f64();
+        match &result {
+            Ok((run_id, queued, findings, alerted)) => {
+                self.metrics
+                    .run_finished(name, true, seconds, *findings, *alerted);
+                tracing::info!(
+                    job = name,
+                    run_id,
+                    findings,
+                    message_queued = queued,
+                    seconds,
+                    "job finished"
+                );
+            }
+            Err(_) => self.metrics.run_finished(name, false, seconds, 0, 0),
+        }
+        result.map(|(run_id, queued, ..)| SlotOutcome::Ran { run_id, queued })
+    }
+
+    /// (run id, message queued, findings, findings alerted)
+    async fn execute(
+        &self,
+        loaded: &Loaded,
+        name: &str,
+        job: &JobConfig,
+        slot_at: DateTime<Utc>,
+    ) -> Result<(i64, bool, u64, u64)> {
+        let rules = loaded.job_rules(name)?;
+        let summary = engine::run(&self.store, &rules, slot_at, Some(name)).await?;
+        let ran_ok: Vec<String> = summary
+            .outcomes
+            .iter()
+            .filter(|o| o.status == OutcomeStatus::Ok)
+            .map(|o| o.rule_id.clone())
+            .collect();
+        let now = Utc::now();
+        let mut tx = self.store.begin().await?;
+        let (send, alerted) = match job.send {
+            SendPolicy::Always => (true, 0),
+            SendPolicy::NewFindings => {
+                let realert_before = job.realert_after.map(|s| now - s.chrono());
+                let keys =
+                    alerts::take_new(&mut tx, name, summary.run_id, &ran_ok, realert_before, now)
+                        .await?;
+                (!keys.is_empty(), keys.len() as u64)
+            }
+        };
+        let mut queued = false;
+        if send {
+            let message = loaded
+                .render_job_message(&self.store, name, job, &summary, slot_at)
+                .await?;
+            queued = outbox::enqueue(&mut tx, &message, now).await?;
+        }
+        slots::finish(&mut tx, name, slot_at, summary.run_id, now).await?;
+        tx.commit().await?;
+        Ok((summary.run_id, queued, summary.finding_count, alerted))
+    }
+}
+
+/// The Message-ID of a job's slot: the same for every attempt at that slot,
+/// so that a message is stored (and received) once.
+pub fn slot_message_id(job: &str, slot_at: DateTime<Utc>, domain: &str) -> String {
+    let job: String = job
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{job}.{}@{domain}", slot_at.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// A plain message telling IT that a job could not run.
+pub fn failure_message(
+    loaded: &Loaded,
+    job: &str,
+    slot_at: DateTime<Utc>,
+    error: &str,
+    attempts: u32,
+) -> Option<OutgoingMessage> {
+    let config = &loaded.settings.config;
+    let recipients = config.addresses(&config.daemon.failure_recipients);
+    if recipients.is_empty() {
+        return None;
+    }
+    let subject = format!(
+        "accessaudit: job {job} did not run (scheduled {})",
+        format_instant(slot_at)
+    );
+    let text = format!(
+        "The audit job `{job}` scheduled for {} could not run.\n\n\
+         Attempts: {attempts}\nLast error: {error}\n\n\
+         No report was produced for this slot. The daemon keeps running the \
+         job's later slots; check the database connection and the daemon's log.\n",
+        format_instant(slot_at)
+    );
+    let message_id = format!(
+        "failure.{}",
+        slot_message_id(job, slot_at, &super::mail_domain(config))
+    );
+    super::render::plain_message(config, &recipients, &subject, &text, &message_id).ok()
+}

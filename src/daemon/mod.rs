@@ -1,0 +1,500 @@
+//! `accessaudit serve`: the background service.
+//!
+//! One loop owns the schedule: it sleeps until the next due slot of any job
+//! (due times from croner in the configured zone, see `schedule`), runs jobs
+//! one at a time in a task of their own, drives the outbox sender, retries
+//! jobs that could not run, and answers signals: SIGHUP reloads config,
+//! rules and templates (all or nothing), SIGTERM/SIGINT stop after the job in
+//! flight (or abandon it safely after a grace period: its slot lease expires
+//! and the next start, here or on another host, runs it).
+//!
+//! Exactly-once per slot comes from the database (`slots`), not from this
+//! process, so several daemons can share one PostgreSQL.
+
+pub mod alerts;
+pub mod jobs;
+pub mod metrics;
+pub mod render;
+pub mod slots;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Utc};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::GlobalArgs;
+use crate::commands::Settings;
+use crate::config::{Config, JobConfig};
+use crate::deliver::{OutgoingMessage, Transport, outbox, sender};
+use crate::engine::RunSummary;
+use crate::model::format_instant;
+use crate::report::output;
+use crate::rules::{self, Rule, RuleSet};
+use crate::schedule::Schedule;
+use crate::store::{Store, StoreOptions};
+use jobs::{JobRunner, SlotOutcome};
+use metrics::Metrics;
+
+/// How often the outbox and pending retries are looked at.
+const SENDER_INTERVAL: Duration = Duration::from_secs(2);
+/// How long SIGTERM waits for the job in flight before abandoning it.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Config, rules, templates and transport, checked together: the unit that a
+/// reload replaces whole or not at all.
+pub struct Loaded {
+    pub settings: Settings,
+    pub rules: RuleSet,
+    pub schedules: BTreeMap<String, Schedule>,
+    pub transport: Transport,
+}
+
+impl Loaded {
+    pub fn load(g: &GlobalArgs) -> Result<Loaded> {
+        let settings = Settings::resolve(g)?;
+        let rules = rules::load(&settings.rules_dirs, settings.builtin_rules)
+            .map_err(|e| anyhow!("{e}"))?;
+        let config = &settings.config;
+        let mut problems = Vec::new();
+        let mut schedules = BTreeMap::new();
+        for (name, job) in &config.jobs {
+            for id in &job.rules {
+                if rules.get(id).is_none() {
+                    problems.push(format!("job `{name}`: no rule `{id}` is loaded"));
+                }
+            }
+            if config.addresses(&job.recipients).is_empty() {
+                problems.push(format!("job `{name}`: no recipients"));
+            }
+            if let Some(text) = &job.schedule {
+                // Checked at config load already; cannot fail here.
+                let s = Schedule::parse(text, config.tz()).map_err(|e| anyhow!(e))?;
+                schedules.insert(name.clone(), s);
+            }
+        }
+        if !problems.is_empty() {
+            bail!("{}", problems.join("\n"));
+        }
+        let transport = Transport::from_config(&config.mail.transport)?;
+        Ok(Loaded {
+            settings,
+            rules,
+            schedules,
+            transport,
+        })
+    }
+
+    /// The enabled rules a job runs (all enabled rules when it names none).
+    pub fn job_rules(&self, name: &str) -> Result<Vec<&Rule>> {
+        let job = self
+            .settings
+            .config
+            .jobs
+            .get(name)
+            .with_context(|| format!("no job `{name}`"))?;
+        if job.rules.is_empty() {
+            return Ok(self.rules.enabled().collect());
+        }
+        job.rules
+            .iter()
+            .map(|id| {
+                self.rules
+                    .get(id)
+                    .with_context(|| format!("job `{name}`: no rule `{id}`"))
+            })
+            .collect()
+    }
+
+    /// The message of a job's run, addressed to the job's recipients.
+    pub async fn render_job_message(
+        &self,
+        store: &Store,
+        name: &str,
+        job: &JobConfig,
+        summary: &RunSummary,
+        slot_at: DateTime<Utc>,
+    ) -> Result<OutgoingMessage> {
+        let config = &self.settings.config;
+        let recipients = config.addresses(&job.recipients);
+        let subject = job
+            .subject
+            .clone()
+            .unwrap_or_else(|| "accessaudit: {job} as of {as_of}".to_string())
+            .replace("{job}", name)
+            .replace("{as_of}", &format_instant(summary.as_of));
+        let mut text = Vec::new();
+        output::write_run(store, summary, output::Format::Table, &mut text).await?;
+        let mut csv = Vec::new();
+        output::write_run(store, summary, output::Format::Csv, &mut csv).await?;
+        let message_id = jobs::slot_message_id(name, slot_at, &mail_domain(config));
+        let mut m = render::text_with_csv(
+            config,
+            &recipients,
+            &subject,
+            &String::from_utf8_lossy(&text),
+            csv,
+            &message_id,
+        )?;
+        m.job = Some(name.to_string());
+        m.run_id = Some(summary.run_id);
+        Ok(m)
+    }
+}
+
+/// The domain of generated Message-IDs: the From address's.
+pub fn mail_domain(config: &Config) -> String {
+    config
+        .mail
+        .from
+        .parse::<lettre::message::Mailbox>()
+        .map(|m| m.email.domain().to_string())
+        .unwrap_or_else(|_| "accessaudit.invalid".to_string())
+}
+
+/// The job in flight: its slot, and how it ended.
+type JobTask = tokio::task::JoinHandle<(String, DateTime<Utc>, Result<SlotOutcome>)>;
+
+/// A job slot waiting to be (re)tried after it could not run.
+struct Pending {
+    job: String,
+    slot_at: DateTime<Utc>,
+    next_try: DateTime<Utc>,
+    first_failed: DateTime<Utc>,
+    attempts: u32,
+    last_error: String,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(g: GlobalArgs) -> Result<()> {
+    let mut loaded = Arc::new(Loaded::load(&g).context("the daemon did not start")?);
+    let database = loaded.settings.database.clone();
+    let options = StoreOptions {
+        statement_timeout: loaded.settings.statement_timeout,
+    };
+    let store = open_store_retrying(&database, options.clone()).await?;
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = loaded.settings.config.daemon.listen {
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve_http(addr, m).await {
+                tracing::error!("health/metrics endpoint on {addr} stopped: {e}");
+            }
+        });
+    }
+    let runner = Arc::new(JobRunner {
+        store: store.clone(),
+        owner: owner_id(),
+        metrics: metrics.clone(),
+    });
+    tracing::info!(
+        owner = %runner.owner,
+        database = %crate::store::redact_url(&database),
+        transport = %loaded.transport.describe(),
+        jobs = loaded.settings.config.jobs.len(),
+        "accessaudit daemon started"
+    );
+
+    let started = Utc::now();
+    match slots::release_dead_local(&store, &hostname(), started).await {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!("{n} job slot(s) of a daemon that died on this host will run again")
+        }
+        Err(e) => tracing::warn!("cannot look for slots of a dead daemon: {e}"),
+    }
+    // Due slots: catch-up first (missed while stopped), then the schedule.
+    let mut queue: Vec<(String, DateTime<Utc>)> = catch_up(&store, &loaded, started).await;
+    let mut next = next_slots(&loaded, started);
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut running: Option<JobTask> = None;
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut sender_tick = tokio::time::interval(SENDER_INTERVAL);
+    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    loop {
+        // Start the next due slot when no job is in flight.
+        if running.is_none() {
+            let now = Utc::now();
+            move_due(&mut next, &loaded, now, &mut queue);
+            if let Some(i) = pending.iter().position(|p| p.next_try <= now)
+                && queue.is_empty()
+            {
+                queue.push((pending[i].job.clone(), pending[i].slot_at));
+            }
+            if !queue.is_empty() {
+                let (job, slot_at) = queue.remove(0);
+                let (r, l) = (runner.clone(), loaded.clone());
+                running = Some(tokio::spawn(async move {
+                    let outcome = r.run_slot(&l, &job, slot_at).await;
+                    (job, slot_at, outcome)
+                }));
+            }
+        }
+        let wake = next
+            .values()
+            .min()
+            .copied()
+            .map(|at| (at - Utc::now()).to_std().unwrap_or_default())
+            .unwrap_or(Duration::from_secs(3600))
+            .min(Duration::from_secs(3600));
+        tokio::select! {
+            done = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+                running = None;
+                match done {
+                    Ok((job, slot_at, Ok(_))) => {
+                        metrics.database_up.store(true, Ordering::Relaxed);
+                        pending.retain(|p| !(p.job == job && p.slot_at == slot_at));
+                        deliver(&store, &loaded, &metrics).await;
+                    }
+                    Ok((job, slot_at, Err(e))) => {
+                        job_failed(&store, &loaded, &metrics, &mut pending, job, slot_at, e).await;
+                    }
+                    Err(e) => tracing::error!("job task ended abnormally: {e}"),
+                }
+            }
+            _ = tokio::time::sleep(wake) => {}
+            _ = sender_tick.tick() => {
+                deliver(&store, &loaded, &metrics).await;
+                if let Ok(due) = slots::retries_due(&store, Utc::now()).await {
+                    for slot in due {
+                        if loaded.settings.config.jobs.contains_key(&slot.0) && !queue.contains(&slot) {
+                            queue.push(slot);
+                        }
+                    }
+                }
+            }
+            _ = watchdog_tick.tick(), if watchdog.is_some() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+            _ = hup.recv() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                match Loaded::load(&g) {
+                    Ok(new) => {
+                        if new.settings.database != database {
+                            tracing::warn!("the database URL changed: it takes effect at the next restart");
+                        }
+                        tracing::info!(jobs = new.settings.config.jobs.len(), rules = new.rules.rules.len(), "configuration reloaded");
+                        loaded = Arc::new(new);
+                        next = next_slots(&loaded, Utc::now());
+                    }
+                    Err(e) => tracing::error!("reload rejected, the previous configuration keeps running: {e:#}"),
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(handle) = running {
+        tracing::info!("stopping: waiting for the job in flight");
+        let abort = handle.abort_handle();
+        if tokio::time::timeout(STOP_GRACE, handle).await.is_err() {
+            // Aborting the task rolls its transactions back; the slot's lease
+            // expires (at once for a daemon of this host) and it runs again.
+            abort.abort();
+            tracing::warn!(
+                "stopping: the job in flight was abandoned; it runs again at the next start"
+            );
+        }
+    }
+    tracing::info!("accessaudit daemon stopped");
+    Ok(())
+}
+
+async fn open_store_retrying(url: &str, options: StoreOptions) -> Result<Store> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match Store::open(url, options.clone()).await {
+            Ok(store) => return Ok(store),
+            Err(e) => {
+                tracing::error!(
+                    "cannot open the database {}: {e}; retrying in {}",
+                    crate::store::redact_url(url),
+                    humantime::format_duration(wait)
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// One id per daemon process, recorded as the owner of the slots it runs.
+fn owner_id() -> String {
+    format!(
+        "{}:{}:{:08x}",
+        hostname(),
+        std::process::id(),
+        fastrand::u32(..)
+    )
+}
+
+/// The next slot of each scheduled job after `t`.
+fn next_slots(loaded: &Loaded, t: DateTime<Utc>) -> BTreeMap<String, DateTime<Utc>> {
+    loaded
+        .schedules
+        .iter()
+        .filter_map(|(name, s)| s.next_after(t).map(|at| (name.clone(), at)))
+        .collect()
+}
+
+/// Moves every slot that is due into the run queue.
+fn move_due(
+    next: &mut BTreeMap<String, DateTime<Utc>>,
+    loaded: &Loaded,
+    now: DateTime<Utc>,
+    queue: &mut Vec<(String, DateTime<Utc>)>,
+) {
+    for (name, at) in next.iter_mut() {
+        while *at <= now {
+            // Only the latest of several slots that passed while busy runs.
+            let latest = loaded.schedules[name]
+                .latest_at_or_before(now)
+                .unwrap_or(*at);
+            queue.push((name.clone(), latest));
+            match loaded.schedules[name].next_after(latest) {
+                Some(n) => *at = n,
+                None => break,
+            }
+        }
+    }
+}
+
+/// Slots that passed while the daemon was stopped, within each job's
+/// catch-up window, and that no daemon has run.
+async fn catch_up(
+    store: &Store,
+    loaded: &Loaded,
+    now: DateTime<Utc>,
+) -> Vec<(String, DateTime<Utc>)> {
+    let config = &loaded.settings.config;
+    let mut due = Vec::new();
+    for (name, schedule) in &loaded.schedules {
+        let window = config.jobs[name]
+            .catch_up
+            .unwrap_or(config.daemon.catch_up)
+            .chrono();
+        let Some(slot) = schedule.latest_at_or_before(now) else {
+            continue;
+        };
+        if now - slot > window {
+            continue;
+        }
+        match slots::exists(store, name, slot).await {
+            Ok(false) => {
+                tracing::info!(job = %name, slot = %format_instant(slot), "catching up a missed schedule");
+                due.push((name.clone(), slot));
+            }
+            Ok(true) => {}
+            Err(e) => tracing::warn!(job = %name, "cannot check for a missed schedule: {e}"),
+        }
+    }
+    due
+}
+
+/// One pass of the outbox sender, with its figures recorded.
+async fn deliver(store: &Store, loaded: &Loaded, metrics: &Metrics) {
+    match sender::deliver_due(store, &loaded.transport, &loaded.settings.config.mail).await {
+        Ok(pass) => {
+            metrics.database_up.store(true, Ordering::Relaxed);
+            metrics.deliveries(pass.sent, pass.retried, pass.failed);
+        }
+        Err(e) => {
+            metrics.database_up.store(false, Ordering::Relaxed);
+            tracing::warn!("outbox: {e}");
+        }
+    }
+    if let Ok(depth) = outbox::depth(store).await {
+        metrics.outbox_depth(depth);
+    }
+}
+
+/// A job could not run: retry with backoff; past the configured time, tell IT.
+async fn job_failed(
+    store: &Store,
+    loaded: &Loaded,
+    metrics: &Metrics,
+    pending: &mut Vec<Pending>,
+    job: String,
+    slot_at: DateTime<Utc>,
+    error: anyhow::Error,
+) {
+    let now = Utc::now();
+    let error = format!("{error:#}");
+    metrics.database_up.store(
+        !error.contains("database") && !error.contains("connect"),
+        Ordering::Relaxed,
+    );
+    let index = match pending
+        .iter()
+        .position(|p| p.job == job && p.slot_at == slot_at)
+    {
+        Some(i) => i,
+        None => {
+            pending.push(Pending {
+                job: job.clone(),
+                slot_at,
+                next_try: now,
+                first_failed: now,
+                attempts: 0,
+                last_error: String::new(),
+            });
+            pending.len() - 1
+        }
+    };
+    let p = &mut pending[index];
+    p.attempts += 1;
+    p.last_error = error.clone();
+    let retry_for = loaded.settings.config.daemon.job_retry_for.chrono();
+    if now - p.first_failed < retry_for {
+        let wait = outbox::backoff(
+            p.attempts as i64,
+            Duration::from_secs(5),
+            Duration::from_secs(300),
+        );
+        p.next_try = now + chrono::Duration::from_std(wait).unwrap_or_default();
+        tracing::warn!(job = %job, slot = %format_instant(slot_at), attempts = p.attempts,
+            retry_at = %format_instant(p.next_try), "job could not run: {error}");
+        let _ = slots::failed(store, &job, slot_at, &error, Some(p.next_try)).await;
+        return;
+    }
+    tracing::error!(job = %job, slot = %format_instant(slot_at), attempts = p.attempts,
+        "job could not run and is abandoned: {error}");
+    let attempts = p.attempts;
+    pending.remove(index);
+    let _ = slots::failed(store, &job, slot_at, &error, None).await;
+    let Some(notice) = jobs::failure_message(loaded, &job, slot_at, &error, attempts) else {
+        return;
+    };
+    // Through the outbox when the database takes it; straight to the
+    // transport when the database is what failed.
+    let queued = async {
+        let mut tx = store.begin().await?;
+        outbox::enqueue(&mut tx, &notice, now).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = queued {
+        tracing::warn!("cannot queue the failure notice ({e}); sending it directly");
+        if let Err(e) = loaded.transport.deliver(&notice).await {
+            tracing::error!("the failure notice could not be sent: {e}");
+        }
+    }
+}

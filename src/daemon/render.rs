@@ -1,0 +1,85 @@
+//! Building the messages the daemon queues.
+
+use anyhow::{Context, Result};
+use lettre::Message;
+use lettre::message::header::{ContentType, MessageId};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+
+use crate::config::Config;
+use crate::deliver::OutgoingMessage;
+
+fn mailbox(text: &str) -> Result<Mailbox> {
+    text.parse::<Mailbox>()
+        .with_context(|| format!("`{text}` is not a mail address"))
+}
+
+/// Headers common to every message: From, To, Subject, a stable Message-ID.
+fn builder(
+    config: &Config,
+    recipients: &[String],
+    subject: &str,
+    message_id: &str,
+) -> Result<lettre::message::MessageBuilder> {
+    let mut b = Message::builder()
+        .from(mailbox(&config.mail.from)?)
+        .subject(subject)
+        .header(MessageId::from(format!("<{message_id}>")));
+    for r in recipients {
+        b = b.to(mailbox(r)?);
+    }
+    Ok(b)
+}
+
+fn outgoing(
+    config: &Config,
+    recipients: &[String],
+    subject: &str,
+    message_id: &str,
+    message: Message,
+) -> Result<OutgoingMessage> {
+    let body =
+        String::from_utf8(message.formatted()).context("a formatted message is not 7-bit text")?;
+    Ok(OutgoingMessage {
+        message_id: message_id.to_string(),
+        job: None,
+        run_id: None,
+        envelope_from: config.mail.from.clone(),
+        recipients: recipients.to_vec(),
+        subject: subject.to_string(),
+        body,
+    })
+}
+
+/// A plain-text message (job failure notices).
+pub fn plain_message(
+    config: &Config,
+    recipients: &[String],
+    subject: &str,
+    text: &str,
+    message_id: &str,
+) -> Result<OutgoingMessage> {
+    let message = builder(config, recipients, subject, message_id)?
+        .singlepart(SinglePart::plain(text.to_string()))
+        .context("building the message")?;
+    outgoing(config, recipients, subject, message_id, message)
+}
+
+/// A text message with a CSV attachment.
+pub fn text_with_csv(
+    config: &Config,
+    recipients: &[String],
+    subject: &str,
+    text: &str,
+    csv: Vec<u8>,
+    message_id: &str,
+) -> Result<OutgoingMessage> {
+    let csv_type = ContentType::parse("text/csv; charset=utf-8").context("content type")?;
+    let message = builder(config, recipients, subject, message_id)?
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(text.to_string()))
+                .singlepart(Attachment::new("findings.csv".to_string()).body(csv, csv_type)),
+        )
+        .context("building the message")?;
+    outgoing(config, recipients, subject, message_id, message)
+}

@@ -1,0 +1,97 @@
+//! One pass of the sender: every due message is claimed, delivered, and its
+//! outcome recorded at once.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::outbox;
+use super::transport::{Transport, TransportError};
+use crate::config::MailConfig;
+use crate::store::{Result, Store};
+
+/// How long a claimed message stays ours before another sender may take it
+/// over (we crashed, or hung past the SMTP timeout).
+pub fn claim_lease(transport: &Transport) -> Duration {
+    match transport {
+        Transport::Smtp { timeout, .. } => *timeout + Duration::from_secs(15),
+        Transport::Files { .. } => Duration::from_secs(60),
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub sent: u64,
+    /// Failed attempts that will be retried.
+    pub retried: u64,
+    /// Messages given up on in this pass.
+    pub failed: u64,
+}
+
+/// Delivers every message due now.
+pub async fn deliver_due(
+    store: &Store,
+    transport: &Transport,
+    mail: &MailConfig,
+) -> Result<PassReport> {
+    let mut report = PassReport::default();
+    let lease = claim_lease(transport);
+    for id in outbox::due(store, Utc::now(), 100).await? {
+        let Some(queued) = outbox::claim(store, id, Utc::now(), lease).await? else {
+            continue; // another daemon took it
+        };
+        let m = &queued.message;
+        match transport.deliver(m).await {
+            Ok(()) => {
+                outbox::mark_sent(store, id, Utc::now()).await?;
+                report.sent += 1;
+                tracing::info!(
+                    message_id = %m.message_id,
+                    recipients = m.recipients.len(),
+                    attempts = queued.attempts,
+                    "message delivered ({})",
+                    transport.describe()
+                );
+            }
+            Err(e) => {
+                let now = Utc::now();
+                let give_up_at = queued.created_at + mail.give_up_after.chrono();
+                let retry_at = match &e {
+                    TransportError::Permanent(_) | TransportError::Config(_) => None,
+                    TransportError::Transient(_) => {
+                        let wait = outbox::backoff(
+                            queued.attempts,
+                            mail.retry_initial.0,
+                            mail.retry_max.0,
+                        );
+                        let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                        (at <= give_up_at).then_some(at)
+                    }
+                };
+                outbox::mark_attempt_failed(store, id, &e.to_string(), retry_at).await?;
+                match retry_at {
+                    Some(at) => {
+                        report.retried += 1;
+                        tracing::warn!(
+                            message_id = %m.message_id,
+                            attempts = queued.attempts,
+                            retry_at = %crate::model::format_instant(at),
+                            "delivery failed, will retry: {e}"
+                        );
+                    }
+                    None => {
+                        report.failed += 1;
+                        tracing::error!(
+                            message_id = %m.message_id,
+                            attempts = queued.attempts,
+                            subject = %m.subject,
+                            "delivery failed for good: {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,192 @@
+//! Where messages go: an SMTP server (lettre, rustls) or, as the embedded
+//! default, `.eml` files in a directory.
+//!
+//! The file transport is ours, not lettre's: lettre names files by a fresh
+//! UUID and writes them in place, so a retry would leave a second copy and a
+//! reader could see half a file. Here a message's file is named by its
+//! Message-ID and written through a temporary file and a rename: delivering
+//! it twice leaves one whole file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::outbox::OutgoingMessage;
+use crate::config::{SmtpConfig, SmtpTls, Transport as TransportConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("mail transport: {0}")]
+    Config(String),
+    /// Worth another attempt later (connection refused, 4xx, timeout).
+    #[error("{0}")]
+    Transient(String),
+    /// The server refused the message for good (5xx).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+pub enum Transport {
+    Files {
+        dir: PathBuf,
+    },
+    Smtp {
+        mailer: AsyncSmtpTransport<Tokio1Executor>,
+        /// lettre's own timeout only covers connecting (upstream issue 1027).
+        timeout: Duration,
+        describe: String,
+    },
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Transport {
+    pub fn from_config(config: &TransportConfig) -> Result<Transport, TransportError> {
+        match config {
+            TransportConfig::File { dir } => Ok(Transport::Files { dir: dir.clone() }),
+            TransportConfig::Smtp(smtp) => smtp_transport(smtp),
+        }
+    }
+
+    /// For logs: never includes credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::Files { dir } => format!("files in {}", dir.display()),
+            Transport::Smtp { describe, .. } => describe.clone(),
+        }
+    }
+
+    /// Delivers one stored message.
+    pub async fn deliver(&self, m: &OutgoingMessage) -> Result<(), TransportError> {
+        match self {
+            Transport::Files { dir } => write_eml(dir, m),
+            Transport::Smtp {
+                mailer, timeout, ..
+            } => {
+                let envelope = envelope(m)?;
+                match tokio::time::timeout(*timeout, mailer.send_raw(&envelope, m.body.as_bytes()))
+                    .await
+                {
+                    Err(_) => Err(TransportError::Transient(format!(
+                        "SMTP send timed out after {}",
+                        humantime::format_duration(*timeout)
+                    ))),
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) if e.is_permanent() => {
+                        Err(TransportError::Permanent(format!("SMTP: {e}")))
+                    }
+                    Ok(Err(e)) => Err(TransportError::Transient(format!("SMTP: {e}"))),
+                }
+            }
+        }
+    }
+}
+
+fn smtp_transport(c: &SmtpConfig) -> Result<Transport, TransportError> {
+    let config_err = |e: lettre::transport::smtp::Error| TransportError::Config(e.to_string());
+    let mut builder = match c.tls {
+        SmtpTls::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(config_err)?
+        }
+        SmtpTls::Implicit => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host).map_err(config_err)?
+        }
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host),
+    };
+    if let Some(port) = c.port {
+        builder = builder.port(port);
+    }
+    builder = builder.timeout(Some(c.timeout.0));
+    if let Some(user) = &c.username {
+        let password = read_password(c)?;
+        builder = builder.credentials(Credentials::new(user.clone(), password));
+    }
+    let port = c.port.unwrap_or(match c.tls {
+        SmtpTls::Starttls => 587,
+        SmtpTls::Implicit => 465,
+        SmtpTls::None => 25,
+    });
+    Ok(Transport::Smtp {
+        mailer: builder.build(),
+        timeout: c.timeout.0,
+        describe: format!("SMTP {}:{} ({:?})", c.host, port, c.tls).to_lowercase(),
+    })
+}
+
+/// The SMTP password, from a file (a systemd credential) or a variable.
+fn read_password(c: &SmtpConfig) -> Result<String, TransportError> {
+    if let Some(path) = &c.password_file {
+        // A credential under $CREDENTIALS_DIRECTORY may be named relative to it.
+        let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) if !path.exists() => {
+                Path::new(&dir).join(path.file_name().unwrap_or_default())
+            }
+            _ => path.clone(),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            TransportError::Config(format!(
+                "cannot read the SMTP password file {}: {e}",
+                path.display()
+            ))
+        })?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if let Some(var) = &c.password_env {
+        return std::env::var(var).map_err(|_| {
+            TransportError::Config(format!("the SMTP password variable {var} is not set"))
+        });
+    }
+    Ok(String::new())
+}
+
+fn envelope(m: &OutgoingMessage) -> Result<Envelope, TransportError> {
+    let address = |text: &str| -> Result<Address, TransportError> {
+        text.parse::<lettre::message::Mailbox>()
+            .map(|mb| mb.email)
+            .map_err(|e| TransportError::Permanent(format!("bad address `{text}`: {e}")))
+    };
+    let from = address(&m.envelope_from)?;
+    let to = m
+        .recipients
+        .iter()
+        .map(|r| address(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Envelope::new(Some(from), to).map_err(|e| TransportError::Permanent(e.to_string()))
+}
+
+/// The file a message is delivered to: its Message-ID, made a safe name.
+pub fn eml_path(dir: &Path, message_id: &str) -> PathBuf {
+    let name: String = message_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(format!("{name}.eml"))
+}
+
+fn write_eml(dir: &Path, m: &OutgoingMessage) -> Result<(), TransportError> {
+    let io = |what: &str, e: std::io::Error| {
+        TransportError::Transient(format!("{what} {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("creating", e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("writing into", e))?;
+    tmp.write_all(m.body.as_bytes())
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| io("writing into", e))?;
+    tmp.persist(eml_path(dir, &m.message_id))
+        .map_err(|e| io("writing into", e.error))?;
+    Ok(())
+}

@@ -1,0 +1,629 @@
+//! The daemon, black-box: the real binary with a real SQLite file or the
+//! PostgreSQL of `.ci/services`, delivering to a directory or to a real SMTP
+//! server on loopback (Debian's python3-aiosmtpd, tests/support/smtp_sink.py).
+//! Jobs are scheduled a few seconds ahead with 6-field (seconds) cron
+//! schedules.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Timelike, Utc};
+use mail_parser::MimeHeaders;
+
+const BIN: &str = env!("CARGO_BIN_EXE_accessaudit");
+
+/// A running daemon; killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path, log: &Path) -> Daemon {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(["--config", config.to_str().expect("utf-8 path"), "serve"])
+            .env_remove("ACCESSAUDIT_DATABASE_URL")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn the daemon");
+        Daemon {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not stop:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The SMTP server of the tests; stopped when dropped.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    delay: f64,
+}
+
+impl SmtpSink {
+    fn start(port: u16, dir: &Path, rcpt_delay: f64) -> SmtpSink {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .args([
+                script,
+                "--port",
+                &port.to_string(),
+                "--dir",
+                dir.to_str().expect("utf-8 path"),
+                "--rcpt-delay",
+                &rcpt_delay.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start the test SMTP server ({e}): it needs Debian's python3-aiosmtpd, \
+                     which .ci/services installs"
+                )
+            });
+        // Wait for its "ready" line.
+        use std::io::BufRead;
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read");
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the test SMTP server did not start (python3-aiosmtpd missing? run .ci/services)"
+        );
+        SmtpSink {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+            delay: rcpt_delay,
+        }
+    }
+
+    fn stop(mut self) -> (u16, PathBuf, f64) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.port, self.dir.clone(), self.delay)
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn eml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// A cron schedule firing once, at `at` (UTC, seconds precision).
+fn once_at(at: DateTime<Utc>) -> String {
+    use chrono::Datelike;
+    format!(
+        "{} {} {} {} {} *",
+        at.second(),
+        at.minute(),
+        at.hour(),
+        at.day(),
+        at.month()
+    )
+}
+
+/// A slot `secs` seconds from now, on a whole second.
+fn soon(secs: i64) -> DateTime<Utc> {
+    let t = Utc::now() + chrono::Duration::seconds(secs);
+    t.with_nanosecond(0).expect("valid")
+}
+
+/// Canonical data with a fresh event feed and one bulk export an hour ago,
+/// imported through the CLI into `database`.
+fn load_data(dir: &Path, database: &str) {
+    let now = Utc::now();
+    let ago = |m: i64| (now - chrono::Duration::minutes(m)).to_rfc3339();
+    std::fs::write(
+        dir.join("principals.csv"),
+        "id,login,status,created_at,last_login_at\n\
+         x1,exporter@example.com,active,2024-01-01,\n\
+         v1,viewer@example.com,active,2024-01-01,\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("events.csv"),
+        format!(
+            "id,occurred_at,principal_id,action,record_count,outcome\n\
+             e1,{},x1,export,5000,success\n\
+             e2,{},v1,view,,success\n\
+             e3,{},v1,login,,success\n",
+            ago(50),
+            ago(5),
+            ago(5)
+        ),
+    )
+    .expect("write");
+    for table in ["principals", "events"] {
+        let out = Command::new(BIN)
+            .args(["--database", database, "import", table])
+            .arg(dir.join(format!("{table}.csv")))
+            .output()
+            .expect("import");
+        assert!(
+            out.status.success(),
+            "import {table}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    database: String,
+}
+
+impl Setup {
+    fn sqlite() -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = format!("sqlite://{}", dir.path().join("audit.db").display());
+        load_data(dir.path(), &database);
+        Setup { dir, database }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes the config; `transport` and `jobs` are YAML blocks.
+    fn config(&self, transport: &str, jobs: &str) -> PathBuf {
+        let text = format!(
+            "database: \"{}\"\ntimezone: UTC\nmail:\n  from: \"accessaudit <audit@example.com>\"\n  retry_initial: 1s\n  retry_max: 2s\n  transport:\n{transport}\nrecipients:\n  compliance: [\"dpo@example.com\"]\n  it: [\"it@example.com\"]\njobs:\n{jobs}\ndaemon:\n  catch_up: 1h\n",
+            self.database
+        );
+        let path = self.path("accessaudit.yaml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    fn file_transport(&self) -> String {
+        format!(
+            "    kind: file\n    dir: \"{}\"\n",
+            self.path("outbox").display()
+        )
+    }
+}
+
+fn smtp_transport(port: u16) -> String {
+    format!(
+        "    kind: smtp\n    host: 127.0.0.1\n    port: {port}\n    tls: none\n    timeout: 10s\n"
+    )
+}
+
+fn monthly_job(schedule: &str) -> String {
+    format!(
+        "  monthly:\n    schedule: \"{schedule}\"\n    recipients: [compliance]\n    send: always\n    subject: \"Access review {{as_of}}\"\n"
+    )
+}
+
+fn header<'a>(eml: &'a str, name: &str) -> Option<&'a str> {
+    eml.lines()
+        .find(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l[name.len()..].starts_with(':')
+        })
+        .map(|l| l[name.len() + 1..].trim())
+}
+
+#[test]
+fn a_scheduled_job_writes_its_report_to_the_outbox_folder() {
+    let s = Setup::sqlite();
+    let slot = soon(4);
+    let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    wait_until(
+        "the report in the outbox folder",
+        Duration::from_secs(40),
+        || !eml_files(&s.path("outbox")).is_empty(),
+    );
+    let files = eml_files(&s.path("outbox"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let eml = std::fs::read(&files[0]).expect("read");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&eml)
+        .expect("a MIME message");
+    assert_eq!(
+        parsed.subject(),
+        Some(format!("Access review {}", slot.format("%Y-%m-%dT%H:%M:%SZ")).as_str())
+    );
+    assert!(
+        parsed
+            .message_id()
+            .is_some_and(|id| id.starts_with("monthly.") && id.ends_with("@example.com")),
+        "{:?}",
+        parsed.message_id()
+    );
+    let csv = parsed
+        .attachments()
+        .find(|a| a.attachment_name() == Some("findings.csv"))
+        .expect("the CSV of findings attached");
+    let csv = String::from_utf8_lossy(csv.contents());
+    assert!(csv.contains("bulk-export") && csv.contains("x1"), "{csv}");
+    let status = daemon.stop();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn smtp_down_then_up_delivers_once() {
+    let s = Setup::sqlite();
+    let port = free_port();
+    let slot = soon(3);
+    let config = s.config(&smtp_transport(port), &monthly_job(&once_at(slot)));
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    // The job runs and its message waits in the outbox while nothing listens.
+    wait_until("a failed send attempt", Duration::from_secs(40), || {
+        daemon.log().contains("delivery failed, will retry")
+    });
+    let mail = s.path("mail");
+    let sink = SmtpSink::start(port, &mail, 0.0);
+    wait_until(
+        "the message at the SMTP server",
+        Duration::from_secs(40),
+        || !eml_files(&mail).is_empty(),
+    );
+    // More sender passes must not send it again.
+    std::thread::sleep(Duration::from_secs(5));
+    let files = eml_files(&mail);
+    assert_eq!(files.len(), 1, "{files:?}\n{}", daemon.log());
+    let eml = std::fs::read_to_string(&files[0]).expect("read");
+    assert_eq!(header(&eml, "X-Envelope-To"), Some("dpo@example.com"));
+    assert!(daemon.stop().success());
+    drop(sink);
+}
+
+#[test]
+fn killed_during_a_run_and_during_a_send_nothing_lost_nothing_twice() {
+    let s = Setup::sqlite();
+    let port = free_port();
+    let mail = s.path("mail");
+    // Each RCPT takes 4 s: time to kill the daemon in the middle of a send.
+    let sink = SmtpSink::start(port, &mail, 4.0);
+    let slot = soon(3);
+    let config = s.config(&smtp_transport(port), &monthly_job(&once_at(slot)));
+    let log = s.path("daemon.log");
+
+    // 1. Killed while the message is being sent.
+    let daemon = Daemon::start(&config, &log);
+    wait_until("the job to finish", Duration::from_secs(40), || {
+        daemon.log().contains("job finished")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    daemon.kill9();
+    assert!(
+        eml_files(&mail).is_empty(),
+        "killed before the server accepted"
+    );
+
+    // 2. Restarted: the claim of the dead sender expires, the message is sent.
+    let daemon = Daemon::start(&config, &log);
+    wait_until(
+        "the message at the SMTP server",
+        Duration::from_secs(120),
+        || !eml_files(&mail).is_empty(),
+    );
+    // 3. Killed right after, restarted again: nothing is sent twice and the
+    // slot does not run again (the catch-up sees it done).
+    daemon.kill9();
+    let (port, mail_dir, _) = sink.stop();
+    let sink = SmtpSink::start(port, &mail_dir, 0.0);
+    let daemon = Daemon::start(&config, &log);
+    std::thread::sleep(Duration::from_secs(8));
+    let files = eml_files(&mail);
+    assert_eq!(files.len(), 1, "{files:?}\n{}", daemon.log());
+    assert_eq!(
+        daemon.log().matches("job started").count(),
+        1,
+        "the slot ran once:\n{}",
+        daemon.log()
+    );
+    assert!(daemon.stop().success());
+    drop(sink);
+}
+
+#[test]
+fn killed_during_a_run_the_slot_runs_again_once() {
+    let s = Setup::sqlite();
+    // A rule that takes a few seconds: time to kill the daemon mid-run.
+    let rules = s.path("rules");
+    std::fs::create_dir_all(&rules).expect("mkdir");
+    std::fs::write(
+        rules.join("slow.yaml"),
+        "id: slow\ntitle: Slow\nseverity: low\nkind: sql\nparams:\n  query: >\n    \
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000)\n    \
+         SELECT 'x1' AS subject_id, MAX(x) AS n FROM c\n",
+    )
+    .expect("write rule");
+    let slot = soon(3);
+    let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(&config, format!("rules: [\"{}\"]\n{text}", rules.display())).expect("write");
+    let log = s.path("daemon.log");
+    let daemon = Daemon::start(&config, &log);
+    wait_until("the job to start", Duration::from_secs(30), || {
+        daemon.log().contains("job started")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !daemon.log().contains("job finished"),
+        "the run was too quick to kill"
+    );
+    daemon.kill9();
+    assert!(eml_files(&s.path("outbox")).is_empty());
+    let daemon = Daemon::start(&config, &log);
+    wait_until("the report", Duration::from_secs(90), || {
+        eml_files(&s.path("outbox")).len() == 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(eml_files(&s.path("outbox")).len(), 1);
+    assert_eq!(
+        daemon.log().matches("job finished").count(),
+        1,
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_missed_schedule_catches_up_once_at_start() {
+    let s = Setup::sqlite();
+    // The slot passed 20 s ago, while no daemon ran; the window is 1 h.
+    let slot = soon(-20);
+    let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
+    let log = s.path("daemon.log");
+    let daemon = Daemon::start(&config, &log);
+    wait_until("the caught-up report", Duration::from_secs(40), || {
+        eml_files(&s.path("outbox")).len() == 1
+    });
+    assert!(daemon.log().contains("catching up a missed schedule"));
+    assert!(daemon.stop().success());
+    // A second start does not run it again.
+    let daemon = Daemon::start(&config, &log);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(daemon.log().matches("job started").count(), 1);
+    assert_eq!(eml_files(&s.path("outbox")).len(), 1);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_alert_is_sent_once_not_at_every_scan() {
+    let s = Setup::sqlite();
+    let jobs = "  export-alert:\n    schedule: \"*/2 * * * * *\"\n    rules: [bulk-export]\n    recipients: [it]\n    send: new-findings\n";
+    let config = s.config(&s.file_transport(), jobs);
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    wait_until("four scans", Duration::from_secs(60), || {
+        daemon.log().matches("job finished").count() >= 4
+    });
+    let files = eml_files(&s.path("outbox"));
+    assert_eq!(files.len(), 1, "{files:?}\n{}", daemon.log());
+    let eml = std::fs::read_to_string(&files[0]).expect("read");
+    assert!(eml.contains("x1"), "{eml}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_bad_reload_keeps_the_old_configuration() {
+    let s = Setup::sqlite();
+    let slot = soon(8);
+    let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    wait_until("the daemon to start", Duration::from_secs(20), || {
+        daemon.log().contains("daemon started")
+    });
+    let good = std::fs::read_to_string(&config).expect("read");
+    // A job naming a rule that does not exist: the whole new set is refused.
+    std::fs::write(
+        &config,
+        good.replace(
+            "    send: always\n",
+            "    send: always\n    rules: [no-such-rule]\n",
+        ),
+    )
+    .expect("write");
+    daemon.signal("-HUP");
+    wait_until("the reload to be rejected", Duration::from_secs(20), || {
+        daemon.log().contains("reload rejected")
+    });
+    assert!(
+        daemon.log().contains("no rule `no-such-rule`"),
+        "{}",
+        daemon.log()
+    );
+    // The old job still runs at its time.
+    wait_until("the report", Duration::from_secs(40), || {
+        eml_files(&s.path("outbox")).len() == 1
+    });
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_bad_config_stops_the_daemon_at_start_with_file_line_and_field() {
+    let s = Setup::sqlite();
+    let config = s.config(
+        &s.file_transport(),
+        "  monthly:\n    schedule: \"0 61 * * *\"\n    recipients: [compliance]\n",
+    );
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().expect("utf-8"), "serve"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("accessaudit.yaml:") && err.contains("field `jobs.monthly.schedule`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn health_and_metrics_endpoints() {
+    let s = Setup::sqlite();
+    let port = free_port();
+    let slot = soon(3);
+    let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace(
+            "daemon:\n",
+            &format!("daemon:\n  listen: 127.0.0.1:{port}\n"),
+        ),
+    )
+    .expect("write");
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    wait_until("the report", Duration::from_secs(40), || {
+        eml_files(&s.path("outbox")).len() == 1
+    });
+    let get = |path: &str| -> String {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut body = String::new();
+        c.read_to_string(&mut body).expect("read");
+        body
+    };
+    assert!(get("/healthz").starts_with("HTTP/1.1 200"));
+    let mut metrics = get("/metrics");
+    // The outbox gauge is refreshed by the sender loop every 2 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !metrics.contains("accessaudit_messages_sent_total 1") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        metrics = get("/metrics");
+    }
+    assert!(
+        metrics.contains("accessaudit_runs_total{job=\"monthly\",status=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("accessaudit_messages_sent_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("accessaudit_outbox_messages{status=\"sent\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("accessaudit_run_duration_seconds_count{job=\"monthly\"} 1"),
+        "{metrics}"
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn two_daemons_on_one_postgres_run_a_job_once() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(common::postgres());
+    let dir = tempfile::tempdir().expect("temp dir");
+    load_data(dir.path(), &db.url);
+    let s = Setup {
+        dir,
+        database: db.url.clone(),
+    };
+    let slot = soon(6);
+    let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
+    let a = Daemon::start(&config, &s.path("a.log"));
+    let b = Daemon::start(&config, &s.path("b.log"));
+    wait_until("the report", Duration::from_secs(40), || {
+        eml_files(&s.path("outbox")).len() == 1
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let started = a.log().matches("job started").count() + b.log().matches("job started").count();
+    assert_eq!(started, 1, "A:\n{}\nB:\n{}", a.log(), b.log());
+    let runs = rt.block_on(
+        db.store
+            .fetch_all("SELECT COUNT(*) AS n FROM runs WHERE job = 'monthly'", &[]),
+    );
+    assert_eq!(runs.expect("count")[0].i64("n").expect("n"), Some(1));
+    assert_eq!(eml_files(&s.path("outbox")).len(), 1);
+    assert!(a.stop().success());
+    assert!(b.stop().success());
+}

@@ -419,6 +419,14 @@ mod tests {
     }
 
     #[test]
+    fn the_production_example_is_valid() {
+        let text = include_str!("../examples/production.yaml");
+        let c = Config::parse(Path::new("production.yaml"), text).unwrap();
+        assert!(matches!(c.mail.transport, Transport::Smtp(_)));
+        assert_eq!(c.tz(), chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let text = "timezone: Mars/Olympus\njobs:\n  m:\n    schedule: '61 * * * *'\n    recipients: [nobody]\n";
         let e = Config::parse(Path::new("c.yaml"), text).unwrap_err();

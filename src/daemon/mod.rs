@@ -330,10 +330,12 @@ async fn open_store_retrying(url: &str, options: StoreOptions) -> Result<Store> 
     }
 }
 
+/// gethostname(2): /proc/sys is hidden by the unit's ProcSubset=pid.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// One id per daemon process, recorded as the owner of the slots it runs.

@@ -627,3 +627,195 @@ fn two_daemons_on_one_postgres_run_a_job_once() {
     assert!(a.stop().success());
     assert!(b.stop().success());
 }
+
+#[test]
+fn a_job_that_cannot_run_retries_then_tells_it() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(common::postgres());
+    let dir = tempfile::tempdir().expect("temp dir");
+    load_data(dir.path(), &db.url);
+    let s = Setup {
+        dir,
+        database: db.url.clone(),
+    };
+    let slot = soon(5);
+    let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace(
+            "daemon:\n",
+            "daemon:\n  job_retry_for: 4s\n  failure_recipients: [it]\n",
+        ),
+    )
+    .expect("write");
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    wait_until("the daemon to start", Duration::from_secs(20), || {
+        daemon.log().contains("daemon started")
+    });
+    // The database goes away under the daemon (its schema is dropped): the
+    // job fails, is retried, and IT is told. The outbox is gone with it, so
+    // the notice goes straight to the transport.
+    let schema = db
+        .url
+        .split("search_path]=")
+        .nth(1)
+        .expect("the test URL names its schema")
+        .to_string();
+    let admin = rt
+        .block_on(accessaudit::store::Store::connect(
+            &common::postgres_url(),
+            Default::default(),
+        ))
+        .expect("connect");
+    rt.block_on(admin.execute(&format!("DROP SCHEMA {schema} CASCADE"), &[]))
+        .expect("drop schema");
+    wait_until("the failure notice", Duration::from_secs(60), || {
+        eml_files(&s.path("outbox")).len() == 1
+    });
+    let eml = std::fs::read_to_string(&eml_files(&s.path("outbox"))[0]).expect("read");
+    assert!(
+        header(&eml, "Subject").is_some_and(|s| s.contains("job monthly did not run")),
+        "{eml}"
+    );
+    assert!(
+        header(&eml, "To").is_some_and(|t| t.contains("it@example.com")),
+        "{eml}"
+    );
+    let log = daemon.log();
+    assert!(log.contains("job could not run"), "{log}");
+    assert!(log.contains("abandoned"), "{log}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_message_that_keeps_failing_is_marked_failed() {
+    let s = Setup::sqlite();
+    let port = free_port(); // nothing listens there
+    let slot = soon(3);
+    let config = s.config(&smtp_transport(port), &monthly_job(&once_at(slot)));
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        text.replace(
+            "  retry_max: 2s\n",
+            "  retry_max: 2s\n  give_up_after: 4s\n",
+        ),
+    )
+    .expect("write");
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    wait_until(
+        "the message to be given up",
+        Duration::from_secs(60),
+        || daemon.log().contains("delivery failed for good"),
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let store = rt
+        .block_on(accessaudit::store::Store::connect(
+            &s.database,
+            Default::default(),
+        ))
+        .expect("open");
+    let depth = rt
+        .block_on(accessaudit::deliver::outbox::depth(&store))
+        .expect("depth");
+    assert_eq!(
+        (depth.failed, depth.queued, depth.sent),
+        (1, 0, 0),
+        "{depth:?}"
+    );
+    assert!(daemon.stop().success());
+}
+
+/// The check: the daemon and the mail server killed (SIGKILL) at
+/// random moments while a job sends a message every 3 s; at the end every
+/// message the daemon queued has arrived, and none twice.
+#[test]
+fn chaos_kills_lose_nothing_and_duplicate_nothing() {
+    let s = Setup::sqlite();
+    let port = free_port();
+    let mail = s.path("mail");
+    let job = "  tick:\n    schedule: \"*/3 * * * * *\"\n    rules: [bulk-export]\n    recipients: [compliance]\n    send: always\n";
+    let config = s.config(&smtp_transport(port), job);
+    let log = s.path("daemon.log");
+    let mut daemon = Some(Daemon::start(&config, &log));
+    let mut sink = Some(SmtpSink::start(port, &mail, 0.0));
+    let seed = fastrand::u64(..);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let until = Instant::now() + Duration::from_secs(36);
+    let mut kills = (0, 0);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(rng.u64(300..2500)));
+        if rng.bool() {
+            if let Some(d) = daemon.take() {
+                d.kill9();
+                kills.0 += 1;
+            }
+            std::thread::sleep(Duration::from_millis(rng.u64(0..1500)));
+            daemon = Some(Daemon::start(&config, &log));
+        } else {
+            if let Some(k) = sink.take() {
+                k.stop();
+                kills.1 += 1;
+            }
+            std::thread::sleep(Duration::from_millis(rng.u64(0..3000)));
+            sink = Some(SmtpSink::start(port, &mail, 0.0));
+        }
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let store = rt
+        .block_on(accessaudit::store::Store::connect(
+            &s.database,
+            Default::default(),
+        ))
+        .expect("open");
+    // Stop scheduling new messages, then let the outbox drain.
+    daemon.take().expect("running").kill9();
+    let daemon = Daemon::start(
+        &s.config(
+            &smtp_transport(port),
+            "  idle:\n    recipients: [compliance]\n",
+        ),
+        &log,
+    );
+    wait_until("the outbox to drain", Duration::from_secs(120), || {
+        rt.block_on(accessaudit::deliver::outbox::depth(&store))
+            .is_ok_and(|d| d.queued == 0 && d.sending == 0)
+    });
+    let queued = rt
+        .block_on(store.fetch_all("SELECT message_id, status FROM outbox ORDER BY id", &[]))
+        .expect("outbox");
+    let mut expected: Vec<String> = queued
+        .iter()
+        .map(|r| format!("<{}>", r.req_text("message_id").expect("id")))
+        .collect();
+    expected.sort();
+    let mut received: Vec<String> = eml_files(&mail)
+        .iter()
+        .map(|f| {
+            let eml = std::fs::read_to_string(f).expect("read");
+            header(&eml, "Message-ID").expect("Message-ID").to_string()
+        })
+        .collect();
+    received.sort();
+    assert!(
+        expected.len() >= 5,
+        "too few messages to mean anything: {expected:?}"
+    );
+    assert_eq!(
+        received,
+        expected,
+        "seed {seed}, {} daemon and {} mail server kills\n{}",
+        kills.0,
+        kills.1,
+        daemon.log()
+    );
+    eprintln!(
+        "chaos: seed {seed}: {} messages, {} daemon kills, {} mail server kills: each arrived once",
+        expected.len(),
+        kills.0,
+        kills.1
+    );
+    drop(daemon);
+    drop(sink);
+}

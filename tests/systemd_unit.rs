@@ -14,7 +14,10 @@ fn the_unit_is_rated_2_or_lower_by_systemd_analyze_security() {
     let text = String::from_utf8_lossy(&out.stdout);
     let level = text
         .lines()
-        .find_map(|l| l.split("Overall exposure level for accessaudit.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for accessaudit.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
@@ -38,5 +41,8 @@ fn the_unit_matches_the_daemon() {
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
         .expect("ExecStart");
-    assert!(exec.ends_with(" serve") && exec.contains("--config "), "{exec}");
+    assert!(
+        exec.ends_with(" serve") && exec.contains("--config "),
+        "{exec}"
+    );
 }

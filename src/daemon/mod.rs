@@ -215,7 +215,19 @@ pub async fn serve(g: GlobalArgs) -> Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let mut sender_tick = tokio::time::interval(SENDER_INTERVAL);
+    let mut retry_tick = tokio::time::interval(SENDER_INTERVAL);
+    // The sender runs beside the loop, so that a slow SMTP server never
+    // holds up schedules, signals or the watchdog.
+    let (loaded_tx, loaded_rx) = tokio::sync::watch::channel(loaded.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wake_sender = Arc::new(tokio::sync::Notify::new());
+    let sender_task = tokio::spawn(sender_loop(
+        store.clone(),
+        loaded_rx,
+        metrics.clone(),
+        wake_sender.clone(),
+        stop_rx,
+    ));
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -251,19 +263,17 @@ pub async fn serve(g: GlobalArgs) -> Result<()> {
                 running = None;
                 match done {
                     Ok((job, slot_at, Ok(_))) => {
-                        metrics.database_up.store(true, Ordering::Relaxed);
                         pending.retain(|p| !(p.job == job && p.slot_at == slot_at));
-                        deliver(&store, &loaded, &metrics).await;
+                        wake_sender.notify_one();
                     }
                     Ok((job, slot_at, Err(e))) => {
-                        job_failed(&store, &loaded, &metrics, &mut pending, job, slot_at, e).await;
+                        job_failed(&store, &loaded, &mut pending, job, slot_at, e).await;
                     }
                     Err(e) => tracing::error!("job task ended abnormally: {e}"),
                 }
             }
             _ = tokio::time::sleep(wake) => {}
-            _ = sender_tick.tick() => {
-                deliver(&store, &loaded, &metrics).await;
+            _ = retry_tick.tick() => {
                 if let Ok(due) = slots::retries_due(&store, Utc::now()).await {
                     for slot in due {
                         if loaded.settings.config.jobs.contains_key(&slot.0) && !queue.contains(&slot) {
@@ -284,6 +294,7 @@ pub async fn serve(g: GlobalArgs) -> Result<()> {
                         }
                         tracing::info!(jobs = new.settings.config.jobs.len(), rules = new.rules.rules.len(), "configuration reloaded");
                         loaded = Arc::new(new);
+                        let _ = loaded_tx.send(loaded.clone());
                         next = next_slots(&loaded, Utc::now());
                     }
                     Err(e) => tracing::error!("reload rejected, the previous configuration keeps running: {e:#}"),
@@ -296,6 +307,12 @@ pub async fn serve(g: GlobalArgs) -> Result<()> {
     }
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    // The sender finishes the message it is sending, then stops.
+    let _ = stop_tx.send(true);
+    let abort_sender = sender_task.abort_handle();
+    if tokio::time::timeout(STOP_GRACE, sender_task).await.is_err() {
+        abort_sender.abort();
+    }
     if let Some(handle) = running {
         tracing::info!("stopping: waiting for the job in flight");
         let abort = handle.abort_handle();
@@ -411,6 +428,29 @@ async fn catch_up(
     due
 }
 
+/// Delivers due messages every few seconds, or at once when woken (a job
+/// just queued one), until told to stop.
+async fn sender_loop(
+    store: Store,
+    loaded: tokio::sync::watch::Receiver<Arc<Loaded>>,
+    metrics: Arc<Metrics>,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let current = loaded.borrow().clone();
+        deliver(&store, &current, &metrics).await;
+        if *stop.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SENDER_INTERVAL) => {}
+            _ = wake.notified() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// One pass of the outbox sender, with its figures recorded.
 async fn deliver(store: &Store, loaded: &Loaded, metrics: &Metrics) {
     match sender::deliver_due(store, &loaded.transport, &loaded.settings.config.mail).await {
@@ -432,7 +472,6 @@ async fn deliver(store: &Store, loaded: &Loaded, metrics: &Metrics) {
 async fn job_failed(
     store: &Store,
     loaded: &Loaded,
-    metrics: &Metrics,
     pending: &mut Vec<Pending>,
     job: String,
     slot_at: DateTime<Utc>,
@@ -440,10 +479,6 @@ async fn job_failed(
 ) {
     let now = Utc::now();
     let error = format!("{error:#}");
-    metrics.database_up.store(
-        !error.contains("database") && !error.contains("connect"),
-        Ordering::Relaxed,
-    );
     let index = match pending
         .iter()
         .position(|p| p.job == job && p.slot_at == slot_at)

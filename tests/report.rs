@@ -388,6 +388,11 @@ fn broken_templates_are_refused() {
     let t = Templates::load(Some(dir.path())).unwrap();
     let (_, text) = t.render("alert", &render::sample_context()).unwrap();
     assert_eq!(text, "ALERT Monthly access review 1");
+    // Long lists are cut in the message, pointing at the CSV.
+    let (html, text) = t.render("monthly", &render::sample_context()).unwrap();
+    assert!(html.contains("and 2 more in the attached CSV"), "{html}");
+    assert!(text.contains("and 2 more in the attached CSV"), "{text}");
+    assert!(text.contains("Accepted (exception) (3):"), "{text}");
 }
 
 fn bin(db: &TestDb, args: &[&str]) -> Output {
@@ -472,6 +477,59 @@ async fn commands_report_verify_and_exceptions(db: TestDb) {
     let o = bin(&db, &["runs", "list", "--job", "monthly"]);
     assert!(o.status.success());
     assert_eq!(text(&o.stdout).lines().count(), 3, "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains(&"0".repeat(64)),
+        "the report's SHA-256 is listed"
+    );
+
+    // A configured job runs its own rules: --rule is refused with it; an
+    // ad-hoc job name takes --rule.
+    let o = bin(
+        &db,
+        &[
+            "run",
+            "--job",
+            "monthly",
+            "--rule",
+            "idle-accounts",
+            "--as-of",
+            T2,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("cannot be combined"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = bin(
+        &db,
+        &[
+            "run",
+            "--job",
+            "spot-check",
+            "--rule",
+            "idle-accounts",
+            "--as-of",
+            T2,
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = bin(
+        &db,
+        &["run", "--job", "monthly", "--as-of", T2, "--format", "json"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let run_id = json["run_id"].as_i64().unwrap();
+    let outcomes = db.store.rule_outcomes(run_id).await.unwrap();
+    assert_eq!(
+        outcomes.len(),
+        rules::load(&[], true).unwrap().enabled().count(),
+        "the monthly job runs every enabled rule"
+    );
 
     // Exceptions: refused without a reason, an expiry, or with a past expiry.
     let base = [

@@ -128,6 +128,9 @@ pub fn findings_csv(lc: &Lifecycle) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
+/// The most findings listed per rule and status in the message itself.
+pub const LISTED: usize = 50;
+
 const FRAMEWORKS: [&str; 4] = ["PCI DSS", "ISO 27001", "SOC 2", "SOX ITGC"];
 
 fn evidence_rows(evidence: &serde_json::Map<String, Value>) -> Value {
@@ -373,12 +376,19 @@ fn context(
                     .push(r.id.clone());
             }
         }
-        let of = |status: Status| -> Vec<Value> {
-            lc.entries
+        // At most LISTED findings per list in the message (mail clients clip
+        // long messages); the attached CSV has them all.
+        let of = |status: Status| -> Value {
+            let all: Vec<&Entry> = lc
+                .entries
                 .iter()
                 .filter(|e| e.finding.rule == o.rule_id && e.status == status)
-                .map(entry_json)
-                .collect()
+                .collect();
+            json!({
+                "items": all.iter().take(LISTED).map(|e| entry_json(e)).collect::<Vec<_>>(),
+                "total": all.len(),
+                "more": all.len().saturating_sub(LISTED),
+            })
         };
         let (new, open, resolved, accepted) = (
             of(Status::New),
@@ -386,7 +396,9 @@ fn context(
             of(Status::Resolved),
             of(Status::Accepted),
         );
-        let quiet = new.is_empty() && open.is_empty() && resolved.is_empty() && accepted.is_empty();
+        let quiet = [&new, &open, &resolved, &accepted]
+            .iter()
+            .all(|l| l["total"] == 0);
         rule_sections.push(json!({
             "id": o.rule_id,
             "title": rule.map(|r| r.title.clone()).unwrap_or_else(|| o.rule_id.clone()),
@@ -499,8 +511,10 @@ pub fn sample_context() -> Value {
             "id": "idle-accounts", "title": "Idle accounts", "severity": "medium",
             "controls": [{"framework": "PCI DSS 4.0", "control": "8.2.6"}],
             "status": "ok", "ran": true, "reason": "", "finding_count": 1, "duration_ms": 3,
-            "new": [finding.clone()], "open": [finding.clone()], "resolved": [finding.clone()],
-            "accepted": [finding], "quiet": false,
+            "new": {"items": [finding.clone()], "total": 1, "more": 0},
+            "open": {"items": [finding.clone()], "total": 1, "more": 0},
+            "resolved": {"items": [finding.clone()], "total": 1, "more": 0},
+            "accepted": {"items": [finding], "total": 3, "more": 2}, "quiet": false,
         }],
         "expired_exceptions": [exception],
         "has_expired_exceptions": true,

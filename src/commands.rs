@@ -338,10 +338,13 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         crate::model::format_instant(org.as_of)
     );
     let rules: Vec<&rules::Rule> = set.enabled().collect();
-    // A month earlier first, as the monthly job would have run then, so that
-    // the report shows what is new, still open and resolved.
-    let month_before = org.as_of - chrono::Duration::days(30);
-    engine::run(&store, &rules, month_before, Some(DEMO_JOB)).await?;
+    // Earlier runs of the job first, so that the report shows what is new,
+    // still open and resolved, and its chart has a history. (45 days: the
+    // planted cases are recent, and one of them resolves in that time.)
+    for days in [90, 45] {
+        let earlier = org.as_of - chrono::Duration::days(days);
+        engine::run(&store, &rules, earlier, Some(DEMO_JOB)).await?;
+    }
     // Accepted risks, as a versioned file would hold them: one live, one expired.
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -206,6 +206,8 @@ fn the_cli_demo_prints_findings_of_every_rule_as_json() {
     assert!(html.contains("Monthly access review"), "{html}");
     // The demo's exceptions file: one accepted finding, one expired exception listed.
     assert!(html.contains("Accepted (exception) (1)"));
+    // Against the run 45 days earlier: one planted case has resolved.
+    assert!(html.contains("Resolved (1)"));
     assert!(html.contains("Head of IT Security"));
     assert!(html.contains("Seasonal staff"));
     assert!(

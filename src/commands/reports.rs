@@ -46,7 +46,11 @@ pub(super) async fn render_archive_write(
         .with_context(|| format!("no run {run_id}"))?
         .job;
     let to = recipients(g, job.as_deref());
-    let report = render::render(store, &g.config, rules, templates, run_id, &to).await?;
+    // The Message-ID derives from the deployment: the database actually
+    // used (the command line may override the config's).
+    let mut config = g.config.clone();
+    config.database = Some(g.database.clone());
+    let report = render::render(store, &config, rules, templates, run_id, &to).await?;
     archive::archive(store, &report).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let stem = format!(

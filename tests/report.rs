@@ -360,6 +360,37 @@ async fn lifecycle_and_report(db: TestDb) {
         "alert HTML not escaped"
     );
     assert!(alert.text.contains("New (1)"));
+
+    // A later run whose rule is skipped (the event feed is stale by then)
+    // resolves nothing: its findings are not re-checked, and the report says
+    // why the rule did not run.
+    let idle: Vec<&rules::Rule> = vec![set.get("idle-accounts").unwrap()];
+    let third = engine::run(
+        &db.store,
+        &idle,
+        parse_instant("2026-12-15").unwrap(),
+        Some("monthly"),
+    )
+    .await
+    .unwrap()
+    .run_id;
+    let lc = lifecycle::lifecycle(&db.store, third).await.unwrap();
+    assert_eq!(lc.counts().resolved, 0);
+    assert_eq!(lc.not_rechecked, 7);
+    let skipped = render::render(&db.store, &config, &set, &templates, third, &to)
+        .await
+        .unwrap();
+    assert!(
+        skipped.html.contains("Not evaluated (skipped)"),
+        "{}",
+        skipped.html
+    );
+    assert!(skipped.html.contains("event feed is stale"));
+    assert!(
+        skipped
+            .text
+            .contains("7 finding(s) of the previous run were not re-checked")
+    );
 }
 
 #[test]

@@ -86,11 +86,86 @@ pub enum Command {
     Rules(RulesCommand),
     /// Evaluate rules now (or as of a past instant) and print the findings.
     Run(RunArgs),
-    /// Build a demo CRM organisation in SQLite, run every rule on it, print the findings.
+    /// Build a demo CRM organisation in SQLite, run every rule on it, print the
+    /// findings and leave its monthly report (.eml, .html, .csv).
     Demo(DemoArgs),
     /// Run as a service: scheduled jobs, mail delivery, /healthz and /metrics
     /// (configured by --config; SIGHUP reloads, SIGTERM stops).
     Serve,
+    /// Render the report of a run into files (.eml, .html, .csv) and archive it.
+    Report(ReportArgs),
+    /// Recorded runs: list them, verify their archived reports.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Accepted risks: findings reported as accepted instead of open.
+    #[command(subcommand)]
+    Exceptions(ExceptionsCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["run", "job"])))]
+pub struct ReportArgs {
+    /// The run to report.
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// Report the latest run of this job.
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Directory of the files [default: the config's reports_dir, else the
+    /// working directory].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// The recorded runs, newest first, with their archived reports.
+    List {
+        /// Only the runs of this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Recompute the SHA-256 of a run's archived reports and compare; exit 1
+    /// on any mismatch.
+    Verify {
+        /// The run id.
+        id: i64,
+        /// Also check that this .eml file is byte for byte an archived report of the run.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExceptionsCommand {
+    /// Accept a risk: a rule and a subject (or pattern), with reason, approver, expiry.
+    Add {
+        /// The rule id.
+        #[arg(long)]
+        rule: String,
+        /// A subject id, or a pattern: `*` any characters, `?` one.
+        #[arg(long)]
+        subject: String,
+        /// Why the risk is accepted (required).
+        #[arg(long)]
+        reason: String,
+        /// Who approved it (required).
+        #[arg(long)]
+        approved_by: String,
+        /// When it stops covering (RFC 3339 or a date; required, in the future).
+        #[arg(long, value_parser = parse_as_of)]
+        expires: chrono::DateTime<chrono::Utc>,
+    },
+    /// List every exception, live and expired.
+    List,
+    /// Remove an exception by id.
+    Remove { id: i64 },
+    /// Load the exceptions of a versioned YAML file, replacing those loaded
+    /// from a file before (those added with `add` stay).
+    Load { file: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -132,7 +207,9 @@ pub struct RunArgs {
     /// Exit with status 3 when a finding is at or above this severity.
     #[arg(long, value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
-    /// Record the run under this job name.
+    /// Run as this job: a job of the config file runs its own rules and is
+    /// what new / open / resolved compare within; another name records an
+    /// ad-hoc job (all enabled rules, or those given with --rule).
     #[arg(long)]
     pub job: Option<String>,
 }
@@ -148,7 +225,8 @@ pub struct DemoArgs {
     /// Random seed of the generated organisation.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Directory the findings are also written to, as findings.json and findings.csv.
+    /// Directory the findings (findings.json, findings.csv) and the monthly
+    /// report (.eml, .html, .csv) are written to.
     #[arg(long, default_value = "accessaudit-demo")]
     pub out: PathBuf,
 }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+mod reports;
+
 use crate::cli::{Cli, Command, DemoArgs, GlobalArgs, ImportArgs, RulesCommand, RunArgs};
 use crate::collect::{csv_import, tables};
 use crate::config::Config;
@@ -75,18 +77,21 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Rules(cmd) => rules_command(g, cmd).await,
         Command::Run(args) => run(g, args).await,
         Command::Demo(args) => demo(g, args).await,
+        Command::Report(args) => reports::report(g, args).await,
+        Command::Runs(cmd) => reports::runs(g, cmd).await,
+        Command::Exceptions(cmd) => reports::exceptions_command(g, cmd).await,
         Command::Serve => unreachable!("handled above"),
     }
 }
 
-async fn open_store(g: &Settings) -> Result<Store> {
+pub(crate) async fn open_store(g: &Settings) -> Result<Store> {
     let options = StoreOptions {
         statement_timeout: g.statement_timeout,
     };
     Ok(Store::open(&g.database, options).await?)
 }
 
-fn load_rules(g: &Settings) -> Result<RuleSet> {
+pub(crate) fn load_rules(g: &Settings) -> Result<RuleSet> {
     rules::load(&g.rules_dirs, g.builtin_rules)
         .map_err(|e| anyhow::anyhow!("{e}\nno rule was run: fix the rule files above"))
 }
@@ -226,11 +231,25 @@ async fn rules_test(g: &Settings, paths: Vec<PathBuf>) -> Result<ExitCode> {
 
 async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
     let set = load_rules(g)?;
-    let selected: Vec<&rules::Rule> = if args.rules.is_empty() {
+    // A job of the config file runs its own rules: a run with only some of
+    // them would make the next run's "new" and "resolved" wrong.
+    let job_config = args
+        .job
+        .as_ref()
+        .and_then(|j| g.config.jobs.get(j).map(|c| (j, c)));
+    let wanted: Vec<String> = match job_config {
+        Some((job, _)) if !args.rules.is_empty() => bail!(
+            "--rule cannot be combined with --job {job}: job `{job}` runs the rules of its configuration \
+             (give another job name for an ad-hoc selection)"
+        ),
+        Some((_, config)) => config.rules.clone(),
+        None => args.rules.clone(),
+    };
+    let selected: Vec<&rules::Rule> = if wanted.is_empty() {
         set.enabled().collect()
     } else {
         let mut picked = Vec::new();
-        for id in &args.rules {
+        for id in &wanted {
             match set.get(id) {
                 Some(rule) => picked.push(rule),
                 None => bail!(
@@ -249,6 +268,12 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
     let as_of = args.as_of.unwrap_or_else(chrono::Utc::now);
     let summary = engine::run(&store, &selected, as_of, args.job.as_deref()).await?;
     print_run(&store, &summary, args.format).await?;
+    if let Some(job) = &args.job {
+        eprintln!(
+            "run {} of job {job}; its report: accessaudit report --run {}",
+            summary.run_id, summary.run_id
+        );
+    }
     Ok(match (args.fail_on, summary.max_severity) {
         (Some(threshold), Some(max)) if max >= threshold => ExitCode::from(EXIT_FINDINGS),
         _ => ExitCode::SUCCESS,
@@ -318,7 +343,27 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         crate::model::format_instant(org.as_of)
     );
     let rules: Vec<&rules::Rule> = set.enabled().collect();
-    let summary = engine::run(&store, &rules, org.as_of, Some("demo")).await?;
+    // Earlier runs of the job first, so that the report shows what is new,
+    // still open and resolved, and its chart has a history. (45 days: the
+    // planted cases are recent, and one of them resolves in that time.)
+    for days in [90, 45] {
+        let earlier = org.as_of - chrono::Duration::days(days);
+        engine::run(&store, &rules, earlier, Some(DEMO_JOB)).await?;
+    }
+    // Accepted risks, as a versioned file would hold them: one live, one expired.
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let exceptions_file = args.out.join("exceptions.yaml");
+    write_file_atomically(&exceptions_file, async |file| {
+        file.write_all(DEMO_EXCEPTIONS.as_bytes())?;
+        Ok(())
+    })
+    .await?;
+    let entries = crate::report::exceptions::parse_file(&exceptions_file, DEMO_EXCEPTIONS, |r| {
+        set.get(r).is_some()
+    })?;
+    crate::report::exceptions::replace_from_file(&store, &entries, org.as_of).await?;
+    let summary = engine::run(&store, &rules, org.as_of, Some(DEMO_JOB)).await?;
     print_run(&store, &summary, args.format).await?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -337,6 +382,27 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         "findings written to {}/findings.json and findings.csv",
         args.out.display()
     );
+    let templates = reports::load_templates(g)?;
+    let (report, files) =
+        reports::render_archive_write(g, &store, &set, &templates, summary.run_id, &args.out)
+            .await?;
+    let c = report.counts;
+    eprintln!(
+        "monthly report ({} new, {} open, {} resolved, {} accepted) written to {}; open the .html in a browser or the .eml in a mail client",
+        c.new,
+        c.open,
+        c.resolved,
+        c.accepted,
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    eprintln!(
+        "verify its archived copy: accessaudit --database {url} runs verify {}",
+        summary.run_id
+    );
     eprintln!(
         "explore it: accessaudit --database {url} run --as-of {} --format json",
         crate::model::format_instant(org.as_of)
@@ -344,9 +410,15 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The demo's runs belong to the monthly job of the embedded configuration.
+const DEMO_JOB: &str = "monthly";
+
+/// The demo's accepted risks (written beside the report as exceptions.yaml).
+const DEMO_EXCEPTIONS: &str = include_str!("../examples/demo-exceptions.yaml");
+
 /// Writes a file through a temporary sibling and a rename, so that a reader
 /// never sees half a report.
-async fn write_file_atomically<F>(path: &std::path::Path, write: F) -> Result<()>
+pub(crate) async fn write_file_atomically<F>(path: &std::path::Path, write: F) -> Result<()>
 where
     F: AsyncFnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
 {

@@ -309,21 +309,39 @@ fn a_scheduled_job_writes_its_report_to_the_outbox_folder() {
         .expect("a MIME message");
     assert_eq!(
         parsed.subject(),
-        Some(format!("Access review {}", slot.format("%Y-%m-%dT%H:%M:%SZ")).as_str())
+        Some(format!("Access review {}", slot.format("%Y-%m-%d %H:%M UTC")).as_str())
     );
     assert!(
         parsed
             .message_id()
-            .is_some_and(|id| id.starts_with("monthly.") && id.ends_with("@example.com")),
+            .is_some_and(|id| id.contains(".monthly.") && id.ends_with("@example.com")),
         "{:?}",
         parsed.message_id()
     );
     let csv = parsed
         .attachments()
-        .find(|a| a.attachment_name() == Some("findings.csv"))
+        .find(|a| {
+            a.attachment_name()
+                .is_some_and(|n| n.ends_with("findings.csv"))
+        })
         .expect("the CSV of findings attached");
     let csv = String::from_utf8_lossy(csv.contents());
     assert!(csv.contains("bulk-export") && csv.contains("x1"), "{csv}");
+    // The monthly template: text and HTML, and the chart inline by Content-ID.
+    assert!(
+        parsed
+            .body_text(0)
+            .is_some_and(|t| t.contains("bulk-export"))
+    );
+    let html = parsed.body_html(0).expect("an HTML part");
+    assert!(html.contains("cid:"), "the chart is referenced inline");
+    assert!(
+        parsed.parts.iter().any(|p| p
+            .content_type()
+            .is_some_and(|c| c.c_type == "image" && c.subtype() == Some("png"))
+            && p.content_id().is_some()),
+        "an inline PNG chart"
+    );
     let status = daemon.stop();
     assert!(status.success(), "exit status {status}");
 }
@@ -725,6 +743,41 @@ fn a_message_that_keeps_failing_is_marked_failed() {
         "{depth:?}"
     );
     assert!(daemon.stop().success());
+    // The next report of the job says that a message did not arrive.
+    let cli = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("ACCESSAUDIT_DATABASE_URL")
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&["run", "--job", "monthly"]);
+    let out = s.path("report");
+    cli(&[
+        "report",
+        "--job",
+        "monthly",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let html = std::fs::read_dir(&out)
+        .expect("report dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "html"))
+        .expect("an HTML report");
+    let html = std::fs::read_to_string(html).expect("read");
+    assert!(html.contains("could not be delivered"), "{html}");
+    assert!(
+        html.contains("Access review"),
+        "the failed message's subject is listed"
+    );
 }
 
 /// The check: the daemon and the mail server killed (SIGKILL) at

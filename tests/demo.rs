@@ -197,4 +197,36 @@ fn the_cli_demo_prints_findings_of_every_rule_as_json() {
         "one departed account was used after its owner left"
     );
     assert!(db.exists());
+
+    // The monthly report is left beside the findings, openable and archived.
+    let run_id = json["run_id"].as_i64().unwrap_or_default();
+    let out_dir = dir.path().join("out");
+    let html = std::fs::read_to_string(out_dir.join(format!("monthly-run{run_id}.html")))
+        .expect("the demo leaves the report as HTML");
+    assert!(html.contains("Monthly access review"), "{html}");
+    // The demo's exceptions file: one accepted finding, one expired exception listed.
+    assert!(html.contains("Accepted (exception) (1)"));
+    // Against the run 45 days earlier: one planted case has resolved.
+    assert!(html.contains("Resolved (1)"));
+    assert!(html.contains("Head of IT Security"));
+    assert!(html.contains("Seasonal staff"));
+    assert!(
+        out_dir
+            .join(format!("monthly-run{run_id}-findings.csv"))
+            .is_file()
+    );
+    let eml = out_dir.join(format!("monthly-run{run_id}.eml"));
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_accessaudit"))
+        .arg("--database")
+        .arg(format!("sqlite://{}", db.display()))
+        .args(["runs", "verify", &run_id.to_string(), "--file"])
+        .arg(&eml)
+        .output()
+        .expect("run accessaudit runs verify");
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }

@@ -10,7 +10,58 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::FindingKey;
-use crate::store::{Result, SqlValue, Tx};
+use crate::store::{Result, SqlValue, Store, Tx};
+
+/// Findings of the run not alerted yet (or alerted before the re-alert cutoff).
+const NOT_YET_ALERTED: &str = "SELECT f.rule, f.subject_type, f.subject_id FROM findings f
+     LEFT JOIN alert_state a
+       ON a.job = $2 AND a.rule = f.rule AND a.subject_type = f.subject_type
+      AND a.subject_id = f.subject_id
+     WHERE f.run_id = $1 AND (a.job IS NULL OR a.last_alerted_at <= $3)
+     ORDER BY f.rule, f.subject_type, f.subject_id";
+
+fn not_yet_alerted_params(
+    job: &str,
+    run_id: i64,
+    realert_before: Option<DateTime<Utc>>,
+) -> [SqlValue; 3] {
+    // Far in the past: nothing is re-alerted by age.
+    let cutoff = realert_before.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    [
+        SqlValue::int(run_id),
+        SqlValue::text(job),
+        SqlValue::time(cutoff),
+    ]
+}
+
+fn decode_keys(rows: &[crate::store::DbRow]) -> Result<Vec<FindingKey>> {
+    rows.iter()
+        .map(|r| {
+            Ok(FindingKey {
+                rule: r.req_text("rule")?,
+                subject_type: r.req_text("subject_type")?,
+                subject_id: r.req_text("subject_id")?,
+            })
+        })
+        .collect()
+}
+
+/// What `take_new` would return, without recording anything: whether an
+/// alert job has something to send (its report is rendered only then).
+pub async fn pending(
+    store: &Store,
+    job: &str,
+    run_id: i64,
+    realert_before: Option<DateTime<Utc>>,
+) -> Result<Vec<FindingKey>> {
+    let rows = store
+        .fetch_all(
+            NOT_YET_ALERTED,
+            &not_yet_alerted_params(job, run_id, realert_before),
+        )
+        .await?;
+    decode_keys(&rows)
+}
 
 /// The findings of `run_id` to alert on now, recorded as alerted.
 pub async fn take_new(
@@ -22,31 +73,13 @@ pub async fn take_new(
     now: DateTime<Utc>,
 ) -> Result<Vec<FindingKey>> {
     let backend = tx.backend();
-    // Far in the past: nothing is re-alerted by age.
-    let cutoff = realert_before.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     let rows = tx
         .fetch_all(
-            "SELECT f.rule, f.subject_type, f.subject_id FROM findings f
-             LEFT JOIN alert_state a
-               ON a.job = $2 AND a.rule = f.rule AND a.subject_type = f.subject_type
-              AND a.subject_id = f.subject_id
-             WHERE f.run_id = $1 AND (a.job IS NULL OR a.last_alerted_at <= $3)
-             ORDER BY f.rule, f.subject_type, f.subject_id",
-            &[
-                SqlValue::int(run_id),
-                SqlValue::text(job),
-                SqlValue::time(cutoff),
-            ],
+            NOT_YET_ALERTED,
+            &not_yet_alerted_params(job, run_id, realert_before),
         )
         .await?;
-    let mut keys = Vec::with_capacity(rows.len());
-    for r in &rows {
-        keys.push(FindingKey {
-            rule: r.req_text("rule")?,
-            subject_type: r.req_text("subject_type")?,
-            subject_id: r.req_text("subject_id")?,
-        });
-    }
+    let keys = decode_keys(&rows)?;
     for k in &keys {
         tx.execute(
             "INSERT INTO alert_state (job, rule, subject_type, subject_id, first_alerted_at,

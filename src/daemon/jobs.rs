@@ -119,23 +119,37 @@ impl JobRunner {
             .map(|o| o.rule_id.clone())
             .collect();
         let now = Utc::now();
-        let mut tx = self.store.begin().await?;
-        let (send, alerted) = match job.send {
-            SendPolicy::Always => (true, 0),
+        let realert_before = job.realert_after.map(|s| now - s.chrono());
+        // Render (and archive) before the transaction: SQLite has one writer,
+        // and the archive is written by a transaction of its own.
+        let send = match job.send {
+            SendPolicy::Always => true,
             SendPolicy::NewFindings => {
-                let realert_before = job.realert_after.map(|s| now - s.chrono());
-                let keys =
-                    alerts::take_new(&mut tx, name, summary.run_id, &ran_ok, realert_before, now)
-                        .await?;
-                (!keys.is_empty(), keys.len() as u64)
+                !alerts::pending(&self.store, name, summary.run_id, realert_before)
+                    .await?
+                    .is_empty()
+            }
+        };
+        let message = match send {
+            true => Some(
+                loaded
+                    .render_job_message(&self.store, name, job, &summary)
+                    .await?,
+            ),
+            false => None,
+        };
+        let mut tx = self.store.begin().await?;
+        let alerted = match job.send {
+            SendPolicy::Always => 0,
+            SendPolicy::NewFindings => {
+                alerts::take_new(&mut tx, name, summary.run_id, &ran_ok, realert_before, now)
+                    .await?
+                    .len() as u64
             }
         };
         let mut queued = false;
-        if send {
-            let message = loaded
-                .render_job_message(&self.store, name, job, &summary, slot_at)
-                .await?;
-            queued = outbox::enqueue(&mut tx, &message, now).await?;
+        if let Some(message) = &message {
+            queued = outbox::enqueue(&mut tx, message, now).await?;
         }
         slots::finish(&mut tx, name, slot_at, summary.run_id, now).await?;
         tx.commit().await?;

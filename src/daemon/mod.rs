@@ -32,7 +32,7 @@ use crate::config::{Config, JobConfig};
 use crate::deliver::{OutgoingMessage, Transport, outbox, sender};
 use crate::engine::RunSummary;
 use crate::model::format_instant;
-use crate::report::output;
+use crate::report::{self, templates::Templates};
 use crate::rules::{self, Rule, RuleSet};
 use crate::schedule::Schedule;
 use crate::store::{Store, StoreOptions};
@@ -49,6 +49,7 @@ const STOP_GRACE: Duration = Duration::from_secs(20);
 pub struct Loaded {
     pub settings: Settings,
     pub rules: RuleSet,
+    pub templates: Templates,
     pub schedules: BTreeMap<String, Schedule>,
     pub transport: Transport,
 }
@@ -59,6 +60,7 @@ impl Loaded {
         let rules = rules::load(&settings.rules_dirs, settings.builtin_rules)
             .map_err(|e| anyhow!("{e}"))?;
         let config = &settings.config;
+        let templates = Templates::load(config.templates.as_deref()).map_err(|e| anyhow!("{e}"))?;
         let mut problems = Vec::new();
         let mut schedules = BTreeMap::new();
         for (name, job) in &config.jobs {
@@ -66,6 +68,18 @@ impl Loaded {
                 if rules.get(id).is_none() {
                     problems.push(format!("job `{name}`: no rule `{id}` is loaded"));
                 }
+            }
+            if !templates.names().contains_key(&job.template) {
+                problems.push(format!(
+                    "job `{name}`: no template `{}` (there are: {})",
+                    job.template,
+                    templates
+                        .names()
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
             }
             if config.addresses(&job.recipients).is_empty() {
                 problems.push(format!("job `{name}`: no recipients"));
@@ -83,6 +97,7 @@ impl Loaded {
         Ok(Loaded {
             settings,
             rules,
+            templates,
             schedules,
             transport,
         })
@@ -109,39 +124,40 @@ impl Loaded {
             .collect()
     }
 
-    /// The message of a job's run, addressed to the job's recipients.
+    /// The report of a job's run (its template), addressed to the job's
+    /// recipients and archived with its SHA-256.
     pub async fn render_job_message(
         &self,
         store: &Store,
         name: &str,
         job: &JobConfig,
         summary: &RunSummary,
-        slot_at: DateTime<Utc>,
     ) -> Result<OutgoingMessage> {
         let config = &self.settings.config;
         let recipients = config.addresses(&job.recipients);
-        let subject = job
-            .subject
-            .clone()
-            .unwrap_or_else(|| "accessaudit: {job} as of {as_of}".to_string())
-            .replace("{job}", name)
-            .replace("{as_of}", &format_instant(summary.as_of));
-        let mut text = Vec::new();
-        output::write_run(store, summary, output::Format::Table, &mut text).await?;
-        let mut csv = Vec::new();
-        output::write_run(store, summary, output::Format::Csv, &mut csv).await?;
-        let message_id = jobs::slot_message_id(name, slot_at, &mail_domain(config));
-        let mut m = render::text_with_csv(
+        let report = report::render::render(
+            store,
             config,
+            &self.rules,
+            &self.templates,
+            summary.run_id,
             &recipients,
-            &subject,
-            &String::from_utf8_lossy(&text),
-            csv,
-            &message_id,
-        )?;
-        m.job = Some(name.to_string());
-        m.run_id = Some(summary.run_id);
-        Ok(m)
+        )
+        .await?;
+        report::archive::archive(store, &report).await?;
+        Ok(OutgoingMessage {
+            message_id: report
+                .message_id
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string(),
+            job: Some(name.to_string()),
+            run_id: Some(summary.run_id),
+            envelope_from: config.mail.from.clone(),
+            recipients,
+            subject: report.subject,
+            body: String::from_utf8(report.eml).context("a rendered report is not 7-bit text")?,
+        })
     }
 }
 

@@ -1,9 +1,10 @@
-//! Building the messages the daemon queues.
+//! Plain messages of the daemon's own (a job that could not run); reports
+//! are rendered by `report::render`.
 
 use anyhow::{Context, Result};
 use lettre::Message;
-use lettre::message::header::{ContentType, MessageId};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::MessageId;
+use lettre::message::{Mailbox, SinglePart};
 
 use crate::config::Config;
 use crate::deliver::OutgoingMessage;
@@ -60,26 +61,6 @@ pub fn plain_message(
 ) -> Result<OutgoingMessage> {
     let message = builder(config, recipients, subject, message_id)?
         .singlepart(SinglePart::plain(text.to_string()))
-        .context("building the message")?;
-    outgoing(config, recipients, subject, message_id, message)
-}
-
-/// A text message with a CSV attachment.
-pub fn text_with_csv(
-    config: &Config,
-    recipients: &[String],
-    subject: &str,
-    text: &str,
-    csv: Vec<u8>,
-    message_id: &str,
-) -> Result<OutgoingMessage> {
-    let csv_type = ContentType::parse("text/csv; charset=utf-8").context("content type")?;
-    let message = builder(config, recipients, subject, message_id)?
-        .multipart(
-            MultiPart::mixed()
-                .singlepart(SinglePart::plain(text.to_string()))
-                .singlepart(Attachment::new("findings.csv".to_string()).body(csv, csv_type)),
-        )
         .context("building the message")?;
     outgoing(config, recipients, subject, message_id, message)
 }

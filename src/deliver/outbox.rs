@@ -205,25 +205,37 @@ pub async fn depth(store: &Store) -> Result<OutboxDepth> {
     Ok(d)
 }
 
-/// Messages that failed for good since `since` (for the next report).
-pub async fn failed_since(
+/// A message given up on, as the next report lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedMessage {
+    pub message_id: String,
+    pub subject: String,
+    pub created_at: DateTime<Utc>,
+    pub error: String,
+}
+
+/// Messages queued in `[since, until)` that failed for good (for the next
+/// report: a recipient who never got a report learns of it there).
+pub async fn failed_between(
     store: &Store,
     since: DateTime<Utc>,
-) -> Result<Vec<(String, String, Option<String>)>> {
+    until: DateTime<Utc>,
+) -> Result<Vec<FailedMessage>> {
     let rows = store
         .fetch_all(
-            "SELECT message_id, subject, last_error FROM outbox
-             WHERE status = 'failed' AND created_at >= $1 ORDER BY id",
-            &[SqlValue::time(since)],
+            "SELECT message_id, subject, created_at, last_error FROM outbox
+             WHERE status = 'failed' AND created_at >= $1 AND created_at < $2 ORDER BY id",
+            &[SqlValue::time(since), SqlValue::time(until)],
         )
         .await?;
     rows.iter()
         .map(|r| {
-            Ok((
-                r.req_text("message_id")?,
-                r.req_text("subject")?,
-                r.text("last_error")?,
-            ))
+            Ok(FailedMessage {
+                message_id: r.req_text("message_id")?,
+                subject: r.req_text("subject")?,
+                created_at: r.time("created_at")?.unwrap_or(since),
+                error: r.text("last_error")?.unwrap_or_default(),
+            })
         })
         .collect()
 }

@@ -156,6 +156,8 @@ pub async fn run(
     let run_id = store.start_run(job, as_of).await?;
     match evaluate_all(store, run_id, rules, as_of).await {
         Ok(summary) => {
+            // New / still open is judged against the previous run of the job.
+            store.carry_first_seen(run_id, as_of).await?;
             store
                 .finish_run(run_id, summary.finding_count, None)
                 .await?;

@@ -150,7 +150,8 @@ fn subject(f: &Finding) -> String {
 }
 
 /// Control characters from data must not drive the terminal.
-fn printable(s: &str) -> String {
+/// `s` with control characters replaced, for a terminal.
+pub fn printable(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()

@@ -49,6 +49,7 @@ pub(super) fn bind_all<'q>(
             SqlValue::Text(s) => q.bind(s.clone()),
             SqlValue::Time(t) => q.bind(*t),
             SqlValue::TextList(items) => q.bind(items.clone()),
+            SqlValue::Bytes(b) => q.bind(b.clone()),
         };
     }
     q

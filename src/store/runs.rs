@@ -163,6 +163,77 @@ impl Store {
         .map(drop)
     }
 
+    /// The run of the same job just before `run_id` (by as-of instant, then
+    /// id), among those that succeeded: what new / open / resolved compare with.
+    pub async fn previous_run(&self, run_id: i64) -> Result<Option<i64>> {
+        let rows = self
+            .fetch_all(
+                "SELECT p.id FROM runs r
+                   JOIN runs p ON p.job = r.job AND p.status = 'succeeded'
+                              AND (p.as_of < r.as_of OR (p.as_of = r.as_of AND p.id < r.id))
+                  WHERE r.id = $1
+                  ORDER BY p.as_of DESC, p.id DESC LIMIT 1",
+                &[SqlValue::int(run_id)],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.i64("id"))
+            .transpose()
+            .map(Option::flatten)
+    }
+
+    /// Sets the first-seen instant of each finding of a run: carried forward
+    /// from the same key in the previous run of the job, else the run's as-of.
+    pub async fn carry_first_seen(&self, run_id: i64, as_of: DateTime<Utc>) -> Result<()> {
+        let previous = self.previous_run(run_id).await?;
+        self.execute(
+            "UPDATE findings SET first_seen_at = COALESCE(
+                 (SELECT p.first_seen_at FROM findings p
+                   WHERE p.run_id = $2 AND p.rule = findings.rule
+                     AND p.subject_type = findings.subject_type AND p.subject_id = findings.subject_id),
+                 $3)
+              WHERE run_id = $1",
+            &[
+                SqlValue::int(run_id),
+                SqlValue::Int(previous),
+                SqlValue::time(as_of),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Runs, newest first (at most `limit`), optionally of one job.
+    pub async fn list_runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<RunRecord>> {
+        let rows = self
+            .fetch_all(
+                "SELECT id, job, as_of, started_at, finished_at, status, finding_count FROM runs
+                  WHERE ($1 IS NULL OR job = $1)
+                  ORDER BY as_of DESC, id DESC LIMIT $2",
+                &[
+                    SqlValue::Text(job.map(str::to_string)),
+                    SqlValue::int(limit),
+                ],
+            )
+            .await?;
+        rows.iter().map(decode_run).collect()
+    }
+
+    /// The newest succeeded run of a job (by as-of instant, then id).
+    pub async fn latest_run_of_job(&self, job: &str) -> Result<Option<i64>> {
+        let rows = self
+            .fetch_all(
+                "SELECT id FROM runs WHERE job = $1 AND status = 'succeeded'
+                  ORDER BY as_of DESC, id DESC LIMIT 1",
+                &[SqlValue::text(job)],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.i64("id"))
+            .transpose()
+            .map(Option::flatten)
+    }
+
     pub async fn run_record(&self, run_id: i64) -> Result<Option<RunRecord>> {
         let rows = self
             .fetch_all(

@@ -109,6 +109,7 @@ pub(super) fn bind_all<'q>(
             SqlValue::Text(s) => q.bind(s.clone()),
             SqlValue::Time(t) => q.bind(t.map(to_micros)),
             SqlValue::TextList(items) => q.bind(serde_json::Value::from(items.clone()).to_string()),
+            SqlValue::Bytes(b) => q.bind(b.clone()),
         };
     }
     q

@@ -21,6 +21,8 @@ pub enum SqlValue {
     Time(Option<DateTime<Utc>>),
     /// A list of strings, tested with `Backend::in_list`.
     TextList(Vec<String>),
+    /// Binary data (BLOB on SQLite, BYTEA on PostgreSQL): archived reports.
+    Bytes(Option<Vec<u8>>),
 }
 
 impl SqlValue {
@@ -100,6 +102,14 @@ impl DbRow {
     }
 
     pub fn bool(&self, column: &str) -> Result<Option<bool>> {
+        match self {
+            DbRow::Sqlite(r) => r.try_get(column),
+            DbRow::Postgres(r) => r.try_get(column),
+        }
+        .map_err(|e| decode_err(column, e))
+    }
+
+    pub fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>> {
         match self {
             DbRow::Sqlite(r) => r.try_get(column),
             DbRow::Postgres(r) => r.try_get(column),

@@ -245,6 +245,18 @@ impl Setup {
         Setup { dir, database }
     }
 
+    /// A schema of its own in the tests' PostgreSQL.
+    fn postgres(rt: &tokio::runtime::Runtime) -> (Setup, common::TestDb) {
+        let db = rt.block_on(common::postgres());
+        let dir = tempfile::tempdir().expect("temp dir");
+        load_data(dir.path(), &db.url);
+        let s = Setup {
+            dir,
+            database: db.url.clone(),
+        };
+        (s, db)
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -266,6 +278,13 @@ impl Setup {
             self.path("outbox").display()
         )
     }
+}
+
+/// Replaces `from` by `to` in the config file.
+fn edit(config: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(config).expect("read config");
+    assert!(text.contains(from), "`{from}` is not in the config");
+    std::fs::write(config, text.replacen(from, to, 1)).expect("write config");
 }
 
 fn smtp_transport(port: u16) -> String {
@@ -513,16 +532,12 @@ fn a_bad_reload_keeps_the_old_configuration() {
     wait_until("the daemon to start", Duration::from_secs(20), || {
         daemon.log().contains("daemon started")
     });
-    let good = std::fs::read_to_string(&config).expect("read");
     // A job naming a rule that does not exist: the whole new set is refused.
-    std::fs::write(
+    edit(
         &config,
-        good.replace(
-            "    send: always\n",
-            "    send: always\n    rules: [no-such-rule]\n",
-        ),
-    )
-    .expect("write");
+        "    send: always\n",
+        "    send: always\n    rules: [no-such-rule]\n",
+    );
     daemon.signal("-HUP");
     wait_until("the reload to be rejected", Duration::from_secs(20), || {
         daemon.log().contains("reload rejected")
@@ -564,15 +579,11 @@ fn health_and_metrics_endpoints() {
     let port = free_port();
     let slot = soon(3);
     let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
-    let text = std::fs::read_to_string(&config).expect("read");
-    std::fs::write(
+    edit(
         &config,
-        text.replace(
-            "daemon:\n",
-            &format!("daemon:\n  listen: 127.0.0.1:{port}\n"),
-        ),
-    )
-    .expect("write");
+        "daemon:\n",
+        &format!("daemon:\n  listen: 127.0.0.1:{port}\n"),
+    );
     let daemon = Daemon::start(&config, &s.path("daemon.log"));
     wait_until("the report", Duration::from_secs(40), || {
         eml_files(&s.path("outbox")).len() == 1
@@ -619,13 +630,7 @@ fn health_and_metrics_endpoints() {
 #[test]
 fn two_daemons_on_one_postgres_run_a_job_once() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let db = rt.block_on(common::postgres());
-    let dir = tempfile::tempdir().expect("temp dir");
-    load_data(dir.path(), &db.url);
-    let s = Setup {
-        dir,
-        database: db.url.clone(),
-    };
+    let (s, db) = Setup::postgres(&rt);
     let slot = soon(6);
     let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
     let a = Daemon::start(&config, &s.path("a.log"));
@@ -649,24 +654,14 @@ fn two_daemons_on_one_postgres_run_a_job_once() {
 #[test]
 fn a_job_that_cannot_run_retries_then_tells_it() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let db = rt.block_on(common::postgres());
-    let dir = tempfile::tempdir().expect("temp dir");
-    load_data(dir.path(), &db.url);
-    let s = Setup {
-        dir,
-        database: db.url.clone(),
-    };
+    let (s, db) = Setup::postgres(&rt);
     let slot = soon(5);
     let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
-    let text = std::fs::read_to_string(&config).expect("read");
-    std::fs::write(
+    edit(
         &config,
-        text.replace(
-            "daemon:\n",
-            "daemon:\n  job_retry_for: 4s\n  failure_recipients: [it]\n",
-        ),
-    )
-    .expect("write");
+        "daemon:\n",
+        "daemon:\n  job_retry_for: 4s\n  failure_recipients: [it]\n",
+    );
     let daemon = Daemon::start(&config, &s.path("daemon.log"));
     wait_until("the daemon to start", Duration::from_secs(20), || {
         daemon.log().contains("daemon started")
@@ -712,15 +707,11 @@ fn a_message_that_keeps_failing_is_marked_failed() {
     let port = free_port(); // nothing listens there
     let slot = soon(3);
     let config = s.config(&smtp_transport(port), &monthly_job(&once_at(slot)));
-    let text = std::fs::read_to_string(&config).expect("read");
-    std::fs::write(
+    edit(
         &config,
-        text.replace(
-            "  retry_max: 2s\n",
-            "  retry_max: 2s\n  give_up_after: 4s\n",
-        ),
-    )
-    .expect("write");
+        "  retry_max: 2s\n",
+        "  retry_max: 2s\n  give_up_after: 4s\n",
+    );
     let daemon = Daemon::start(&config, &s.path("daemon.log"));
     wait_until(
         "the message to be given up",

@@ -164,6 +164,10 @@ pub struct SmtpConfig {
     pub password_file: Option<PathBuf>,
     #[serde(default)]
     pub password_env: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's (a relay
+    /// with a certificate from a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     #[serde(default = "default_smtp_timeout")]
     pub timeout: Span,
 }
@@ -389,6 +393,7 @@ impl Config {
         }
         if let Transport::Smtp(smtp) = &mut self.mail.transport {
             smtp.password_file.iter_mut().for_each(join);
+            smtp.ca_file.iter_mut().for_each(join);
         }
         if let Some(path) = self
             .database

@@ -94,6 +94,10 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start(port: u16, dir: &Path, rcpt_delay: f64) -> SmtpSink {
+        SmtpSink::start_with(port, dir, rcpt_delay, &[])
+    }
+
+    fn start_with(port: u16, dir: &Path, rcpt_delay: f64, extra: &[&str]) -> SmtpSink {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
         let mut child = Command::new("/usr/bin/python3")
             .args([
@@ -105,6 +109,7 @@ impl SmtpSink {
                 "--rcpt-delay",
                 &rcpt_delay.to_string(),
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| {
@@ -861,5 +866,117 @@ fn chaos_kills_lose_nothing_and_duplicate_nothing() {
         kills.1
     );
     drop(daemon);
+    drop(sink);
+}
+
+/// A private CA and a certificate for 127.0.0.1 signed by it (openssl CLI).
+fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian's openssl package) must be installed");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=accessaudit test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn smtp_with_starttls_and_authentication() {
+    let s = Setup::sqlite();
+    let (ca, cert, key) = test_certificates(s.dir.path());
+    let port = free_port();
+    let mail = s.path("mail");
+    let cert = cert.to_str().expect("utf-8");
+    let key = key.to_str().expect("utf-8");
+    let sink = SmtpSink::start_with(
+        port,
+        &mail,
+        0.0,
+        &[
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--auth",
+            "audit:s3cret pass",
+        ],
+    );
+    std::fs::write(s.path("smtp-password"), "s3cret pass\n").expect("write");
+    let transport = format!(
+        "    kind: smtp\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    username: audit\n    password_file: smtp-password\n    ca_file: \"{}\"\n    timeout: 10s\n",
+        ca.display()
+    );
+    let config = s.config(&transport, &monthly_job(&once_at(soon(3))));
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    wait_until("the message over STARTTLS", Duration::from_secs(40), || {
+        !eml_files(&mail).is_empty()
+    });
+    let eml = std::fs::read_to_string(&eml_files(&mail)[0]).expect("read");
+    assert_eq!(header(&eml, "X-Sink-TLS"), Some("yes"));
+    assert_eq!(header(&eml, "X-Sink-Auth"), Some("audit"));
+    assert!(
+        !daemon.log().contains("s3cret"),
+        "the password is never logged"
+    );
+    assert!(daemon.stop().success());
     drop(sink);
 }

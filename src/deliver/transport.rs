@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::outbox::OutgoingMessage;
@@ -92,14 +93,25 @@ impl Transport {
 
 fn smtp_transport(c: &SmtpConfig) -> Result<Transport, TransportError> {
     let config_err = |e: lettre::transport::smtp::Error| TransportError::Config(e.to_string());
+    let tls_parameters = || -> Result<TlsParameters, TransportError> {
+        let mut params = TlsParameters::builder(c.host.clone());
+        if let Some(path) = &c.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                TransportError::Config(format!("cannot read ca_file {}: {e}", path.display()))
+            })?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| TransportError::Config(format!("ca_file {}: {e}", path.display())))?;
+            params = params.add_root_certificate(cert);
+        }
+        params.build_rustls().map_err(config_err)
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host);
     let mut builder = match c.tls {
-        SmtpTls::Starttls => {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.host).map_err(config_err)?
-        }
-        SmtpTls::Implicit => {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(&c.host).map_err(config_err)?
-        }
-        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.host),
+        // STARTTLS is required, never opportunistic: a relay that does not
+        // offer it does not get the report in clear.
+        SmtpTls::Starttls => builder.port(587).tls(Tls::Required(tls_parameters()?)),
+        SmtpTls::Implicit => builder.port(465).tls(Tls::Wrapper(tls_parameters()?)),
+        SmtpTls::None => builder.port(25),
     };
     if let Some(port) = c.port {
         builder = builder.port(port);

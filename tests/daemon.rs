@@ -548,7 +548,10 @@ fn a_bad_reload_keeps_the_old_configuration() {
         daemon.log().contains("reload rejected")
     });
     assert!(
-        daemon.log().contains("no rule `no-such-rule`"),
+        daemon.log().contains("accessaudit.yaml:")
+            && daemon
+                .log()
+                .contains("field `jobs.monthly.rules`: no rule `no-such-rule`"),
         "{}",
         daemon.log()
     );

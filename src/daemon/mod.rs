@@ -61,28 +61,37 @@ impl Loaded {
             .map_err(|e| anyhow!("{e}"))?;
         let config = &settings.config;
         let templates = Templates::load(config.templates.as_deref()).map_err(|e| anyhow!("{e}"))?;
-        let mut problems = Vec::new();
+        let mut problems: Vec<(String, String)> = Vec::new();
         let mut schedules = BTreeMap::new();
         for (name, job) in &config.jobs {
             for id in &job.rules {
                 if rules.get(id).is_none() {
-                    problems.push(format!("job `{name}`: no rule `{id}` is loaded"));
+                    problems.push((
+                        format!("jobs.{name}.rules"),
+                        format!("no rule `{id}` is loaded"),
+                    ));
                 }
             }
             if !templates.names().contains_key(&job.template) {
-                problems.push(format!(
-                    "job `{name}`: no template `{}` (there are: {})",
-                    job.template,
-                    templates
-                        .names()
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                problems.push((
+                    format!("jobs.{name}.template"),
+                    format!(
+                        "no template `{}` (there are: {})",
+                        job.template,
+                        templates
+                            .names()
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
             if config.addresses(&job.recipients).is_empty() {
-                problems.push(format!("job `{name}`: no recipients"));
+                problems.push((
+                    format!("jobs.{name}.recipients"),
+                    "no recipients".to_string(),
+                ));
             }
             if let Some(text) = &job.schedule {
                 // Checked at config load already; cannot fail here.
@@ -91,7 +100,25 @@ impl Loaded {
             }
         }
         if !problems.is_empty() {
-            bail!("{}", problems.join("\n"));
+            // Located in the config file when there is one.
+            let (file, text) = match &g.config {
+                Some(path) => (
+                    path.clone(),
+                    std::fs::read_to_string(path).unwrap_or_default(),
+                ),
+                None => (
+                    std::path::PathBuf::from("<embedded>"),
+                    crate::config::EMBEDDED.to_string(),
+                ),
+            };
+            let errors: Vec<String> = problems
+                .iter()
+                .map(|(field, message)| {
+                    crate::yaml::LocatedError::at_field(&file, &text, field, message.clone())
+                        .to_string()
+                })
+                .collect();
+            bail!("{}", errors.join("\n"));
         }
         let transport = Transport::from_config(&config.mail.transport)?;
         Ok(Loaded {

@@ -214,8 +214,9 @@ pub(super) async fn evaluate(
          )
          SELECT l.id AS grant_id, l.principal_id, l.role_id, l.granted_at, w.login, w.dept, w.title,
                 pg.members, ph.holders,
-                (SELECT MAX(e.occurred_at) FROM role_actions ra JOIN events e ON e.action = ra.action
-                  WHERE ra.role_id = l.role_id AND e.principal_id = l.principal_id
+                (SELECT MAX(e.occurred_at) FROM events e
+                  WHERE e.principal_id = l.principal_id
+                    AND e.action IN (SELECT ra.action FROM role_actions ra WHERE ra.role_id = l.role_id)
                     AND e.occurred_at <= $1 AND {SUCCESS}) AS last_used_at
            FROM live l
            JOIN who w ON w.id = l.principal_id

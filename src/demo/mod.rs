@@ -21,9 +21,9 @@
 
 mod activity;
 mod names;
-mod org;
+pub(crate) mod org;
 mod plant;
-mod roles;
+pub(crate) mod roles;
 
 use std::io::Cursor;
 use std::path::PathBuf;

@@ -10,6 +10,7 @@
 //! by sqlx's SQLite driver as `?NNN` equivalents. Every value is bound, never
 //! spliced.
 
+mod bulk;
 mod postgres;
 mod sqlite;
 mod value;
@@ -22,6 +23,7 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
+pub use bulk::IndexDef;
 pub use value::{DbRow, SqlValue};
 
 /// Errors of the store: connecting, migrating, reading and writing.

@@ -34,6 +34,13 @@ pub(super) async fn begin_scan(pool: &PgPool, timeout: Duration) -> Result<Tx> {
         .bind(format!("{}ms", timeout.as_millis()))
         .execute(&mut *tx)
         .await?;
+    // No JIT for scans: the rules are index-driven with correlated subqueries,
+    // whose estimated cost crosses jit_above_cost while the compile costs
+    // seconds and wins nothing (over-privileged on 10k accounts: 2.6-5 s with
+    // JIT, 0.27 s without; BENCHMARKS.md).
+    sqlx::query("SELECT set_config('jit', 'off', true)")
+        .execute(&mut *tx)
+        .await?;
     Ok(Tx::Postgres(tx))
 }
 

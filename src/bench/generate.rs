@@ -1,0 +1,635 @@
+//! The large-data generator: the demo's organisation model (departments,
+//! titles, WukongCRM roles and the roles each title is given, the objects
+//! each department works on) stretched to any number of accounts, written
+//! straight into the canonical tables with the store's bulk path.
+//!
+//! Everything follows from the seed and the account number, so one account's
+//! rows never depend on another's: the generator streams account by account
+//! and holds one batch in memory, whatever the scale.
+//!
+//! The population: mostly active human accounts of a CRM, each with the
+//! roles of its title plus `Staff`, leaving an event log of 18 months in which
+//! sign-ins and views dominate and exports are rare. A small fraction of
+//! accounts (one in 1,000 per kind) carries a planted case of a shipped rule;
+//! the rest produce the findings real data produces (idle accounts, unused
+//! grants, leavers' accounts).
+
+use chrono::{DateTime, Duration, Utc};
+use fastrand::Rng;
+
+use crate::collect::tables::{self, TableSpec};
+use crate::demo::org::objects_of;
+use crate::demo::roles::{self, ROLES};
+use crate::store::{IndexDef, SqlValue, Store, StoreError, Tx};
+
+/// What to generate. `scale` 1.0 is 1,000,000 accounts, ~3,000,000 grants
+/// and `events_per_account` × accounts events (50,000,000 by default).
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    pub scale: f64,
+    pub events_per_account: f64,
+    pub seed: u64,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            scale: 0.001,
+            events_per_account: 50.0,
+            seed: 7,
+        }
+    }
+}
+
+impl GenerateOptions {
+    pub fn accounts(&self) -> u64 {
+        ((1_000_000.0 * self.scale).round() as u64).max(10)
+    }
+}
+
+/// What the generator wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Generated {
+    pub people: u64,
+    pub principals: u64,
+    pub grants: u64,
+    pub events: u64,
+}
+
+/// The audit instant of every generated data set: the demo's, 1 November 2026
+/// 08:00 UTC; the event log covers the 18 months (540 days) before it.
+pub fn as_of() -> DateTime<Utc> {
+    crate::demo::as_of()
+}
+
+pub const LOG_DAYS: i64 = 540;
+
+/// Departments and titles with their share of the accounts (of 1,000), as
+/// the demo's company has them; roles follow from `roles::roles_of(title)`.
+const TITLES: &[(&str, &str, u32)] = &[
+    ("Sales", "Account Executive", 330),
+    ("Sales", "Senior Account Executive", 60),
+    ("Sales", "Sales Manager", 30),
+    ("Sales", "Sales Director", 4),
+    ("Sales", "Sales Operations Analyst", 20),
+    ("Sales", "Sales Intern", 40),
+    ("Support", "Support Agent", 200),
+    ("Support", "Support Team Lead", 20),
+    ("Support", "Support Manager", 4),
+    ("Finance", "Accountant", 60),
+    ("Finance", "Billing Specialist", 40),
+    ("Finance", "Finance Manager", 8),
+    ("Finance", "Finance Director", 2),
+    ("Marketing", "Marketing Specialist", 80),
+    ("Marketing", "Content Designer", 20),
+    ("Marketing", "Marketing Director", 2),
+    ("Marketing", "Internal Communications Manager", 6),
+    ("IT", "IT Support Specialist", 50),
+    ("IT", "CRM Administrator", 10),
+    ("IT", "IT Manager", 4),
+];
+
+/// Event actions and their share (of 1,000) of an account's log.
+const ACTIONS: &[(&str, u32)] = &[
+    ("login", 300),
+    ("view", 450),
+    ("update", 140),
+    ("logout", 60),
+    ("login_failed", 30),
+    ("export", 15),
+    ("delete", 5),
+];
+
+/// Planted cases: account number modulo 1,000.
+const PLANT_BULK_EXPORT: u64 = 101;
+const PLANT_CONCURRENT: u64 = 202;
+const PLANT_DEPARTED_ACTIVE: u64 = 303;
+const PLANT_IDLE: u64 = 404;
+const PLANT_OUTSIDE_ADMIN: u64 = 505;
+const PLANT_GENERIC_LOGIN: u64 = 606;
+const PLANT_SHARED_TYPE: u64 = 707;
+
+/// Rows per bulk batch: large enough that round trips vanish, small enough
+/// that memory stays at a few megabytes.
+const BATCH_ROWS: usize = 20_000;
+
+struct Batches {
+    people: Vec<Vec<SqlValue>>,
+    principals: Vec<Vec<SqlValue>>,
+    grants: Vec<Vec<SqlValue>>,
+    events: Vec<Vec<SqlValue>>,
+}
+
+/// Fills an empty, migrated store. One transaction: on any error nothing
+/// stays. The secondary indexes of the big tables are dropped first and built
+/// once at the end.
+pub async fn generate(store: &Store, opts: &GenerateOptions) -> Result<Generated, StoreError> {
+    let mut tx = store.begin().await?;
+    let mut dropped: Vec<IndexDef> = Vec::new();
+    for table in ["principals", "grants", "events", "people"] {
+        let indexes = tx.secondary_indexes(table).await?;
+        tx.drop_indexes(&indexes).await?;
+        dropped.extend(indexes);
+    }
+    write_roles(&mut tx).await?;
+    let mut out = Generated::default();
+    let mut b = Batches {
+        people: Vec::with_capacity(BATCH_ROWS),
+        principals: Vec::with_capacity(BATCH_ROWS),
+        grants: Vec::with_capacity(BATCH_ROWS),
+        events: Vec::with_capacity(BATCH_ROWS),
+    };
+    let mut next_event: u64 = 1;
+    for n in 0..opts.accounts() {
+        account(n, opts, &mut next_event, &mut b);
+        if b.events.len() >= BATCH_ROWS || b.principals.len() >= BATCH_ROWS {
+            flush(&mut tx, &mut b, &mut out).await?;
+        }
+    }
+    flush(&mut tx, &mut b, &mut out).await?;
+    tx.create_indexes(&dropped).await?;
+    tx.commit().await?;
+    // Fresh statistics: without them PostgreSQL plans the first scans blind.
+    store.execute("ANALYZE", &[]).await?;
+    Ok(out)
+}
+
+/// Appends `count` new events after [`as_of`], spread over `minutes`, for
+/// the alert benchmark: the log grows while history stays. Returns the new
+/// audit instant (the end of the span).
+pub async fn append_events(
+    store: &Store,
+    opts: &GenerateOptions,
+    count: u64,
+    minutes: i64,
+) -> Result<DateTime<Utc>, StoreError> {
+    let mut rng = Rng::with_seed(opts.seed ^ 0xa1e7);
+    let start = as_of();
+    let end = start + Duration::minutes(minutes);
+    let accounts = opts.accounts();
+    let mut tx = store.begin().await?;
+    let mut rows = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let n = rng.u64(..accounts);
+        let at = start + Duration::milliseconds(rng.i64(1..=minutes * 60_000));
+        let action = pick(&mut rng, ACTIONS);
+        let records = (action == "export").then(|| rng.i64(1..=150));
+        rows.push(event_row(
+            format!("n{i:09}"),
+            at,
+            Some(principal_id(n)),
+            action,
+            Some("customer"),
+            records,
+            ip(n, rng.u64(..2)),
+            device(n, rng.u64(..2)),
+            true,
+        ));
+    }
+    tx.bulk_insert(tables::EVENTS.name, &names(&tables::EVENTS), &rows)
+        .await?;
+    tx.commit().await?;
+    store.execute("ANALYZE", &[]).await?;
+    Ok(end)
+}
+
+async fn flush(tx: &mut Tx, b: &mut Batches, out: &mut Generated) -> Result<(), StoreError> {
+    out.people += insert(tx, &tables::PEOPLE, &mut b.people).await?;
+    out.principals += insert(tx, &tables::PRINCIPALS, &mut b.principals).await?;
+    out.grants += insert(tx, &tables::GRANTS, &mut b.grants).await?;
+    out.events += insert(tx, &tables::EVENTS, &mut b.events).await?;
+    Ok(())
+}
+
+async fn insert(
+    tx: &mut Tx,
+    spec: &TableSpec,
+    rows: &mut Vec<Vec<SqlValue>>,
+) -> Result<u64, StoreError> {
+    let n = tx.bulk_insert(spec.name, &names(spec), rows).await?;
+    rows.clear();
+    Ok(n)
+}
+
+fn names(spec: &TableSpec) -> Vec<&'static str> {
+    spec.columns.iter().map(|c| c.name).collect()
+}
+
+async fn write_roles(tx: &mut Tx) -> Result<(), StoreError> {
+    let roles: Vec<Vec<SqlValue>> = ROLES
+        .iter()
+        .map(|r| {
+            vec![
+                SqlValue::text(r.id),
+                SqlValue::text(r.name),
+                SqlValue::text(r.description),
+                SqlValue::text(r.scope),
+                SqlValue::Bool(Some(r.privileged)),
+            ]
+        })
+        .collect();
+    tx.bulk_insert(tables::ROLES.name, &names(&tables::ROLES), &roles)
+        .await?;
+    let perms: Vec<Vec<SqlValue>> = ROLES
+        .iter()
+        .flat_map(|r| {
+            r.permissions
+                .iter()
+                .map(|p| vec![SqlValue::text(r.id), SqlValue::text(*p)])
+        })
+        .collect();
+    tx.bulk_insert(
+        tables::ROLE_PERMISSIONS.name,
+        &names(&tables::ROLE_PERMISSIONS),
+        &perms,
+    )
+    .await?;
+    Ok(())
+}
+
+fn pick<T: Copy>(rng: &mut Rng, table: &[(T, u32)]) -> T {
+    let total: u32 = table.iter().map(|(_, w)| w).sum();
+    let mut x = rng.u32(..total);
+    for (v, w) in table {
+        if x < *w {
+            return *v;
+        }
+        x -= w;
+    }
+    table[0].0
+}
+
+pub fn principal_id(n: u64) -> String {
+    format!("u{n:07}")
+}
+
+fn ip(n: u64, k: u64) -> Option<String> {
+    Some(format!(
+        "10.{}.{}.{}",
+        (n >> 16) & 0xff,
+        (n >> 8) & 0xff,
+        ((n & 0xff) + 97 * k) & 0xff
+    ))
+}
+
+fn device(n: u64, k: u64) -> Option<String> {
+    Some(format!("d{n:07}-{k}"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event_row(
+    id: String,
+    at: DateTime<Utc>,
+    principal: Option<String>,
+    action: &str,
+    object: Option<&str>,
+    records: Option<i64>,
+    ip: Option<String>,
+    device: Option<String>,
+    success: bool,
+) -> Vec<SqlValue> {
+    vec![
+        SqlValue::Text(Some(id)),
+        SqlValue::time(at),
+        SqlValue::Text(principal),
+        SqlValue::text(action),
+        SqlValue::Text(object.map(str::to_string)),
+        SqlValue::Int(records),
+        SqlValue::Text(ip),
+        SqlValue::Text(device),
+        SqlValue::text(if success { "success" } else { "failure" }),
+    ]
+}
+
+/// One account: its person, its grants and its event log.
+fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches) {
+    let mut rng = Rng::with_seed(opts.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n);
+    let plant = n % 1000;
+    let t = as_of();
+    let log_start = t - Duration::days(LOG_DAYS);
+    let (dept, title) = pick(
+        &mut rng,
+        &TITLES
+            .iter()
+            .map(|(d, t, w)| ((*d, *t), *w))
+            .collect::<Vec<_>>(),
+    );
+    let id = principal_id(n);
+    let person_id = format!("p{n:07}");
+    let login = match plant {
+        PLANT_GENERIC_LOGIN => format!("sales{n:07}"),
+        _ => format!("emp{n:07}"),
+    };
+    let email = format!("{login}@hxtrade.example.com");
+    let account_type = match (plant, rng.u32(..1000)) {
+        (PLANT_SHARED_TYPE, _) => "shared",
+        (PLANT_BULK_EXPORT | PLANT_CONCURRENT | PLANT_DEPARTED_ACTIVE | PLANT_IDLE, _) => "human",
+        (_, 0..=14) => "service",
+        (_, 15..=24) => "external",
+        _ => "human",
+    };
+    let created_at = log_start - Duration::days(rng.i64(0..1500))
+        + Duration::days(if rng.u32(..10) == 0 {
+            rng.i64(0..LOG_DAYS)
+        } else {
+            0
+        });
+    // HR: 6% have left; their accounts are disabled on the day, except the
+    // planted ones.
+    let left = plant == PLANT_DEPARTED_ACTIVE || (plant > 710 && rng.u32(..100) < 6);
+    let terminated_at = left.then(|| t - Duration::days(rng.i64(10..LOG_DAYS)));
+    let mut status = match rng.u32(..100) {
+        0..=2 => "pending",
+        3..=5 => "disabled",
+        6 => "locked",
+        _ => "active",
+    };
+    if left {
+        status = "disabled";
+    }
+    if matches!(
+        plant,
+        PLANT_BULK_EXPORT
+            | PLANT_CONCURRENT
+            | PLANT_DEPARTED_ACTIVE
+            | PLANT_IDLE
+            | PLANT_OUTSIDE_ADMIN
+            | PLANT_GENERIC_LOGIN
+            | PLANT_SHARED_TYPE
+    ) {
+        status = "active";
+    }
+    let has_person = matches!(account_type, "human" | "external");
+    if has_person {
+        b.people.push(vec![
+            SqlValue::text(person_id.clone()),
+            // Upper case for some: accounts match HR by email ignoring case.
+            SqlValue::text(if n.is_multiple_of(7) {
+                email.to_uppercase()
+            } else {
+                email.clone()
+            }),
+            SqlValue::text(format!("Person {n}")),
+            SqlValue::text(dept),
+            SqlValue::text(title),
+            SqlValue::Text(None),
+            SqlValue::text(if left { "terminated" } else { "active" }),
+            SqlValue::time(created_at - Duration::days(3)),
+            SqlValue::Time(terminated_at),
+            SqlValue::Time(None),
+        ]);
+    }
+
+    // The event log: an exponential number of events per account (many quiet
+    // accounts, a few busy ones), uniformly over the account's active span.
+    let active_from = created_at.max(log_start);
+    let mut active_to = terminated_at.unwrap_or(t);
+    if plant == PLANT_IDLE {
+        active_to = t - Duration::days(120 + rng.i64(0..200));
+    }
+    if status == "pending" {
+        active_to = active_from; // created, never activated
+    }
+    let span_ms = (active_to - active_from).num_milliseconds().max(0);
+    let mean = opts.events_per_account;
+    let count = if span_ms == 0 {
+        0
+    } else {
+        (-(1.0 - rng.f64()).ln() * mean).round() as u64
+    };
+    let mut last_login: Option<DateTime<Utc>> = None;
+    let objects = objects_of(dept);
+    let mut push = |b: &mut Batches,
+                    at: DateTime<Utc>,
+                    action: &str,
+                    records: Option<i64>,
+                    ip_k: u64,
+                    dev_k: u64,
+                    ok: bool,
+                    rng: &mut Rng| {
+        if action == "login" && ok && last_login.is_none_or(|l| at > l) {
+            last_login = Some(at);
+        }
+        let object = match action {
+            "login" | "logout" | "login_failed" => None,
+            _ => Some(objects[rng.usize(..objects.len())]),
+        };
+        b.events.push(event_row(
+            format!("e{:010}", *next_event),
+            at,
+            Some(id.clone()),
+            action,
+            object,
+            records,
+            ip(n, ip_k),
+            device(n, dev_k),
+            ok,
+        ));
+        *next_event += 1;
+    };
+    for _ in 0..count {
+        let at = active_from + Duration::milliseconds(rng.i64(0..=span_ms));
+        let action = pick(&mut rng, ACTIONS);
+        let records = match action {
+            "export" if rng.u32(..10) == 0 => None,
+            "export" => Some(rng.i64(1..=150)),
+            _ => None,
+        };
+        let (ok, action) = match action {
+            "login_failed" => (false, "login"),
+            a => (true, a),
+        };
+        let (ip_k, dev_k) = (rng.u64(..2), rng.u64(..2));
+        push(b, at, action, records, ip_k, dev_k, ok, &mut rng);
+    }
+    let recent = |rng: &mut Rng| t - Duration::minutes(rng.i64(90..29 * 24 * 60));
+    match plant {
+        PLANT_BULK_EXPORT => {
+            let start = recent(&mut rng);
+            for k in 0..5 {
+                push(
+                    b,
+                    start + Duration::minutes(6 * k),
+                    "export",
+                    Some(300),
+                    0,
+                    0,
+                    true,
+                    &mut rng,
+                );
+            }
+        }
+        PLANT_CONCURRENT => {
+            let start = recent(&mut rng);
+            for k in 0..3 {
+                push(
+                    b,
+                    start + Duration::minutes(10 * k as i64),
+                    "login",
+                    None,
+                    k,
+                    k,
+                    true,
+                    &mut rng,
+                );
+            }
+        }
+        PLANT_DEPARTED_ACTIVE => {
+            if let Some(left_at) = terminated_at {
+                let at = left_at + Duration::days(3).min(t - left_at);
+                push(b, at, "login", None, 0, 0, true, &mut rng);
+            }
+        }
+        _ => {}
+    }
+
+    // A fifth of the sources do not keep last_login_at; the rest keep it
+    // (idle accounts then rest on the column alone when the log is younger).
+    let last_login_at = if n.is_multiple_of(5) {
+        None
+    } else {
+        last_login.or_else(|| (rng.u32(..3) == 0).then(|| created_at + Duration::days(1)))
+    };
+    b.principals.push(vec![
+        SqlValue::text(id.clone()),
+        SqlValue::text(login.clone()),
+        SqlValue::text(format!("User {n}")),
+        SqlValue::Text(has_person.then(|| email.clone())),
+        // One in ten is matched to HR by email instead of person_id.
+        SqlValue::Text((has_person && n % 10 != 3).then(|| person_id.clone())),
+        SqlValue::Text((!n.is_multiple_of(4)).then(|| dept.to_string())),
+        SqlValue::text(account_type),
+        SqlValue::text(status),
+        SqlValue::Bool(Some(rng.u32(..10) < 8)),
+        SqlValue::time(created_at),
+        SqlValue::Time(last_login_at),
+        SqlValue::Time(None),
+    ]);
+
+    // Grants: Staff plus the roles of the title, granted at creation; some
+    // revoked, some temporary.
+    let mut role_ids: Vec<&str> = vec![roles::STAFF];
+    role_ids.extend(roles::roles_of(title));
+    if plant == PLANT_OUTSIDE_ADMIN {
+        role_ids.push(roles::SUPER);
+    }
+    for (k, role) in role_ids.iter().enumerate() {
+        let revoked = (rng.u32(..100) < 4).then(|| created_at + Duration::days(rng.i64(1..400)));
+        let expires = (rng.u32(..100) < 3).then(|| created_at + Duration::days(rng.i64(30..900)));
+        b.grants.push(vec![
+            SqlValue::text(format!("g{n:07}-{k}")),
+            SqlValue::text(id.clone()),
+            SqlValue::text(*role),
+            SqlValue::time(created_at),
+            SqlValue::text("u0000000"),
+            SqlValue::Text((rng.u32(..10) != 0).then(|| "u0000001".to_string())),
+            SqlValue::Time(expires),
+            SqlValue::Time(revoked),
+        ]);
+    }
+}
+
+/// Writes the first `rows` events of the data set as a CSV file with the
+/// canonical header: the input of the import benchmark.
+pub fn write_events_csv(
+    path: &std::path::Path,
+    opts: &GenerateOptions,
+    rows: u64,
+) -> std::io::Result<u64> {
+    let file = std::fs::File::create(path)?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+    w.write_record(names(&tables::EVENTS))?;
+    let mut b = Batches {
+        people: vec![],
+        principals: vec![],
+        grants: vec![],
+        events: Vec::with_capacity(BATCH_ROWS),
+    };
+    let mut next = 1;
+    let mut written = 0;
+    let mut n = 0;
+    while written < rows {
+        account(n, opts, &mut next, &mut b);
+        n += 1;
+        for row in b.events.drain(..) {
+            if written == rows {
+                break;
+            }
+            w.write_record(row.iter().map(csv_cell))?;
+            written += 1;
+        }
+        b.people.clear();
+        b.principals.clear();
+        b.grants.clear();
+    }
+    w.flush()?;
+    Ok(written)
+}
+
+fn csv_cell(v: &SqlValue) -> String {
+    match v {
+        SqlValue::Text(Some(s)) => s.clone(),
+        SqlValue::Int(Some(i)) => i.to_string(),
+        SqlValue::Float(Some(f)) => f.to_string(),
+        SqlValue::Bool(Some(b)) => b.to_string(),
+        SqlValue::Time(Some(t)) => crate::model::format_instant(*t),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_rows_and_one_account_at_a_time() {
+        let opts = GenerateOptions::default();
+        let run = || {
+            let mut b = Batches {
+                people: vec![],
+                principals: vec![],
+                grants: vec![],
+                events: vec![],
+            };
+            let mut next = 1;
+            for n in 0..50 {
+                account(n, &opts, &mut next, &mut b);
+            }
+            b
+        };
+        let (a, c) = (run(), run());
+        assert_eq!(a.events, c.events);
+        assert_eq!(a.grants, c.grants);
+        assert_eq!(a.principals.len(), 50);
+        assert!(a.grants.len() >= 50, "everyone holds Staff at least");
+    }
+
+    #[test]
+    fn exports_are_rare_and_sign_ins_and_views_dominate() {
+        let opts = GenerateOptions {
+            events_per_account: 200.0,
+            ..Default::default()
+        };
+        let mut b = Batches {
+            people: vec![],
+            principals: vec![],
+            grants: vec![],
+            events: vec![],
+        };
+        let mut next = 1;
+        for n in 0..200 {
+            account(n, &opts, &mut next, &mut b);
+        }
+        let count = |a: &str| {
+            b.events
+                .iter()
+                .filter(|r| r[3] == SqlValue::text(a))
+                .count()
+        };
+        let total = b.events.len();
+        assert!(total > 10_000, "{total}");
+        assert!(count("login") + count("view") > total * 7 / 10);
+        assert!(count("export") * 30 < total, "exports are rare");
+        assert!(count("export") > 0);
+    }
+}

@@ -1,0 +1,445 @@
+//! Running what is measured as child processes: the `accessaudit` binary and
+//! the databases' own clients (`sqlite3`, `psql`). Each child is timed by the
+//! wall clock and its peak resident memory read by `/usr/bin/time` (see
+//! [`measure`]), so the figures are what a user of each tool would see,
+//! start-up included.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::model::format_instant;
+use crate::store::Backend;
+
+/// One measured child process.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub wall: Duration,
+    /// Peak resident set size, KiB.
+    pub max_rss_kib: u64,
+    pub stdout: String,
+}
+
+/// A finding as both sides print it: `subject_type|subject_id|severity`.
+pub type FindingKeys = BTreeSet<String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("starting {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} failed ({status}): {stderr}")]
+    Failed {
+        program: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("reading the output of {program}: {message}")]
+    Output { program: String, message: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("unsupported database URL for the benchmark (sqlite:// or postgres://)")]
+    Url,
+}
+
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+
+/// Runs `cmd` to completion with stdout and stderr in temporary files (no
+/// pipe can fill up) and measures it.
+///
+/// Peak RSS comes from `/usr/bin/time -f %M` around the command, not from
+/// our own `wait4`: Linux carries the RSS high-water mark of the image
+/// before `execve` into the child's `ru_maxrss`, so a child spawned from a
+/// large benchmark process would report the benchmark's memory (seen: 2.5 GB
+/// for a 15 MB scan). `time` is small, so its child's figure is the child's.
+pub fn measure(cmd: Command, stdin: Option<&Path>) -> Result<Measured> {
+    let rss_file = tempfile::NamedTempFile::new()?;
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(rss_file.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut m = measure_direct(timed, stdin).map_err(|e| match e {
+        HarnessError::Failed { status, stderr, .. } => HarnessError::Failed {
+            program: program.clone(),
+            status,
+            stderr,
+        },
+        e => e,
+    })?;
+    let reported = std::fs::read_to_string(rss_file.path())?;
+    m.max_rss_kib = reported
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .ok_or_else(|| HarnessError::Output {
+            program: "/usr/bin/time".into(),
+            message: format!("no peak RSS in {reported:?}"),
+        })?;
+    Ok(m)
+}
+
+/// Runs `cmd` and reads its usage from `wait4` directly.
+fn measure_direct(mut cmd: Command, stdin: Option<&Path>) -> Result<Measured> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = tempfile::tempfile()?;
+    let err = tempfile::tempfile()?;
+    cmd.stdout(Stdio::from(out.try_clone()?))
+        .stderr(Stdio::from(err.try_clone()?));
+    match stdin {
+        Some(path) => cmd.stdin(Stdio::from(std::fs::File::open(path)?)),
+        None => cmd.stdin(Stdio::null()),
+    };
+    let start = Instant::now();
+    let child = cmd.spawn().map_err(|source| HarnessError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    let (status, rss) = wait_with_rusage(child.id())?;
+    let wall = start.elapsed();
+    let read = |mut f: std::fs::File| -> std::io::Result<String> {
+        use std::io::{Read, Seek};
+        f.rewind()?;
+        let mut s = String::new();
+        f.read_to_string(&mut s)?;
+        Ok(s)
+    };
+    let stdout = read(out)?;
+    if status != 0 {
+        let stderr = read(err)?;
+        return Err(HarnessError::Failed {
+            program,
+            status: format!("wait status {status}"),
+            stderr: stderr.trim().chars().take(4000).collect(),
+        });
+    }
+    Ok(Measured {
+        wall,
+        max_rss_kib: rss,
+        stdout,
+    })
+}
+
+/// Waits for `pid` and returns its raw wait status (0 = exit code 0) and its
+/// peak RSS in KiB (Linux reports `ru_maxrss` in KiB).
+fn wait_with_rusage(pid: u32) -> Result<(i32, u64)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in; pid is our child's.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to locals; the child was spawned by us and is
+        // not waited for anywhere else (std's Child is dropped unwaited).
+        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        if r == pid as libc::pid_t {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e.into());
+        }
+    }
+    Ok((status, usage.ru_maxrss.max(0) as u64))
+}
+
+/// How to reach the benchmark's database from outside: the engine's URL and
+/// what the database's own client needs.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub backend: Backend,
+}
+
+impl Target {
+    pub fn new(url: &str) -> Result<Target> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(HarnessError::Url);
+        };
+        Ok(Target {
+            url: url.to_string(),
+            backend,
+        })
+    }
+
+    /// The SQLite file of a `sqlite://PATH?…` URL.
+    fn sqlite_path(&self) -> String {
+        let rest = self
+            .url
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//");
+        rest.split('?').next().unwrap_or(rest).to_string()
+    }
+
+    /// libpq does not know sqlx's `options[search_path]=S` parameter: it is
+    /// taken out of the URL and handed to psql as `PGOPTIONS`.
+    fn psql_url_and_options(&self) -> (String, Option<String>) {
+        let Some((base, query)) = self.url.split_once('?') else {
+            return (self.url.clone(), None);
+        };
+        let mut kept = Vec::new();
+        let mut schema = None;
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("options[search_path]", s)) => schema = Some(s.to_string()),
+                _ => kept.push(pair),
+            }
+        }
+        let url = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        (url, schema.map(|s| format!("-c search_path={s}")))
+    }
+
+    /// Runs `sql` with the database's own client and returns its output lines.
+    pub fn run_client(&self, sql: &str) -> Result<Measured> {
+        let file = tempfile::NamedTempFile::new()?;
+        std::fs::write(file.path(), sql)?;
+        let cmd = match self.backend {
+            Backend::Sqlite => {
+                let mut c = Command::new("sqlite3");
+                c.args(["-bail", "-batch", "-readonly"])
+                    .arg(self.sqlite_path())
+                    // The same page cache the engine's connections use.
+                    .arg("PRAGMA cache_size = -16384;")
+                    .arg(format!(".read {}", file.path().display()));
+                c
+            }
+            Backend::Postgres => {
+                let (url, options) = self.psql_url_and_options();
+                let mut c = Command::new("psql");
+                c.args([
+                    "-X",
+                    "-q",
+                    "-A",
+                    "-t",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    &url,
+                    "-f",
+                ])
+                .arg(file.path());
+                if let Some(o) = options {
+                    c.env("PGOPTIONS", o);
+                }
+                c
+            }
+        };
+        measure(cmd, None)
+    }
+}
+
+/// The accessaudit binary under test.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub binary: PathBuf,
+}
+
+impl Engine {
+    /// `accessaudit run` as of `t`, JSON, with the given rules (all when
+    /// empty) and extra rule directories.
+    pub fn run(
+        &self,
+        target: &Target,
+        t: DateTime<Utc>,
+        rules: &[&str],
+        rule_dirs: &[&Path],
+    ) -> Result<Measured> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--database")
+            .arg(&target.url)
+            .arg("--statement-timeout")
+            .arg("2h");
+        for dir in rule_dirs {
+            cmd.arg("--rules").arg(dir);
+        }
+        cmd.args(["run", "--format", "json", "--as-of", &format_instant(t)]);
+        for r in rules {
+            cmd.args(["--rule", r]);
+        }
+        cmd.env("RUST_LOG", "warn").env_remove("ACCESSAUDIT_CONFIG");
+        measure(cmd, None)
+    }
+
+    /// `accessaudit import TABLE FILE`.
+    pub fn import(&self, target: &Target, table: &str, file: &Path) -> Result<Measured> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--database")
+            .arg(&target.url)
+            .arg("import")
+            .arg(table)
+            .arg(file)
+            .env("RUST_LOG", "warn")
+            .env_remove("ACCESSAUDIT_CONFIG");
+        measure(cmd, None)
+    }
+}
+
+/// The findings of `rule` in the engine's JSON output, as comparable keys.
+pub fn engine_findings(json: &str, rule: &str) -> Result<FindingKeys> {
+    let err = |message: String| HarnessError::Output {
+        program: "accessaudit".into(),
+        message,
+    };
+    let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| err(e.to_string()))?;
+    let findings = doc
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .ok_or_else(|| err("no findings array".into()))?;
+    let field = |f: &serde_json::Value, k: &str| {
+        f.get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| err(format!("a finding without {k}")))
+    };
+    let mut keys = FindingKeys::new();
+    for f in findings {
+        if field(f, "rule")? == rule {
+            keys.insert(format!(
+                "{}|{}|{}",
+                field(f, "subject_type")?,
+                field(f, "subject_id")?,
+                field(f, "severity")?
+            ));
+        }
+    }
+    Ok(keys)
+}
+
+/// The reference client's output lines as keys.
+pub fn client_findings(stdout: &str) -> FindingKeys {
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// One rule measured on both sides.
+#[derive(Debug, Clone)]
+pub struct RuleComparison {
+    pub rule: String,
+    pub findings: usize,
+    pub engine: Vec<Measured>,
+    pub reference: Vec<Measured>,
+    /// Keys found by only one side (empty when they agree).
+    pub only_engine: Vec<String>,
+    pub only_reference: Vec<String>,
+}
+
+impl RuleComparison {
+    pub fn agree(&self) -> bool {
+        self.only_engine.is_empty() && self.only_reference.is_empty()
+    }
+    pub fn engine_median(&self) -> Duration {
+        median(self.engine.iter().map(|m| m.wall).collect())
+    }
+    pub fn reference_median(&self) -> Duration {
+        median(self.reference.iter().map(|m| m.wall).collect())
+    }
+    pub fn ratio(&self) -> f64 {
+        self.engine_median().as_secs_f64() / self.reference_median().as_secs_f64().max(1e-9)
+    }
+    pub fn engine_max_rss_kib(&self) -> u64 {
+        self.engine.iter().map(|m| m.max_rss_kib).max().unwrap_or(0)
+    }
+}
+
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Runs `rule` `runs` times through the engine and through its reference
+/// query, alternating, and compares the findings of the first run.
+pub fn compare_rule(
+    engine: &Engine,
+    target: &Target,
+    rule: &str,
+    t: DateTime<Utc>,
+    runs: usize,
+) -> Result<RuleComparison> {
+    let sql =
+        super::reference::sql(rule, target.backend, t).ok_or_else(|| HarnessError::Output {
+            program: "reference".into(),
+            message: format!("no reference query for {rule}"),
+        })?;
+    let mut e_runs = Vec::new();
+    let mut r_runs = Vec::new();
+    for i in 0..runs.max(1) {
+        let mut e = engine.run(target, t, &[rule], &[])?;
+        let mut r = target.run_client(&sql)?;
+        if i > 0 {
+            // Only the first run's output is compared: keep the benchmark small.
+            e.stdout.clear();
+            r.stdout.clear();
+        }
+        e_runs.push(e);
+        r_runs.push(r);
+    }
+    let mine = engine_findings(&e_runs[0].stdout, rule)?;
+    let theirs = client_findings(&r_runs[0].stdout);
+    Ok(RuleComparison {
+        rule: rule.to_string(),
+        findings: mine.len(),
+        only_engine: mine.difference(&theirs).cloned().collect(),
+        only_reference: theirs.difference(&mine).cloned().collect(),
+        engine: e_runs,
+        reference: r_runs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psql_gets_the_schema_as_pgoptions() {
+        let t = Target::new("postgres://u@h/db?sslmode=disable&options[search_path]=s1")
+            .expect("postgres URL");
+        let (url, opts) = t.psql_url_and_options();
+        assert_eq!(url, "postgres://u@h/db?sslmode=disable");
+        assert_eq!(opts.as_deref(), Some("-c search_path=s1"));
+    }
+
+    #[test]
+    fn sqlite_path_drops_scheme_and_query() {
+        let t = Target::new("sqlite:///tmp/x.db?mode=rwc").expect("sqlite URL");
+        assert_eq!(t.sqlite_path(), "/tmp/x.db");
+    }
+
+    #[test]
+    fn measures_a_child_and_reports_failure() {
+        let m = measure(Command::new("true"), None).expect("true runs");
+        assert!(
+            m.max_rss_kib < 50_000,
+            "the child's RSS, not ours: {}",
+            m.max_rss_kib
+        );
+        assert!(m.max_rss_kib > 0);
+        assert!(matches!(
+            measure(Command::new("false"), None),
+            Err(HarnessError::Failed { .. })
+        ));
+    }
+}

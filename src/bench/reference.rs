@@ -1,0 +1,249 @@
+//! The reference queries: for every shipped rule, the SQL a DBA would write by
+//! hand for the same findings under the shipped defaults, run by the
+//! database's own client (`sqlite3`, `psql`). Each prints one line per
+//! finding, `subject_type|subject_id|severity`, which is what the benchmark
+//! compares with the engine's JSON.
+//!
+//! They are deliberately written from the contract (DESIGN.md and the rule
+//! files), not copied from `engine/`: the benchmark's small test runs them
+//! against the engine on both backends, which keeps both honest. Instants are
+//! literals: the queries are the benchmark's own text, never a user's.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::store::Backend;
+
+/// The shipped rules, in the order the benchmark reports them.
+pub const RULES: &[&str] = &[
+    "idle-accounts",
+    "departed-still-active",
+    "over-privileged",
+    "bulk-export",
+    "shared-account",
+];
+
+/// Spells an instant the way the backend stores it.
+fn at(b: Backend, t: DateTime<Utc>) -> String {
+    match b {
+        Backend::Sqlite => t.timestamp_micros().to_string(),
+        Backend::Postgres => format!("TIMESTAMPTZ '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
+    }
+}
+
+/// A window-frame offset: integer microseconds on SQLite, an interval on PostgreSQL.
+fn offset(b: Backend, micros: i64) -> String {
+    match b {
+        Backend::Sqlite => micros.to_string(),
+        Backend::Postgres => format!("INTERVAL '{micros} microseconds'"),
+    }
+}
+
+/// String concatenation of the output columns.
+fn line(parts: &[&str]) -> String {
+    parts.join(" || '|' || ")
+}
+
+const OK: &str = "(e.outcome IS NULL OR e.outcome = 'success')";
+
+/// The reference query of `rule` as of `t`, or `None` for a rule it does not know.
+pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
+    let tt = at(b, t);
+    let day = Duration::days(1);
+    Some(match rule {
+        // An idle account: no sign-in (column or successful login event) in
+        // the last 90 days, and if it never signed in, created before that.
+        "idle-accounts" => {
+            let cutoff = at(b, t - day * 90);
+            format!(
+                "SELECT {out} FROM principals p
+                  WHERE p.status IN ('active', 'pending') AND p.account_type = 'human'
+                    AND (p.created_at IS NULL OR p.created_at <= {tt})
+                    AND (p.last_login_at IS NULL OR p.last_login_at < {cutoff} OR p.last_login_at > {tt})
+                    AND NOT EXISTS (SELECT 1 FROM events e
+                                     WHERE e.principal_id = p.id AND e.action = 'login'
+                                       AND e.occurred_at >= {cutoff} AND e.occurred_at <= {tt} AND {OK})
+                    AND (p.created_at IS NULL OR p.created_at < {cutoff}
+                         OR p.last_login_at <= {tt}
+                         OR EXISTS (SELECT 1 FROM events e
+                                     WHERE e.principal_id = p.id AND e.action = 'login'
+                                       AND e.occurred_at <= {tt} AND {OK}))
+                  ORDER BY p.id;",
+                out = line(&["'principal'", "p.id", "'medium'"]),
+            )
+        }
+        // An active account of a person terminated more than a day ago;
+        // critical when it was used after the termination.
+        "departed-still-active" => {
+            let grace = at(b, t - day);
+            let (fx, fp) = (b.fold_case("x.email"), b.fold_case("p.email"));
+            format!(
+                "SELECT {out}
+                   FROM principals p
+                   JOIN people h ON h.id = COALESCE(p.person_id,
+                        (SELECT x.id FROM people x WHERE {fx} = {fp}
+                          ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id LIMIT 1))
+                  WHERE p.status = 'active' AND (p.created_at IS NULL OR p.created_at <= {tt})
+                    AND h.employment_status = 'terminated'
+                    AND (h.terminated_at IS NULL OR h.terminated_at < {grace})
+                  ORDER BY p.id;",
+                out = line(&[
+                    "'principal'",
+                    "p.id",
+                    &format!(
+                        "CASE WHEN EXISTS (SELECT 1 FROM events e WHERE e.principal_id = p.id
+                                   AND e.occurred_at > h.terminated_at AND e.occurred_at <= {tt} AND {OK})
+                              THEN 'critical' ELSE 'high' END"
+                    ),
+                ]),
+            )
+        }
+        // Live grants of sensitive roles (privileged, data_scope all, or a
+        // *.export / *.delete / user.grant permission) held outside IT (for
+        // administering roles), unused for 90 days, or by under 10% of peers;
+        // and roles bundling export and delete over all data.
+        "over-privileged" => {
+            let cutoff = at(b, t - day * 90);
+            let dept = "COALESCE(p.department, h.department)";
+            let (dk, tk) = (b.fold_case(dept), b.fold_case("h.title"));
+            let person = b.fold_case("x.email");
+            let pemail = b.fold_case("p.email");
+            format!(
+                "WITH perm AS (
+                    SELECT role_id,
+                           CASE WHEN lower(permission) LIKE '%.export' THEN 'export'
+                                WHEN lower(permission) LIKE '%.delete' THEN 'delete'
+                                WHEN lower(permission) = 'user.grant' THEN 'grant' END AS verb
+                      FROM role_permissions
+                 ),
+                 sensitive AS (
+                    SELECT r.id, r.privileged, r.data_scope,
+                           EXISTS (SELECT 1 FROM perm WHERE perm.role_id = r.id AND verb = 'grant') AS grants
+                      FROM roles r
+                     WHERE r.privileged OR r.data_scope = 'all'
+                        OR EXISTS (SELECT 1 FROM perm WHERE perm.role_id = r.id AND verb IS NOT NULL)
+                 ),
+                 usage(role_id, action) AS (
+                    SELECT role_id, verb FROM perm WHERE verb IS NOT NULL
+                    UNION SELECT role_id, 'revoke' FROM perm WHERE verb = 'grant'
+                    UNION SELECT s.id, a.action FROM sensitive s,
+                          (SELECT 'grant' AS action UNION ALL SELECT 'revoke' UNION ALL SELECT 'update'
+                           UNION ALL SELECT 'delete' UNION ALL SELECT 'export') a WHERE s.privileged
+                    UNION SELECT s.id, a.action FROM sensitive s,
+                          (SELECT 'view' AS action UNION ALL SELECT 'update' UNION ALL SELECT 'export'
+                           UNION ALL SELECT 'delete') a WHERE s.data_scope = 'all'
+                 ),
+                 who AS (
+                    SELECT p.id, {dept} AS dept, {dk} AS dk, {tk} AS tk
+                      FROM principals p
+                      LEFT JOIN people h ON h.id = COALESCE(p.person_id,
+                           (SELECT x.id FROM people x WHERE {person} = {pemail}
+                             ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id LIMIT 1))
+                     WHERE p.status IN ('active', 'pending') AND (p.created_at IS NULL OR p.created_at <= {tt})
+                 ),
+                 live AS (
+                    SELECT g.id, g.principal_id, g.role_id, g.granted_at, w.dept, w.dk, w.tk
+                      FROM grants g JOIN sensitive s ON s.id = g.role_id JOIN who w ON w.id = g.principal_id
+                     WHERE (g.granted_at IS NULL OR g.granted_at <= {tt})
+                       AND (g.revoked_at IS NULL OR g.revoked_at > {tt})
+                       AND (g.expires_at IS NULL OR g.expires_at > {tt})
+                 ),
+                 members AS (
+                    SELECT dk, tk, COUNT(*) AS n FROM who WHERE dk IS NOT NULL AND tk IS NOT NULL GROUP BY dk, tk
+                 ),
+                 holders AS (
+                    SELECT dk, tk, role_id, COUNT(DISTINCT principal_id) AS n FROM live
+                     WHERE dk IS NOT NULL AND tk IS NOT NULL GROUP BY dk, tk, role_id
+                 )
+                 SELECT {grant_out} FROM live l JOIN sensitive s ON s.id = l.role_id
+                   LEFT JOIN members m ON m.dk = l.dk AND m.tk = l.tk
+                   LEFT JOIN holders ho ON ho.dk = l.dk AND ho.tk = l.tk AND ho.role_id = l.role_id
+                  WHERE ((s.privileged OR s.grants) AND (l.dept IS NULL OR lower(l.dept) <> 'it'))
+                     OR ((l.granted_at IS NULL OR l.granted_at <= {cutoff})
+                         AND NOT EXISTS (SELECT 1 FROM usage u JOIN events e ON e.action = u.action
+                                          WHERE u.role_id = l.role_id AND e.principal_id = l.principal_id
+                                            AND e.occurred_at >= {cutoff} AND e.occurred_at <= {tt} AND {OK}))
+                     OR (m.n >= 5 AND (COALESCE(ho.n, 0) - 1) * 10 < (m.n - 1))
+                 UNION ALL
+                 SELECT {role_out} FROM roles r
+                  WHERE r.data_scope = 'all'
+                    AND EXISTS (SELECT 1 FROM role_permissions rp WHERE rp.role_id = r.id AND lower(rp.permission) LIKE '%.export')
+                    AND EXISTS (SELECT 1 FROM role_permissions rp WHERE rp.role_id = r.id AND lower(rp.permission) LIKE '%.delete')
+                 ORDER BY 1;",
+                grant_out = line(&["'grant'", "l.id", "'medium'"]),
+                role_out = line(&["'role'", "r.id", "'medium'"]),
+            )
+        }
+        // In the last 30 days, a 1-hour window (ends inclusive) with at least
+        // 1,000 exported records, or 10 exports without a count, or at least
+        // 200 records and more than 5x the daily average of the 30 days before.
+        "bulk-export" => {
+            let hour = 3_600_000_000_i64;
+            let baseline = 30 * 86_400_000_000_i64;
+            let lookback = at(b, t - day * 30);
+            let read_from = at(b, t - day * 60 - Duration::hours(1));
+            format!(
+                "WITH x AS (
+                    SELECT e.principal_id, e.occurred_at,
+                           SUM(e.record_count) OVER w AS records,
+                           SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS uncounted,
+                           SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                               RANGE BETWEEN {base_from} PRECEDING AND {base_to} PRECEDING) AS base
+                      FROM events e
+                     WHERE e.action = 'export' AND e.principal_id IS NOT NULL AND {OK}
+                       AND e.occurred_at > {read_from} AND e.occurred_at <= {tt}
+                    WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                                 RANGE BETWEEN {win} PRECEDING AND CURRENT ROW)
+                 )
+                 SELECT DISTINCT {out} FROM x
+                  WHERE x.occurred_at > {lookback}
+                    AND (x.records >= 1000 OR x.uncounted >= 10
+                         OR (x.records >= 200 AND 6 * x.records > COALESCE(x.base, 0)))
+                  ORDER BY 1;",
+                win = offset(b, hour),
+                base_from = offset(b, hour + baseline),
+                base_to = offset(b, hour + 1),
+                out = line(&["'principal'", "x.principal_id", "'high'"]),
+            )
+        }
+        // Three distinct IPs or devices among an account's successful sign-ins
+        // of one hour (both ends inclusive) in the last 30 days; generic
+        // logins on personal accounts; accounts typed shared.
+        "shared-account" => {
+            let lookback = at(b, t - day * 30);
+            let (hour, local) = match b {
+                Backend::Sqlite => ("3600000000".to_string(), b.local_part("p.login")),
+                Backend::Postgres => ("INTERVAL '1 hour'".to_string(), b.local_part("p.login")),
+            };
+            let base = format!("rtrim({}, '0123456789_-.')", b.fold_case(&local));
+            format!(
+                "WITH s AS (
+                    SELECT e.principal_id, e.occurred_at, e.ip, e.device_id
+                      FROM events e JOIN principals p ON p.id = e.principal_id
+                     WHERE e.action = 'login' AND {OK} AND e.occurred_at > {lookback} AND e.occurred_at <= {tt}
+                       AND p.status IN ('active', 'pending', 'locked')
+                       AND (p.created_at IS NULL OR p.created_at <= {tt})
+                 )
+                 SELECT {out_s} FROM (
+                    SELECT a.principal_id AS principal_id FROM s a
+                      JOIN s o ON o.principal_id = a.principal_id
+                              AND o.occurred_at >= a.occurred_at - {hour} AND o.occurred_at <= a.occurred_at
+                     GROUP BY a.principal_id, a.occurred_at
+                    HAVING COUNT(DISTINCT o.ip) >= 3 OR COUNT(DISTINCT o.device_id) >= 3
+                    UNION
+                    SELECT p.id FROM principals p
+                     WHERE p.status IN ('active', 'pending', 'locked')
+                       AND (p.created_at IS NULL OR p.created_at <= {tt})
+                       AND (p.account_type = 'shared'
+                            OR (p.account_type NOT IN ('service', 'shared')
+                                AND {base} IN ('admin', 'administrator', 'root', 'test', 'tester', 'demo',
+                                    'guest', 'temp', 'tmp', 'user', 'sales', 'support', 'service', 'helpdesk',
+                                    'office', 'info', 'team', 'shared', 'finance', 'marketing', 'hr', 'it',
+                                    'crm', 'default')))
+                 ) f
+                 ORDER BY 1;",
+                out_s = line(&["'principal'", "f.principal_id", "'medium'"]),
+            )
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,221 @@
+//! `accessaudit-bench`: the benchmark of BENCHMARKS.md.
+//!
+//! ```text
+//! accessaudit-bench generate --database URL --scale 1      # 1M accounts, 3M grants, 50M events
+//! accessaudit-bench compare  --database URL --runs 3       # every rule vs its reference SQL, + monthly job
+//! accessaudit-bench alert    --database URL --new-events 10000
+//! accessaudit-bench import   --database URL --rows 1000000 # CSV import throughput (empty database)
+//! ```
+//!
+//! The engine is the `accessaudit` binary beside this one (or `--accessaudit`),
+//! run as a child process like a user would; the references run in `sqlite3`
+//! or `psql`. Build both with `cargo build --release`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+use accessaudit::bench::generate::{self, GenerateOptions};
+use accessaudit::bench::harness::{self, Engine, Target};
+use accessaudit::bench::reference::RULES;
+use accessaudit::store::{Store, StoreOptions};
+
+#[derive(Debug, Parser)]
+#[command(name = "accessaudit-bench", about = "Benchmarks accessaudit at scale")]
+struct Cli {
+    /// sqlite://PATH or postgres://… (PostgreSQL: options[search_path]=SCHEMA picks a schema).
+    #[arg(long, env = "ACCESSAUDIT_BENCH_DATABASE", hide_env_values = true)]
+    database: String,
+    /// The accessaudit binary [default: beside this one].
+    #[arg(long)]
+    accessaudit: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Fill an empty database with a generated organisation.
+    Generate {
+        /// 1.0 = 1,000,000 accounts and ~3,000,000 grants.
+        #[arg(long, default_value_t = 0.01)]
+        scale: f64,
+        /// Mean events per account over the 18 months (50 → 50M events at scale 1).
+        #[arg(long, default_value_t = 50.0)]
+        events_per_account: f64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Every shipped rule: engine vs reference SQL (median of --runs), then
+    /// the monthly job (all rules).
+    Compare {
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Only these rules.
+        #[arg(long = "rule")]
+        rules: Vec<String>,
+    },
+    /// Append new events after the audit instant and time the export-alert
+    /// scan over just them (bulk-export with the lookback of the alert job).
+    Alert {
+        #[arg(long, default_value_t = 10_000)]
+        new_events: u64,
+        /// The span the new events cover, and the alert job's lookback.
+        #[arg(long, default_value_t = 10)]
+        minutes: i64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The --scale the data set was generated with (which accounts exist).
+        #[arg(long, default_value_t = 0.01)]
+        scale: f64,
+    },
+    /// CSV import throughput of events into the (empty) database.
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let binary = match cli.accessaudit {
+        Some(b) => b,
+        None => std::env::current_exe()
+            .context("locating this binary")?
+            .with_file_name("accessaudit"),
+    };
+    let engine = Engine { binary };
+    let target = Target::new(&cli.database)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let open = || {
+        rt.block_on(Store::open(&cli.database, StoreOptions::default()))
+            .context("opening the benchmark database")
+    };
+    match cli.command {
+        Cmd::Generate {
+            scale,
+            events_per_account,
+            seed,
+        } => {
+            let store = open()?;
+            let opts = GenerateOptions {
+                scale,
+                events_per_account,
+                seed,
+            };
+            let start = Instant::now();
+            let made = rt.block_on(generate::generate(&store, &opts))?;
+            let secs = start.elapsed().as_secs_f64();
+            let rows = made.people + made.principals + made.grants + made.events;
+            println!(
+                "generated {} people, {} accounts, {} grants, {} events in {secs:.1} s ({:.0} rows/s, indexes and ANALYZE included)",
+                made.people,
+                made.principals,
+                made.grants,
+                made.events,
+                rows as f64 / secs
+            );
+        }
+        Cmd::Compare { runs, rules } => {
+            let t = generate::as_of();
+            let selected: Vec<&str> = if rules.is_empty() {
+                RULES.to_vec()
+            } else {
+                rules.iter().map(String::as_str).collect()
+            };
+            println!(
+                "| rule | findings | accessaudit (median of {runs}) | reference {} | ratio | accessaudit peak RSS | same findings |",
+                match target.backend {
+                    accessaudit::store::Backend::Sqlite => "sqlite3",
+                    accessaudit::store::Backend::Postgres => "psql",
+                }
+            );
+            println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+            let mut disagree = Vec::new();
+            for rule in selected {
+                let c = harness::compare_rule(&engine, &target, rule, t, runs)?;
+                println!(
+                    "| {rule} | {} | {:.3} s | {:.3} s | {:.2}x | {:.1} MB | {} |",
+                    c.findings,
+                    c.engine_median().as_secs_f64(),
+                    c.reference_median().as_secs_f64(),
+                    c.ratio(),
+                    c.engine_max_rss_kib() as f64 / 1024.0,
+                    if c.agree() { "yes" } else { "NO" }
+                );
+                if !c.agree() {
+                    disagree.push(format!(
+                        "{rule}: only accessaudit {:?}…; only the reference {:?}…",
+                        &c.only_engine[..c.only_engine.len().min(5)],
+                        &c.only_reference[..c.only_reference.len().min(5)]
+                    ));
+                }
+            }
+            let mut walls = Vec::new();
+            let mut rss = 0;
+            for _ in 0..runs.max(1) {
+                let m = engine.run(&target, t, &[], &[])?;
+                walls.push(m.wall);
+                rss = rss.max(m.max_rss_kib);
+            }
+            println!(
+                "| monthly job (all rules) | | {:.3} s | | | {:.1} MB | |",
+                harness::median(walls).as_secs_f64(),
+                rss as f64 / 1024.0
+            );
+            if !disagree.is_empty() {
+                bail!("findings differ:\n{}", disagree.join("\n"));
+            }
+        }
+        Cmd::Alert {
+            new_events,
+            minutes,
+            runs,
+            scale,
+        } => {
+            let store = open()?;
+            let opts = GenerateOptions {
+                scale,
+                ..GenerateOptions::default()
+            };
+            let t = rt.block_on(generate::append_events(&store, &opts, new_events, minutes))?;
+            // The alert job: bulk-export over what arrived since the last scan.
+            let dir = tempfile::tempdir()?;
+            std::fs::write(
+                dir.path().join("bulk-export-alert.yaml"),
+                format!("override: bulk-export\nparams:\n  lookback: {minutes}m\n"),
+            )?;
+            let mut walls = Vec::new();
+            let mut rss = 0;
+            let mut findings = 0;
+            for _ in 0..runs.max(1) {
+                let m = engine.run(&target, t, &["bulk-export"], &[dir.path()])?;
+                findings = harness::engine_findings(&m.stdout, "bulk-export")?.len();
+                walls.push(m.wall);
+                rss = rss.max(m.max_rss_kib);
+            }
+            println!(
+                "export-alert scan of {new_events} new events ({minutes} min): {:.3} s median of {runs}, {findings} findings, peak RSS {:.1} MB",
+                harness::median(walls).as_secs_f64(),
+                rss as f64 / 1024.0
+            );
+        }
+        Cmd::Import { rows } => {
+            drop(open()?); // migrated, so the import times only the load
+            let dir = tempfile::tempdir()?;
+            let file = dir.path().join("events.csv");
+            let written = generate::write_events_csv(&file, &GenerateOptions::default(), rows)?;
+            let m = engine.import(&target, "events", &file)?;
+            println!(
+                "imported {written} events ({:.0} MB CSV) in {:.2} s: {:.0} rows/s, peak RSS {:.1} MB",
+                std::fs::metadata(&file)?.len() as f64 / 1e6,
+                m.wall.as_secs_f64(),
+                written as f64 / m.wall.as_secs_f64(),
+                m.max_rss_kib as f64 / 1024.0
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Bulk loading: appending many rows to a canonical table as fast as each
+//! backend allows, inside the caller's transaction (all or nothing).
+//!
+//! - PostgreSQL: `COPY … FROM STDIN` in text format. One round trip per batch
+//!   instead of one per statement, and no planning or parameter decoding per
+//!   row: an order of magnitude faster than multi-row `INSERT`s.
+//! - SQLite: multi-row `INSERT`s with positional `?` parameters, one statement
+//!   text per batch size (sqlx caches the prepared statement). SQLite has no
+//!   COPY; what makes it fast is one transaction and loading before the
+//!   secondary indexes exist ([`Tx::secondary_indexes`]).
+//!
+//! Table and column names come from the static table specs of `collect/`,
+//! never from a user; every value is bound (SQLite) or escaped as COPY data
+//! (PostgreSQL).
+
+use sqlx::AssertSqlSafe;
+
+use super::{Result, SqlValue, StoreError, Tx};
+
+/// Bound parameters per SQLite statement (the bundled SQLite allows 32,766).
+const SQLITE_PARAMS_PER_STATEMENT: usize = 30_000;
+
+/// A secondary index of a table, as the database itself spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: String,
+    pub create_sql: String,
+}
+
+impl Tx {
+    /// Appends `rows` (each in the order of `columns`) to `table`. Existing
+    /// rows are not updated: a key that is already there is an error.
+    pub async fn bulk_insert(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<SqlValue>],
+    ) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        match self {
+            Tx::Postgres(tx) => {
+                let mut data = Vec::with_capacity(rows.len() * 96);
+                for row in rows {
+                    encode_copy_row(&mut data, row)?;
+                }
+                let statement = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
+                let mut copy = tx.copy_in_raw(&statement).await?;
+                if let Err(e) = copy.send(data).await {
+                    // The connection must leave COPY mode before it is reused.
+                    let _ = copy.abort(e.to_string()).await;
+                    return Err(e.into());
+                }
+                Ok(copy.finish().await?)
+            }
+            Tx::Sqlite(_) => {
+                let per_statement = (SQLITE_PARAMS_PER_STATEMENT / columns.len().max(1)).max(1);
+                let mut written = 0;
+                let mut full_sql: Option<String> = None;
+                for chunk in rows.chunks(per_statement) {
+                    let sql = if chunk.len() == per_statement {
+                        full_sql
+                            .get_or_insert_with(|| insert_sql(table, columns, per_statement))
+                            .clone()
+                    } else {
+                        insert_sql(table, columns, chunk.len())
+                    };
+                    let params: Vec<SqlValue> = chunk.iter().flatten().cloned().collect();
+                    written += self.execute(&sql, &params).await?;
+                }
+                Ok(written)
+            }
+        }
+    }
+
+    /// The secondary indexes of `table` (not its primary key), so that a bulk
+    /// load can drop them first and build each once at the end (SQLite: 4x
+    /// faster than maintaining three B-trees row by row).
+    pub async fn secondary_indexes(&mut self, table: &str) -> Result<Vec<IndexDef>> {
+        let sql = match self {
+            Tx::Sqlite(_) => {
+                "SELECT name, sql FROM sqlite_master
+                  WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name"
+            }
+            Tx::Postgres(_) => {
+                "SELECT i.indexname AS name, i.indexdef AS sql
+                   FROM pg_indexes i
+                  WHERE i.schemaname = current_schema() AND i.tablename = $1
+                    AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                                     WHERE c.conname = i.indexname AND c.contype IN ('p', 'u'))
+                  ORDER BY i.indexname"
+            }
+        };
+        let rows = self.fetch_all(sql, &[SqlValue::text(table)]).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IndexDef {
+                    name: r.req_text("name")?,
+                    create_sql: r.req_text("sql")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Drops the given indexes (read with [`Tx::secondary_indexes`]).
+    pub async fn drop_indexes(&mut self, indexes: &[IndexDef]) -> Result<()> {
+        for index in indexes {
+            let sql = format!("DROP INDEX {}", quote_ident(&index.name));
+            self.execute(&sql, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Builds the given indexes again, each in one pass over the loaded table.
+    pub async fn create_indexes(&mut self, indexes: &[IndexDef]) -> Result<()> {
+        for index in indexes {
+            match self {
+                Tx::Sqlite(tx) => {
+                    sqlx::query(AssertSqlSafe(index.create_sql.as_str()))
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Tx::Postgres(tx) => {
+                    sqlx::query(AssertSqlSafe(index.create_sql.as_str()))
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn insert_sql(table: &str, columns: &[&str], rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    // Plain `?`: numbered or named placeholders cost SQLite a linear search
+    // each when preparing (see `Backend::sequential_param`).
+    let row = format!("({})", vec!["?"; columns.len()].join(", "));
+    sql.push_str(&vec![row; rows].join(", "));
+    sql
+}
+
+/// One row of COPY text format: tab-separated, `\N` for NULL, backslash
+/// escapes for the characters COPY treats specially.
+fn encode_copy_row(out: &mut Vec<u8>, row: &[SqlValue]) -> Result<()> {
+    use std::io::Write as _;
+    for (i, value) in row.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\t');
+        }
+        match value {
+            SqlValue::Bool(None)
+            | SqlValue::Int(None)
+            | SqlValue::Float(None)
+            | SqlValue::Text(None)
+            | SqlValue::Time(None) => out.extend_from_slice(b"\\N"),
+            SqlValue::Bool(Some(b)) => out.push(if *b { b't' } else { b'f' }),
+            SqlValue::Int(Some(n)) => {
+                let _ = write!(out, "{n}");
+            }
+            SqlValue::Float(Some(f)) => {
+                let _ = write!(out, "{f}");
+            }
+            SqlValue::Time(Some(t)) => {
+                // Microseconds: the precision both backends keep.
+                let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+            }
+            SqlValue::Text(Some(s)) => escape_copy_text(out, s),
+            SqlValue::TextList(_) => {
+                return Err(StoreError::Decode {
+                    column: format!("#{}", i + 1),
+                    message: "a list cannot be bulk-loaded into a column".into(),
+                });
+            }
+        }
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
+fn escape_copy_text(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    #[test]
+    fn copy_rows_escape_specials_and_mark_nulls() {
+        let mut out = Vec::new();
+        let t = DateTime::from_timestamp(1_793_520_000, 5_000).expect("valid instant");
+        encode_copy_row(
+            &mut out,
+            &[
+                SqlValue::text("a\tb\\c\nd"),
+                SqlValue::Text(None),
+                SqlValue::int(-7),
+                SqlValue::Bool(Some(true)),
+                SqlValue::time(t),
+            ],
+        )
+        .expect("encodable");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "a\\tb\\\\c\\nd\t\\N\t-7\tt\t2026-11-01T08:00:00.000005Z\n"
+        );
+    }
+
+    #[test]
+    fn copy_rejects_lists() {
+        let mut out = Vec::new();
+        assert!(encode_copy_row(&mut out, &[SqlValue::list(&["a"])]).is_err());
+    }
+
+    #[test]
+    fn sqlite_insert_uses_positional_parameters() {
+        assert_eq!(
+            insert_sql("t", &["a", "b"], 2),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+    }
+}

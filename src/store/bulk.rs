@@ -158,7 +158,15 @@ fn encode_copy_row(out: &mut Vec<u8>, row: &[SqlValue]) -> Result<()> {
             | SqlValue::Int(None)
             | SqlValue::Float(None)
             | SqlValue::Text(None)
-            | SqlValue::Time(None) => out.extend_from_slice(b"\\N"),
+            | SqlValue::Time(None)
+            | SqlValue::Bytes(None) => out.extend_from_slice(b"\\N"),
+            SqlValue::Bytes(Some(bytes)) => {
+                // bytea hex form; its backslash escaped for COPY.
+                out.extend_from_slice(b"\\\\x");
+                for b in bytes {
+                    let _ = write!(out, "{b:02x}");
+                }
+            }
             SqlValue::Bool(Some(b)) => out.push(if *b { b't' } else { b'f' }),
             SqlValue::Int(Some(n)) => {
                 let _ = write!(out, "{n}");

@@ -56,6 +56,9 @@ pub struct Config {
     pub jobs: BTreeMap<String, JobConfig>,
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// Foreign systems read by `accessaudit sync` through a source mapping.
+    #[serde(default)]
+    pub sources: BTreeMap<String, crate::collect::source::SourceConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,6 +268,19 @@ impl Config {
         let mut config = Config::parse(path, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        // A source's mapping is checked with the file that names it, so
+        // that a daemon never starts on a mapping it cannot use.
+        let mut errors = Vec::new();
+        for source in config.sources.values() {
+            if let Err(e) =
+                crate::collect::mapping::Mapping::load(&source.mapping, source.kind.style())
+            {
+                errors.extend(e.0);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
         Ok(config)
     }
 
@@ -362,6 +378,11 @@ impl Config {
                 }
             }
         }
+        for (name, source) in &self.sources {
+            for (field, message) in source.check(self.tz()) {
+                problems.push((format!("sources.{name}.{field}"), message));
+            }
+        }
         for r in &self.daemon.failure_recipients {
             if !self.recipients.contains_key(r)
                 && let Err(e) = check_mailbox(r)
@@ -384,6 +405,9 @@ impl Config {
         self.rules.iter_mut().for_each(join);
         self.templates.iter_mut().for_each(join);
         self.reports_dir.iter_mut().for_each(join);
+        for source in self.sources.values_mut() {
+            source.resolve_paths(base);
+        }
         if let Transport::File { dir } = &mut self.mail.transport {
             join(dir);
         }

@@ -25,11 +25,12 @@ pub(super) async fn evaluate(
     let cutoff = ctx.before(p.max_idle);
     let b = ctx.backend;
     // $1 = T, $2 = cutoff. A `last_login_at` after T is unknown as of T and ignored.
+    let principals = &ctx.principals;
     let sql = format!(
         "SELECT p.id, p.login, p.status, p.created_at, p.last_login_at,
                 (SELECT MAX(e.occurred_at) FROM events e
                   WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}) AS last_login_event
-           FROM principals p
+           FROM {principals} p
           WHERE {statuses} AND {types}
             AND (p.created_at IS NULL OR p.created_at <= $1)
             AND (p.last_login_at IS NULL OR p.last_login_at < $2 OR p.last_login_at > $1)

@@ -109,7 +109,8 @@ async fn plant(now: DateTime<Utc>) {
         crm.execute(sql).await.expect(sql);
     }
     // (id, login, status, created days ago, last login days ago, mobile)
-    let users: [(i64, &str, i64, i64, Option<i64>, &str); 6] = [
+    type User<'a> = (i64, &'a str, i64, i64, Option<i64>, &'a str);
+    let users: [User; 6] = [
         (14773, "13800000000", 1, 700, Some(1), "13800000000"), // the super user
         (20001, "13900000001", 1, 400, Some(200), "13900000001"), // idle
         (20002, "13900000002", 1, 400, Some(2), "13900000002"), // departed

@@ -1,6 +1,7 @@
 //! `idle_accounts`: an account whose last sign-in (the later of `last_login_at`
 //! and its newest successful `login` event; `created_at` if it never signed
-//! in) is more than `max_idle` before T.
+//! in) is more than `max_idle` before T. With no events in the store at
+//! all (a source without logs), `last_login_at` alone decides.
 //!
 //! The database does the selection: an index seek per account proves there is
 //! no sign-in since the cutoff, and only the accounts that pass are read back.
@@ -19,8 +20,18 @@ pub(super) async fn evaluate(
     p: &IdleAccounts,
     sink: &mut Sink<'_>,
 ) -> Result<Evaluation> {
+    // A stale event feed would make everyone look idle: skip. A source
+    // without any logs (WukongCRM 9, or 11 without its Elasticsearch) has
+    // no feed to be stale: its accounts' last_login_at alone decides.
+    let mut note = None;
     if let Some(reason) = ctx.stale_events(p.max_event_age) {
-        return Ok(Evaluation::skipped(reason));
+        if ctx.has_events {
+            return Ok(Evaluation::skipped(reason));
+        }
+        note = Some(
+            "no events at all: last sign-ins are the accounts' last_login_at (else created_at)"
+                .to_string(),
+        );
     }
     let cutoff = ctx.before(p.max_idle);
     let b = ctx.backend;
@@ -92,5 +103,5 @@ pub(super) async fn evaluate(
         })
         .await?;
     }
-    Ok(Evaluation::default())
+    Ok(Evaluation::noted(note))
 }

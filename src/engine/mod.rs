@@ -48,6 +48,9 @@ pub(crate) struct Context {
     pub backend: Backend,
     /// The newest event at or before T (the freshness gate's input).
     pub newest_event: Option<DateTime<Utc>>,
+    /// Whether the store holds any event at all (of any time): a source
+    /// without logs has none, which is not a stale feed.
+    pub has_events: bool,
     /// What rules read accounts from: `principals`, or, when synced
     /// accounts changed after T, the accounts as they were at T.
     pub principals: String,
@@ -188,12 +191,18 @@ async fn evaluate_all(
         Some(row) => row.time("newest")?,
         None => None,
     };
+    let has_events = newest_event.is_some()
+        || scan
+            .fetch_optional("SELECT 1 AS any_event FROM events LIMIT 1", &[])
+            .await?
+            .is_some();
     let backend = store.backend();
     let principals = principals_at(&mut scan, backend, as_of).await?;
     let ctx = Context {
         as_of,
         backend,
         newest_event,
+        has_events,
         principals,
     };
     let mut outcomes = Vec::with_capacity(rules.len());

@@ -116,6 +116,12 @@ fn typed(spec: &ColumnSpec, raw: RawValue, tz: chrono_tz::Tz) -> Result<SqlValue
     let parse = |s: &str| spec.parse(s).map_err(|e| e.message);
     match (spec.ty, raw) {
         (_, RawValue::Null) => parse(""),
+        // An empty string in a typed column means no value, as in a CSV cell.
+        (ColumnType::Timestamp | ColumnType::Int | ColumnType::Bool, RawValue::Text(s))
+            if s.trim().is_empty() =>
+        {
+            parse("")
+        }
         (ColumnType::Timestamp, RawValue::Local(t)) => Ok(SqlValue::time(local_to_utc(t, tz))),
         (ColumnType::Timestamp, RawValue::Utc(t)) => Ok(SqlValue::time(t)),
         // Epoch milliseconds: how Elasticsearch gives dates as numbers.

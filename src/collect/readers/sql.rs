@@ -266,8 +266,10 @@ fn sqlite_row(row: &SqliteRow) -> Result<RawRow, SqlSourceError> {
     for (i, col) in row.columns().iter().enumerate() {
         let name = col.name().to_string();
         let raw = row.try_get_raw(i)?;
-        // SQLite is dynamically typed: go by the value's own type.
+        // SQLite is dynamically typed: go by the value's own type (a NULL
+        // may still report its column's declared type).
         let value = match raw.type_info().name() {
+            _ if raw.is_null() => RawValue::Null,
             "NULL" => RawValue::Null,
             "INTEGER" => RawValue::Int(row.try_get::<i64, _>(i)?),
             "REAL" => RawValue::Float(row.try_get::<f64, _>(i)?),

@@ -168,27 +168,41 @@ impl Reader {
         })
     }
 
-    async fn read(
+    /// Streams a feed's rows to `sink` in batches.
+    async fn for_each_batch<F>(
         &mut self,
+        name: &str,
+        feed_name: &str,
         feed: &Feed,
         since: Option<DateTime<Utc>>,
         tz: chrono_tz::Tz,
-    ) -> Result<Vec<RawRow>, String> {
+        sink: F,
+    ) -> Result<(), SyncError>
+    where
+        F: AsyncFnMut(Vec<RawRow>) -> Result<(), SyncError>,
+    {
+        let fail = |message: String| SyncError::Source {
+            source_name: name.to_string(),
+            message: format!("feed `{feed_name}`: {message}"),
+        };
         match self {
             Reader::Sql(s) => s
-                .read(feed.query.as_deref().unwrap_or(""), since, tz)
+                .for_each_batch(feed.query.as_deref().unwrap_or(""), since, tz, BATCH, sink)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| fail(e.to_string()))?,
             Reader::Files { kind, dir } => {
                 let dir: &Path = dir;
                 if *kind == SourceKind::Csv {
-                    files::read_csv(dir, feed, since, tz)
+                    files::read_csv(dir, feed, since, tz, BATCH, sink).await
                 } else {
-                    files::read_jsonl(dir, feed, since, tz)
+                    files::read_jsonl(dir, feed, since, tz, BATCH, sink).await
                 }
-                .map_err(|e| e.to_string())
+                .map_err(|e| fail(e.to_string()))?
             }
-            Reader::Index(es) => es.read(feed, since, tz).await.map_err(|e| e.to_string()),
+            Reader::Index(es) => es
+                .read(feed, since, tz, sink)
+                .await
+                .map_err(|e| fail(e.to_string()))?,
         }
     }
 
@@ -245,44 +259,78 @@ async fn write_all(
         } else {
             None
         };
-        let raw = reader
-            .read(feed, since, mapping.tz())
-            .await
-            .map_err(|message| SyncError::Source {
-                source_name: name.to_string(),
-                message: format!("feed `{feed_name}`: {message}"),
-            })?;
-        let columns = feed_columns(feed, spec, &raw).map_err(|message| SyncError::Columns {
-            mapping: mapping_name.clone(),
-            feed: feed_name.clone(),
-            message,
-        })?;
-        let mut rows = Vec::with_capacity(raw.len());
-        for r in &raw {
-            match convert_row(mapping, feed_name, feed, &columns, r) {
-                Ok(Some(row)) => rows.push(row),
-                Ok(None) => {}
-                Err(error) => {
-                    return Err(SyncError::Convert {
-                        mapping: mapping_name.clone(),
-                        error,
-                    });
-                }
-            }
-        }
         let mut report = FeedReport {
             feed: feed_name.clone(),
             table: spec.name.to_string(),
-            read: rows.len() as u64,
             ..FeedReport::default()
         };
-        if spec.name == tables::ROLES.name && !mapping.privileged.roles.is_empty() {
-            mark_privileged(&columns, &mut rows, &mapping.privileged.roles);
-        }
+        let mut columns: Option<Vec<&'static ColumnSpec>> = None;
+        // Snapshots are diffed whole; events are written batch by batch.
+        let mut snapshot: Vec<Vec<SqlValue>> = Vec::new();
+        let mut newest: Option<DateTime<Utc>> = None;
+        reader
+            .for_each_batch(name, feed_name, feed, since, mapping.tz(), async |raw| {
+                let cols = match &columns {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = feed_columns(feed, spec, &raw).map_err(|message| {
+                            SyncError::Columns {
+                                mapping: mapping_name.clone(),
+                                feed: feed_name.clone(),
+                                message,
+                            }
+                        })?;
+                        if !raw.is_empty() || feed.query.is_none() {
+                            columns = Some(c.clone());
+                        }
+                        c
+                    }
+                };
+                let mut rows = Vec::with_capacity(raw.len());
+                for r in &raw {
+                    match convert_row(mapping, feed_name, feed, &cols, r) {
+                        Ok(Some(row)) => rows.push(row),
+                        Ok(None) => {}
+                        Err(error) => {
+                            return Err(SyncError::Convert {
+                                mapping: mapping_name.clone(),
+                                error,
+                            });
+                        }
+                    }
+                }
+                report.read += rows.len() as u64;
+                if feed.incremental() {
+                    newest =
+                        newest.max(write_events(&mut tx, spec, &cols, rows, &mut report).await?);
+                } else {
+                    snapshot.extend(rows);
+                }
+                Ok(())
+            })
+            .await?;
+        let columns = match columns {
+            Some(c) => c,
+            None => spec.key.iter().filter_map(|k| spec.column(k)).collect(),
+        };
         if feed.incremental() {
-            write_events(&mut tx, &ctx, feed_name, spec, &columns, rows, &mut report).await?;
+            if let Some(newest) = newest {
+                set_watermark(&mut tx, name, feed_name, newest).await?;
+            }
         } else {
-            write_snapshot(&mut tx, &ctx, feed_name, spec, &columns, rows, &mut report).await?;
+            if spec.name == tables::ROLES.name && !mapping.privileged.roles.is_empty() {
+                mark_privileged(&columns, &mut snapshot, &mapping.privileged.roles);
+            }
+            write_snapshot(
+                &mut tx,
+                &ctx,
+                feed_name,
+                spec,
+                &columns,
+                snapshot,
+                &mut report,
+            )
+            .await?;
         }
         tracing::info!(source = name, feed = %feed_name, read = report.read, written = report.written, removed = report.removed, "feed synced");
         reports.push(report);
@@ -399,6 +447,8 @@ fn row_key(spec: &TableSpec, columns: &[&ColumnSpec], row: &[SqlValue]) -> Strin
 }
 
 const PARAMS_PER_STATEMENT: usize = 30_000;
+/// Rows read from a source before they are converted and written.
+const BATCH: usize = 5_000;
 
 /// Writes rows in multi-row statements; `on_conflict` ends each.
 async fn insert_rows(
@@ -448,42 +498,48 @@ async fn watermark(
     )
 }
 
+/// Writes a batch of events (ids seen before are skipped); returns the
+/// newest `occurred_at` of the batch.
 async fn write_events(
     tx: &mut Tx,
-    ctx: &SyncCtx<'_>,
-    feed: &str,
     spec: &TableSpec,
     columns: &[&ColumnSpec],
     rows: Vec<Vec<SqlValue>>,
     report: &mut FeedReport,
-) -> Result<(), SyncError> {
+) -> Result<Option<DateTime<Utc>>, SyncError> {
     // Within one statement an id may appear once.
     let mut seen = HashSet::new();
     let rows: Vec<Vec<SqlValue>> = rows
         .into_iter()
         .filter(|r| seen.insert(row_key(spec, columns, r)))
         .collect();
-    report.written = insert_rows(tx, spec, columns, &rows, false).await?;
+    report.written += insert_rows(tx, spec, columns, &rows, false).await?;
     let at = columns.iter().position(|c| c.name == "occurred_at");
-    let newest = rows
+    Ok(rows
         .iter()
         .filter_map(|r| match at.map(|i| &r[i]) {
             Some(SqlValue::Time(Some(t))) => Some(*t),
             _ => None,
         })
-        .max();
-    if let Some(newest) = newest {
-        tx.execute(
-            "INSERT INTO source_watermarks (source, feed, watermark) VALUES ($1, $2, $3)
-             ON CONFLICT (source, feed) DO UPDATE SET watermark = excluded.watermark",
-            &[
-                SqlValue::text(ctx.source),
-                SqlValue::text(feed),
-                SqlValue::time(newest),
-            ],
-        )
-        .await?;
-    }
+        .max())
+}
+
+async fn set_watermark(
+    tx: &mut Tx,
+    source: &str,
+    feed: &str,
+    newest: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO source_watermarks (source, feed, watermark) VALUES ($1, $2, $3)
+         ON CONFLICT (source, feed) DO UPDATE SET watermark = excluded.watermark",
+        &[
+            SqlValue::text(source),
+            SqlValue::text(feed),
+            SqlValue::time(newest),
+        ],
+    )
+    .await?;
     Ok(())
 }
 

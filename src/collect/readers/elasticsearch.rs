@@ -181,31 +181,40 @@ impl EsClient {
             .map_err(|_| http(format!("no answer within {:?}", self.timeout)))?
     }
 
-    /// Reads a feed: every document at or after `since` (events), or all.
-    pub async fn read(
+    /// Reads a feed: every document at or after `since` (events), or all;
+    /// each page goes to `sink` (whose error, if any, comes back inside `Ok`).
+    pub async fn read<E, F>(
         &self,
         feed: &Feed,
         since: Option<DateTime<Utc>>,
         tz: chrono_tz::Tz,
-    ) -> Result<Vec<RawRow>, EsError> {
+        sink: F,
+    ) -> Result<Result<(), E>, EsError>
+    where
+        F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
+    {
         let index = feed.index.as_deref().unwrap_or("");
         let keep_alive = "2m";
         let pit = self.open_pit(index, keep_alive).await?;
-        let result = self.page(feed, &pit, keep_alive, since, tz).await;
+        let result = self.page(feed, &pit, keep_alive, since, tz, sink).await;
         // Close even after a failure; a failed close only wastes the server
         // a little memory until keep_alive passes.
         let _ = self.close_pit(&pit).await;
         result
     }
 
-    async fn page(
+    async fn page<E, F>(
         &self,
         feed: &Feed,
         pit: &str,
         keep_alive: &str,
         since: Option<DateTime<Utc>>,
         tz: chrono_tz::Tz,
-    ) -> Result<Vec<RawRow>, EsError> {
+        mut sink: F,
+    ) -> Result<Result<(), E>, EsError>
+    where
+        F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
+    {
         let mut filters = Vec::new();
         if let (Some(since), Some(field)) = (since, feed.time_field.as_deref()) {
             // The source's wall-clock time: zone-less dates in an index are
@@ -222,8 +231,8 @@ impl EsClient {
         };
         let mut pit_id = pit.to_string();
         let mut search_after: Option<Value> = None;
-        let mut rows = Vec::new();
         loop {
+            let mut rows = Vec::new();
             let mut body = json!({
                 "size": self.page_size,
                 "query": {"bool": {"filter": filters}},
@@ -258,11 +267,16 @@ impl EsClient {
                     rows.push(row);
                 }
             }
-            if hits.len() < self.page_size as usize {
-                break;
+            let full = hits.len() >= self.page_size as usize;
+            let next = hits.last().and_then(|h| h.get("sort")).cloned();
+            if let Err(e) = sink(rows).await {
+                return Ok(Err(e));
             }
-            search_after = match hits.last().and_then(|h| h.get("sort")) {
-                Some(sort) => Some(sort.clone()),
+            if !full {
+                return Ok(Ok(()));
+            }
+            search_after = match next {
+                Some(sort) => Some(sort),
                 None => {
                     return Err(EsError::Shape {
                         url,
@@ -271,7 +285,6 @@ impl EsClient {
                 }
             };
         }
-        Ok(rows)
     }
 
     async fn open_pit(&self, index: &str, keep_alive: &str) -> Result<String, EsError> {

@@ -90,13 +90,19 @@ pub fn time_field(feed: &Feed) -> Option<&str> {
         })
 }
 
-/// Reads a CSV feed.
-pub fn read_csv(
+/// Reads a CSV feed in batches of `size` rows (the sink's error, if any,
+/// inside `Ok`).
+pub async fn read_csv<E, F>(
     dir: &Path,
     feed: &Feed,
     since: Option<DateTime<Utc>>,
     tz: chrono_tz::Tz,
-) -> Result<Vec<RawRow>, FileSourceError> {
+    size: usize,
+    mut sink: F,
+) -> Result<Result<(), E>, FileSourceError>
+where
+    F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
+{
     let mut out = Vec::new();
     for path in matching_files(dir, feed.file.as_deref().unwrap_or(""))? {
         let io = |source| FileSourceError::Io {
@@ -154,40 +160,58 @@ pub fn read_csv(
                 })
                 .collect();
             out.push(row);
+            if out.len() >= size
+                && let Err(e) = sink(std::mem::take(&mut out)).await
+            {
+                return Ok(Err(e));
+            }
         }
     }
-    Ok(out)
+    Ok(sink(out).await)
 }
 
 /// Reads a JSON Lines feed: one JSON object per line, either a document or
 /// a search hit (`{"_id": …, "_source": {…}}`).
-pub fn read_jsonl(
+pub async fn read_jsonl<E, F>(
     dir: &Path,
     feed: &Feed,
     since: Option<DateTime<Utc>>,
     tz: chrono_tz::Tz,
-) -> Result<Vec<RawRow>, FileSourceError> {
+    size: usize,
+    mut sink: F,
+) -> Result<Result<(), E>, FileSourceError>
+where
+    F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
+{
+    use std::io::BufRead;
     let mut out = Vec::new();
     for path in matching_files(dir, feed.file.as_deref().unwrap_or(""))? {
-        let text = std::fs::read_to_string(&path).map_err(|source| FileSourceError::Io {
+        let io = |source| FileSourceError::Io {
             path: path.clone(),
             source,
-        })?;
-        for (i, line) in text.lines().enumerate() {
+        };
+        let file = std::io::BufReader::new(std::fs::File::open(&path).map_err(io)?);
+        for (i, line) in file.lines().enumerate() {
+            let line = line.map_err(io)?;
             let line_no = i as u64 + 1;
             if line.trim().is_empty() {
                 continue;
             }
             let doc: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| bad(&path, line_no, e.to_string()))?;
+                serde_json::from_str(&line).map_err(|e| bad(&path, line_no, e.to_string()))?;
             if let Some(row) =
                 document_row(feed, &doc, since, tz).map_err(|m| bad(&path, line_no, m))?
             {
                 out.push(row);
             }
+            if out.len() >= size
+                && let Err(e) = sink(std::mem::take(&mut out)).await
+            {
+                return Ok(Err(e));
+            }
         }
     }
-    Ok(out)
+    Ok(sink(out).await)
 }
 
 /// The row of one document (`None`: older than the watermark). A search

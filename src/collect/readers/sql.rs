@@ -124,6 +124,31 @@ impl SqlSource {
         since: Option<DateTime<Utc>>,
         tz: chrono_tz::Tz,
     ) -> Result<Vec<RawRow>, SqlSourceError> {
+        let mut all = Vec::new();
+        let done: Result<(), std::convert::Infallible> = self
+            .for_each_batch(query, since, tz, 10_000, async |batch| {
+                all.extend(batch);
+                Ok(())
+            })
+            .await?;
+        let Ok(()) = done;
+        Ok(all)
+    }
+
+    /// Streams a feed's rows in batches of `size` to `sink`: nothing but
+    /// one batch is held. Stops at the first error of the sink, which is
+    /// returned inside `Ok` (the outer error is the source's).
+    pub async fn for_each_batch<E, F>(
+        &mut self,
+        query: &str,
+        since: Option<DateTime<Utc>>,
+        tz: chrono_tz::Tz,
+        size: usize,
+        mut sink: F,
+    ) -> Result<Result<(), E>, SqlSourceError>
+    where
+        F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
+    {
         let query = query.trim().trim_end_matches(';');
         let since_local = since.map(|t| utc_to_local(t, tz));
         let sql = match (since_local, &*self) {
@@ -133,32 +158,47 @@ impl SqlSource {
             }
             (Some(_), _) => format!("SELECT * FROM ({query}) src WHERE src.occurred_at >= ?"),
         };
+        let mut batch = Vec::with_capacity(size.min(10_000));
+        macro_rules! drain {
+            ($rows:expr, $decode:expr) => {{
+                let mut rows = $rows;
+                while let Some(row) = rows.try_next().await? {
+                    batch.push($decode(&row)?);
+                    if batch.len() >= size {
+                        if let Err(e) = sink(std::mem::take(&mut batch)).await {
+                            return Ok(Err(e));
+                        }
+                    }
+                }
+            }};
+        }
         match self {
             SqlSource::Mysql(conn) => {
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 if let Some(t) = since_local {
                     q = q.bind(t);
                 }
-                let rows: Vec<MySqlRow> = q.fetch(&mut *conn).try_collect().await?;
-                rows.iter().map(mysql_row).collect()
+                drain!(q.fetch(&mut *conn), mysql_row)
             }
             SqlSource::Postgres(conn) => {
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 if let Some(t) = since_local {
                     q = q.bind(t);
                 }
-                let rows: Vec<PgRow> = q.fetch(&mut *conn).try_collect().await?;
-                rows.iter().map(pg_row).collect()
+                drain!(q.fetch(&mut *conn), pg_row)
             }
             SqlSource::Sqlite(conn) => {
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 if let Some(t) = since_local {
                     q = q.bind(t.format("%Y-%m-%d %H:%M:%S").to_string());
                 }
-                let rows: Vec<SqliteRow> = q.fetch(&mut *conn).try_collect().await?;
-                rows.iter().map(sqlite_row).collect()
+                drain!(q.fetch(&mut *conn), sqlite_row)
             }
         }
+        if batch.is_empty() {
+            return Ok(Ok(()));
+        }
+        Ok(sink(batch).await)
     }
 
     /// Ends the read-only transaction.

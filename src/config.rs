@@ -459,6 +459,36 @@ mod tests {
     }
 
     #[test]
+    fn sources_are_checked_with_located_errors() {
+        let text = "sources:\n  crm:\n    kind: mysql\n    url: mysql://audit:hunter2@db/crm\n    mapping: m.yaml\n    schedule: 'every day'\n  hr:\n    kind: csv\n    mapping: hr.yaml\n";
+        let e = Config::parse(Path::new("c.yaml"), text).unwrap_err();
+        let got: Vec<(&str, usize)> = e.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("sources.crm.url", 4),
+                ("sources.crm.schedule", 6),
+                ("sources.hr.kind", 8)
+            ],
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("use password_env or password_file"),
+            "{e}"
+        );
+        assert!(
+            !e.to_string().contains("hunter2"),
+            "the password is not repeated: {e}"
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "sources:\n  x:\n    kind: oracle\n    mapping: m.yaml\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].field, "sources.x.kind", "{e}");
+    }
+
+    #[test]
     fn groups_expand_to_addresses() {
         let text = "recipients:\n  it: [a@x.org, b@x.org]\n";
         let c = Config::parse(Path::new("c.yaml"), text).unwrap();

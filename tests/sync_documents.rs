@@ -251,6 +251,16 @@ async fn elasticsearch_logs(db: common::TestDb) {
             "{kind}: paged after the second hit"
         );
         assert_eq!(searches[0]["sort"][0]["loginTime"]["order"], "asc");
+        let sys_search = requests
+            .iter()
+            .find(|(_, p, b)| p == "/_search" && b["pit"]["id"] == "pit-sys")
+            .map(|(_, _, b)| b.clone())
+            .expect("a search of the operations index");
+        assert_eq!(
+            sys_search["query"]["bool"]["filter"][0]["terms"]["behavior"],
+            json!(["导出", "删除"]),
+            "{kind}: the mapping's filter goes to the server"
+        );
         let closes = requests.iter().filter(|(m, _, _)| m == "DELETE").count();
         assert_eq!(closes, 2, "{kind}: each point in time is closed");
 

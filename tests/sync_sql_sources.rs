@@ -172,15 +172,14 @@ async fn postgres_schema(db: common::TestDb) {
         "timezone: Asia/Shanghai\nfeeds:\n  users:\n    table: principals\n    query: SELECT uid::text AS id, uname AS login, state AS status, created AS created_at, last_seen AS last_login_at FROM {schema}.users\n    codes:\n      status: {{\"1\": active, \"2\": pending}}\n  audit:\n    table: events\n    query: SELECT 'a' || aid AS id, at AS occurred_at, uid::text AS principal_id, 'login' AS action FROM {schema}.audit\n"
     );
     let (url, password) = split_password(&base);
-    // SAFETY: set before any thread of this test reads it; the name is this test's own.
-    unsafe { std::env::set_var("ACCESSAUDIT_TEST_SRC_PG_PASSWORD", password) };
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pg-password"), password).unwrap();
     let config = write_config(
         dir.path(),
         "postgres",
         &url,
         &mapping,
-        "    password_env: ACCESSAUDIT_TEST_SRC_PG_PASSWORD\n",
+        "    password_file: pg-password\n",
     );
     let now = at("2026-11-01T00:00:00Z");
     let report = sync_source(&db.store, "app", &config.sources["app"], now)

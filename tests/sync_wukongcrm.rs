@@ -221,27 +221,22 @@ async fn plant(now: DateTime<Utc>) {
     .expect("other actions");
 }
 
-fn config() -> Config {
-    let dir = tempfile::tempdir().expect("temp dir");
+/// The source as a deployment configures it: the password in a file (a
+/// systemd credential), not in the URL. The directory must outlive syncs.
+fn config(dir: &Path) -> Config {
     let mapping = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/wukongcrm.yaml");
-    let text = format!(
-        "sources:\n  crm:\n    kind: mysql\n    url: {}\n    password_env: ACCESSAUDIT_TEST_CRM_PASSWORD\n    mapping: {}\n    timeout: 2m\n",
-        mysql_url_without_password(&url_for("wk_crm_single")),
-        mapping.display()
-    );
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, text).expect("write config");
-    Config::load(&path).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The test URL's password moves to the environment, as a deployment's would.
-fn mysql_url_without_password(url: &str) -> String {
+    let url = url_for("wk_crm_single");
     let (scheme, rest) = url.split_once("://").expect("scheme");
     let (userinfo, host) = rest.rsplit_once('@').expect("user");
     let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-    // SAFETY: tests in this binary are serialised by CRM; nothing else reads it.
-    unsafe { std::env::set_var("ACCESSAUDIT_TEST_CRM_PASSWORD", password) };
-    format!("{scheme}://{user}@{host}")
+    std::fs::write(dir.join("crm-password"), format!("{password}\n")).expect("password file");
+    let text = format!(
+        "sources:\n  crm:\n    kind: mysql\n    url: {scheme}://{user}@{host}\n    password_file: crm-password\n    mapping: {}\n    timeout: 2m\n",
+        mapping.display()
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).expect("write config");
+    Config::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn sync(store: &Store, config: &Config, at: DateTime<Utc>) -> Result<SyncReport, String> {
@@ -295,7 +290,8 @@ async fn wukongcrm_scenario(db: common::TestDb) {
     }
     let now = Utc::now();
     plant(now).await;
-    let config = config();
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let config = config(config_dir.path());
     let store = &db.store;
 
     // First sync, two hours ago by the store's clock.

@@ -86,6 +86,9 @@ pub enum Command {
     Rules(RulesCommand),
     /// Evaluate rules now (or as of a past instant) and print the findings.
     Run(RunArgs),
+    /// Read the configured sources (foreign systems) into the canonical
+    /// tables through their mappings: all of a source or nothing.
+    Sync(SyncArgs),
     /// Build a demo CRM organisation in SQLite, run every rule on it, print the
     /// findings and leave its monthly report (.eml, .html, .csv).
     Demo(DemoArgs),
@@ -212,6 +215,13 @@ pub struct RunArgs {
     /// ad-hoc job (all enabled rules, or those given with --rule).
     #[arg(long)]
     pub job: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sync only this source (a name under `sources:`); repeat for several.
+    #[arg(long = "source")]
+    pub sources: Vec<String>,
 }
 
 #[derive(Debug, Args)]

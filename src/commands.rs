@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 mod reports;
 
-use crate::cli::{Cli, Command, DemoArgs, GlobalArgs, ImportArgs, RulesCommand, RunArgs};
+use crate::cli::{Cli, Command, DemoArgs, GlobalArgs, ImportArgs, RulesCommand, RunArgs, SyncArgs};
 use crate::collect::{csv_import, tables};
 use crate::config::Config;
 use crate::engine;
@@ -76,12 +76,57 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import(g, args).await,
         Command::Rules(cmd) => rules_command(g, cmd).await,
         Command::Run(args) => run(g, args).await,
+        Command::Sync(args) => sync(g, args).await,
         Command::Demo(args) => demo(g, args).await,
         Command::Report(args) => reports::report(g, args).await,
         Command::Runs(cmd) => reports::runs(g, cmd).await,
         Command::Exceptions(cmd) => reports::exceptions_command(g, cmd).await,
         Command::Serve => unreachable!("handled above"),
     }
+}
+
+async fn sync(g: &Settings, args: SyncArgs) -> Result<ExitCode> {
+    use crate::collect::sync;
+    let sources = &g.config.sources;
+    if sources.is_empty() {
+        bail!(
+            "no sources are configured: add `sources:` to the configuration file (see docs/MAPPINGS.md)"
+        );
+    }
+    for name in &args.sources {
+        if !sources.contains_key(name) {
+            bail!(
+                "no source `{name}`; configured sources: {}",
+                sources.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let store = open_store(g).await?;
+    let mut failed = 0;
+    for (name, source) in sources {
+        if !args.sources.is_empty() && !args.sources.contains(name) {
+            continue;
+        }
+        match sync::sync_source(&store, name, source, chrono::Utc::now()).await {
+            Ok(report) => {
+                for f in &report.feeds {
+                    eprintln!(
+                        "{name}: {} → {}: read {}, written {}, removed {}, granted {}, revoked {}",
+                        f.feed, f.table, f.read, f.written, f.removed, f.granted, f.revoked
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: source {name}: {e}\nnothing of this source was written");
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub(crate) async fn open_store(g: &Settings) -> Result<Store> {

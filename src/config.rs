@@ -56,6 +56,9 @@ pub struct Config {
     pub jobs: BTreeMap<String, JobConfig>,
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// Foreign systems read by `accessaudit sync` through a source mapping.
+    #[serde(default)]
+    pub sources: BTreeMap<String, crate::collect::source::SourceConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,6 +272,19 @@ impl Config {
         let mut config = Config::parse(path, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
+        // A source's mapping is checked with the file that names it, so
+        // that a daemon never starts on a mapping it cannot use.
+        let mut errors = Vec::new();
+        for source in config.sources.values() {
+            if let Err(e) =
+                crate::collect::mapping::Mapping::load(&source.mapping, source.kind.style())
+            {
+                errors.extend(e.0);
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
         Ok(config)
     }
 
@@ -366,6 +382,11 @@ impl Config {
                 }
             }
         }
+        for (name, source) in &self.sources {
+            for (field, message) in source.check(self.tz()) {
+                problems.push((format!("sources.{name}.{field}"), message));
+            }
+        }
         for r in &self.daemon.failure_recipients {
             if !self.recipients.contains_key(r)
                 && let Err(e) = check_mailbox(r)
@@ -388,6 +409,9 @@ impl Config {
         self.rules.iter_mut().for_each(join);
         self.templates.iter_mut().for_each(join);
         self.reports_dir.iter_mut().for_each(join);
+        for source in self.sources.values_mut() {
+            source.resolve_paths(base);
+        }
         if let Transport::File { dir } = &mut self.mail.transport {
             join(dir);
         }
@@ -445,6 +469,36 @@ mod tests {
 
         let e = Config::parse(Path::new("c.yaml"), "jobs:\n  m:\n    sned: always\n").unwrap_err();
         assert_eq!(e.0[0].field, "jobs.m.sned", "{e}");
+    }
+
+    #[test]
+    fn sources_are_checked_with_located_errors() {
+        let text = "sources:\n  crm:\n    kind: mysql\n    url: mysql://audit:hunter2@db/crm\n    mapping: m.yaml\n    schedule: 'every day'\n  hr:\n    kind: csv\n    mapping: hr.yaml\n";
+        let e = Config::parse(Path::new("c.yaml"), text).unwrap_err();
+        let got: Vec<(&str, usize)> = e.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
+        assert_eq!(
+            got,
+            [
+                ("sources.crm.url", 4),
+                ("sources.crm.schedule", 6),
+                ("sources.hr.kind", 8)
+            ],
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("use password_env or password_file"),
+            "{e}"
+        );
+        assert!(
+            !e.to_string().contains("hunter2"),
+            "the password is not repeated: {e}"
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "sources:\n  x:\n    kind: oracle\n    mapping: m.yaml\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].field, "sources.x.kind", "{e}");
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! Getting data in: CSV import into the canonical tables (source mappings
-//! that read foreign schemas come later, beside it).
+//! Getting data in: CSV import into the canonical tables, and source
+//! mappings that read foreign schemas (SQL databases, files, Elasticsearch)
+//! into them with history (`accessaudit sync`).
 
 pub mod csv_import;
+pub mod mapping;
+pub mod readers;
+pub mod source;
+pub mod sync;
 pub mod tables;

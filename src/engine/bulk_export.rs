@@ -51,6 +51,7 @@ pub(super) async fn evaluate(
     // $1 = T, $2 = read from (exclusive), $3 = lookback start (exclusive),
     // $4 = min records, $5 = min exports without count, $6 = spike minimum.
     // The sums are cast: PostgreSQL sums a BIGINT column as NUMERIC.
+    let principals = &ctx.principals;
     let sql = format!(
         "WITH x AS (
             SELECT e.principal_id, e.occurred_at,
@@ -66,7 +67,7 @@ pub(super) async fn evaluate(
                          RANGE BETWEEN {window} PRECEDING AND CURRENT ROW)
          )
          SELECT x.principal_id, p.login, x.occurred_at, x.records, x.exports, x.uncounted, x.baseline_records
-           FROM x LEFT JOIN principals p ON p.id = x.principal_id
+           FROM x LEFT JOIN {principals} p ON p.id = x.principal_id
           WHERE x.occurred_at > $3
             AND (x.records >= $4 OR x.uncounted >= $5 OR x.records >= $6)
           ORDER BY x.principal_id, x.occurred_at",

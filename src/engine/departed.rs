@@ -35,6 +35,7 @@ pub(super) async fn evaluate(
 ) -> Result<Evaluation> {
     let b = ctx.backend;
     // $1 = T, $2 = T - grace.
+    let principals = &ctx.principals;
     let sql = format!(
         "SELECT p.id, p.login, p.status, h.id AS person_id, h.full_name, h.terminated_at,
                 (SELECT COUNT(*) FROM events e
@@ -43,7 +44,7 @@ pub(super) async fn evaluate(
                 (SELECT MAX(e.occurred_at) FROM events e
                   WHERE e.principal_id = p.id AND e.occurred_at > h.terminated_at AND e.occurred_at <= $1
                     AND {SUCCESS}) AS last_activity_at
-           FROM principals p
+           FROM {principals} p
            JOIN people h ON h.id = {person}
           WHERE {statuses}
             AND (p.created_at IS NULL OR p.created_at <= $1)

@@ -1,6 +1,7 @@
 //! `idle_accounts`: an account whose last sign-in (the later of `last_login_at`
 //! and its newest successful `login` event; `created_at` if it never signed
-//! in) is more than `max_idle` before T.
+//! in) is more than `max_idle` before T. With no events in the store at
+//! all (a source without logs), `last_login_at` alone decides.
 //!
 //! The database does the selection: an index seek per account proves there is
 //! no sign-in since the cutoff, and only the accounts that pass are read back.
@@ -19,17 +20,28 @@ pub(super) async fn evaluate(
     p: &IdleAccounts,
     sink: &mut Sink<'_>,
 ) -> Result<Evaluation> {
+    // A stale event feed would make everyone look idle: skip. A source
+    // without any logs (WukongCRM 9, or 11 without its Elasticsearch) has
+    // no feed to be stale: its accounts' last_login_at alone decides.
+    let mut note = None;
     if let Some(reason) = ctx.stale_events(p.max_event_age) {
-        return Ok(Evaluation::skipped(reason));
+        if ctx.has_events {
+            return Ok(Evaluation::skipped(reason));
+        }
+        note = Some(
+            "no events at all: last sign-ins are the accounts' last_login_at (else created_at)"
+                .to_string(),
+        );
     }
     let cutoff = ctx.before(p.max_idle);
     let b = ctx.backend;
     // $1 = T, $2 = cutoff. A `last_login_at` after T is unknown as of T and ignored.
+    let principals = &ctx.principals;
     let sql = format!(
         "SELECT p.id, p.login, p.status, p.created_at, p.last_login_at,
                 (SELECT MAX(e.occurred_at) FROM events e
                   WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}) AS last_login_event
-           FROM principals p
+           FROM {principals} p
           WHERE {statuses} AND {types}
             AND (p.created_at IS NULL OR p.created_at <= $1)
             AND (p.last_login_at IS NULL OR p.last_login_at < $2 OR p.last_login_at > $1)
@@ -91,5 +103,5 @@ pub(super) async fn evaluate(
         })
         .await?;
     }
-    Ok(Evaluation::default())
+    Ok(Evaluation::noted(note))
 }

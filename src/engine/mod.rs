@@ -48,6 +48,12 @@ pub(crate) struct Context {
     pub backend: Backend,
     /// The newest event at or before T (the freshness gate's input).
     pub newest_event: Option<DateTime<Utc>>,
+    /// Whether the store holds any event at all (of any time): a source
+    /// without logs has none, which is not a stale feed.
+    pub has_events: bool,
+    /// What rules read accounts from: `principals`, or, when synced
+    /// accounts changed after T, the accounts as they were at T.
+    pub principals: String,
 }
 
 impl Context {
@@ -187,10 +193,19 @@ async fn evaluate_all(
         Some(row) => row.time("newest")?,
         None => None,
     };
+    let has_events = newest_event.is_some()
+        || scan
+            .fetch_optional("SELECT 1 AS any_event FROM events LIMIT 1", &[])
+            .await?
+            .is_some();
+    let backend = store.backend();
+    let principals = principals_at(&mut scan, backend, as_of).await?;
     let ctx = Context {
         as_of,
-        backend: store.backend(),
+        backend,
         newest_event,
+        has_events,
+        principals,
     };
     let mut outcomes = Vec::with_capacity(rules.len());
     let mut total = 0;
@@ -284,6 +299,45 @@ async fn evaluate(
         RuleKind::SharedAccount(p) => shared_account::evaluate(tx, ctx, rule, p, sink).await,
         RuleKind::Sql(p) => custom_sql::evaluate(tx, ctx, rule, p, sink).await,
     }
+}
+
+/// The accounts as of T. Synced accounts have versions in
+/// `principal_history` (see collect::sync); when none of them changed after
+/// T the current table is exact and is read as it is. Otherwise each synced
+/// account is read in the version valid at T (an account created after T is
+/// absent), and accounts from other feeds (CSV import, the application
+/// itself) as they are. T is written into the SQL as a literal because each
+/// rule numbers its own parameters; it is a timestamp we format, never text
+/// from a user.
+async fn principals_at(tx: &mut Tx, b: Backend, as_of: DateTime<Utc>) -> Result<String> {
+    let changed_since = tx
+        .fetch_optional(
+            "SELECT 1 AS changed FROM principal_history WHERE valid_from > $1 OR valid_to > $1 LIMIT 1",
+            &[SqlValue::time(as_of)],
+        )
+        .await?;
+    if changed_since.is_none() {
+        return Ok("principals".to_string());
+    }
+    const COLUMNS: &str = "login, display_name, email, person_id, department, account_type, status, mfa_enabled, created_at, last_login_at, password_changed_at";
+    let t = b.time_literal(as_of);
+    Ok(format!(
+        "(SELECT x.id, {x_columns} FROM principals x
+           WHERE NOT EXISTS (SELECT 1 FROM principal_history h WHERE h.principal_id = x.id)
+         UNION ALL
+         SELECT h.principal_id AS id, {h_columns} FROM principal_history h
+          WHERE h.valid_from <= {t} AND (h.valid_to IS NULL OR h.valid_to > {t}))",
+        x_columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("x.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        h_columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("h.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
 }
 
 /// `e.outcome` counts as a success (a NULL outcome is a success: many sources

@@ -185,11 +185,12 @@ pub(super) async fn evaluate(
     // $1 = T, $2 = statuses, $3 = sensitive role ids, $4 = role → usage actions.
     // The derived table of usage actions needs an alias: PostgreSQL before 16
     // rejects a subquery in FROM without one.
+    let principals = &ctx.principals;
     let sql = format!(
         "WITH who AS (
             SELECT p.id, p.login, COALESCE(p.department, h.department) AS dept, h.title,
                    {dept_key} AS dept_key, {title_key} AS title_key
-              FROM principals p
+              FROM {principals} p
               LEFT JOIN people h ON h.id = {person}
              WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
          ),

@@ -117,9 +117,10 @@ pub(super) async fn evaluate(
 
     if stale.is_none() {
         // $1 = T, $2 = lookback start (exclusive), $3 = statuses.
+        let principals = &ctx.principals;
         let sql = format!(
             "SELECT e.principal_id, p.login, e.occurred_at, e.ip, e.device_id
-               FROM events e JOIN principals p ON p.id = e.principal_id
+               FROM events e JOIN {principals} p ON p.id = e.principal_id
               WHERE e.action = 'login' AND {SUCCESS} AND e.occurred_at > $2 AND e.occurred_at <= $1
                 AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
               ORDER BY e.principal_id, e.occurred_at",
@@ -167,9 +168,10 @@ pub(super) async fn evaluate(
 
     // $1 = T, $2 = statuses, $3 = generic names, $4 = types allowed generic names.
     let local = b.local_part("p.login");
+    let principals = &ctx.principals;
     let sql = format!(
         "SELECT p.id, p.login, p.account_type
-           FROM principals p
+           FROM {principals} p
           WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
             AND ({flag_shared} p.account_type = 'shared'
                  OR (NOT {allowed} AND {generic}))

@@ -119,6 +119,16 @@ impl Backend {
         }
     }
 
+    /// An instant as an SQL literal, for the few places where a statement
+    /// cannot take it as a parameter (see engine::principals_at). Only ever
+    /// given a formatted `DateTime`, never user text.
+    pub fn time_literal(self, t: chrono::DateTime<chrono::Utc>) -> String {
+        match self {
+            Backend::Sqlite => t.timestamp_micros().to_string(),
+            Backend::Postgres => format!("TIMESTAMPTZ '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
+        }
+    }
+
     /// The part of a login before `@` (the whole login where there is none).
     pub fn local_part(self, expr: &str) -> String {
         match self {

@@ -1,0 +1,322 @@
+//! SQL sources: MySQL/MariaDB, PostgreSQL and SQLite through sqlx.
+//!
+//! One connection per sync, in one read-only transaction with a consistent
+//! snapshot (principals, roles and grants are read as of the same instant),
+//! and a statement timeout set on the session. The mapping's queries are the
+//! deployment's own SQL (like custom rules); the watermark is bound.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use futures_util::TryStreamExt;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::{AssertSqlSafe, Column, ConnectOptions, Connection, Row, TypeInfo, ValueRef};
+
+use super::{RawRow, RawValue, utc_to_local};
+use crate::collect::source::SourceKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlSourceError {
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("{0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("column `{column}` has type {ty}, which cannot be read; CAST it in the query")]
+    Type { column: String, ty: String },
+}
+
+/// An open, read-only session on a SQL source.
+pub enum SqlSource {
+    Mysql(MySqlConnection),
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl SqlSource {
+    /// Connects and starts the read-only snapshot transaction.
+    pub async fn open(
+        kind: SourceKind,
+        url: &str,
+        password: Option<&str>,
+        timeout: Duration,
+        tz: chrono_tz::Tz,
+    ) -> Result<SqlSource, SqlSourceError> {
+        let err = |source| SqlSourceError::Connect {
+            url: crate::store::redact_url(url),
+            source,
+        };
+        let ms = timeout.as_millis().to_string();
+        match kind {
+            SourceKind::Mysql => {
+                let url = url.replacen("mariadb://", "mysql://", 1);
+                let mut options = MySqlConnectOptions::from_str(&url).map_err(err)?;
+                if let Some(pw) = password {
+                    options = options.password(pw);
+                }
+                let mut conn = options.connect().await.map_err(err)?;
+                let version: String = sqlx::query_scalar("SELECT VERSION()")
+                    .fetch_one(&mut conn)
+                    .await?;
+                // MariaDB and MySQL spell the statement timeout differently.
+                if version.to_ascii_lowercase().contains("mariadb") {
+                    sqlx::query("SET SESSION max_statement_time = ?")
+                        .bind(timeout.as_secs_f64())
+                        .execute(&mut conn)
+                        .await?;
+                } else {
+                    sqlx::query("SET SESSION max_execution_time = ?")
+                        .bind(ms.parse::<u64>().unwrap_or(u64::MAX))
+                        .execute(&mut conn)
+                        .await?;
+                }
+                sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .execute(&mut conn)
+                    .await?;
+                sqlx::query("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                    .execute(&mut conn)
+                    .await?;
+                Ok(SqlSource::Mysql(conn))
+            }
+            SourceKind::Postgres => {
+                let mut options = PgConnectOptions::from_str(url).map_err(err)?;
+                if let Some(pw) = password {
+                    options = options.password(pw);
+                }
+                let mut conn = options.connect().await.map_err(err)?;
+                sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .execute(&mut conn)
+                    .await?;
+                sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+                    .bind(format!("{ms}ms"))
+                    .execute(&mut conn)
+                    .await?;
+                // `timestamp` values compare with the bound watermark in the
+                // mapping's zone.
+                sqlx::query("SELECT set_config('TimeZone', $1, true)")
+                    .bind(tz.name())
+                    .execute(&mut conn)
+                    .await?;
+                Ok(SqlSource::Postgres(conn))
+            }
+            _ => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(err)?
+                    .read_only(true);
+                let mut conn = options.connect().await.map_err(err)?;
+                sqlx::query("BEGIN").execute(&mut conn).await?;
+                Ok(SqlSource::Sqlite(conn))
+            }
+        }
+    }
+
+    /// Reads a feed's rows; with a watermark, only rows at or after it
+    /// (`occurred_at`, compared in the source's own time zone).
+    pub async fn read(
+        &mut self,
+        query: &str,
+        since: Option<DateTime<Utc>>,
+        tz: chrono_tz::Tz,
+    ) -> Result<Vec<RawRow>, SqlSourceError> {
+        let mut all = Vec::new();
+        let done: Result<(), std::convert::Infallible> = self
+            .for_each_batch(query, since, tz, 10_000, async |batch| {
+                all.extend(batch);
+                Ok(())
+            })
+            .await?;
+        let Ok(()) = done;
+        Ok(all)
+    }
+
+    /// Streams a feed's rows in batches of `size` to `sink`: nothing but
+    /// one batch is held. Stops at the first error of the sink, which is
+    /// returned inside `Ok` (the outer error is the source's).
+    pub async fn for_each_batch<E, F>(
+        &mut self,
+        query: &str,
+        since: Option<DateTime<Utc>>,
+        tz: chrono_tz::Tz,
+        size: usize,
+        mut sink: F,
+    ) -> Result<Result<(), E>, SqlSourceError>
+    where
+        F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
+    {
+        let query = query.trim().trim_end_matches(';');
+        let since_local = since.map(|t| utc_to_local(t, tz));
+        let sql = match (since_local, &*self) {
+            (None, _) => query.to_string(),
+            (Some(_), SqlSource::Postgres(_)) => {
+                format!("SELECT * FROM ({query}) src WHERE src.occurred_at >= $1")
+            }
+            (Some(_), _) => format!("SELECT * FROM ({query}) src WHERE src.occurred_at >= ?"),
+        };
+        let mut batch = Vec::with_capacity(size.min(10_000));
+        macro_rules! drain {
+            ($rows:expr, $decode:expr) => {{
+                let mut rows = $rows;
+                while let Some(row) = rows.try_next().await? {
+                    batch.push($decode(&row)?);
+                    if batch.len() >= size {
+                        if let Err(e) = sink(std::mem::take(&mut batch)).await {
+                            return Ok(Err(e));
+                        }
+                    }
+                }
+            }};
+        }
+        match self {
+            SqlSource::Mysql(conn) => {
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                if let Some(t) = since_local {
+                    q = q.bind(t);
+                }
+                drain!(q.fetch(&mut *conn), mysql_row)
+            }
+            SqlSource::Postgres(conn) => {
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                if let Some(t) = since_local {
+                    q = q.bind(t);
+                }
+                drain!(q.fetch(&mut *conn), pg_row)
+            }
+            SqlSource::Sqlite(conn) => {
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                if let Some(t) = since_local {
+                    q = q.bind(t.format("%Y-%m-%d %H:%M:%S").to_string());
+                }
+                drain!(q.fetch(&mut *conn), sqlite_row)
+            }
+        }
+        if batch.is_empty() {
+            return Ok(Ok(()));
+        }
+        Ok(sink(batch).await)
+    }
+
+    /// Ends the read-only transaction.
+    pub async fn close(self) -> Result<(), SqlSourceError> {
+        match self {
+            SqlSource::Mysql(mut c) => {
+                sqlx::query("ROLLBACK").execute(&mut c).await?;
+                c.close().await?
+            }
+            SqlSource::Postgres(mut c) => {
+                sqlx::query("ROLLBACK").execute(&mut c).await?;
+                c.close().await?
+            }
+            SqlSource::Sqlite(mut c) => {
+                sqlx::query("ROLLBACK").execute(&mut c).await?;
+                c.close().await?
+            }
+        }
+        Ok(())
+    }
+}
+
+fn type_error(column: &str, ty: &str) -> SqlSourceError {
+    SqlSourceError::Type {
+        column: column.to_string(),
+        ty: ty.to_string(),
+    }
+}
+
+fn mysql_row(row: &MySqlRow) -> Result<RawRow, SqlSourceError> {
+    let mut out = Vec::with_capacity(row.columns().len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let name = col.name().to_string();
+        let raw = row.try_get_raw(i)?;
+        let value = if raw.is_null() {
+            RawValue::Null
+        } else {
+            let ty = col.type_info().name().to_ascii_uppercase();
+            match ty.as_str() {
+                "DATETIME" => RawValue::Local(row.try_get::<NaiveDateTime, _>(i)?),
+                "DATE" => RawValue::Local(
+                    row.try_get::<NaiveDate, _>(i)?
+                        .and_time(chrono::NaiveTime::MIN),
+                ),
+                // sqlx sets the session zone to UTC: TIMESTAMP reads as UTC.
+                "TIMESTAMP" => RawValue::Utc(row.try_get::<DateTime<Utc>, _>(i)?),
+                "BOOLEAN" => RawValue::Bool(row.try_get::<bool, _>(i)?),
+                "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
+                    RawValue::Int(row.try_get::<i64, _>(i)?)
+                }
+                t if t.ends_with("UNSIGNED") => {
+                    let v: u64 = row.try_get(i)?;
+                    RawValue::Int(i64::try_from(v).map_err(|_| type_error(&name, t))?)
+                }
+                "FLOAT" | "DOUBLE" => RawValue::Float(row.try_get::<f64, _>(i)?),
+                "VARCHAR" | "CHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
+                | "JSON" => RawValue::Text(row.try_get::<String, _>(i)?),
+                // CONCAT over numbers can come back binary: take it as UTF-8.
+                "VARBINARY" | "BINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
+                    let bytes: Vec<u8> = row.try_get(i)?;
+                    RawValue::Text(String::from_utf8(bytes).map_err(|_| type_error(&name, &ty))?)
+                }
+                other => return Err(type_error(&name, other)),
+            }
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn pg_row(row: &PgRow) -> Result<RawRow, SqlSourceError> {
+    let mut out = Vec::with_capacity(row.columns().len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let name = col.name().to_string();
+        let raw = row.try_get_raw(i)?;
+        let value = if raw.is_null() {
+            RawValue::Null
+        } else {
+            match col.type_info().name() {
+                "TIMESTAMPTZ" => RawValue::Utc(row.try_get::<DateTime<Utc>, _>(i)?),
+                "TIMESTAMP" => RawValue::Local(row.try_get::<NaiveDateTime, _>(i)?),
+                "DATE" => RawValue::Local(
+                    row.try_get::<NaiveDate, _>(i)?
+                        .and_time(chrono::NaiveTime::MIN),
+                ),
+                "BOOL" => RawValue::Bool(row.try_get::<bool, _>(i)?),
+                "INT2" => RawValue::Int(row.try_get::<i16, _>(i)?.into()),
+                "INT4" => RawValue::Int(row.try_get::<i32, _>(i)?.into()),
+                "INT8" => RawValue::Int(row.try_get::<i64, _>(i)?),
+                "FLOAT4" => RawValue::Float(row.try_get::<f32, _>(i)?.into()),
+                "FLOAT8" => RawValue::Float(row.try_get::<f64, _>(i)?),
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CITEXT" => {
+                    RawValue::Text(row.try_get::<String, _>(i)?)
+                }
+                other => return Err(type_error(&name, other)),
+            }
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn sqlite_row(row: &SqliteRow) -> Result<RawRow, SqlSourceError> {
+    let mut out = Vec::with_capacity(row.columns().len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let name = col.name().to_string();
+        let raw = row.try_get_raw(i)?;
+        // SQLite is dynamically typed: go by the value's own type (a NULL
+        // may still report its column's declared type).
+        let value = match raw.type_info().name() {
+            _ if raw.is_null() => RawValue::Null,
+            "NULL" => RawValue::Null,
+            "INTEGER" => RawValue::Int(row.try_get::<i64, _>(i)?),
+            "REAL" => RawValue::Float(row.try_get::<f64, _>(i)?),
+            "TEXT" => RawValue::Text(row.try_get::<String, _>(i)?),
+            other => return Err(type_error(&name, other)),
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}

@@ -1,0 +1,176 @@
+//! `sources:` in the configuration file: where a foreign system is and which
+//! mapping reads it. Secrets never sit in the file: a password comes from an
+//! environment variable or a file (a systemd credential).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::mapping::FeedStyle;
+use crate::rules::Span;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// SQL: `mysql://user@host/db`, `postgres://…`, `sqlite://PATH`;
+    /// Elasticsearch/OpenSearch: `https://host:9200`. No password here.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// CSV and JSON Lines: the directory the mapping's files are in.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The mapping file (relative to the configuration file).
+    pub mapping: PathBuf,
+    /// Elasticsearch/OpenSearch basic-auth user (the password as below).
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The longest one sync of this source may take (each source statement
+    /// also gets it as its statement timeout).
+    #[serde(default = "default_timeout")]
+    pub timeout: Span,
+    /// Cron schedule of syncs under `serve` (5 or 6 fields, in the
+    /// configured time zone). No schedule: `accessaudit sync` only.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Elasticsearch: documents per page of search_after paging.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Mysql,
+    Postgres,
+    Sqlite,
+    Csv,
+    Jsonl,
+    Elasticsearch,
+    Opensearch,
+}
+
+impl SourceKind {
+    pub fn style(self) -> FeedStyle {
+        match self {
+            SourceKind::Mysql | SourceKind::Postgres | SourceKind::Sqlite => FeedStyle::Sql,
+            SourceKind::Csv | SourceKind::Jsonl => FeedStyle::File,
+            SourceKind::Elasticsearch | SourceKind::Opensearch => FeedStyle::Index,
+        }
+    }
+}
+
+fn default_timeout() -> Span {
+    Span(std::time::Duration::from_secs(300))
+}
+fn default_page_size() -> u32 {
+    1000
+}
+
+impl SourceConfig {
+    /// Semantic checks of one source (`field` relative to the source).
+    pub fn check(&self, tz: chrono_tz::Tz) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let needs_url = !matches!(self.kind, SourceKind::Csv | SourceKind::Jsonl);
+        match (&self.url, needs_url) {
+            (None, true) => {
+                problems.push(("kind".into(), "this kind of source needs `url`".into()))
+            }
+            (Some(_), false) => problems.push((
+                "url".into(),
+                "CSV and JSON Lines sources take `path` (a directory), not `url`".into(),
+            )),
+            (Some(url), true) => {
+                let schemes: &[&str] = match self.kind {
+                    SourceKind::Mysql => &["mysql://", "mariadb://"],
+                    SourceKind::Postgres => &["postgres://", "postgresql://"],
+                    SourceKind::Sqlite => &["sqlite:"],
+                    _ => &["http://", "https://"],
+                };
+                if !schemes.iter().any(|s| url.starts_with(s)) {
+                    problems.push((
+                        "url".into(),
+                        format!("expected a URL starting with {}", schemes.join(" or ")),
+                    ));
+                }
+                if url_has_password(url) {
+                    problems.push((
+                        "url".into(),
+                        "the URL carries a password: use password_env or password_file".into(),
+                    ));
+                }
+            }
+            (None, false) => {}
+        }
+        if !needs_url && self.path.is_none() {
+            problems.push(("kind".into(), "this kind of source needs `path`".into()));
+        }
+        if self.password_env.is_some() && self.password_file.is_some() {
+            problems.push((
+                "password_file".into(),
+                "give password_file or password_env, not both".into(),
+            ));
+        }
+        if self.page_size == 0 || self.page_size > 10_000 {
+            problems.push(("page_size".into(), "between 1 and 10000".into()));
+        }
+        if let Some(s) = &self.schedule
+            && let Err(e) = crate::schedule::Schedule::parse(s, tz)
+        {
+            problems.push(("schedule".into(), e));
+        }
+        problems
+    }
+
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let join = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        join(&mut self.mapping);
+        self.path.iter_mut().for_each(join);
+        self.password_file.iter_mut().for_each(join);
+    }
+
+    /// The password, read now from its environment variable or file.
+    pub fn password(&self) -> Result<Option<String>, String> {
+        if let Some(var) = &self.password_env {
+            return std::env::var(var)
+                .map(Some)
+                .map_err(|_| format!("environment variable {var} (password_env) is not set"));
+        }
+        if let Some(file) = &self.password_file {
+            return std::fs::read_to_string(file)
+                .map(|s| Some(s.trim_end_matches(['\n', '\r']).to_string()))
+                .map_err(|e| format!("cannot read password_file {}: {e}", file.display()));
+        }
+        Ok(None)
+    }
+}
+
+fn url_has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_refused() {
+        assert!(url_has_password("mysql://audit:pw@db/crm"));
+        assert!(!url_has_password("mysql://audit@db/crm"));
+        assert!(!url_has_password("https://es.example:9200/"));
+    }
+}

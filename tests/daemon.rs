@@ -983,3 +983,60 @@ fn smtp_with_starttls_and_authentication() {
     assert!(daemon.stop().success());
     drop(sink);
 }
+
+#[test]
+fn a_source_syncs_on_its_schedule() {
+    let s = Setup::sqlite();
+    std::fs::write(
+        s.path("roster.csv"),
+        "emp,name,state\nh1,Li Lei,left\nh2,Han Meimei,here\n",
+    )
+    .expect("write");
+    std::fs::write(
+        s.path("roster.yaml"),
+        "timezone: UTC\nfeeds:\n  roster:\n    table: people\n    file: roster.csv\n    columns:\n      id: emp\n      full_name: name\n      employment_status: state\n    codes:\n      employment_status: {here: active, left: terminated}\n",
+    )
+    .expect("write");
+    let config = s.config(&s.file_transport(), "  idle:\n    recipients: [it]\n");
+    let text = std::fs::read_to_string(&config).expect("read");
+    let slot = soon(3);
+    std::fs::write(
+        &config,
+        format!(
+            "{text}sources:\n  hr:\n    kind: csv\n    path: .\n    mapping: roster.yaml\n    schedule: \"{}\"\n",
+            once_at(slot)
+        ),
+    )
+    .expect("write");
+    let daemon = Daemon::start(&config, &s.path("daemon.log"));
+    wait_until("the scheduled sync", Duration::from_secs(40), || {
+        daemon.log().contains("source synced")
+    });
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let store = rt
+        .block_on(accessaudit::store::Store::connect(
+            &s.database,
+            Default::default(),
+        ))
+        .expect("open");
+    let people = rt
+        .block_on(store.fetch_all("SELECT id, employment_status FROM people ORDER BY id", &[]))
+        .expect("people");
+    let people: Vec<(String, String)> = people
+        .iter()
+        .map(|r| {
+            (
+                r.req_text("id").expect("id"),
+                r.req_text("employment_status").expect("status"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        people,
+        [
+            ("h1".to_string(), "terminated".to_string()),
+            ("h2".to_string(), "active".to_string())
+        ]
+    );
+    assert!(daemon.stop().success());
+}

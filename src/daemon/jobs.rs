@@ -12,6 +12,7 @@ use super::Loaded;
 use super::alerts;
 use super::metrics::Metrics;
 use super::slots::{self, Claim};
+use crate::collect::{source::SourceConfig, sync};
 use crate::config::{JobConfig, SendPolicy};
 use crate::deliver::{OutgoingMessage, outbox};
 use crate::engine;
@@ -26,9 +27,18 @@ pub const SLOT_LEASE: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotOutcome {
     /// Ran; `queued` tells whether a message was queued.
-    Ran { run_id: i64, queued: bool },
+    Ran { run_id: Option<i64>, queued: bool },
     /// Another daemon has it, or it already ran.
     Taken,
+}
+
+/// Slots of scheduled source syncs are named `sync:<source>`.
+pub const SYNC_PREFIX: &str = "sync:";
+
+/// What a slot does: run a job, or sync a source.
+enum Work<'a> {
+    Job(&'a JobConfig),
+    Sync(&'a str, &'a SourceConfig),
 }
 
 /// Everything a job run needs, shared with the daemon loop.
@@ -46,12 +56,22 @@ impl JobRunner {
         name: &str,
         slot_at: DateTime<Utc>,
     ) -> Result<SlotOutcome> {
-        let job = loaded
-            .settings
-            .config
-            .jobs
-            .get(name)
-            .with_context(|| format!("job `{name}` is no longer configured"))?;
+        let config = &loaded.settings.config;
+        let work = match name.strip_prefix(SYNC_PREFIX) {
+            Some(source) => Work::Sync(
+                source,
+                config
+                    .sources
+                    .get(source)
+                    .with_context(|| format!("source `{source}` is no longer configured"))?,
+            ),
+            None => Work::Job(
+                config
+                    .jobs
+                    .get(name)
+                    .with_context(|| format!("job `{name}` is no longer configured"))?,
+            ),
+        };
         let claim = slots::claim(
             &self.store,
             name,
@@ -81,7 +101,10 @@ impl JobRunner {
             })
         };
         let started = std::time::Instant::now();
-        let result = self.execute(loaded, name, job, slot_at).await;
+        let result = match work {
+            Work::Job(job) => self.execute(loaded, name, job, slot_at).await,
+            Work::Sync(source, config) => self.sync(name, source, config, slot_at).await,
+        };
         renewer.abort();
         let seconds = started.elapsed().as_secs_f64();
         match &result {
@@ -90,7 +113,7 @@ impl JobRunner {
                     .run_finished(name, true, seconds, *findings, *alerted);
                 tracing::info!(
                     job = name,
-                    run_id,
+                    run_id = run_id.unwrap_or_default(),
                     findings,
                     message_queued = queued,
                     seconds,
@@ -102,6 +125,39 @@ impl JobRunner {
         result.map(|(run_id, queued, ..)| SlotOutcome::Ran { run_id, queued })
     }
 
+    /// A scheduled sync of a source: all of it or nothing (sync_source's
+    /// transaction), then the slot is done.
+    async fn sync(
+        &self,
+        name: &str,
+        source: &str,
+        config: &SourceConfig,
+        slot_at: DateTime<Utc>,
+    ) -> Result<(Option<i64>, bool, u64, u64)> {
+        // The readers hand batches to `async` closures, whose futures rustc
+        // cannot prove Send for every lifetime ("Send is not general
+        // enough"), so the sync cannot live inside the spawned job task: it
+        // runs on a blocking thread of its own, driving the same runtime.
+        let (store, source_name, config) = (self.store.clone(), source.to_string(), config.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let report = tokio::task::spawn_blocking(move || {
+            runtime.block_on(sync::sync_source(&store, &source_name, &config, Utc::now()))
+        })
+        .await
+        .context("the sync task ended abnormally")??;
+        let rows: u64 = report.feeds.iter().map(|f| f.written).sum();
+        let mut tx = self.store.begin().await?;
+        slots::finish(&mut tx, name, slot_at, None, Utc::now()).await?;
+        tx.commit().await?;
+        tracing::info!(
+            source,
+            sync_id = report.sync_id,
+            rows_written = rows,
+            "source synced"
+        );
+        Ok((None, false, 0, 0))
+    }
+
     /// (run id, message queued, findings, findings alerted)
     async fn execute(
         &self,
@@ -109,7 +165,7 @@ impl JobRunner {
         name: &str,
         job: &JobConfig,
         slot_at: DateTime<Utc>,
-    ) -> Result<(i64, bool, u64, u64)> {
+    ) -> Result<(Option<i64>, bool, u64, u64)> {
         let rules = loaded.job_rules(name)?;
         let summary = engine::run(&self.store, &rules, slot_at, Some(name)).await?;
         let ran_ok: Vec<String> = summary
@@ -151,9 +207,9 @@ impl JobRunner {
         if let Some(message) = &message {
             queued = outbox::enqueue(&mut tx, message, now).await?;
         }
-        slots::finish(&mut tx, name, slot_at, summary.run_id, now).await?;
+        slots::finish(&mut tx, name, slot_at, Some(summary.run_id), now).await?;
         tx.commit().await?;
-        Ok((summary.run_id, queued, summary.finding_count, alerted))
+        Ok((Some(summary.run_id), queued, summary.finding_count, alerted))
     }
 }
 

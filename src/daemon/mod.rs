@@ -99,6 +99,12 @@ impl Loaded {
                 schedules.insert(name.clone(), s);
             }
         }
+        for (name, source) in &config.sources {
+            if let Some(text) = &source.schedule {
+                let s = Schedule::parse(text, config.tz()).map_err(|e| anyhow!(e))?;
+                schedules.insert(format!("{}{name}", jobs::SYNC_PREFIX), s);
+            }
+        }
         if !problems.is_empty() {
             // Located in the config file when there is one.
             let (file, text) = match &g.config {
@@ -319,7 +325,7 @@ pub async fn serve(g: GlobalArgs) -> Result<()> {
             _ = retry_tick.tick() => {
                 if let Ok(due) = slots::retries_due(&store, Utc::now()).await {
                     for slot in due {
-                        if loaded.settings.config.jobs.contains_key(&slot.0) && !queue.contains(&slot) {
+                        if loaded.schedules.contains_key(&slot.0) && !queue.contains(&slot) {
                             queue.push(slot);
                         }
                     }
@@ -449,8 +455,10 @@ async fn catch_up(
     let config = &loaded.settings.config;
     let mut due = Vec::new();
     for (name, schedule) in &loaded.schedules {
-        let window = config.jobs[name]
-            .catch_up
+        let window = config
+            .jobs
+            .get(name)
+            .and_then(|j| j.catch_up)
             .unwrap_or(config.daemon.catch_up)
             .chrono();
         let Some(slot) = schedule.latest_at_or_before(now) else {

@@ -110,7 +110,7 @@ pub async fn finish(
     tx: &mut Tx,
     job: &str,
     slot_at: DateTime<Utc>,
-    run_id: i64,
+    run_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     tx.execute(
@@ -119,7 +119,7 @@ pub async fn finish(
         &[
             SqlValue::text(job),
             SqlValue::time(slot_at),
-            SqlValue::int(run_id),
+            SqlValue::Int(run_id),
             SqlValue::time(now),
         ],
     )

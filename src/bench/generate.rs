@@ -150,7 +150,7 @@ pub async fn generate(store: &Store, opts: &GenerateOptions) -> Result<Generated
     tx.create_indexes(&dropped).await?;
     tx.commit().await?;
     // Fresh statistics: without them PostgreSQL plans the first scans blind.
-    store.execute("ANALYZE", &[]).await?;
+    analyze_canonical_tables(store).await?;
     Ok(out)
 }
 
@@ -189,8 +189,24 @@ pub async fn append_events(
     tx.bulk_insert(tables::EVENTS.name, &names(&tables::EVENTS), &rows)
         .await?;
     tx.commit().await?;
-    store.execute("ANALYZE", &[]).await?;
+    analyze_canonical_tables(store).await?;
     Ok(end)
+}
+
+/// ANALYZE of the canonical tables only: a bare ANALYZE inside a
+/// transaction locks every table of the database (every schema), which
+/// exhausts PostgreSQL's lock table on a shared server.
+/// (SQLite's ANALYZE takes one name at most, and its database is ours alone.)
+async fn analyze_canonical_tables(store: &Store) -> crate::store::Result<()> {
+    let sql = match store.backend() {
+        crate::store::Backend::Sqlite => "ANALYZE".to_string(),
+        crate::store::Backend::Postgres => {
+            let names: Vec<&str> = tables::ALL.iter().map(|t| t.name).collect();
+            format!("ANALYZE {}", names.join(", "))
+        }
+    };
+    store.execute(&sql, &[]).await?;
+    Ok(())
 }
 
 async fn flush(tx: &mut Tx, b: &mut Batches, out: &mut Generated) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ mod common;
 
 use accessaudit::daemon::alerts;
 use accessaudit::model::{Finding, Severity, SubjectType};
+use accessaudit::store::runs::FirstSeen;
 use chrono::{DateTime, Duration, Utc};
 use common::TestDb;
 
@@ -30,7 +31,14 @@ async fn scan(
 ) -> Vec<String> {
     let run_id = db.store.start_run(Some("alerts"), now).await.expect("run");
     db.store
-        .record_findings(run_id, findings)
+        .record_findings(
+            run_id,
+            FirstSeen {
+                previous_run: None,
+                as_of: now,
+            },
+            findings,
+        )
         .await
         .expect("findings");
     let ran_ok: Vec<String> = ran_ok.iter().map(|s| s.to_string()).collect();

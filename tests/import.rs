@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use accessaudit::collect::csv_import::{ImportError, import_csv};
+use accessaudit::collect::csv_import::{ImportError, import_csv, import_reader};
 use accessaudit::collect::tables;
 use accessaudit::store::SqlValue;
 use common::TestDb;
@@ -205,6 +205,114 @@ async fn large_files_stream_in_batches(db: TestDb) {
     );
 }
 
+async fn secondary_index_names(db: &TestDb) -> Vec<String> {
+    let mut tx = db.store.begin().await.expect("tx");
+    let names = tx
+        .secondary_indexes("events")
+        .await
+        .expect("indexes")
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    tx.rollback().await.expect("rollback");
+    names
+}
+
+/// A large load next to the table takes the bulk path (indexes dropped and
+/// rebuilt; PostgreSQL: COPY into a staging table, one set-based upsert):
+/// the size hint forces it on a small file.
+async fn bulk_loads_keep_upsert_semantics_and_indexes(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = write(
+        dir.path(),
+        "existing.csv",
+        "id,occurred_at,principal_id,action,record_count\n\
+         e5,2026-09-01T00:00:00Z,p0,view,1\n\
+         keep,2026-09-01T00:00:00Z,p0,login,\n",
+    );
+    import_csv(&db.store, &tables::EVENTS, &existing)
+        .await
+        .expect("first import");
+    let indexes = secondary_index_names(&db).await;
+    assert_eq!(indexes.len(), 3, "{indexes:?}");
+    let mut text = String::from("id,occurred_at,principal_id,action,record_count\n");
+    for i in 0..8_000 {
+        // e1 again near the end: across batches, the later row still wins.
+        let id = if i == 7_000 { 1 } else { i };
+        text.push_str(&format!(
+            "e{id},2026-10-01T00:{:02}:00Z,p{},export,{i}\n",
+            i % 60,
+            i % 7
+        ));
+    }
+    let huge_hint = Some(1 << 30);
+    let file = Path::new("bulk.csv");
+    import_reader(
+        &db.store,
+        &tables::EVENTS,
+        file,
+        std::io::Cursor::new(text.clone().into_bytes()),
+        huge_hint,
+    )
+    .await
+    .expect("bulk import");
+    assert_eq!(
+        count(&db, "events").await,
+        7_999 + 1,
+        "e0..e7999 minus the duplicate, plus `keep`"
+    );
+    let value = |id: &'static str| {
+        let store = db.store.clone();
+        async move {
+            let rows = store
+                .fetch_all(
+                    "SELECT action, record_count FROM events WHERE id = $1",
+                    &[SqlValue::text(id)],
+                )
+                .await
+                .unwrap();
+            (
+                rows[0].text("action").unwrap(),
+                rows[0].i64("record_count").unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        value("e1").await,
+        (Some("export".into()), Some(7_000)),
+        "later row wins"
+    );
+    assert_eq!(
+        value("e5").await,
+        (Some("export".into()), Some(5)),
+        "existing row updated"
+    );
+    assert_eq!(
+        value("keep").await,
+        (Some("login".into()), None),
+        "others untouched"
+    );
+    assert_eq!(secondary_index_names(&db).await, indexes, "indexes rebuilt");
+
+    // A bad cell on the last line: nothing of the bulk load lands, and the
+    // dropped indexes are back (the DDL rolled back with it).
+    text.push_str("e9999,not-a-time,p1,export,1\n");
+    let text = text.replace(",export,", ",view,");
+    let err = import_reader(
+        &db.store,
+        &tables::EVENTS,
+        file,
+        std::io::Cursor::new(text.into_bytes()),
+        huge_hint,
+    )
+    .await
+    .expect_err("a bad row");
+    assert!(err.to_string().contains("bulk.csv:8002:2"), "{err}");
+    assert_eq!(value("e1").await, (Some("export".into()), Some(7_000)));
+    assert_eq!(count(&db, "events").await, 8_000);
+    assert_eq!(secondary_index_names(&db).await, indexes);
+}
+
 async fn every_contract_column_imports_for_every_table(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let files = [
@@ -277,4 +385,5 @@ on_both_backends!(
     header_errors_name_the_column,
     ragged_lines_and_bad_booleans_are_located,
     large_files_stream_in_batches,
+    bulk_loads_keep_upsert_semantics_and_indexes,
 );

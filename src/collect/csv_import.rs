@@ -1,7 +1,8 @@
 //! `accessaudit import TABLE FILE.csv`: streaming, validated, all-or-nothing.
 //!
 //! A reader thread parses and checks rows and hands batches over a bounded
-//! channel to the writer, which upserts them in one transaction. Memory is a
+//! channel to the writer, which upserts them in one transaction (large files
+//! take the bulk path: see [`Writer`]). Memory is a
 //! few batches whatever the file size. At the first bad cell the writer stops
 //! inserting, the reader goes on checking the rest of the file so that every
 //! error is reported at once, and the transaction is rolled back.
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 
 use super::tables::{ColumnSpec, TableSpec};
-use crate::store::{SqlValue, Store, StoreError};
+use crate::store::{Backend, IndexDef, SqlValue, Store, StoreError, Tx};
 
 /// How many errors are listed before the rest are only counted.
 const MAX_LISTED_ERRORS: usize = 50;
@@ -87,15 +88,18 @@ pub async fn import_csv(
         file: file.to_path_buf(),
         source,
     })?;
-    import_reader(store, table, file, reader).await
+    let size = reader.metadata().ok().map(|m| m.len());
+    import_reader(store, table, file, reader, size).await
 }
 
-/// Imports CSV text from any reader; `file` names it in errors.
+/// Imports CSV text from any reader; `file` names it in errors. `size_hint`
+/// (the bytes to come, when known) lets a large load take the bulk path.
 pub async fn import_reader<R>(
     store: &Store,
     table: &'static TableSpec,
     file: &Path,
     reader: R,
+    size_hint: Option<u64>,
 ) -> Result<ImportSummary, ImportError>
 where
     R: std::io::Read + Send + 'static,
@@ -140,28 +144,28 @@ where
         )
     });
 
-    let mut db = store.begin().await.map_err(|source| ImportError::Store {
+    let store_err = |source| ImportError::Store {
         file: file.to_path_buf(),
         source,
-    })?;
-    let mut written: u64 = 0;
+    };
+    let mut db = store.begin().await.map_err(store_err)?;
+    let mut writer = match Writer::start(&mut db, table, &columns, rows_per_batch, size_hint).await
+    {
+        Ok(writer) => writer,
+        Err(source) => {
+            let _ = db.rollback().await;
+            drop(rx); // the reader stops at its next batch
+            let _ = reader.await;
+            return Err(store_err(source));
+        }
+    };
     let mut write_error = None;
-    let backend = store.backend();
-    let full_sql = table.upsert_sql(backend, &columns, rows_per_batch);
     while let Some(batch) = rx.recv().await {
         if write_error.is_some() {
             continue; // keep draining so the reader can finish checking
         }
-        let params: Vec<SqlValue> = batch.rows.iter().flatten().cloned().collect();
-        // Every batch but the last is full: its statement is built once.
-        let sql: std::borrow::Cow<'_, str> = if batch.rows.len() == rows_per_batch {
-            full_sql.as_str().into()
-        } else {
-            table.upsert_sql(backend, &columns, batch.rows.len()).into()
-        };
-        match db.execute(&sql, &params).await {
-            Ok(_) => written += batch.rows.len() as u64,
-            Err(e) => write_error = Some(e),
+        if let Err(e) = writer.write(&mut db, batch.rows).await {
+            write_error = Some(e);
         }
     }
     let (errors, total) = match reader.await {
@@ -185,21 +189,174 @@ where
             total,
         });
     }
-    if let Some(source) = write_error {
-        let _ = db.rollback().await;
-        return Err(ImportError::Store {
-            file: file.to_path_buf(),
-            source,
-        });
-    }
-    db.commit().await.map_err(|source| ImportError::Store {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let written = match write_error {
+        None => writer.finish(&mut db).await,
+        Some(e) => Err(e),
+    };
+    let written = match written {
+        Ok(n) => n,
+        Err(source) => {
+            let _ = db.rollback().await;
+            return Err(store_err(source));
+        }
+    };
+    db.commit().await.map_err(store_err)?;
     Ok(ImportSummary {
         table: table.name,
         rows: written,
     })
+}
+
+/// The staging table of a PostgreSQL import (temporary: dropped at commit).
+const STAGING: &str = "accessaudit_import";
+/// Below this many expected rows an import never rebuilds indexes.
+const MIN_ROWS_FOR_REBUILD: u64 = 50_000;
+/// Bytes per CSV row assumed when estimating a file's rows from its size:
+/// larger than any real row of the canonical tables, so the estimate errs low.
+const BYTES_PER_ROW_ESTIMATE: u64 = 200;
+
+/// How the checked rows reach the table, inside the import's transaction.
+///
+/// - Upsert: multi-row `INSERT … ON CONFLICT DO UPDATE` per batch (SQLite,
+///   and PostgreSQL for small files: no staging round trip).
+/// - Staged (PostgreSQL): every batch is `COPY`ed into a temporary table,
+///   then one `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT` moves the
+///   latest row of each key. COPY skips planning and parameter decoding per
+///   row; the set-based upsert does the key lookups in one pass.
+///
+/// Either way, a load that is large next to what the table already holds
+/// drops the table's secondary indexes first and builds each once at the end
+/// (a sort per index instead of a B-tree insert per row and index). DDL is
+/// transactional on both backends, so a failed import leaves them as they
+/// were; on PostgreSQL the drop locks the table until commit, which a bulk
+/// load may do.
+struct Writer {
+    table: &'static TableSpec,
+    names: Vec<&'static str>,
+    rows_per_batch: usize,
+    full_sql: String,
+    staged: bool,
+    next_seq: i64,
+    written: u64,
+    rebuilt: Vec<IndexDef>,
+}
+
+impl Writer {
+    async fn start(
+        db: &mut Tx,
+        table: &'static TableSpec,
+        columns: &[&'static ColumnSpec],
+        rows_per_batch: usize,
+        size_hint: Option<u64>,
+    ) -> Result<Writer, StoreError> {
+        let backend = db.backend();
+        let expected_rows = size_hint.map_or(0, |bytes| bytes / BYTES_PER_ROW_ESTIMATE);
+        let large = expected_rows >= MIN_ROWS_FOR_REBUILD;
+        let mut rebuilt = Vec::new();
+        if large && table_smaller_than(db, table.name, expected_rows).await? {
+            rebuilt = db.secondary_indexes(table.name).await?;
+            db.drop_indexes(&rebuilt).await?;
+        }
+        let staged = large && backend == Backend::Postgres;
+        if staged {
+            db.execute(
+                &format!(
+                    "CREATE TEMPORARY TABLE {STAGING} (LIKE {} INCLUDING DEFAULTS, import_seq BIGINT NOT NULL) ON COMMIT DROP",
+                    table.name
+                ),
+                &[],
+            )
+            .await?;
+        }
+        Ok(Writer {
+            table,
+            names: columns.iter().map(|c| c.name).collect(),
+            rows_per_batch,
+            full_sql: table.upsert_sql(backend, columns, rows_per_batch),
+            staged,
+            next_seq: 0,
+            written: 0,
+            rebuilt,
+        })
+    }
+
+    async fn write(&mut self, db: &mut Tx, mut rows: Vec<Vec<SqlValue>>) -> Result<(), StoreError> {
+        if self.staged {
+            // The file order, so that the last row of a key wins.
+            for row in &mut rows {
+                self.next_seq += 1;
+                row.push(SqlValue::int(self.next_seq));
+            }
+            let mut names = self.names.clone();
+            names.push("import_seq");
+            db.bulk_insert(STAGING, &names, &rows).await?;
+            return Ok(());
+        }
+        let params: Vec<SqlValue> = rows.into_iter().flatten().collect();
+        let n = params.len() / self.names.len().max(1);
+        // Every batch but the last is full: its statement is built once.
+        let sql: std::borrow::Cow<'_, str> = if n == self.rows_per_batch {
+            self.full_sql.as_str().into()
+        } else {
+            let columns: Vec<&ColumnSpec> = self
+                .names
+                .iter()
+                .filter_map(|name| self.table.column(name))
+                .collect();
+            self.table.upsert_sql(db.backend(), &columns, n).into()
+        };
+        db.execute(&sql, &params).await?;
+        self.written += n as u64;
+        Ok(())
+    }
+
+    /// Moves staged rows into the table and builds dropped indexes; returns
+    /// the rows written.
+    async fn finish(self, db: &mut Tx) -> Result<u64, StoreError> {
+        let mut written = self.written;
+        if self.staged {
+            let columns = self.names.join(", ");
+            let key = self.table.key.join(", ");
+            written = db
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} ({columns})
+                         SELECT DISTINCT ON ({key}) {columns} FROM {STAGING}
+                          ORDER BY {key}, import_seq DESC
+                         {conflict}",
+                        table = self.table.name,
+                        conflict = self.table.on_conflict_sql(&self.names),
+                    ),
+                    &[],
+                )
+                .await?;
+        }
+        if !self.rebuilt.is_empty() {
+            if db.backend() == Backend::Postgres {
+                // Index builds sort in memory up to this much (default 64 MB).
+                db.execute("SET LOCAL maintenance_work_mem = '256MB'", &[])
+                    .await?;
+            }
+            db.create_indexes(&self.rebuilt).await?;
+        }
+        Ok(written)
+    }
+}
+
+/// Whether `table` holds fewer than `rows` rows (counting at most that many).
+async fn table_smaller_than(db: &mut Tx, table: &str, rows: u64) -> Result<bool, StoreError> {
+    let limit = i64::try_from(rows).unwrap_or(i64::MAX);
+    let row = db
+        .fetch_optional(
+            &format!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} LIMIT $1) AS t"),
+            &[SqlValue::int(limit)],
+        )
+        .await?;
+    let n = match row {
+        Some(row) => row.i64("n")?.unwrap_or(0),
+        None => 0,
+    };
+    Ok(n < limit)
 }
 
 /// The reader side: parse, check, batch. Returns the listed errors and their total.

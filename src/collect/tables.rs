@@ -317,24 +317,29 @@ impl TableSpec {
                 .collect();
             values.push(format!("({})", placeholders.join(", ")));
         }
+        format!(
+            "INSERT INTO {} ({}) VALUES {} {}",
+            self.name,
+            names.join(", "),
+            values.join(", "),
+            self.on_conflict_sql(&names)
+        )
+    }
+
+    /// `ON CONFLICT (key) DO UPDATE SET` every given column that is not part
+    /// of the key (`DO NOTHING` when there is none).
+    pub fn on_conflict_sql(&self, names: &[&str]) -> String {
         let updates: Vec<String> = names
             .iter()
             .filter(|n| !self.key.contains(n))
             .map(|n| format!("{n} = excluded.{n}"))
             .collect();
-        let conflict = if updates.is_empty() {
+        let action = if updates.is_empty() {
             "DO NOTHING".to_string()
         } else {
             format!("DO UPDATE SET {}", updates.join(", "))
         };
-        format!(
-            "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) {}",
-            self.name,
-            names.join(", "),
-            values.join(", "),
-            self.key.join(", "),
-            conflict
-        )
+        format!("ON CONFLICT ({}) {action}", self.key.join(", "))
     }
 }
 

@@ -140,7 +140,7 @@ pub async fn build(store: &Store, seed: u64) -> anyhow::Result<DemoOrg> {
     let data = generate(seed)?;
     for (spec, bytes) in data.tables {
         let file = PathBuf::from(format!("demo/{}.csv", spec.name));
-        import_reader(store, spec, &file, Cursor::new(bytes))
+        import_reader(store, spec, &file, Cursor::new(bytes), None)
             .await
             .with_context(|| format!("loading the demo's {} table", spec.name))?;
     }

@@ -17,7 +17,7 @@ pub(super) async fn evaluate(
     ctx: &Context,
     rule: &Rule,
     p: &CustomSql,
-    sink: &mut Sink<'_>,
+    sink: &mut Sink,
 ) -> Result<Evaluation> {
     let fail = |message: String| EngineError::Rule {
         rule: rule.id.clone(),

@@ -31,7 +31,7 @@ pub(super) async fn evaluate(
     ctx: &Context,
     rule: &Rule,
     p: &DepartedStillActive,
-    sink: &mut Sink<'_>,
+    sink: &mut Sink,
 ) -> Result<Evaluation> {
     let b = ctx.backend;
     // $1 = T, $2 = T - grace.

@@ -18,7 +18,7 @@ pub(super) async fn evaluate(
     ctx: &Context,
     rule: &Rule,
     p: &IdleAccounts,
-    sink: &mut Sink<'_>,
+    sink: &mut Sink,
 ) -> Result<Evaluation> {
     // A stale event feed would make everyone look idle: skip. A source
     // without any logs (WukongCRM 9, or 11 without its Elasticsearch) has

@@ -15,10 +15,11 @@ mod shared_account;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
 
 use crate::model::{Finding, Severity, format_instant};
 use crate::rules::{Rule, RuleKind, Span};
-use crate::store::runs::{OutcomeStatus, RuleOutcome};
+use crate::store::runs::{FirstSeen, OutcomeStatus, RuleOutcome};
 use crate::store::{Backend, SqlValue, Store, StoreError, Tx};
 
 #[derive(Debug, thiserror::Error)]
@@ -110,34 +111,92 @@ impl Evaluation {
     }
 }
 
-/// Buffers findings and writes them in batches as they stream out of a rule.
-pub(crate) struct Sink<'a> {
-    store: &'a Store,
-    run_id: i64,
+/// Buffers findings and hands them, in batches, to a writer task with its
+/// own connection: the rule's scan goes on while the previous batch is being
+/// written (the two run on different cores), and at most a few batches are
+/// in memory whatever the number of findings.
+pub(crate) struct Sink {
     buffer: Vec<Finding>,
     pub count: u64,
     pub max_severity: Option<Severity>,
+    batches: Option<mpsc::Sender<Vec<Finding>>>,
+    writer: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
 }
 
 const SINK_BATCH: usize = 500;
+/// Batches queued for the writer before `push` waits for it.
+const SINK_QUEUE: usize = 2;
 
-impl<'a> Sink<'a> {
+impl Sink {
+    fn start(store: &Store, run_id: i64, first_seen: FirstSeen) -> Sink {
+        let (batches, mut queue) = mpsc::channel::<Vec<Finding>>(SINK_QUEUE);
+        let store = store.clone();
+        let writer = tokio::spawn(async move {
+            while let Some(batch) = queue.recv().await {
+                store.record_findings(run_id, first_seen, &batch).await?;
+            }
+            Ok(())
+        });
+        Sink {
+            buffer: Vec::with_capacity(SINK_BATCH),
+            count: 0,
+            max_severity: None,
+            batches: Some(batches),
+            writer: Some(writer),
+        }
+    }
+
     pub async fn push(&mut self, finding: Finding) -> Result<()> {
         self.max_severity = self.max_severity.max(Some(finding.severity));
         self.count += 1;
         self.buffer.push(finding);
         if self.buffer.len() >= SINK_BATCH {
-            self.flush().await?;
+            self.send().await?;
         }
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<()> {
-        self.store
-            .record_findings(self.run_id, &self.buffer)
-            .await?;
+    async fn send(&mut self) -> Result<()> {
+        let batch = std::mem::replace(&mut self.buffer, Vec::with_capacity(SINK_BATCH));
+        let sent = match &self.batches {
+            Some(batches) => batches.send(batch).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The writer stopped: its error says why.
+            self.join().await
+        }
+    }
+
+    /// Writes what is left and waits until every finding is stored.
+    async fn finish(&mut self) -> Result<()> {
+        if !self.buffer.is_empty() {
+            self.send().await?;
+        }
+        self.join().await
+    }
+
+    /// Stops the writer without writing what is buffered (the rule failed:
+    /// its findings are about to be deleted) and waits for it.
+    async fn abandon(&mut self) {
         self.buffer.clear();
-        Ok(())
+        let _ = self.join().await;
+    }
+
+    async fn join(&mut self) -> Result<()> {
+        self.batches = None; // the writer ends once the queue is drained
+        match self.writer.take() {
+            Some(writer) => match writer.await {
+                Ok(written) => Ok(written?),
+                Err(join) => Err(EngineError::Rule {
+                    rule: String::new(),
+                    message: format!("the findings writer stopped: {join}"),
+                }),
+            },
+            None => Ok(()),
+        }
     }
 }
 
@@ -160,10 +219,14 @@ pub async fn run(
     job: Option<&str>,
 ) -> Result<RunSummary> {
     let run_id = store.start_run(job, as_of).await?;
-    match evaluate_all(store, run_id, rules, as_of).await {
+    // New / still open is judged against the previous run of the job: each
+    // finding takes its first-seen instant from there as it is written.
+    let first_seen = FirstSeen {
+        previous_run: store.previous_run(run_id).await?,
+        as_of,
+    };
+    match evaluate_all(store, run_id, first_seen, rules, as_of).await {
         Ok(summary) => {
-            // New / still open is judged against the previous run of the job.
-            store.carry_first_seen(run_id, as_of).await?;
             store
                 .finish_run(run_id, summary.finding_count, None)
                 .await?;
@@ -179,6 +242,7 @@ pub async fn run(
 async fn evaluate_all(
     store: &Store,
     run_id: i64,
+    first_seen: FirstSeen,
     rules: &[&Rule],
     as_of: DateTime<Utc>,
 ) -> Result<RunSummary> {
@@ -212,20 +276,17 @@ async fn evaluate_all(
     let mut max_severity = None;
     for rule in rules {
         let started = Instant::now();
-        let mut sink = Sink {
-            store,
-            run_id,
-            buffer: Vec::new(),
-            count: 0,
-            max_severity: None,
-        };
+        let mut sink = Sink::start(store, run_id, first_seen);
         // A savepoint per rule: on PostgreSQL a failed statement would
         // otherwise abort the snapshot for every rule after it.
         store.rearm_statement_timeout();
         scan.execute("SAVEPOINT rule_eval", &[]).await?;
         let result = match evaluate(&mut scan, &ctx, rule, &mut sink).await {
-            Ok(evaluation) => sink.flush().await.map(|_| evaluation),
-            Err(e) => Err(e),
+            Ok(evaluation) => sink.finish().await.map(|_| evaluation),
+            Err(e) => {
+                sink.abandon().await;
+                Err(e)
+            }
         };
         let outcome = match result {
             Ok(evaluation) => {
@@ -285,12 +346,7 @@ async fn evaluate_all(
     })
 }
 
-async fn evaluate(
-    tx: &mut Tx,
-    ctx: &Context,
-    rule: &Rule,
-    sink: &mut Sink<'_>,
-) -> Result<Evaluation> {
+async fn evaluate(tx: &mut Tx, ctx: &Context, rule: &Rule, sink: &mut Sink) -> Result<Evaluation> {
     match &rule.kind {
         RuleKind::IdleAccounts(p) => idle::evaluate(tx, ctx, rule, p, sink).await,
         RuleKind::DepartedStillActive(p) => departed::evaluate(tx, ctx, rule, p, sink).await,

@@ -127,7 +127,7 @@ pub(super) async fn evaluate(
     ctx: &Context,
     rule: &Rule,
     p: &OverPrivileged,
-    sink: &mut Sink<'_>,
+    sink: &mut Sink,
 ) -> Result<Evaluation> {
     let roles = load_roles(tx, p).await?;
     let stale = ctx.stale_events(p.max_event_age);

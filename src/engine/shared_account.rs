@@ -109,7 +109,7 @@ pub(super) async fn evaluate(
     ctx: &Context,
     rule: &Rule,
     p: &SharedAccount,
-    sink: &mut Sink<'_>,
+    sink: &mut Sink,
 ) -> Result<Evaluation> {
     let b = ctx.backend;
     let stale = ctx.stale_events(p.max_event_age);

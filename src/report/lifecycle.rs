@@ -3,7 +3,7 @@
 //! the previous run, not in this one, and its rule was evaluated this time),
 //! **accepted** (covered by a live exception, whether new or open). The key
 //! of a finding is its rule + subject (DESIGN.md). First-seen instants are
-//! carried forward by the engine (`Store::carry_first_seen`).
+//! carried forward by the engine as each finding is written (`Store::record_findings`).
 //!
 //! A finding of the previous run whose rule was skipped or failed this time is
 //! not resolved: nobody looked. It is counted in `not_rechecked`.

@@ -47,6 +47,14 @@ pub struct RunRecord {
     pub finding_count: i64,
 }
 
+/// Where the findings of a run take their first-seen instant from: the same
+/// key in the job's previous succeeded run, else the run's as-of.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstSeen {
+    pub previous_run: Option<i64>,
+    pub as_of: DateTime<Utc>,
+}
+
 /// Findings are written in batches of this many rows per statement: few round
 /// trips, and well under SQLite's limit of bound parameters.
 const FINDING_BATCH: usize = 500;
@@ -84,23 +92,41 @@ impl Store {
     }
 
     /// Appends findings of a run, in as few statements as batching allows.
-    pub async fn record_findings(&self, run_id: i64, findings: &[Finding]) -> Result<()> {
+    /// Each takes its first-seen instant from the same key in the job's
+    /// previous run (a primary-key seek per finding, inside the insert),
+    /// else the run's as-of: no second pass over the run's findings.
+    pub async fn record_findings(
+        &self,
+        run_id: i64,
+        first_seen: FirstSeen,
+        findings: &[Finding],
+    ) -> Result<()> {
         if findings.is_empty() {
             return Ok(());
         }
         let backend = self.backend();
         let mut tx = self.begin().await?;
         for chunk in findings.chunks(FINDING_BATCH) {
-            let mut params = Vec::with_capacity(chunk.len() * 7);
-            let mut rows = Vec::with_capacity(chunk.len());
-            for f in chunk {
-                let n = params.len();
-                let p: Vec<String> = (1..=7).map(|i| backend.sequential_param(n + i)).collect();
-                let evidence = match backend {
-                    Backend::Sqlite => p[6].clone(),
-                    Backend::Postgres => format!("{}::jsonb", p[6]),
-                };
-                rows.push(format!("({}, {evidence})", p[..6].join(", ")));
+            let mut params = Vec::with_capacity(chunk.len() * 7 + 2);
+            let mut sql = String::with_capacity(chunk.len() * 48 + 512);
+            sql.push_str(
+                "WITH v (run_id, rule, severity, subject_type, subject_id, title, evidence) AS (VALUES ",
+            );
+            for (i, f) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for k in 1..=7 {
+                    if k > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&backend.sequential_param(params.len() + k));
+                }
+                if backend == Backend::Postgres {
+                    sql.push_str("::jsonb");
+                }
+                sql.push(')');
                 params.extend([
                     SqlValue::int(run_id),
                     SqlValue::text(&f.rule),
@@ -108,13 +134,25 @@ impl Store {
                     SqlValue::text(f.subject_type.as_str()),
                     SqlValue::text(&f.subject_id),
                     SqlValue::text(&f.title),
-                    SqlValue::text(serde_json::Value::Object(f.evidence.clone()).to_string()),
+                    SqlValue::text(
+                        serde_json::to_string(&f.evidence).unwrap_or_else(|_| "{}".to_string()),
+                    ),
                 ]);
             }
-            let sql = format!(
-                "INSERT INTO findings (run_id, rule, severity, subject_type, subject_id, title, evidence) VALUES {}",
-                rows.join(", ")
-            );
+            let as_of = backend.sequential_param(params.len() + 1);
+            let previous = backend.sequential_param(params.len() + 2);
+            params.extend([
+                SqlValue::time(first_seen.as_of),
+                SqlValue::Int(first_seen.previous_run),
+            ]);
+            sql.push_str(&format!(
+                ") INSERT INTO findings (run_id, rule, severity, subject_type, subject_id, title, evidence, first_seen_at)
+                 SELECT v.run_id, v.rule, v.severity, v.subject_type, v.subject_id, v.title, v.evidence,
+                        COALESCE(p.first_seen_at, {as_of})
+                   FROM v LEFT JOIN findings p
+                     ON p.run_id = {previous} AND p.rule = v.rule
+                    AND p.subject_type = v.subject_type AND p.subject_id = v.subject_id"
+            ));
             tx.execute(&sql, &params).await?;
         }
         tx.commit().await
@@ -180,27 +218,6 @@ impl Store {
             .map(|r| r.i64("id"))
             .transpose()
             .map(Option::flatten)
-    }
-
-    /// Sets the first-seen instant of each finding of a run: carried forward
-    /// from the same key in the previous run of the job, else the run's as-of.
-    pub async fn carry_first_seen(&self, run_id: i64, as_of: DateTime<Utc>) -> Result<()> {
-        let previous = self.previous_run(run_id).await?;
-        self.execute(
-            "UPDATE findings SET first_seen_at = COALESCE(
-                 (SELECT p.first_seen_at FROM findings p
-                   WHERE p.run_id = $2 AND p.rule = findings.rule
-                     AND p.subject_type = findings.subject_type AND p.subject_id = findings.subject_id),
-                 $3)
-              WHERE run_id = $1",
-            &[
-                SqlValue::int(run_id),
-                SqlValue::Int(previous),
-                SqlValue::time(as_of),
-            ],
-        )
-        .await
-        .map(drop)
     }
 
     /// Runs, newest first (at most `limit`), optionally of one job.

@@ -280,6 +280,32 @@ impl Engine {
         measure(cmd, None)
     }
 
+    /// `accessaudit run --job JOB` as of `t` (the embedded configuration's
+    /// jobs), its findings printed as JSON.
+    pub fn run_job(&self, target: &Target, t: DateTime<Utc>, job: &str) -> Result<Measured> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--database")
+            .arg(&target.url)
+            .arg("--statement-timeout")
+            .arg("2h")
+            .args(["run", "--job", job, "--format", "json", "--as-of"])
+            .arg(format_instant(t));
+        cmd.env("RUST_LOG", "warn").env_remove("ACCESSAUDIT_CONFIG");
+        measure(cmd, None)
+    }
+
+    /// `accessaudit report --job JOB --out DIR`: the latest run's report
+    /// (lifecycle against the run before, HTML, text, chart, CSV, .eml).
+    pub fn report(&self, target: &Target, job: &str, out: &Path) -> Result<Measured> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--database")
+            .arg(&target.url)
+            .args(["report", "--job", job, "--out"])
+            .arg(out);
+        cmd.env("RUST_LOG", "warn").env_remove("ACCESSAUDIT_CONFIG");
+        measure(cmd, None)
+    }
+
     /// `accessaudit import TABLE FILE`.
     pub fn import(&self, target: &Target, table: &str, file: &Path) -> Result<Measured> {
         let mut cmd = Command::new(&self.binary);

@@ -175,8 +175,14 @@ fn encode_copy_row(out: &mut Vec<u8>, row: &[SqlValue]) -> Result<()> {
                 let _ = write!(out, "{f}");
             }
             SqlValue::Time(Some(t)) => {
-                // Microseconds: the precision both backends keep.
-                let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+                // Microseconds: the precision both backends keep. (Not
+                // `format("%…")`: that parses the pattern again for every
+                // value, a third of a bulk load's client time.)
+                let _ = write!(
+                    out,
+                    "{}",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                );
             }
             SqlValue::Text(Some(s)) => escape_copy_text(out, s),
             SqlValue::TextList(_) => {

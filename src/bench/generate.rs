@@ -168,6 +168,13 @@ pub async fn append_events(
     let end = start + Duration::minutes(minutes);
     let accounts = opts.accounts();
     let mut tx = store.begin().await?;
+    // The generated log ends at the audit instant: whatever lies after it was
+    // appended by an earlier measurement, so that the command can be rerun.
+    tx.execute(
+        "DELETE FROM events WHERE occurred_at > $1",
+        &[SqlValue::time(start)],
+    )
+    .await?;
     let mut rows = Vec::with_capacity(count as usize);
     for i in 0..count {
         let n = rng.u64(..accounts);

@@ -57,8 +57,9 @@ enum Cmd {
         #[arg(long = "rule")]
         rules: Vec<String>,
     },
-    /// Append new events after the audit instant and time the export-alert
-    /// scan over just them (bulk-export with the lookback of the alert job).
+    /// Append new events after the audit instant (replacing those of an
+    /// earlier run of this command) and time the export-alert scan over just
+    /// them (bulk-export with the lookback of the alert job).
     Alert {
         #[arg(long, default_value_t = 10_000)]
         new_events: u64,

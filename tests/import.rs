@@ -218,9 +218,8 @@ async fn secondary_index_names(db: &TestDb) -> Vec<String> {
     names
 }
 
-/// A large load next to the table takes the bulk path (indexes dropped and
-/// rebuilt; PostgreSQL: COPY into a staging table, one set-based upsert):
-/// the size hint forces it on a small file.
+/// A large load next to the table drops the table's secondary indexes and
+/// builds them once at the end: the size hint forces that on a small file.
 async fn bulk_loads_keep_upsert_semantics_and_indexes(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let existing = write(

@@ -396,6 +396,37 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
+/// Repeated measurements of one command: median wall time, peak RSS.
+#[derive(Debug, Default)]
+pub struct Series {
+    walls: Vec<Duration>,
+    max_rss_kib: u64,
+}
+
+impl Series {
+    pub fn push(&mut self, m: &Measured) {
+        self.walls.push(m.wall);
+        self.max_rss_kib = self.max_rss_kib.max(m.max_rss_kib);
+    }
+
+    pub fn median_secs(&self) -> f64 {
+        median(self.walls.clone()).as_secs_f64()
+    }
+
+    pub fn peak_mb(&self) -> f64 {
+        self.max_rss_kib as f64 / 1024.0
+    }
+
+    /// A row of the compare table for something without a reference.
+    pub fn row(&self, label: &str) -> String {
+        format!(
+            "| {label} | | {:.3} s | | | {:.1} MB | |",
+            self.median_secs(),
+            self.peak_mb()
+        )
+    }
+}
+
 /// Runs `rule` `runs` times through the engine and through its reference
 /// query, alternating, and compares the findings of the first run.
 pub fn compare_rule(

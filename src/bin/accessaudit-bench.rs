@@ -154,43 +154,24 @@ fn main() -> anyhow::Result<()> {
                     ));
                 }
             }
-            let mut walls = Vec::new();
-            let mut rss = 0;
+            let mut all_rules = harness::Series::default();
             for _ in 0..runs.max(1) {
-                let m = engine.run(&target, t, &[], &[])?;
-                walls.push(m.wall);
-                rss = rss.max(m.max_rss_kib);
+                all_rules.push(&engine.run(&target, t, &[], &[])?);
             }
-            println!(
-                "| all rules, one run | | {:.3} s | | | {:.1} MB | |",
-                harness::median(walls).as_secs_f64(),
-                rss as f64 / 1024.0
-            );
+            println!("{}", all_rules.row("all rules, one run"));
             // The monthly job as the daemon runs it: the job's run (first-seen
             // carried from the run a month before) and its report.
             let before = t - chrono::Duration::days(30);
             engine.run_job(&target, before, "monthly")?;
             let out = tempfile::tempdir()?;
-            let (mut runs_wall, mut reports_wall) = (Vec::new(), Vec::new());
-            let (mut run_rss, mut report_rss) = (0, 0);
+            let (mut job_runs, mut reports) =
+                (harness::Series::default(), harness::Series::default());
             for _ in 0..runs.max(1) {
-                let m = engine.run_job(&target, t, "monthly")?;
-                runs_wall.push(m.wall);
-                run_rss = run_rss.max(m.max_rss_kib);
-                let m = engine.report(&target, "monthly", out.path())?;
-                reports_wall.push(m.wall);
-                report_rss = report_rss.max(m.max_rss_kib);
+                job_runs.push(&engine.run_job(&target, t, "monthly")?);
+                reports.push(&engine.report(&target, "monthly", out.path())?);
             }
-            println!(
-                "| monthly job: `run --job monthly` | | {:.3} s | | | {:.1} MB | |",
-                harness::median(runs_wall).as_secs_f64(),
-                run_rss as f64 / 1024.0
-            );
-            println!(
-                "| monthly job: `report --job monthly` | | {:.3} s | | | {:.1} MB | |",
-                harness::median(reports_wall).as_secs_f64(),
-                report_rss as f64 / 1024.0
-            );
+            println!("{}", job_runs.row("monthly job: `run --job monthly`"));
+            println!("{}", reports.row("monthly job: `report --job monthly`"));
             if !disagree.is_empty() {
                 bail!("findings differ:\n{}", disagree.join("\n"));
             }
@@ -213,19 +194,17 @@ fn main() -> anyhow::Result<()> {
                 dir.path().join("bulk-export-alert.yaml"),
                 format!("override: bulk-export\nparams:\n  lookback: {minutes}m\n"),
             )?;
-            let mut walls = Vec::new();
-            let mut rss = 0;
+            let mut scans = harness::Series::default();
             let mut findings = 0;
             for _ in 0..runs.max(1) {
                 let m = engine.run(&target, t, &["bulk-export"], &[dir.path()])?;
                 findings = harness::engine_findings(&m.stdout, "bulk-export")?.len();
-                walls.push(m.wall);
-                rss = rss.max(m.max_rss_kib);
+                scans.push(&m);
             }
             println!(
                 "export-alert scan of {new_events} new events ({minutes} min): {:.3} s median of {runs}, {findings} findings, peak RSS {:.1} MB",
-                harness::median(walls).as_secs_f64(),
-                rss as f64 / 1024.0
+                scans.median_secs(),
+                scans.peak_mb()
             );
         }
         Cmd::Import { rows } => {

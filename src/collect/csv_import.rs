@@ -2,7 +2,7 @@
 //!
 //! A reader thread parses and checks rows and hands batches over a bounded
 //! channel to the writer, which upserts them in one transaction (large files
-//! take the bulk path: see [`Writer`]). Memory is a
+//! build the table's indexes once at the end: see [`Writer`]). Memory is a
 //! few batches whatever the file size. At the first bad cell the writer stops
 //! inserting, the reader goes on checking the rest of the file so that every
 //! error is reported at once, and the transaction is rolled back.
@@ -207,36 +207,28 @@ where
     })
 }
 
-/// The staging table of a PostgreSQL import (temporary: dropped at commit).
-const STAGING: &str = "accessaudit_import";
 /// Below this many expected rows an import never rebuilds indexes.
 const MIN_ROWS_FOR_REBUILD: u64 = 50_000;
 /// Bytes per CSV row assumed when estimating a file's rows from its size:
 /// larger than any real row of the canonical tables, so the estimate errs low.
 const BYTES_PER_ROW_ESTIMATE: u64 = 200;
 
-/// How the checked rows reach the table, inside the import's transaction.
+/// How the checked rows reach the table, inside the import's transaction:
+/// multi-row `INSERT … ON CONFLICT DO UPDATE` per batch. A load that is large
+/// next to what the table already holds first drops the table's secondary
+/// indexes and builds each once at the end (a sort per index instead of a
+/// B-tree insert per row and index). DDL is transactional on both backends,
+/// so a failed import leaves them as they were; on PostgreSQL the drop locks
+/// the table until commit, which a bulk load may do.
 ///
-/// - Upsert: multi-row `INSERT … ON CONFLICT DO UPDATE` per batch (SQLite,
-///   and PostgreSQL for small files: no staging round trip).
-/// - Staged (PostgreSQL): every batch is `COPY`ed into a temporary table,
-///   then one `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT` moves the
-///   latest row of each key. COPY skips planning and parameter decoding per
-///   row; the set-based upsert does the key lookups in one pass.
-///
-/// Either way, a load that is large next to what the table already holds
-/// drops the table's secondary indexes first and builds each once at the end
-/// (a sort per index instead of a B-tree insert per row and index). DDL is
-/// transactional on both backends, so a failed import leaves them as they
-/// were; on PostgreSQL the drop locks the table until commit, which a bulk
-/// load may do.
+/// Measured and rejected for PostgreSQL: `COPY` into a temporary staging
+/// table, then one `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT` — 29.0 s
+/// for 1M events against 25.6 s for this path (BENCHMARKS.md).
 struct Writer {
     table: &'static TableSpec,
-    names: Vec<&'static str>,
+    columns: Vec<&'static ColumnSpec>,
     rows_per_batch: usize,
     full_sql: String,
-    staged: bool,
-    next_seq: i64,
     written: u64,
     rebuilt: Vec<IndexDef>,
 }
@@ -249,88 +241,40 @@ impl Writer {
         rows_per_batch: usize,
         size_hint: Option<u64>,
     ) -> Result<Writer, StoreError> {
-        let backend = db.backend();
         let expected_rows = size_hint.map_or(0, |bytes| bytes / BYTES_PER_ROW_ESTIMATE);
-        let large = expected_rows >= MIN_ROWS_FOR_REBUILD;
         let mut rebuilt = Vec::new();
-        if large && table_smaller_than(db, table.name, expected_rows).await? {
+        if expected_rows >= MIN_ROWS_FOR_REBUILD
+            && table_smaller_than(db, table.name, expected_rows).await?
+        {
             rebuilt = db.secondary_indexes(table.name).await?;
             db.drop_indexes(&rebuilt).await?;
         }
-        let staged = large && backend == Backend::Postgres;
-        if staged {
-            db.execute(
-                &format!(
-                    "CREATE TEMPORARY TABLE {STAGING} (LIKE {} INCLUDING DEFAULTS, import_seq BIGINT NOT NULL) ON COMMIT DROP",
-                    table.name
-                ),
-                &[],
-            )
-            .await?;
-        }
         Ok(Writer {
             table,
-            names: columns.iter().map(|c| c.name).collect(),
+            columns: columns.to_vec(),
             rows_per_batch,
-            full_sql: table.upsert_sql(backend, columns, rows_per_batch),
-            staged,
-            next_seq: 0,
+            full_sql: table.upsert_sql(db.backend(), columns, rows_per_batch),
             written: 0,
             rebuilt,
         })
     }
 
-    async fn write(&mut self, db: &mut Tx, mut rows: Vec<Vec<SqlValue>>) -> Result<(), StoreError> {
-        if self.staged {
-            // The file order, so that the last row of a key wins.
-            for row in &mut rows {
-                self.next_seq += 1;
-                row.push(SqlValue::int(self.next_seq));
-            }
-            let mut names = self.names.clone();
-            names.push("import_seq");
-            db.bulk_insert(STAGING, &names, &rows).await?;
-            return Ok(());
-        }
+    async fn write(&mut self, db: &mut Tx, rows: Vec<Vec<SqlValue>>) -> Result<(), StoreError> {
+        let n = rows.len();
         let params: Vec<SqlValue> = rows.into_iter().flatten().collect();
-        let n = params.len() / self.names.len().max(1);
         // Every batch but the last is full: its statement is built once.
         let sql: std::borrow::Cow<'_, str> = if n == self.rows_per_batch {
             self.full_sql.as_str().into()
         } else {
-            let columns: Vec<&ColumnSpec> = self
-                .names
-                .iter()
-                .filter_map(|name| self.table.column(name))
-                .collect();
-            self.table.upsert_sql(db.backend(), &columns, n).into()
+            self.table.upsert_sql(db.backend(), &self.columns, n).into()
         };
         db.execute(&sql, &params).await?;
         self.written += n as u64;
         Ok(())
     }
 
-    /// Moves staged rows into the table and builds dropped indexes; returns
-    /// the rows written.
+    /// Builds the dropped indexes again; returns the rows written.
     async fn finish(self, db: &mut Tx) -> Result<u64, StoreError> {
-        let mut written = self.written;
-        if self.staged {
-            let columns = self.names.join(", ");
-            let key = self.table.key.join(", ");
-            written = db
-                .execute(
-                    &format!(
-                        "INSERT INTO {table} ({columns})
-                         SELECT DISTINCT ON ({key}) {columns} FROM {STAGING}
-                          ORDER BY {key}, import_seq DESC
-                         {conflict}",
-                        table = self.table.name,
-                        conflict = self.table.on_conflict_sql(&self.names),
-                    ),
-                    &[],
-                )
-                .await?;
-        }
         if !self.rebuilt.is_empty() {
             if db.backend() == Backend::Postgres {
                 // Index builds sort in memory up to this much (default 64 MB).
@@ -339,7 +283,7 @@ impl Writer {
             }
             db.create_indexes(&self.rebuilt).await?;
         }
-        Ok(written)
+        Ok(self.written)
     }
 }
 

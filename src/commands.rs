@@ -12,9 +12,8 @@ mod reports;
 use crate::cli::{Cli, Command, DemoArgs, GlobalArgs, ImportArgs, RulesCommand, RunArgs, SyncArgs};
 use crate::collect::{csv_import, tables};
 use crate::config::Config;
-use crate::engine;
+use crate::engine::{self, RuleSet, load as rules};
 use crate::report::output;
-use crate::rules::{self, RuleSet};
 use crate::store::{Store, StoreOptions};
 
 /// Exit status when `--fail-on` is met (errors exit 1, usage errors 2).
@@ -181,7 +180,7 @@ async fn rules_command(g: &Settings, cmd: RulesCommand) -> Result<ExitCode> {
                     "{:<24} {:<9} {:<22} {:<8} {}",
                     r.id,
                     r.severity.as_str(),
-                    r.kind.name().as_str(),
+                    r.kind.name(),
                     if r.enabled { "yes" } else { "no" },
                     controls.join("; ")
                 )?;
@@ -198,7 +197,7 @@ async fn rules_command(g: &Settings, cmd: RulesCommand) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let mut problems = Vec::new();
             for file in &tests {
-                match rules::testing::parse(&file.path, &file.text) {
+                match engine::testing::parse(&file.path, &file.text) {
                     Ok(t) if set.get(&t.rule.value).is_none() => problems.push(format!(
                         "{}:{}:{}: field `rule`: no rule `{}` is loaded",
                         file.path.display(),
@@ -244,7 +243,7 @@ async fn rules_test(g: &Settings, paths: Vec<PathBuf>) -> Result<ExitCode> {
     let (mut passed, mut failed) = (0, 0);
     let mut out = std::io::stdout().lock();
     for file in &files {
-        let results = rules::testing::run_file(&store, &set, &file.path, &file.text)
+        let results = engine::testing::run_file(&store, &set, &file.path, &file.text)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         for r in results {
@@ -290,7 +289,7 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
         Some((_, config)) => config.rules.clone(),
         None => args.rules.clone(),
     };
-    let selected: Vec<&rules::Rule> = if wanted.is_empty() {
+    let selected: Vec<&engine::Rule> = if wanted.is_empty() {
         set.enabled().collect()
     } else {
         let mut picked = Vec::new();
@@ -387,7 +386,7 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         org.events,
         crate::model::format_instant(org.as_of)
     );
-    let rules: Vec<&rules::Rule> = set.enabled().collect();
+    let rules: Vec<&engine::Rule> = set.enabled().collect();
     // Earlier runs of the job first, so that the report shows what is new,
     // still open and resolved, and its chart has a history. (45 days: the
     // planted cases are recent, and one of them resolves in that time.)

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::rules::Span;
+use crate::model::Span;
 use crate::yaml::{self, LocatedError};
 
 /// Every problem found in a configuration file.

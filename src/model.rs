@@ -5,9 +5,10 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Declares a string-backed enum with `as_str`, `FromStr`, `Display` and serde
 /// impls that use the contract's spelling, so the spelling lives in one place.
@@ -159,6 +160,52 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     Err(format!(
         "`{s}` is not an RFC 3339 timestamp (e.g. 2026-11-01T08:00:00Z) or a date (2026-11-01)"
     ))
+}
+
+/// A duration written the way people write them: `90d`, `24h`, `30 days`, `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct Span(pub Duration);
+
+impl Span {
+    pub const fn days(n: u64) -> Span {
+        Span(Duration::from_secs(n * 86_400))
+    }
+    pub const fn hours(n: u64) -> Span {
+        Span(Duration::from_secs(n * 3_600))
+    }
+    pub fn chrono(self) -> chrono::Duration {
+        chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl From<Span> for String {
+    fn from(s: Span) -> String {
+        s.to_string()
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
+        let text = String::deserialize(d)?;
+        let parsed = humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "bad duration `{text}` ({e}); write e.g. 90d, 24h, 30m or `1h 30m`"
+            ))
+        })?;
+        if parsed.is_zero() {
+            return Err(serde::de::Error::custom(format!(
+                "duration `{text}` must be greater than zero"
+            )));
+        }
+        Ok(Span(parsed))
+    }
 }
 
 #[cfg(test)]

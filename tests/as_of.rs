@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use accessaudit::model::Finding;
 use accessaudit::store::{SqlValue, Store};
-use accessaudit::{demo, engine, rules};
+use accessaudit::{demo, engine};
 use chrono::{DateTime, Duration, Utc};
 use common::TestDb;
 
@@ -226,8 +226,8 @@ async fn later_data(store: &Store, t: DateTime<Utc>, at_t: &BTreeMap<String, Vec
 
 async fn as_of_reruns_reproduce_the_scheduled_run(db: TestDb) {
     let org = demo::build(&db.store, 7).await.expect("demo builds");
-    let set = rules::load(&[], true).unwrap();
-    let enabled: Vec<&rules::Rule> = set.enabled().collect();
+    let set = accessaudit::engine::load::load(&[], true).unwrap();
+    let enabled: Vec<&accessaudit::engine::Rule> = set.enabled().collect();
     let t = org.as_of;
     let scheduled = engine::run(&db.store, &enabled, t, Some("monthly"))
         .await

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use accessaudit::store::runs::OutcomeStatus;
-use accessaudit::{demo, engine, rules};
+use accessaudit::{demo, engine};
 use common::TestDb;
 
 const RULES: [&str; 5] = [
@@ -24,8 +24,8 @@ type Key = (String, String, String);
 /// demo's instant, and returns (planted, found).
 async fn build_and_run(db: &TestDb, seed: u64) -> (BTreeSet<Key>, BTreeSet<Key>) {
     let org = demo::build(&db.store, seed).await.expect("demo builds");
-    let set = rules::load(&[], true).expect("shipped rules load");
-    let enabled: Vec<&rules::Rule> = set.enabled().collect();
+    let set = accessaudit::engine::load::load(&[], true).expect("shipped rules load");
+    let enabled: Vec<&accessaudit::engine::Rule> = set.enabled().collect();
     for id in RULES {
         assert!(
             enabled.iter().any(|r| r.id == id),

@@ -18,7 +18,7 @@ use accessaudit::model::parse_instant;
 use accessaudit::report::lifecycle::{self, Status};
 use accessaudit::report::templates::Templates;
 use accessaudit::report::{archive, exceptions, render};
-use accessaudit::rules;
+
 use accessaudit::store::SqlValue;
 use common::TestDb;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -89,8 +89,8 @@ async fn scenario(db: &TestDb) -> Scenario {
             .await
             .expect("fixture imports");
     }
-    let set = rules::load(&[], true).unwrap();
-    let idle: Vec<&rules::Rule> = vec![set.get("idle-accounts").unwrap()];
+    let set = accessaudit::engine::load::load(&[], true).unwrap();
+    let idle: Vec<&accessaudit::engine::Rule> = vec![set.get("idle-accounts").unwrap()];
     let t1 = parse_instant(T1).unwrap();
     let t2 = parse_instant(T2).unwrap();
     let first = engine::run(&db.store, &idle, t1, Some("monthly"))
@@ -164,7 +164,7 @@ async fn lifecycle_and_report(db: TestDb) {
     }
 
     let config = Config::embedded();
-    let set = rules::load(&[], true).unwrap();
+    let set = accessaudit::engine::load::load(&[], true).unwrap();
     let templates = Templates::load(None).expect("shipped templates load");
     assert!(templates.names().contains_key("alert"));
     let to = vec!["Compliance <compliance@example.com>".to_string()];
@@ -364,7 +364,7 @@ async fn lifecycle_and_report(db: TestDb) {
     // A later run whose rule is skipped (the event feed is stale by then)
     // resolves nothing: its findings are not re-checked, and the report says
     // why the rule did not run.
-    let idle: Vec<&rules::Rule> = vec![set.get("idle-accounts").unwrap()];
+    let idle: Vec<&accessaudit::engine::Rule> = vec![set.get("idle-accounts").unwrap()];
     let third = engine::run(
         &db.store,
         &idle,
@@ -558,7 +558,10 @@ async fn commands_report_verify_and_exceptions(db: TestDb) {
     let outcomes = db.store.rule_outcomes(run_id).await.unwrap();
     assert_eq!(
         outcomes.len(),
-        rules::load(&[], true).unwrap().enabled().count(),
+        accessaudit::engine::load::load(&[], true)
+            .unwrap()
+            .enabled()
+            .count(),
         "the monthly job runs every enabled rule"
     );
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use accessaudit::rules::{self, RuleKind};
+use accessaudit::engine::RuleKind;
 
 fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -15,7 +15,7 @@ fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 fn errors_of(dir: &Path) -> Vec<String> {
-    match rules::load(&[dir.to_path_buf()], true) {
+    match accessaudit::engine::load::load(&[dir.to_path_buf()], true) {
         Ok(_) => panic!("expected errors"),
         Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
     }
@@ -27,7 +27,7 @@ fn at(dir: &Path, file: &str) -> String {
 
 #[test]
 fn shipped_rules_load_with_the_contract_ids_and_defaults() {
-    let set = rules::load(&[], true).expect("shipped rules");
+    let set = accessaudit::engine::load::load(&[], true).expect("shipped rules");
     let ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -226,7 +226,8 @@ fn overrides_change_params_severity_and_enabled_without_editing_shipped_files() 
         ),
         ("shared.yaml", "override: shared-account\nenabled: false\n"),
     ]);
-    let set = rules::load(&[dir.path().to_path_buf()], true).expect("overrides apply");
+    let set = accessaudit::engine::load::load(&[dir.path().to_path_buf()], true)
+        .expect("overrides apply");
     let idle = set.get("idle-accounts").unwrap();
     assert_eq!(idle.severity.as_str(), "high");
     let RuleKind::IdleAccounts(p) = &idle.kind else {
@@ -347,7 +348,7 @@ fn a_file_named_like_a_shipped_one_replaces_it() {
         "idle-accounts.yaml",
         "id: idle-accounts\ntitle: Idle (ours)\nseverity: low\nkind: idle_accounts\nparams:\n  max_idle: 30d\n",
     )]);
-    let set = rules::load(&[dir.path().to_path_buf()], true)
+    let set = accessaudit::engine::load::load(&[dir.path().to_path_buf()], true)
         .expect("no duplicate: the file replaces its namesake");
     let idle = set.get("idle-accounts").unwrap();
     assert_eq!(

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use accessaudit::engine;
-use accessaudit::rules;
+
 use accessaudit::store::runs::OutcomeStatus;
 use accessaudit::store::{Store, StoreOptions};
 use common::TestDb;
@@ -273,8 +273,9 @@ async fn custom_sql_rules_map_columns_and_cannot_write(db: TestDb) {
          query: WITH d AS (DELETE FROM principals RETURNING id) SELECT id AS subject_id FROM d\n",
     )
     .unwrap();
-    let set = rules::load(&[rules_dir.path().to_path_buf()], false).expect("custom rules load");
-    let rules: Vec<&rules::Rule> = set.rules.iter().collect();
+    let set = accessaudit::engine::load::load(&[rules_dir.path().to_path_buf()], false)
+        .expect("custom rules load");
+    let rules: Vec<&accessaudit::engine::Rule> = set.rules.iter().collect();
     let as_of = accessaudit::model::parse_instant(T).unwrap();
     let summary = engine::run(&db.store, &rules, as_of, None)
         .await
@@ -339,8 +340,8 @@ async fn scans_stop_at_the_statement_timeout(db: TestDb) {
         ),
     )
     .unwrap();
-    let set = rules::load(&[rules_dir.path().to_path_buf()], true).unwrap();
-    let rules: Vec<&rules::Rule> = set
+    let set = accessaudit::engine::load::load(&[rules_dir.path().to_path_buf()], true).unwrap();
+    let rules: Vec<&accessaudit::engine::Rule> = set
         .rules
         .iter()
         .filter(|r| r.id == "a-slow" || r.id == "idle-accounts")

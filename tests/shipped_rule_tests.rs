@@ -1,17 +1,17 @@
 //! Every shipped rule's tests (rules/*.test.yaml), on SQLite and PostgreSQL.
 
 mod common;
+use accessaudit::engine::load as rules;
 
-use accessaudit::rules;
 use common::TestDb;
 
 async fn shipped_rule_tests_pass(db: TestDb) {
-    let set = rules::load(&[], true).expect("shipped rules load");
+    let set = accessaudit::engine::load::load(&[], true).expect("shipped rules load");
     let files = rules::builtin_files(rules::is_test_file);
     let tested: std::collections::BTreeSet<String> = files
         .iter()
         .filter_map(|f| {
-            rules::testing::parse(&f.path, &f.text)
+            accessaudit::engine::testing::parse(&f.path, &f.text)
                 .ok()
                 .map(|t| t.rule.value)
         })
@@ -26,9 +26,10 @@ async fn shipped_rule_tests_pass(db: TestDb) {
     let mut failures = Vec::new();
     let mut cases = 0;
     for file in &files {
-        let results = rules::testing::run_file(&db.store, &set, &file.path, &file.text)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let results =
+            accessaudit::engine::testing::run_file(&db.store, &set, &file.path, &file.text)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
         for r in results {
             cases += 1;
             if !r.passed() {

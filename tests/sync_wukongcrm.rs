@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use accessaudit::collect::sync::{SyncReport, sync_source};
 use accessaudit::config::Config;
 use accessaudit::engine;
-use accessaudit::rules;
+
 use accessaudit::store::{SqlValue, Store};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{Connection, Executor, MySqlConnection};
@@ -246,8 +246,8 @@ async fn sync(store: &Store, config: &Config, at: DateTime<Utc>) -> Result<SyncR
 }
 
 async fn findings(store: &Store, as_of: DateTime<Utc>) -> BTreeSet<(String, String)> {
-    let set = rules::load(&[], true).expect("shipped rules");
-    let rules: Vec<&rules::Rule> = set.enabled().collect();
+    let set = accessaudit::engine::load::load(&[], true).expect("shipped rules");
+    let rules: Vec<&accessaudit::engine::Rule> = set.enabled().collect();
     let summary = engine::run(store, &rules, as_of, None).await.expect("run");
     for o in &summary.outcomes {
         assert_ne!(

@@ -9,11 +9,11 @@ use anyhow::{Context, Result, bail};
 
 use super::{Settings, load_rules, open_store, write_file_atomically};
 use crate::cli::{ExceptionsCommand, ReportArgs, RunsCommand};
+use crate::engine::RuleSet;
 use crate::model::format_instant;
 use crate::report::render::{self, RenderedReport};
 use crate::report::templates::Templates;
 use crate::report::{archive, exceptions};
-use crate::rules::RuleSet;
 use crate::store::Store;
 
 /// Loads the templates of the deployment (shipped, overridden by the config's directory).

@@ -5,20 +5,23 @@
 //! into the engine's tables in batches: no rule holds a table in memory. A rule
 //! that fails is recorded as failed and the others still run.
 
-mod bulk_export;
-mod custom_sql;
-mod departed;
-mod idle;
-mod over_privileged;
-mod shared_account;
+pub mod kinds;
+pub mod load;
+pub mod named_params;
+pub mod rule;
+pub mod testing;
+
+pub use kinds::{Kind, RuleKind};
+pub use load::{RuleErrors, RuleSet, SourceFile};
+pub use rule::{Control, Rule};
 
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
+use crate::model::Span;
 use crate::model::{Finding, Severity, format_instant};
-use crate::rules::{Rule, RuleKind, Span};
 use crate::store::runs::{FirstSeen, OutcomeStatus, RuleOutcome};
 use crate::store::{Backend, SqlValue, Store, StoreError, Tx};
 
@@ -44,7 +47,7 @@ pub struct RunSummary {
 }
 
 /// What every rule evaluation can see: the instant, the backend, the newest event.
-pub(crate) struct Context {
+pub struct Context {
     pub as_of: DateTime<Utc>,
     pub backend: Backend,
     /// The newest event at or before T (the freshness gate's input).
@@ -86,7 +89,7 @@ impl Context {
 
 /// How an evaluation ended, short of an error.
 #[derive(Debug, Default)]
-pub(crate) struct Evaluation {
+pub struct Evaluation {
     /// Not evaluated, and why.
     pub skipped: Option<String>,
     /// Evaluated, with a caveat (e.g. one check left out for a stale feed).
@@ -115,7 +118,7 @@ impl Evaluation {
 /// own connection: the rule's scan goes on while the previous batch is being
 /// written (the two run on different cores), and at most a few batches are
 /// in memory whatever the number of findings.
-pub(crate) struct Sink {
+pub struct Sink {
     buffer: Vec<Finding>,
     pub count: u64,
     pub max_severity: Option<Severity>,
@@ -281,7 +284,7 @@ async fn evaluate_all(
         // otherwise abort the snapshot for every rule after it.
         store.rearm_statement_timeout();
         scan.execute("SAVEPOINT rule_eval", &[]).await?;
-        let result = match evaluate(&mut scan, &ctx, rule, &mut sink).await {
+        let result = match rule.kind.evaluate(&mut scan, &ctx, rule, &mut sink).await {
             Ok(evaluation) => sink.finish().await.map(|_| evaluation),
             Err(e) => {
                 sink.abandon().await;
@@ -344,17 +347,6 @@ async fn evaluate_all(
         finding_count: total,
         max_severity,
     })
-}
-
-async fn evaluate(tx: &mut Tx, ctx: &Context, rule: &Rule, sink: &mut Sink) -> Result<Evaluation> {
-    match &rule.kind {
-        RuleKind::IdleAccounts(p) => idle::evaluate(tx, ctx, rule, p, sink).await,
-        RuleKind::DepartedStillActive(p) => departed::evaluate(tx, ctx, rule, p, sink).await,
-        RuleKind::OverPrivileged(p) => over_privileged::evaluate(tx, ctx, rule, p, sink).await,
-        RuleKind::BulkExport(p) => bulk_export::evaluate(tx, ctx, rule, p, sink).await,
-        RuleKind::SharedAccount(p) => shared_account::evaluate(tx, ctx, rule, p, sink).await,
-        RuleKind::Sql(p) => custom_sql::evaluate(tx, ctx, rule, p, sink).await,
-    }
 }
 
 /// The accounts as of T. Synced accounts have versions in

@@ -31,8 +31,8 @@ use super::lifecycle::{self, Counts, Entry, Lifecycle, LifecycleError, Status};
 use super::output::neutralise_cell;
 use super::templates::{TemplateError, Templates};
 use crate::config::Config;
+use crate::engine::RuleSet;
 use crate::model::{Severity, format_instant};
-use crate::rules::RuleSet;
 use crate::store::runs::OutcomeStatus;
 use crate::store::{SqlValue, Store, StoreError};
 

@@ -214,6 +214,22 @@ impl Store {
         Ok(())
     }
 
+    /// The deployment's stable id (table `deployment`, made by the
+    /// migrations once per store): it names the store, not the URL it is
+    /// reached by.
+    pub async fn deployment_id(&self) -> Result<String> {
+        let rows = self
+            .fetch_all("SELECT id FROM deployment WHERE singleton = 1", &[])
+            .await?;
+        match rows.first() {
+            Some(row) => row.req_text("id"),
+            None => Err(StoreError::Decode {
+                column: "deployment.id".into(),
+                message: "the deployment row is missing (run `accessaudit migrate`)".into(),
+            }),
+        }
+    }
+
     /// Starts a read-only transaction with a statement timeout, in which the
     /// rules of a run see one consistent snapshot of the canonical tables.
     pub async fn begin_scan(&self) -> Result<Tx> {

@@ -13,8 +13,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::model::*;
-use super::named_params;
+use super::kinds::{Kind, ParamsMaker, ParamsOp, RuleKind};
+use super::rule::{Control, Rule};
 use crate::model::Severity;
 use crate::yaml::{self, LocatedError};
 
@@ -205,15 +205,9 @@ pub fn with_params(
     rule: &Rule,
     params: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Rule, String> {
-    let kind = match &rule.kind {
-        RuleKind::IdleAccounts(p) => RuleKind::IdleAccounts(merge_params(p, params)?),
-        RuleKind::DepartedStillActive(p) => RuleKind::DepartedStillActive(merge_params(p, params)?),
-        RuleKind::OverPrivileged(p) => RuleKind::OverPrivileged(merge_params(p, params)?),
-        RuleKind::BulkExport(p) => RuleKind::BulkExport(merge_params(p, params)?),
-        RuleKind::SharedAccount(p) => RuleKind::SharedAccount(merge_params(p, params)?),
-        RuleKind::Sql(p) => RuleKind::Sql(merge_params(p, params)?),
-    };
-    validate(&kind).map_err(|(field, message)| format!("params.{field}: {message}"))?;
+    let kind = rule.kind.map(&MergeParams(params))?;
+    kind.check()
+        .map_err(|(field, message)| format!("params.{field}: {message}"))?;
     Ok(Rule {
         kind,
         ..rule.clone()
@@ -266,7 +260,7 @@ struct RuleDoc<P> {
     controls: Vec<Control>,
     #[serde(default = "yes")]
     enabled: bool,
-    kind: KindName,
+    kind: Spanned<String>,
     params: Option<P>,
 }
 
@@ -304,26 +298,25 @@ fn load_rule(file: &Path, source: &str) -> Result<Rule, LocatedError> {
         });
     }
     // Second pass: the params, typed by the kind, so errors point into them.
-    let kind = match head.kind {
-        KindName::IdleAccounts => RuleKind::IdleAccounts(params_of(file, source)?),
-        KindName::DepartedStillActive => RuleKind::DepartedStillActive(params_of(file, source)?),
-        KindName::OverPrivileged => RuleKind::OverPrivileged(params_of(file, source)?),
-        KindName::BulkExport => RuleKind::BulkExport(params_of(file, source)?),
-        KindName::SharedAccount => RuleKind::SharedAccount(params_of(file, source)?),
-        KindName::Sql => {
-            let doc: RuleDoc<CustomSql> = yaml::parse(file, source)?;
-            let params = doc.params.ok_or_else(|| {
-                LocatedError::at_field(
-                    file,
-                    source,
-                    "kind",
-                    "a `sql` rule needs `params` with a `query`",
-                )
-            })?;
-            RuleKind::Sql(params)
-        }
-    };
-    validate(&kind).map_err(|(field, message)| {
+    let kind =
+        RuleKind::make(&head.kind.value, &FromRuleFile { file, source }).unwrap_or_else(|| {
+            Err(LocatedError {
+                file: file.to_path_buf(),
+                line: head.kind.referenced.line() as usize,
+                column: head.kind.referenced.column() as usize,
+                field: "kind".into(),
+                message: format!(
+                    "unknown variant `{}`, expected one of {}",
+                    head.kind.value,
+                    RuleKind::NAMES
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+        })?;
+    kind.check().map_err(|(field, message)| {
         LocatedError::at_field(file, source, &format!("params.{field}"), message)
     })?;
     Ok(Rule {
@@ -338,9 +331,46 @@ fn load_rule(file: &Path, source: &str) -> Result<Rule, LocatedError> {
     })
 }
 
-fn params_of<P: DeserializeOwned + Default>(file: &Path, source: &str) -> Result<P, LocatedError> {
-    let doc: RuleDoc<P> = yaml::parse(file, source)?;
-    Ok(doc.params.unwrap_or_default())
+/// Makes a kind's params from a rule file: its `params:` read as that
+/// kind's type (so an error points into them), or the kind's defaults.
+struct FromRuleFile<'a> {
+    file: &'a Path,
+    source: &'a str,
+}
+
+impl ParamsMaker for FromRuleFile<'_> {
+    type Error = LocatedError;
+    fn make<K: Kind>(&self) -> Result<K, LocatedError> {
+        let doc: RuleDoc<K> = yaml::parse(self.file, self.source)?;
+        match doc.params {
+            Some(params) => Ok(params),
+            None => K::defaults()
+                .map_err(|message| LocatedError::at_field(self.file, self.source, "kind", message)),
+        }
+    }
+}
+
+/// An override file's params merged onto a rule's.
+struct FromOverride<'a> {
+    file: &'a Path,
+    source: &'a str,
+}
+
+impl ParamsOp for FromOverride<'_> {
+    type Error = LocatedError;
+    fn apply<K: Kind>(&self, base: &K) -> Result<K, LocatedError> {
+        merge(self.file, self.source, base)
+    }
+}
+
+/// A rule test's `params:` merged onto a rule's.
+struct MergeParams<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl ParamsOp for MergeParams<'_> {
+    type Error = String;
+    fn apply<K: Kind>(&self, base: &K) -> Result<K, String> {
+        merge_params(base, self.0)
+    }
 }
 
 fn apply_override(
@@ -362,15 +392,9 @@ fn apply_override(
     let located = |field: &str, message: String| {
         LocatedError::at_field(file, source, &format!("params.{field}"), message)
     };
-    let kind = match &rule.kind {
-        RuleKind::IdleAccounts(p) => RuleKind::IdleAccounts(merge(file, source, p)?),
-        RuleKind::DepartedStillActive(p) => RuleKind::DepartedStillActive(merge(file, source, p)?),
-        RuleKind::OverPrivileged(p) => RuleKind::OverPrivileged(merge(file, source, p)?),
-        RuleKind::BulkExport(p) => RuleKind::BulkExport(merge(file, source, p)?),
-        RuleKind::SharedAccount(p) => RuleKind::SharedAccount(merge(file, source, p)?),
-        RuleKind::Sql(p) => RuleKind::Sql(merge(file, source, p)?),
-    };
-    validate(&kind).map_err(|(field, message)| located(&field, message))?;
+    let kind = rule.kind.map(&FromOverride { file, source })?;
+    kind.check()
+        .map_err(|(field, message)| located(&field, message))?;
     rule.kind = kind;
     if let Some(severity) = head.severity {
         rule.severity = severity;
@@ -419,72 +443,4 @@ impl<'de, P: DeserializeOwned> Deserialize<'de> for PartialCheck<P> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         P::deserialize(d).map(|_| PartialCheck(std::marker::PhantomData))
     }
-}
-
-/// Checks what types alone cannot; returns the offending param and why.
-pub fn validate(kind: &RuleKind) -> Result<(), (String, String)> {
-    let err = |field: &str, message: &str| Err((field.to_string(), message.to_string()));
-    match kind {
-        RuleKind::IdleAccounts(p) => {
-            if p.statuses.is_empty() {
-                return err("statuses", "must list at least one account status");
-            }
-        }
-        RuleKind::DepartedStillActive(p) => {
-            if p.statuses.is_empty() {
-                return err("statuses", "must list at least one account status");
-            }
-        }
-        RuleKind::OverPrivileged(p) => {
-            if !(0.0..=1.0).contains(&p.peer_max_share) {
-                return err("peer_max_share", "must be a share between 0 and 1");
-            }
-            if p.peer_min_group < 2 {
-                return err(
-                    "peer_min_group",
-                    "must be at least 2 (a holder and one peer)",
-                );
-            }
-            for pattern in &p.sensitive_permissions {
-                if pattern.is_empty() || pattern.contains(char::is_whitespace) {
-                    return err(
-                        "sensitive_permissions",
-                        "patterns are dotted names like `*.export`",
-                    );
-                }
-            }
-        }
-        RuleKind::BulkExport(p) => {
-            if p.min_records < 1 {
-                return err("min_records", "must be at least 1");
-            }
-            if p.min_exports_without_count < 1 {
-                return err("min_exports_without_count", "must be at least 1");
-            }
-            if p.spike_factor.is_nan() || p.spike_factor <= 0.0 {
-                return err("spike_factor", "must be greater than 0");
-            }
-        }
-        RuleKind::SharedAccount(p) => {
-            if p.min_distinct_ips < 2 {
-                return err("min_distinct_ips", "must be at least 2");
-            }
-            if p.min_distinct_devices < 2 {
-                return err("min_distinct_devices", "must be at least 2");
-            }
-        }
-        RuleKind::Sql(p) => {
-            let compiled = named_params::compile(&p.query)
-                .map_err(|e| ("query".to_string(), e.to_string()))?;
-            for name in &compiled.names {
-                if name != "as_of" && !p.params.contains_key(name) && !p.before.contains_key(name) {
-                    return err(
-                        "query",
-                        &format!("`:{name}` is not set in params or before (`:as_of` is built in)"),
-                    );
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -12,13 +12,89 @@
 //! follows its new events, not the size of the log.
 //! One finding per principal, with its worst window as evidence.
 
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
-use super::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time};
-use crate::model::{Finding, SubjectType};
-use crate::rules::{BulkExport, Rule};
+use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time};
+use crate::model::{Span, Finding, SubjectType};
+use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
+
+use super::{Kind, gate_24h, invalid};
+
+/// `bulk_export`: one principal exporting far more than usual.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BulkExport {
+    /// The sliding window exports are summed over.
+    pub window: Span,
+    /// Records exported within one window that are a finding.
+    pub min_records: i64,
+    /// Exports without a row count within one window that are a finding.
+    pub min_exports_without_count: i64,
+    /// Spike: more than this many times the principal's daily average…
+    pub spike_factor: f64,
+    /// …over this period before the window…
+    pub baseline: Span,
+    /// …and at least this many records (so a first small export is no spike).
+    pub spike_min_records: i64,
+    /// Windows considered: those ending within this period before T (a
+    /// window and its baseline may reach further back).
+    pub lookback: Span,
+    /// Freshness gate on the event feed.
+    pub max_event_age: Option<Span>,
+}
+
+impl Default for BulkExport {
+    fn default() -> Self {
+        BulkExport {
+            window: Span::hours(1),
+            min_records: 1000,
+            min_exports_without_count: 10,
+            spike_factor: 5.0,
+            baseline: Span::days(30),
+            spike_min_records: 200,
+            lookback: Span::days(30),
+            max_event_age: gate_24h(),
+        }
+    }
+}
+
+impl Kind for BulkExport {
+    const NAME: &'static str = "bulk_export";
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.min_records < 1 {
+            return invalid("min_records", "must be at least 1");
+        }
+        if self.min_exports_without_count < 1 {
+            return invalid("min_exports_without_count", "must be at least 1");
+        }
+        if self.spike_factor.is_nan() || self.spike_factor <= 0.0 {
+            return invalid("spike_factor", "must be greater than 0");
+        }
+        Ok(())
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context,
+        rule: &'a Rule,
+        sink: &'a mut Sink,
+    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
+        evaluate(tx, ctx, rule, self, sink)
+    }
+}
+
 
 /// The worst window of one principal so far.
 struct Worst {
@@ -33,7 +109,7 @@ struct Worst {
     windows_flagged: u64,
 }
 
-pub(super) async fn evaluate(
+async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
     rule: &Rule,

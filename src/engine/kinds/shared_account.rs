@@ -10,15 +10,116 @@
 //! the database streams the lookback's sign-ins in (account, time) order and
 //! a sliding window here counts distinct IPs and devices in one pass.
 
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
-use super::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time, names};
-use crate::model::{AccountStatus, AccountType, Finding, SubjectType};
-use crate::rules::{Rule, SharedAccount};
+use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time, names};
+use crate::model::{Span, AccountStatus, AccountType, Finding, SubjectType};
+use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
+
+use super::{Kind, gate_24h, invalid, statuses_usable, strings};
+
+/// `shared_account`: one account used by several people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharedAccount {
+    /// The sliding window sign-ins are compared over.
+    pub window: Span,
+    /// Distinct IPs within one window that are a finding.
+    pub min_distinct_ips: u32,
+    /// Distinct devices within one window that are a finding.
+    pub min_distinct_devices: u32,
+    /// Generic login names: a login is generic when, lower-cased, without its
+    /// `@domain` and without trailing digits, `_`, `-` or `.`, it is one of these.
+    pub generic_logins: Vec<String>,
+    /// Account types a generic login is allowed on.
+    pub generic_allowed_types: Vec<AccountType>,
+    /// Accounts typed `shared` are findings themselves (the seed: 一人一号).
+    pub flag_shared_type: bool,
+    /// Account statuses that are checked.
+    pub statuses: Vec<AccountStatus>,
+    /// Sign-ins considered: those within this period before T.
+    pub lookback: Span,
+    /// Freshness gate for the sign-in check only.
+    pub max_event_age: Option<Span>,
+}
+
+impl Default for SharedAccount {
+    fn default() -> Self {
+        SharedAccount {
+            window: Span::hours(1),
+            min_distinct_ips: 3,
+            min_distinct_devices: 3,
+            generic_logins: strings(&[
+                "admin",
+                "administrator",
+                "root",
+                "test",
+                "tester",
+                "demo",
+                "guest",
+                "temp",
+                "tmp",
+                "user",
+                "sales",
+                "support",
+                "service",
+                "helpdesk",
+                "office",
+                "info",
+                "team",
+                "shared",
+                "finance",
+                "marketing",
+                "hr",
+                "it",
+                "crm",
+                "default",
+            ]),
+            generic_allowed_types: vec![AccountType::Service, AccountType::Shared],
+            flag_shared_type: true,
+            statuses: statuses_usable(),
+            lookback: Span::days(30),
+            max_event_age: gate_24h(),
+        }
+    }
+}
+
+impl Kind for SharedAccount {
+    const NAME: &'static str = "shared_account";
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.min_distinct_ips < 2 {
+            return invalid("min_distinct_ips", "must be at least 2");
+        }
+        if self.min_distinct_devices < 2 {
+            return invalid("min_distinct_devices", "must be at least 2");
+        }
+        Ok(())
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context,
+        rule: &'a Rule,
+        sink: &'a mut Sink,
+    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
+        evaluate(tx, ctx, rule, self, sink)
+    }
+}
+
 
 /// Counts distinct values (IPs or devices) among the sign-ins of one window.
 #[derive(Default)]
@@ -104,7 +205,7 @@ fn generic_base(login: &str) -> String {
         .to_string()
 }
 
-pub(super) async fn evaluate(
+async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
     rule: &Rule,

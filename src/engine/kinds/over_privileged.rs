@@ -14,15 +14,105 @@
 //! sensitivity is worked out here; the grants are many, so they are selected,
 //! joined to holders and peers, and checked for use inside the database.
 
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 
-use super::departed::person_of_principal;
-use super::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time, names};
-use crate::model::{AccountStatus, DataScope, Finding, SubjectType};
-use crate::rules::{OverPrivileged, Rule};
+use super::departed_still_active::person_of_principal;
+use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time, names};
+use crate::model::{Span, AccountStatus, DataScope, Finding, SubjectType};
+use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
+
+use super::{Kind, gate_24h, invalid, statuses_active_pending, strings};
+
+/// `over_privileged`: sensitive access held beyond need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OverPrivileged {
+    /// Permissions that make a grant sensitive (`*` matches one dotted segment or more).
+    pub sensitive_permissions: Vec<String>,
+    /// Departments allowed to hold privileged roles and `user.grant`
+    /// (case-insensitive); empty turns the department check off.
+    pub admin_departments: Vec<String>,
+    /// Flag sensitive access not used for this long.
+    pub unused_after: Span,
+    /// Event actions that count as using a privileged role.
+    pub admin_actions: Vec<String>,
+    /// Event actions that count as using `data_scope: all`.
+    pub data_actions: Vec<String>,
+    /// Peer check: only in groups (same department and title) of at least this many.
+    pub peer_min_group: u32,
+    /// Peer check: flag when fewer than this share of the peers hold the role.
+    pub peer_max_share: f64,
+    /// Roles that bundle export and delete over all data are findings themselves.
+    pub flag_bundled_roles: bool,
+    /// Account statuses that are checked.
+    pub statuses: Vec<AccountStatus>,
+    /// Freshness gate for the usage check only (the other checks need no events).
+    pub max_event_age: Option<Span>,
+}
+
+impl Default for OverPrivileged {
+    fn default() -> Self {
+        OverPrivileged {
+            sensitive_permissions: strings(&["*.export", "*.delete", "user.grant"]),
+            admin_departments: strings(&["IT"]),
+            unused_after: Span::days(90),
+            admin_actions: strings(&["grant", "revoke", "update", "delete", "export"]),
+            data_actions: strings(&["view", "update", "export", "delete"]),
+            peer_min_group: 5,
+            peer_max_share: 0.1,
+            flag_bundled_roles: true,
+            statuses: statuses_active_pending(),
+            max_event_age: gate_24h(),
+        }
+    }
+}
+
+impl Kind for OverPrivileged {
+    const NAME: &'static str = "over_privileged";
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if !(0.0..=1.0).contains(&self.peer_max_share) {
+            return invalid("peer_max_share", "must be a share between 0 and 1");
+        }
+        if self.peer_min_group < 2 {
+            return invalid(
+                "peer_min_group",
+                "must be at least 2 (a holder and one peer)",
+            );
+        }
+        for pattern in &self.sensitive_permissions {
+            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
+                return invalid(
+                    "sensitive_permissions",
+                    "patterns are dotted names like `*.export`",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context,
+        rule: &'a Rule,
+        sink: &'a mut Sink,
+    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
+        evaluate(tx, ctx, rule, self, sink)
+    }
+}
+
 
 /// What makes a role sensitive, worked out from its row and permissions.
 #[derive(Debug, Default, Clone)]
@@ -122,7 +212,7 @@ async fn load_roles(tx: &mut Tx, p: &OverPrivileged) -> Result<BTreeMap<String, 
     Ok(roles)
 }
 
-pub(super) async fn evaluate(
+async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
     rule: &Rule,

@@ -26,9 +26,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::{Rule, RuleSet, with_params};
+use super::load::{RuleSet, with_params};
+use super::rule::Rule;
 use crate::collect::tables;
-use crate::engine;
 use crate::model::{Severity, SubjectType, parse_instant};
 use crate::store::{SqlValue, Store};
 use crate::yaml::{self, LocatedError};
@@ -161,7 +161,7 @@ async fn run_case(store: &Store, rule: &Rule, case: &TestCase) -> Result<Vec<Str
         with_params(rule, &case.params).map_err(|e| CaseError::Other(format!("params: {e}")))?
     };
     load_fixtures(store, &case.fixtures).await?;
-    let summary = engine::run(store, &[&rule], as_of, None)
+    let summary = super::run(store, &[&rule], as_of, None)
         .await
         .map_err(|e| CaseError::Other(format!("the rule failed: {e}")))?;
 

@@ -6,14 +6,72 @@
 //! The database does the selection: an index seek per account proves there is
 //! no sign-in since the cutoff, and only the accounts that pass are read back.
 
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
 use futures_util::StreamExt;
 
-use super::{Context, Evaluation, Result, SUCCESS, Sink, days_between, evidence, json_time, names};
-use crate::model::{AccountStatus, AccountType, Finding, SubjectType};
-use crate::rules::{IdleAccounts, Rule};
+use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, days_between, evidence, json_time, names};
+use crate::model::{Span, AccountStatus, AccountType, Finding, SubjectType};
+use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
 
-pub(super) async fn evaluate(
+use super::{Kind, gate_24h, invalid, statuses_active_pending};
+
+/// `idle_accounts`: accounts whose last sign-in is older than `max_idle`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdleAccounts {
+    /// Flag when the last sign-in is more than this before T.
+    pub max_idle: Span,
+    /// Account statuses that are checked.
+    pub statuses: Vec<AccountStatus>,
+    /// Account types that are checked.
+    pub account_types: Vec<AccountType>,
+    /// Freshness gate: skip the rule when the newest event is older than this
+    /// before T (`null` turns the gate off, for sources without a login feed).
+    pub max_event_age: Option<Span>,
+}
+
+impl Default for IdleAccounts {
+    fn default() -> Self {
+        IdleAccounts {
+            max_idle: Span::days(90),
+            statuses: statuses_active_pending(),
+            account_types: vec![AccountType::Human],
+            max_event_age: gate_24h(),
+        }
+    }
+}
+
+impl Kind for IdleAccounts {
+    const NAME: &'static str = "idle_accounts";
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.statuses.is_empty() {
+            return invalid("statuses", "must list at least one account status");
+        }
+        Ok(())
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context,
+        rule: &'a Rule,
+        sink: &'a mut Sink,
+    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
+        evaluate(tx, ctx, rule, self, sink)
+    }
+}
+
+
+async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
     rule: &Rule,

@@ -6,12 +6,66 @@
 //! account's status alone; a dead log feed can only hide the escalation, and
 //! the evidence says how fresh the feed was.
 
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
 use futures_util::StreamExt;
 
-use super::{Context, Evaluation, Result, SUCCESS, Sink, days_between, evidence, json_time, names};
-use crate::model::{AccountStatus, Finding, Severity, SubjectType};
-use crate::rules::{DepartedStillActive, Rule};
+use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, days_between, evidence, json_time, names};
+use crate::model::{Span, AccountStatus, Finding, Severity, SubjectType};
+use crate::engine::rule::Rule;
 use crate::store::{Backend, SqlValue, Tx};
+
+use super::{Kind, invalid};
+
+/// `departed_still_active`: accounts of people HR has terminated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DepartedStillActive {
+    /// How long after `terminated_at` an account may stay open.
+    pub grace: Span,
+    /// Account statuses that count as still open.
+    pub statuses: Vec<AccountStatus>,
+    /// Raise to critical when the account was used after the termination.
+    pub escalate_on_activity: bool,
+}
+
+impl Default for DepartedStillActive {
+    fn default() -> Self {
+        DepartedStillActive {
+            grace: Span::days(1),
+            statuses: vec![AccountStatus::Active],
+            escalate_on_activity: true,
+        }
+    }
+}
+
+impl Kind for DepartedStillActive {
+    const NAME: &'static str = "departed_still_active";
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.statuses.is_empty() {
+            return invalid("statuses", "must list at least one account status");
+        }
+        Ok(())
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context,
+        rule: &'a Rule,
+        sink: &'a mut Sink,
+    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
+        evaluate(tx, ctx, rule, self, sink)
+    }
+}
+
 
 /// The person of an account: `person_id`, or else the person whose email
 /// matches case-insensitively; where HR has several records with that email
@@ -26,7 +80,7 @@ pub(crate) fn person_of_principal(b: Backend) -> String {
     )
 }
 
-pub(super) async fn evaluate(
+async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
     rule: &Rule,

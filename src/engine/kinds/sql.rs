@@ -3,16 +3,91 @@
 //! parameter bound. Columns map onto the finding: `subject_id` (required),
 //! `subject_type`, `severity` and `title` (optional); all others are evidence.
 
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
 use futures_util::StreamExt;
 
-use super::{Context, EngineError, Evaluation, Result, Sink};
-use crate::model::{Finding, Severity, SubjectType};
-use crate::rules::{CustomSql, Rule, SqlParam, named_params};
+use crate::engine::named_params;
+use crate::engine::{Context, EngineError, Evaluation, Result, Sink};
+use crate::model::{Span, Finding, Severity, SubjectType};
+use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
+
+use super::{Kind, invalid};
+
+/// A scalar parameter of a custom SQL rule, bound to `:name`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SqlParam {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    List(Vec<String>),
+}
+
+/// `sql`: a SELECT over the canonical tables, run read-only. Columns map onto
+/// the finding: `subject_id` (required), `subject_type`, `severity`, `title`;
+/// every other column goes into the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomSql {
+    /// One SELECT (or WITH … SELECT) statement; `:as_of` and `:name` of the
+    /// params below are bound, never spliced.
+    pub query: String,
+    /// Values bound to `:name` placeholders.
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, SqlParam>,
+    /// Instants bound to `:name` as T minus the duration (e.g. `idle_since: 90d`).
+    #[serde(default)]
+    pub before: std::collections::BTreeMap<String, Span>,
+    /// The subject type when the query has no `subject_type` column.
+    #[serde(default = "default_subject")]
+    pub subject_type: SubjectType,
+}
+
+fn default_subject() -> SubjectType {
+    SubjectType::Principal
+}
+
+impl Kind for CustomSql {
+    const NAME: &'static str = "sql";
+
+    fn defaults() -> Result<Self, &'static str> {
+        Err("a `sql` rule needs `params` with a `query`")
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        let compiled = named_params::compile(&self.query)
+            .map_err(|e| ("query".to_string(), e.to_string()))?;
+        for name in &compiled.names {
+            if name != "as_of" && !self.params.contains_key(name) && !self.before.contains_key(name) {
+                return invalid(
+                    "query",
+                    &format!("`:{name}` is not set in params or before (`:as_of` is built in)"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context,
+        rule: &'a Rule,
+        sink: &'a mut Sink,
+    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
+        evaluate(tx, ctx, rule, self, sink)
+    }
+}
+
 
 const MAPPED: [&str; 4] = ["subject_id", "subject_type", "severity", "title"];
 
-pub(super) async fn evaluate(
+async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
     rule: &Rule,

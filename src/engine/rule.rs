@@ -1,0 +1,51 @@
+//! What every rule file says, whatever its kind:
+//!
+//! ```yaml
+//! id: idle-accounts
+//! title: Idle accounts
+//! description: …
+//! severity: medium
+//! controls: [{framework: PCI DSS 4.0, control: "8.2.6"}]
+//! kind: idle_accounts
+//! params: {max_idle: 90d}
+//! ```
+//!
+//! `params` belong to the kind: each kind's file under `kinds/` declares
+//! them, with the documented default of every field.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::kinds::RuleKind;
+use crate::model::Severity;
+
+/// A control a rule evidences, e.g. PCI DSS 4.0 8.2.6.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Control {
+    pub framework: String,
+    pub control: String,
+}
+
+impl fmt::Display for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.framework, self.control)
+    }
+}
+
+/// A loaded rule: what the engine runs and reports describe.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rule {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub severity: Severity,
+    pub controls: Vec<Control>,
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub kind: RuleKind,
+    /// The file it came from, and the override files applied to it.
+    #[serde(skip)]
+    pub sources: Vec<std::path::PathBuf>,
+}

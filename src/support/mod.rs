@@ -1,0 +1,7 @@
+//! Small pieces every layer may use, each in one place: they import nothing
+//! of the pipeline.
+
+pub mod atomic_file;
+pub mod mail;
+pub mod secrets;
+pub mod wildcard;

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::model::Severity;
-use crate::report::output::Format;
 
 /// accessaudit: periodic access review and compliance auditing.
 ///
@@ -67,6 +66,17 @@ pub struct GlobalArgs {
         env = "ACCESSAUDIT_LOG_FORMAT"
     )]
     pub log_format: LogFormat,
+}
+
+/// How `run` and `demo` print findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for a person at a terminal.
+    Table,
+    /// `{run_id, as_of, findings: […]}`: the JSON contract (README).
+    Json,
+    /// One finding per row, with the evidence as JSON.
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -206,7 +216,7 @@ pub struct RunArgs {
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: OutputFormat,
     /// Exit with status 3 when a finding is at or above this severity.
     #[arg(long, value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
@@ -231,7 +241,7 @@ pub struct DemoArgs {
     pub path: PathBuf,
     /// Output format of the findings.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    pub format: OutputFormat,
     /// Random seed of the generated organisation.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,

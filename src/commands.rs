@@ -9,62 +9,42 @@ use anyhow::{Context, Result, bail};
 
 mod reports;
 
-use crate::cli::{Cli, Command, DemoArgs, GlobalArgs, ImportArgs, RulesCommand, RunArgs, SyncArgs};
+use crate::app::{self, Loaded, Overrides, Settings};
+use crate::cli::{
+    Cli, Command, DemoArgs, GlobalArgs, ImportArgs, OutputFormat, RulesCommand, RunArgs, SyncArgs,
+};
 use crate::collect::{csv_import, tables};
-use crate::config::Config;
 use crate::engine::{self, RuleSet, load as rules};
 use crate::report::output;
 use crate::store::{Store, StoreOptions};
+use crate::support::atomic_file;
 
 /// Exit status when `--fail-on` is met (errors exit 1, usage errors 2).
 pub const EXIT_FINDINGS: u8 = 3;
 
-/// What every command works with: the configuration file (or the embedded
-/// default) with the command line's global options applied over it.
-pub struct Settings {
-    pub config: Config,
-    pub database: String,
-    pub rules_dirs: Vec<PathBuf>,
-    pub builtin_rules: bool,
-    pub statement_timeout: std::time::Duration,
-}
-
-impl Settings {
-    /// Command line (and its environment variables) over the config file.
-    pub fn resolve(g: &GlobalArgs) -> Result<Settings> {
-        let config = match &g.config {
-            Some(path) => Config::load(path).map_err(|e| {
-                anyhow::anyhow!("{e}\nthe configuration was not used: fix the file above")
-            })?,
-            None => Config::embedded(),
-        };
-        Ok(Settings::from_config(config, g))
-    }
-
-    pub fn from_config(config: Config, g: &GlobalArgs) -> Settings {
-        let database = g
-            .database
-            .clone()
-            .or_else(|| config.database.clone())
-            .unwrap_or_else(|| "sqlite://accessaudit.db".to_string());
-        let mut rules_dirs = config.rules.clone();
-        rules_dirs.extend(g.rules.iter().cloned());
-        Settings {
-            database,
-            rules_dirs,
-            builtin_rules: config.builtin_rules && !g.no_builtin_rules,
-            statement_timeout: g.statement_timeout.unwrap_or(config.statement_timeout.0),
-            config,
-        }
+/// The command line's global options as overrides of the config file.
+pub fn overrides(g: &GlobalArgs) -> Overrides {
+    Overrides {
+        config: g.config.clone(),
+        database: g.database.clone(),
+        rules: g.rules.clone(),
+        no_builtin_rules: g.no_builtin_rules,
+        statement_timeout: g.statement_timeout,
     }
 }
 
+/// The output format a person chose, as the report stage names it.
+fn format(f: OutputFormat) -> output::Format {
+    match f {
+        OutputFormat::Table => output::Format::Table,
+        OutputFormat::Json => output::Format::Json,
+        OutputFormat::Csv => output::Format::Csv,
+    }
+}
+
+/// Runs one command (all but `serve`, which `main` hands to the daemon).
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
-    if let Command::Serve = cli.command {
-        crate::daemon::serve(cli.global).await?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let settings = Settings::resolve(&cli.global)?;
+    let settings = Settings::resolve(&overrides(&cli.global))?;
     let g = &settings;
     match cli.command {
         Command::Migrate => {
@@ -80,7 +60,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => reports::report(g, args).await,
         Command::Runs(cmd) => reports::runs(g, cmd).await,
         Command::Exceptions(cmd) => reports::exceptions_command(g, cmd).await,
-        Command::Serve => unreachable!("handled above"),
+        Command::Serve => bail!("`serve` is the daemon's: main starts it"),
     }
 }
 
@@ -129,10 +109,7 @@ async fn sync(g: &Settings, args: SyncArgs) -> Result<ExitCode> {
 }
 
 pub(crate) async fn open_store(g: &Settings) -> Result<Store> {
-    let options = StoreOptions {
-        statement_timeout: g.statement_timeout,
-    };
-    Ok(Store::open(&g.database, options).await?)
+    g.open_store().await
 }
 
 pub(crate) fn load_rules(g: &Settings) -> Result<RuleSet> {
@@ -274,44 +251,12 @@ async fn rules_test(g: &Settings, paths: Vec<PathBuf>) -> Result<ExitCode> {
 }
 
 async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
-    let set = load_rules(g)?;
-    // A job of the config file runs its own rules: a run with only some of
-    // them would make the next run's "new" and "resolved" wrong.
-    let job_config = args
-        .job
-        .as_ref()
-        .and_then(|j| g.config.jobs.get(j).map(|c| (j, c)));
-    let wanted: Vec<String> = match job_config {
-        Some((job, _)) if !args.rules.is_empty() => bail!(
-            "--rule cannot be combined with --job {job}: job `{job}` runs the rules of its configuration \
-             (give another job name for an ad-hoc selection)"
-        ),
-        Some((_, config)) => config.rules.clone(),
-        None => args.rules.clone(),
-    };
-    let selected: Vec<&engine::Rule> = if wanted.is_empty() {
-        set.enabled().collect()
-    } else {
-        let mut picked = Vec::new();
-        for id in &wanted {
-            match set.get(id) {
-                Some(rule) => picked.push(rule),
-                None => bail!(
-                    "no rule `{id}`; loaded rules: {}",
-                    set.rules
-                        .iter()
-                        .map(|r| r.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
-        picked
-    };
+    let loaded = Loaded::from_settings(g.clone())?;
+    let selected = loaded.rules_for(args.job.as_deref(), &args.rules)?;
     let store = open_store(g).await?;
     let as_of = args.as_of.unwrap_or_else(chrono::Utc::now);
     let summary = engine::run(&store, &selected, as_of, args.job.as_deref()).await?;
-    print_run(&store, &summary, args.format).await?;
+    print_run(&store, &summary, format(args.format)).await?;
     if let Some(job) = &args.job {
         eprintln!(
             "run {} of job {job}; its report: accessaudit report --run {}",
@@ -363,7 +308,8 @@ fn report_outcomes(summary: &engine::RunSummary) {
 }
 
 async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
-    let set = load_rules(g)?;
+    let loaded = Loaded::from_settings(g.clone())?;
+    let set = &loaded.rules;
     if args.path.exists() {
         std::fs::remove_file(&args.path)
             .with_context(|| format!("replacing {}", args.path.display()))?;
@@ -386,7 +332,7 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         org.events,
         crate::model::format_instant(org.as_of)
     );
-    let rules: Vec<&engine::Rule> = set.enabled().collect();
+    let rules = loaded.rules_for(Some(DEMO_JOB), &[])?;
     // Earlier runs of the job first, so that the report shows what is new,
     // still open and resolved, and its chart has a history. (45 days: the
     // planted cases are recent, and one of them resolves in that time.)
@@ -398,38 +344,32 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let exceptions_file = args.out.join("exceptions.yaml");
-    write_file_atomically(&exceptions_file, async |file| {
-        file.write_all(DEMO_EXCEPTIONS.as_bytes())?;
-        Ok(())
-    })
-    .await?;
+    atomic_file::write(&exceptions_file, DEMO_EXCEPTIONS.as_bytes())
+        .with_context(|| format!("writing {}", exceptions_file.display()))?;
     let entries = crate::report::exceptions::parse_file(&exceptions_file, DEMO_EXCEPTIONS, |r| {
         set.get(r).is_some()
     })?;
     crate::report::exceptions::replace_from_file(&store, &entries, org.as_of).await?;
     let summary = engine::run(&store, &rules, org.as_of, Some(DEMO_JOB)).await?;
-    print_run(&store, &summary, args.format).await?;
+    print_run(&store, &summary, format(args.format)).await?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     for (name, format) in [
         ("findings.json", output::Format::Json),
         ("findings.csv", output::Format::Csv),
     ] {
-        write_file_atomically(&args.out.join(name), async |file| {
-            output::write_run(&store, &summary, format, file)
-                .await
-                .map_err(anyhow::Error::from)
-        })
-        .await?;
+        let mut buffer = Vec::new();
+        output::write_run(&store, &summary, format, &mut buffer).await?;
+        let path = args.out.join(name);
+        atomic_file::write(&path, &buffer)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     eprintln!(
         "findings written to {}/findings.json and findings.csv",
         args.out.display()
     );
-    let templates = reports::load_templates(g)?;
-    let (report, files) =
-        reports::render_archive_write(g, &store, &set, &templates, summary.run_id, &args.out)
-            .await?;
+    let report = app::reports::render_and_archive(&store, &loaded, summary.run_id).await?;
+    let files = app::reports::write_files(&report, &args.out)?;
     let c = report.counts;
     eprintln!(
         "monthly report ({} new, {} open, {} resolved, {} accepted) written to {}; open the .html in a browser or the .eml in a mail client",
@@ -459,21 +399,3 @@ const DEMO_JOB: &str = "monthly";
 
 /// The demo's accepted risks (written beside the report as exceptions.yaml).
 const DEMO_EXCEPTIONS: &str = include_str!("../examples/demo-exceptions.yaml");
-
-/// Writes a file through a temporary sibling and a rename, so that a reader
-/// never sees half a report.
-pub(crate) async fn write_file_atomically<F>(path: &std::path::Path, write: F) -> Result<()>
-where
-    F: AsyncFnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
-{
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("writing {}", path.display()))?;
-    let mut file = std::io::BufWriter::new(tmp.reopen()?);
-    write(&mut file).await?;
-    file.flush()?;
-    file.get_ref().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}

@@ -14,12 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::model::Span;
-use crate::yaml::{self, LocatedError};
-
-/// Every problem found in a configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
-pub struct ConfigErrors(pub Vec<LocatedError>);
+use crate::yaml::{self, LocatedError, LocatedErrors};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +23,11 @@ pub struct Config {
     /// ACCESSAUDIT_DATABASE_URL take precedence.
     #[serde(default)]
     pub database: Option<String>,
+    /// A name for this deployment, part of every report's Message-ID.
+    /// Without one, the store's own id is used (made once, when the
+    /// database is created), so the URL's spelling never matters.
+    #[serde(default)]
+    pub deployment: Option<String>,
     /// IANA time zone of schedules and of dates in reports.
     #[serde(default = "default_timezone")]
     pub timezone: String,
@@ -259,9 +259,9 @@ impl Config {
     }
 
     /// Reads and checks a configuration file.
-    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    pub fn load(path: &Path) -> Result<Config, LocatedErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![LocatedError {
+            LocatedErrors(vec![LocatedError {
                 file: path.to_path_buf(),
                 line: 0,
                 column: 0,
@@ -283,19 +283,19 @@ impl Config {
             }
         }
         if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
+            return Err(LocatedErrors(errors));
         }
         Ok(config)
     }
 
     /// Parses and checks configuration text (paths left as written).
-    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
-        let config: Config = yaml::parse(file, text).map_err(|e| ConfigErrors(vec![e]))?;
+    pub fn parse(file: &Path, text: &str) -> Result<Config, LocatedErrors> {
+        let config: Config = yaml::parse(file, text).map_err(|e| LocatedErrors(vec![e]))?;
         let problems = config.check();
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigErrors(
+            Err(LocatedErrors(
                 problems
                     .into_iter()
                     .map(|(field, message)| LocatedError::at_field(file, text, &field, message))

@@ -4,6 +4,7 @@
 //! `store` is the only module that opens database connections. See
 //! docs/ARCHITECTURE.md.
 
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod collect;

@@ -11,7 +11,15 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let daemon = matches!(cli.command, accessaudit::cli::Command::Serve);
     accessaudit::telemetry::init(cli.global.log_format, daemon);
-    match accessaudit::commands::dispatch(cli).await {
+    let result = if daemon {
+        let overrides = accessaudit::commands::overrides(&cli.global);
+        accessaudit::daemon::serve(overrides)
+            .await
+            .map(|()| ExitCode::SUCCESS)
+    } else {
+        accessaudit::commands::dispatch(cli).await
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", describe(&e));

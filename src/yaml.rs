@@ -21,6 +21,12 @@ pub struct LocatedError {
     pub message: String,
 }
 
+/// Every error found in a set of files (rules, a config, a mapping, an
+/// exceptions file): nothing is used while there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct LocatedErrors(pub Vec<LocatedError>);
+
 impl fmt::Display for LocatedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;

@@ -23,6 +23,11 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, log: &Path) -> Daemon {
+        Daemon::start_with_env(config, log, &[])
+    }
+
+    /// Started with these environment variables (the database URL, say).
+    fn start_with_env(config: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -31,6 +36,7 @@ impl Daemon {
         let child = Command::new(BIN)
             .args(["--config", config.to_str().expect("utf-8 path"), "serve"])
             .env_remove("ACCESSAUDIT_DATABASE_URL")
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,sqlx=warn")
             .stdout(Stdio::null())
             .stderr(file)
@@ -368,6 +374,73 @@ fn a_scheduled_job_writes_its_report_to_the_outbox_folder() {
     );
     let status = daemon.stop();
     assert!(status.success(), "exit status {status}");
+}
+
+/// The documented production set-up names the database in
+/// ACCESSAUDIT_DATABASE_URL, not in the file; a person re-rendering a run
+/// may spell the same database another way. The delivered report and the
+/// re-rendered one are the same bytes, and the archive holds one report.
+#[test]
+fn serve_and_report_render_one_run_to_the_same_bytes() {
+    let s = Setup::sqlite();
+    let slot = soon(4);
+    let config = s.config(&s.file_transport(), &monthly_job(&once_at(slot)));
+    edit(&config, &format!("database: \"{}\"\n", s.database), "");
+    let daemon = Daemon::start_with_env(
+        &config,
+        &s.path("daemon.log"),
+        &[("ACCESSAUDIT_DATABASE_URL", &s.database)],
+    );
+    wait_until(
+        "the report in the outbox folder",
+        Duration::from_secs(40),
+        || !eml_files(&s.path("outbox")).is_empty(),
+    );
+    assert!(daemon.stop().success());
+    let delivered = std::fs::read(&eml_files(&s.path("outbox"))[0]).expect("read");
+
+    let other_spelling = format!("sqlite://{}/./audit.db", s.dir.path().display());
+    assert_ne!(other_spelling, s.database);
+    let out = Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--database", &other_spelling, "report", "--job", "monthly"])
+        .arg("--out")
+        .arg(s.path("files"))
+        .env_remove("ACCESSAUDIT_DATABASE_URL")
+        .output()
+        .expect("report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eml = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.ends_with(".eml"))
+        .map(PathBuf::from)
+        .expect("the .eml written");
+    let rendered = std::fs::read(&eml).expect("read");
+    assert!(
+        delivered == rendered,
+        "the delivered report and `report --job` differ:\n{}\n---\n{}",
+        header(&String::from_utf8_lossy(&delivered), "Message-ID").unwrap_or("?"),
+        header(&String::from_utf8_lossy(&rendered), "Message-ID").unwrap_or("?")
+    );
+    // One archived report of the run, whatever rendered it.
+    let list = Command::new(BIN)
+        .args(["--database", &other_spelling, "runs", "list"])
+        .output()
+        .expect("runs list");
+    let listed = String::from_utf8_lossy(&list.stdout);
+    let run_line = listed
+        .lines()
+        .find(|l| l.contains("monthly"))
+        .expect("the run is listed");
+    let digests = run_line
+        .split_whitespace()
+        .filter(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .count();
+    assert_eq!(digests, 1, "exactly one SHA-256 for the run: {run_line}");
 }
 
 #[test]

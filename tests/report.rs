@@ -14,14 +14,36 @@ use std::process::{Command, Output};
 use accessaudit::collect::{csv_import, tables};
 use accessaudit::config::Config;
 use accessaudit::engine;
+use accessaudit::engine::RuleSet;
 use accessaudit::model::parse_instant;
 use accessaudit::report::lifecycle::{self, Status};
+use accessaudit::report::render::{RenderedReport, ReportError, ReportInputs};
 use accessaudit::report::templates::Templates;
-use accessaudit::report::{archive, exceptions, render};
+use accessaudit::report::{archive, exceptions, mime, render, sample};
 
 use accessaudit::store::SqlValue;
 use common::TestDb;
 use mail_parser::{MessageParser, MimeHeaders};
+
+/// Renders a run's report as a deployment named `test` would.
+async fn render_run(
+    store: &accessaudit::store::Store,
+    config: &Config,
+    rules: &RuleSet,
+    templates: &Templates,
+    run_id: i64,
+    recipients: &[String],
+) -> Result<RenderedReport, ReportError> {
+    let inputs = ReportInputs {
+        config,
+        rules,
+        templates,
+        deployment: "test",
+        recipients,
+        undelivered: Vec::new(),
+    };
+    render::render(store, inputs, run_id).await
+}
 
 const T1: &str = "2026-10-01T00:00:00Z";
 const T2: &str = "2026-11-01T00:00:00Z";
@@ -168,7 +190,7 @@ async fn lifecycle_and_report(db: TestDb) {
     let templates = Templates::load(None).expect("shipped templates load");
     assert!(templates.names().contains_key("alert"));
     let to = vec!["Compliance <compliance@example.com>".to_string()];
-    let report = render::render(&db.store, &config, &set, &templates, s.second, &to)
+    let report = render_run(&db.store, &config, &set, &templates, s.second, &to)
         .await
         .expect("renders");
     assert_eq!(
@@ -180,7 +202,7 @@ async fn lifecycle_and_report(db: TestDb) {
         ),
         (1, 5, 1, 1)
     );
-    assert_eq!(report.sha256, render::sha256_hex(&report.eml));
+    assert_eq!(report.sha256, mime::sha256_hex(&report.eml));
 
     // The HTML: every hostile string escaped, no markup from data, no
     // script, no external resource.
@@ -287,7 +309,7 @@ async fn lifecycle_and_report(db: TestDb) {
     let mut reader = csv::Reader::from_reader(&report.csv[..]);
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
-        render::REPORT_CSV_COLUMNS
+        mime::REPORT_CSV_COLUMNS
     );
     let mut statuses = BTreeMap::new();
     let mut neutralised = 0;
@@ -320,7 +342,7 @@ async fn lifecycle_and_report(db: TestDb) {
     );
 
     // Deterministic: the same run renders to the same bytes.
-    let again = render::render(&db.store, &config, &set, &templates, s.second, &to)
+    let again = render_run(&db.store, &config, &set, &templates, s.second, &to)
         .await
         .unwrap();
     assert_eq!(again.sha256, report.sha256);
@@ -352,7 +374,7 @@ async fn lifecycle_and_report(db: TestDb) {
     // The alert template renders the same run too.
     let mut alert_config = config.clone();
     alert_config.jobs.get_mut("monthly").unwrap().template = "alert".into();
-    let alert = render::render(&db.store, &alert_config, &set, &templates, s.second, &to)
+    let alert = render_run(&db.store, &alert_config, &set, &templates, s.second, &to)
         .await
         .unwrap();
     assert!(
@@ -377,7 +399,7 @@ async fn lifecycle_and_report(db: TestDb) {
     let lc = lifecycle::lifecycle(&db.store, third).await.unwrap();
     assert_eq!(lc.counts().resolved, 0);
     assert_eq!(lc.not_rechecked, 7);
-    let skipped = render::render(&db.store, &config, &set, &templates, third, &to)
+    let skipped = render_run(&db.store, &config, &set, &templates, third, &to)
         .await
         .unwrap();
     assert!(
@@ -417,10 +439,10 @@ fn broken_templates_are_refused() {
     )
     .unwrap();
     let t = Templates::load(Some(dir.path())).unwrap();
-    let (_, text) = t.render("alert", &render::sample_context()).unwrap();
+    let (_, text) = t.render("alert", &sample::sample_context()).unwrap();
     assert_eq!(text, "ALERT Monthly access review 1");
     // Long lists are cut in the message, pointing at the CSV.
-    let (html, text) = t.render("monthly", &render::sample_context()).unwrap();
+    let (html, text) = t.render("monthly", &sample::sample_context()).unwrap();
     assert!(html.contains("and 2 more in the attached CSV"), "{html}");
     assert!(text.contains("and 2 more in the attached CSV"), "{text}");
     assert!(text.contains("Accepted (exception) (3):"), "{text}");

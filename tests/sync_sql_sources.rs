@@ -404,3 +404,63 @@ fn sync_command_end_to_end() {
     });
     assert_eq!(rows, Some(1), "the refused mapping never reached a sync");
 }
+
+/// A source password given as a systemd credential (`LoadCredential=`, so
+/// `$CREDENTIALS_DIRECTORY/NAME`) is found by its name, as the SMTP password is.
+#[test]
+fn a_source_password_given_as_a_systemd_credential_is_found() {
+    let base = std::env::var("ACCESSAUDIT_TEST_POSTGRES_URL")
+        .expect("ACCESSAUDIT_TEST_POSTGRES_URL (set by .ci/services)");
+    let (url, password) = split_password(&base);
+    assert!(
+        !password.is_empty(),
+        "the test server must ask for a password"
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::write(credentials.join("pg-password"), format!("{password}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("mapping.yaml"),
+        "feeds:\n  users:\n    table: principals\n    query: SELECT 'u1' AS id, 'alice' AS login, 'active' AS status\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "database: sqlite://{}\nsources:\n  app:\n    kind: postgres\n    url: {url}\n    password_file: pg-password\n    mapping: mapping.yaml\n",
+            dir.path().join("store.db").display()
+        ),
+    )
+    .unwrap();
+    let sync = |credentials_dir: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_accessaudit"));
+        c.args(["--config", config.to_str().unwrap(), "sync"])
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("ACCESSAUDIT_DATABASE_URL");
+        if let Some(d) = credentials_dir {
+            c.env("CREDENTIALS_DIRECTORY", d);
+        }
+        c.output().expect("run accessaudit")
+    };
+    let out = sync(Some(&credentials));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("app: users → principals: read 1"),
+        "{stderr}"
+    );
+    // Without the credentials directory the file is not there: a clear error.
+    let out = sync(None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("source app: password: cannot read") && stderr.contains("pg-password"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&format!(":{password}@")),
+        "the password is never printed: {stderr}"
+    );
+}

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::tables::{self, TableSpec};
-use crate::config::ConfigErrors;
+use crate::yaml::LocatedErrors;
 use crate::yaml::{self, LocatedError};
 
 /// A mapping file.
@@ -130,9 +130,9 @@ fn utc() -> String {
 
 impl Mapping {
     /// Reads and checks a mapping for a source whose feeds have `style`.
-    pub fn load(path: &Path, style: FeedStyle) -> Result<Mapping, ConfigErrors> {
+    pub fn load(path: &Path, style: FeedStyle) -> Result<Mapping, LocatedErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![LocatedError {
+            LocatedErrors(vec![LocatedError {
                 file: path.to_path_buf(),
                 line: 0,
                 column: 0,
@@ -143,14 +143,14 @@ impl Mapping {
         Mapping::parse(path, &text, style)
     }
 
-    pub fn parse(path: &Path, text: &str, style: FeedStyle) -> Result<Mapping, ConfigErrors> {
-        let mut mapping: Mapping = yaml::parse(path, text).map_err(|e| ConfigErrors(vec![e]))?;
+    pub fn parse(path: &Path, text: &str, style: FeedStyle) -> Result<Mapping, LocatedErrors> {
+        let mut mapping: Mapping = yaml::parse(path, text).map_err(|e| LocatedErrors(vec![e]))?;
         mapping.file = path.to_path_buf();
         let problems = mapping.check(style);
         if problems.is_empty() {
             Ok(mapping)
         } else {
-            Err(ConfigErrors(
+            Err(LocatedErrors(
                 problems
                     .into_iter()
                     .map(|(field, message)| LocatedError::at_field(path, text, &field, message))

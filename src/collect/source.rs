@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::mapping::FeedStyle;
 use crate::model::Span;
+use crate::support::secrets::{Secret, SecretError, SecretRef};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,19 +138,15 @@ impl SourceConfig {
         self.password_file.iter_mut().for_each(join);
     }
 
-    /// The password, read now from its environment variable or file.
-    pub fn password(&self) -> Result<Option<String>, String> {
-        if let Some(var) = &self.password_env {
-            return std::env::var(var)
-                .map(Some)
-                .map_err(|_| format!("environment variable {var} (password_env) is not set"));
+    /// The password, read now from its environment variable or file (a
+    /// systemd credential: see `support::secrets`).
+    pub fn password(&self, name: &str) -> Result<Option<Secret>, SecretError> {
+        SecretRef {
+            what: &format!("source {name}: password"),
+            env: self.password_env.as_deref(),
+            file: self.password_file.as_deref(),
         }
-        if let Some(file) = &self.password_file {
-            return std::fs::read_to_string(file)
-                .map(|s| Some(s.trim_end_matches(['\n', '\r']).to_string()))
-                .map_err(|e| format!("cannot read password_file {}: {e}", file.display()));
-        }
-        Ok(None)
+        .read()
     }
 }
 

@@ -29,13 +29,13 @@ use super::readers::sql::SqlSource;
 use super::readers::{ConvertError, RawRow, convert_row, files};
 use super::source::{SourceConfig, SourceKind};
 use super::tables::{self, ColumnSpec, TableSpec};
-use crate::config::ConfigErrors;
 use crate::store::{Backend, SqlValue, Store, StoreError, Tx};
+use crate::yaml::LocatedErrors;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("{0}")]
-    Mapping(#[from] ConfigErrors),
+    Mapping(#[from] LocatedErrors),
     #[error("source {source_name}: {message}")]
     Source {
         source_name: String,
@@ -132,19 +132,14 @@ impl Reader {
             source_name: name.to_string(),
             message,
         };
-        let password = source.password().map_err(fail)?;
+        let password = source.password(name).map_err(|e| fail(e.to_string()))?;
+        let password = password.as_ref().map(|p| p.expose());
         let url = source.url.as_deref().unwrap_or("");
         Ok(match source.kind {
             SourceKind::Mysql | SourceKind::Postgres | SourceKind::Sqlite => Reader::Sql(
-                SqlSource::open(
-                    source.kind,
-                    url,
-                    password.as_deref(),
-                    source.timeout.0,
-                    mapping.tz(),
-                )
-                .await
-                .map_err(|e| fail(e.to_string()))?,
+                SqlSource::open(source.kind, url, password, source.timeout.0, mapping.tz())
+                    .await
+                    .map_err(|e| fail(e.to_string()))?,
             ),
             SourceKind::Csv | SourceKind::Jsonl => Reader::Files {
                 kind: source.kind,
@@ -159,7 +154,7 @@ impl Reader {
                     },
                     url,
                     source.username.as_deref(),
-                    password.as_deref(),
+                    password,
                     source.timeout.0,
                     source.page_size,
                 )

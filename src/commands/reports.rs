@@ -1,84 +1,19 @@
-//! The report-side commands: `report`, `runs list|verify`, `exceptions …`,
-//! and the report the demo leaves behind.
+//! The report-side commands: `report`, `runs list|verify`, `exceptions …`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Settings, load_rules, open_store, write_file_atomically};
+use super::{load_rules, open_store};
+use crate::app::{self, Loaded, Settings};
 use crate::cli::{ExceptionsCommand, ReportArgs, RunsCommand};
-use crate::engine::RuleSet;
 use crate::model::format_instant;
-use crate::report::render::{self, RenderedReport};
-use crate::report::templates::Templates;
-use crate::report::{archive, exceptions};
-use crate::store::Store;
-
-/// Loads the templates of the deployment (shipped, overridden by the config's directory).
-pub(super) fn load_templates(g: &Settings) -> Result<Templates> {
-    Templates::load(g.config.templates.as_deref())
-        .map_err(|e| anyhow::anyhow!("{e}\nno report was rendered: fix the templates above"))
-}
-
-/// The recipients of a run's job (addresses), none for an ad-hoc job.
-fn recipients(g: &Settings, job: Option<&str>) -> Vec<String> {
-    job.and_then(|j| g.config.jobs.get(j))
-        .map(|j| g.config.addresses(&j.recipients))
-        .unwrap_or_default()
-}
-
-/// Renders and archives the report of `run_id`, and writes its files into
-/// `out`: `<job>-run<ID>.eml`, `.html` and the CSV. Returns the report and the
-/// paths written.
-pub(super) async fn render_archive_write(
-    g: &Settings,
-    store: &Store,
-    rules: &RuleSet,
-    templates: &Templates,
-    run_id: i64,
-    out: &Path,
-) -> Result<(RenderedReport, Vec<PathBuf>)> {
-    let job = store
-        .run_record(run_id)
-        .await?
-        .with_context(|| format!("no run {run_id}"))?
-        .job;
-    let to = recipients(g, job.as_deref());
-    // The Message-ID derives from the deployment: the database actually
-    // used (the command line may override the config's).
-    let mut config = g.config.clone();
-    config.database = Some(g.database.clone());
-    let report = render::render(store, &config, rules, templates, run_id, &to).await?;
-    archive::archive(store, &report).await?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let stem = format!(
-        "{}-run{}",
-        render::file_stem(job.as_deref().unwrap_or("ad-hoc")),
-        run_id
-    );
-    let csv_name = format!("{stem}-findings.csv");
-    let files = [
-        (out.join(format!("{stem}.eml")), report.eml.as_slice()),
-        (out.join(format!("{stem}.html")), report.html.as_bytes()),
-        (out.join(csv_name), report.csv.as_slice()),
-    ];
-    let mut written = Vec::new();
-    for (path, bytes) in files {
-        write_file_atomically(&path, async |file| {
-            file.write_all(bytes)?;
-            Ok(())
-        })
-        .await?;
-        written.push(path);
-    }
-    Ok((report, written))
-}
+use crate::report::{archive, exceptions, mime};
 
 pub(super) async fn report(g: &Settings, args: ReportArgs) -> Result<ExitCode> {
-    let rules = load_rules(g)?;
-    let templates = load_templates(g)?;
+    let loaded = Loaded::from_settings(g.clone())?;
     let store = open_store(g).await?;
     let run_id = match (args.run, &args.job) {
         (Some(id), _) => id,
@@ -93,7 +28,8 @@ pub(super) async fn report(g: &Settings, args: ReportArgs) -> Result<ExitCode> {
         .out
         .or_else(|| g.config.reports_dir.clone())
         .unwrap_or_else(|| PathBuf::from("."));
-    let (report, files) = render_archive_write(g, &store, &rules, &templates, run_id, &out).await?;
+    let report = app::reports::render_and_archive(&store, &loaded, run_id).await?;
+    let files = app::reports::write_files(&report, &out)?;
     let c = report.counts;
     eprintln!(
         "report of run {run_id}: {} new, {} open, {} resolved, {} accepted; sha256 {}",
@@ -165,7 +101,7 @@ pub(super) async fn runs(g: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
             if let Some(path) = file {
                 let bytes =
                     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                let sha = render::sha256_hex(&bytes);
+                let sha = mime::sha256_hex(&bytes);
                 match checks.iter().find(|v| v.report.sha256 == sha) {
                     Some(v) => println!(
                         "ok        {} is archived report {} (sha256 {sha})",

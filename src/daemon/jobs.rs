@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::Loaded;
+use super::Running;
 use super::alerts;
 use super::metrics::Metrics;
 use super::slots::{self, Claim};
+use crate::app::{self, loaded::SYNC_PREFIX};
 use crate::collect::{source::SourceConfig, sync};
 use crate::config::{JobConfig, SendPolicy};
 use crate::deliver::{OutgoingMessage, outbox};
@@ -19,6 +20,7 @@ use crate::engine;
 use crate::model::format_instant;
 use crate::store::Store;
 use crate::store::runs::OutcomeStatus;
+use crate::support::mail;
 
 /// How long a claimed slot stays ours without renewal.
 pub const SLOT_LEASE: Duration = Duration::from_secs(60);
@@ -31,9 +33,6 @@ pub enum SlotOutcome {
     /// Another daemon has it, or it already ran.
     Taken,
 }
-
-/// Slots of scheduled source syncs are named `sync:<source>`.
-pub const SYNC_PREFIX: &str = "sync:";
 
 /// What a slot does: run a job, or sync a source.
 enum Work<'a> {
@@ -52,11 +51,11 @@ impl JobRunner {
     /// Claims and runs the slot `slot_at` of `name`.
     pub async fn run_slot(
         &self,
-        loaded: &Loaded,
+        loaded: &Running,
         name: &str,
         slot_at: DateTime<Utc>,
     ) -> Result<SlotOutcome> {
-        let config = &loaded.settings.config;
+        let config = &loaded.app.settings.config;
         let work = match name.strip_prefix(SYNC_PREFIX) {
             Some(source) => Work::Sync(
                 source,
@@ -161,12 +160,12 @@ impl JobRunner {
     /// (run id, message queued, findings, findings alerted)
     async fn execute(
         &self,
-        loaded: &Loaded,
+        loaded: &Running,
         name: &str,
         job: &JobConfig,
         slot_at: DateTime<Utc>,
     ) -> Result<(Option<i64>, bool, u64, u64)> {
-        let rules = loaded.job_rules(name)?;
+        let rules = loaded.app.rules_for(Some(name), &[])?;
         let summary = engine::run(&self.store, &rules, slot_at, Some(name)).await?;
         let ran_ok: Vec<String> = summary
             .outcomes
@@ -187,11 +186,10 @@ impl JobRunner {
             }
         };
         let message = match send {
-            true => Some(
-                loaded
-                    .render_job_message(&self.store, name, job, &summary)
-                    .await?,
-            ),
+            true => Some(app::reports::outgoing(
+                &loaded.app,
+                app::reports::render_and_archive(&self.store, &loaded.app, summary.run_id).await?,
+            )?),
             false => None,
         };
         let mut tx = self.store.begin().await?;
@@ -213,31 +211,15 @@ impl JobRunner {
     }
 }
 
-/// The Message-ID of a job's slot: the same for every attempt at that slot,
-/// so that a message is stored (and received) once.
-pub fn slot_message_id(job: &str, slot_at: DateTime<Utc>, domain: &str) -> String {
-    let job: String = job
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{job}.{}@{domain}", slot_at.format("%Y%m%dT%H%M%SZ"))
-}
-
 /// A plain message telling IT that a job could not run.
 pub fn failure_message(
-    loaded: &Loaded,
+    loaded: &Running,
     job: &str,
     slot_at: DateTime<Utc>,
     error: &str,
     attempts: u32,
 ) -> Option<OutgoingMessage> {
-    let config = &loaded.settings.config;
+    let config = &loaded.app.settings.config;
     let recipients = config.addresses(&config.daemon.failure_recipients);
     if recipients.is_empty() {
         return None;
@@ -255,7 +237,7 @@ pub fn failure_message(
     );
     let message_id = format!(
         "failure.{}",
-        slot_message_id(job, slot_at, &super::mail_domain(config))
+        mail::slot_message_id(job, slot_at, &config.mail.from)
     );
     super::render::plain_message(config, &recipients, &subject, &text, &message_id).ok()
 }

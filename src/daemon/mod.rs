@@ -22,19 +22,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::GlobalArgs;
-use crate::commands::Settings;
-use crate::config::{Config, JobConfig};
-use crate::deliver::{OutgoingMessage, Transport, outbox, sender};
-use crate::engine::RunSummary;
-use crate::engine::{Rule, RuleSet, load as rules};
+use crate::app::{Loaded, Overrides};
+use crate::deliver::{Transport, outbox, sender};
 use crate::model::format_instant;
-use crate::report::{self, templates::Templates};
-use crate::schedule::Schedule;
 use crate::store::{Store, StoreOptions};
 use jobs::{JobRunner, SlotOutcome};
 use metrics::Metrics;
@@ -44,164 +38,19 @@ const SENDER_INTERVAL: Duration = Duration::from_secs(2);
 /// How long SIGTERM waits for the job in flight before abandoning it.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
-/// Config, rules, templates and transport, checked together: the unit that a
-/// reload replaces whole or not at all.
-pub struct Loaded {
-    pub settings: Settings,
-    pub rules: RuleSet,
-    pub templates: Templates,
-    pub schedules: BTreeMap<String, Schedule>,
+/// What a reload replaces whole or not at all: the checked set of the
+/// process (`app::Loaded`) and the mail transport its config names.
+pub struct Running {
+    pub app: Loaded,
     pub transport: Transport,
 }
 
-impl Loaded {
-    pub fn load(g: &GlobalArgs) -> Result<Loaded> {
-        let settings = Settings::resolve(g)?;
-        let rules = rules::load(&settings.rules_dirs, settings.builtin_rules)
-            .map_err(|e| anyhow!("{e}"))?;
-        let config = &settings.config;
-        let templates = Templates::load(config.templates.as_deref()).map_err(|e| anyhow!("{e}"))?;
-        let mut problems: Vec<(String, String)> = Vec::new();
-        let mut schedules = BTreeMap::new();
-        for (name, job) in &config.jobs {
-            for id in &job.rules {
-                if rules.get(id).is_none() {
-                    problems.push((
-                        format!("jobs.{name}.rules"),
-                        format!("no rule `{id}` is loaded"),
-                    ));
-                }
-            }
-            if !templates.names().contains_key(&job.template) {
-                problems.push((
-                    format!("jobs.{name}.template"),
-                    format!(
-                        "no template `{}` (there are: {})",
-                        job.template,
-                        templates
-                            .names()
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            if config.addresses(&job.recipients).is_empty() {
-                problems.push((
-                    format!("jobs.{name}.recipients"),
-                    "no recipients".to_string(),
-                ));
-            }
-            if let Some(text) = &job.schedule {
-                // Checked at config load already; cannot fail here.
-                let s = Schedule::parse(text, config.tz()).map_err(|e| anyhow!(e))?;
-                schedules.insert(name.clone(), s);
-            }
-        }
-        for (name, source) in &config.sources {
-            if let Some(text) = &source.schedule {
-                let s = Schedule::parse(text, config.tz()).map_err(|e| anyhow!(e))?;
-                schedules.insert(format!("{}{name}", jobs::SYNC_PREFIX), s);
-            }
-        }
-        if !problems.is_empty() {
-            // Located in the config file when there is one.
-            let (file, text) = match &g.config {
-                Some(path) => (
-                    path.clone(),
-                    std::fs::read_to_string(path).unwrap_or_default(),
-                ),
-                None => (
-                    std::path::PathBuf::from("<embedded>"),
-                    crate::config::EMBEDDED.to_string(),
-                ),
-            };
-            let errors: Vec<String> = problems
-                .iter()
-                .map(|(field, message)| {
-                    crate::yaml::LocatedError::at_field(&file, &text, field, message.clone())
-                        .to_string()
-                })
-                .collect();
-            bail!("{}", errors.join("\n"));
-        }
-        let transport = Transport::from_config(&config.mail.transport)?;
-        Ok(Loaded {
-            settings,
-            rules,
-            templates,
-            schedules,
-            transport,
-        })
+impl Running {
+    pub fn load(o: &Overrides) -> Result<Running> {
+        let app = Loaded::load(o)?;
+        let transport = Transport::from_config(&app.settings.config.mail.transport)?;
+        Ok(Running { app, transport })
     }
-
-    /// The enabled rules a job runs (all enabled rules when it names none).
-    pub fn job_rules(&self, name: &str) -> Result<Vec<&Rule>> {
-        let job = self
-            .settings
-            .config
-            .jobs
-            .get(name)
-            .with_context(|| format!("no job `{name}`"))?;
-        if job.rules.is_empty() {
-            return Ok(self.rules.enabled().collect());
-        }
-        job.rules
-            .iter()
-            .map(|id| {
-                self.rules
-                    .get(id)
-                    .with_context(|| format!("job `{name}`: no rule `{id}`"))
-            })
-            .collect()
-    }
-
-    /// The report of a job's run (its template), addressed to the job's
-    /// recipients and archived with its SHA-256.
-    pub async fn render_job_message(
-        &self,
-        store: &Store,
-        name: &str,
-        job: &JobConfig,
-        summary: &RunSummary,
-    ) -> Result<OutgoingMessage> {
-        let config = &self.settings.config;
-        let recipients = config.addresses(&job.recipients);
-        let report = report::render::render(
-            store,
-            config,
-            &self.rules,
-            &self.templates,
-            summary.run_id,
-            &recipients,
-        )
-        .await?;
-        report::archive::archive(store, &report).await?;
-        Ok(OutgoingMessage {
-            message_id: report
-                .message_id
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string(),
-            job: Some(name.to_string()),
-            run_id: Some(summary.run_id),
-            envelope_from: config.mail.from.clone(),
-            recipients,
-            subject: report.subject,
-            body: String::from_utf8(report.eml).context("a rendered report is not 7-bit text")?,
-        })
-    }
-}
-
-/// The domain of generated Message-IDs: the From address's.
-pub fn mail_domain(config: &Config) -> String {
-    config
-        .mail
-        .from
-        .parse::<lettre::message::Mailbox>()
-        .map(|m| m.email.domain().to_string())
-        .unwrap_or_else(|_| "accessaudit.invalid".to_string())
 }
 
 /// The job in flight: its slot, and how it ended.
@@ -218,15 +67,15 @@ struct Pending {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn serve(g: GlobalArgs) -> Result<()> {
-    let mut loaded = Arc::new(Loaded::load(&g).context("the daemon did not start")?);
-    let database = loaded.settings.database.clone();
+pub async fn serve(o: Overrides) -> Result<()> {
+    let mut loaded = Arc::new(Running::load(&o).context("the daemon did not start")?);
+    let database = loaded.app.settings.database.clone();
     let options = StoreOptions {
-        statement_timeout: loaded.settings.statement_timeout,
+        statement_timeout: loaded.app.settings.statement_timeout,
     };
     let store = open_store_retrying(&database, options.clone()).await?;
     let metrics = Arc::new(Metrics::new());
-    if let Some(addr) = loaded.settings.config.daemon.listen {
+    if let Some(addr) = loaded.app.settings.config.daemon.listen {
         let m = metrics.clone();
         tokio::spawn(async move {
             if let Err(e) = metrics::serve_http(addr, m).await {
@@ -243,7 +92,7 @@ pub async fn serve(g: GlobalArgs) -> Result<()> {
         owner = %runner.owner,
         database = %crate::store::redact_url(&database),
         transport = %loaded.transport.describe(),
-        jobs = loaded.settings.config.jobs.len(),
+        jobs = loaded.app.settings.config.jobs.len(),
         "accessaudit daemon started"
     );
 
@@ -325,7 +174,7 @@ pub async fn serve(g: GlobalArgs) -> Result<()> {
             _ = retry_tick.tick() => {
                 if let Ok(due) = slots::retries_due(&store, Utc::now()).await {
                     for slot in due {
-                        if loaded.schedules.contains_key(&slot.0) && !queue.contains(&slot) {
+                        if loaded.app.schedules.contains_key(&slot.0) && !queue.contains(&slot) {
                             queue.push(slot);
                         }
                     }
@@ -336,12 +185,12 @@ pub async fn serve(g: GlobalArgs) -> Result<()> {
             }
             _ = hup.recv() => {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-                match Loaded::load(&g) {
+                match Running::load(&o) {
                     Ok(new) => {
-                        if new.settings.database != database {
+                        if new.app.settings.database != database {
                             tracing::warn!("the database URL changed: it takes effect at the next restart");
                         }
-                        tracing::info!(jobs = new.settings.config.jobs.len(), rules = new.rules.rules.len(), "configuration reloaded");
+                        tracing::info!(jobs = new.app.settings.config.jobs.len(), rules = new.app.rules.rules.len(), "configuration reloaded");
                         loaded = Arc::new(new);
                         let _ = loaded_tx.send(loaded.clone());
                         next = next_slots(&loaded, Utc::now());
@@ -415,8 +264,9 @@ fn owner_id() -> String {
 }
 
 /// The next slot of each scheduled job after `t`.
-fn next_slots(loaded: &Loaded, t: DateTime<Utc>) -> BTreeMap<String, DateTime<Utc>> {
+fn next_slots(loaded: &Running, t: DateTime<Utc>) -> BTreeMap<String, DateTime<Utc>> {
     loaded
+        .app
         .schedules
         .iter()
         .filter_map(|(name, s)| s.next_after(t).map(|at| (name.clone(), at)))
@@ -426,18 +276,18 @@ fn next_slots(loaded: &Loaded, t: DateTime<Utc>) -> BTreeMap<String, DateTime<Ut
 /// Moves every slot that is due into the run queue.
 fn move_due(
     next: &mut BTreeMap<String, DateTime<Utc>>,
-    loaded: &Loaded,
+    loaded: &Running,
     now: DateTime<Utc>,
     queue: &mut Vec<(String, DateTime<Utc>)>,
 ) {
     for (name, at) in next.iter_mut() {
         while *at <= now {
             // Only the latest of several slots that passed while busy runs.
-            let latest = loaded.schedules[name]
+            let latest = loaded.app.schedules[name]
                 .latest_at_or_before(now)
                 .unwrap_or(*at);
             queue.push((name.clone(), latest));
-            match loaded.schedules[name].next_after(latest) {
+            match loaded.app.schedules[name].next_after(latest) {
                 Some(n) => *at = n,
                 None => break,
             }
@@ -449,12 +299,12 @@ fn move_due(
 /// catch-up window, and that no daemon has run.
 async fn catch_up(
     store: &Store,
-    loaded: &Loaded,
+    loaded: &Running,
     now: DateTime<Utc>,
 ) -> Vec<(String, DateTime<Utc>)> {
-    let config = &loaded.settings.config;
+    let config = &loaded.app.settings.config;
     let mut due = Vec::new();
-    for (name, schedule) in &loaded.schedules {
+    for (name, schedule) in &loaded.app.schedules {
         let window = config
             .jobs
             .get(name)
@@ -483,7 +333,7 @@ async fn catch_up(
 /// just queued one), until told to stop.
 async fn sender_loop(
     store: Store,
-    loaded: tokio::sync::watch::Receiver<Arc<Loaded>>,
+    loaded: tokio::sync::watch::Receiver<Arc<Running>>,
     metrics: Arc<Metrics>,
     wake: Arc<tokio::sync::Notify>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -503,8 +353,8 @@ async fn sender_loop(
 }
 
 /// One pass of the outbox sender, with its figures recorded.
-async fn deliver(store: &Store, loaded: &Loaded, metrics: &Metrics) {
-    match sender::deliver_due(store, &loaded.transport, &loaded.settings.config.mail).await {
+async fn deliver(store: &Store, loaded: &Running, metrics: &Metrics) {
+    match sender::deliver_due(store, &loaded.transport, &loaded.app.settings.config.mail).await {
         Ok(pass) => {
             metrics.database_up.store(true, Ordering::Relaxed);
             metrics.deliveries(pass.sent, pass.retried, pass.failed);
@@ -522,7 +372,7 @@ async fn deliver(store: &Store, loaded: &Loaded, metrics: &Metrics) {
 /// A job could not run: retry with backoff; past the configured time, tell IT.
 async fn job_failed(
     store: &Store,
-    loaded: &Loaded,
+    loaded: &Running,
     pending: &mut Vec<Pending>,
     job: String,
     slot_at: DateTime<Utc>,
@@ -550,7 +400,7 @@ async fn job_failed(
     let p = &mut pending[index];
     p.attempts += 1;
     p.last_error = error.clone();
-    let retry_for = loaded.settings.config.daemon.job_retry_for.chrono();
+    let retry_for = loaded.app.settings.config.daemon.job_retry_for.chrono();
     if now - p.first_failed < retry_for {
         let wait = outbox::backoff(
             p.attempts as i64,

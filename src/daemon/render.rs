@@ -3,16 +3,12 @@
 
 use anyhow::{Context, Result};
 use lettre::Message;
+use lettre::message::SinglePart;
 use lettre::message::header::MessageId;
-use lettre::message::{Mailbox, SinglePart};
 
 use crate::config::Config;
 use crate::deliver::OutgoingMessage;
-
-fn mailbox(text: &str) -> Result<Mailbox> {
-    text.parse::<Mailbox>()
-        .with_context(|| format!("`{text}` is not a mail address"))
-}
+use crate::support::mail::{self, mailbox};
 
 /// Headers common to every message: From, To, Subject, a stable Message-ID.
 fn builder(
@@ -24,7 +20,7 @@ fn builder(
     let mut b = Message::builder()
         .from(mailbox(&config.mail.from)?)
         .subject(subject)
-        .header(MessageId::from(format!("<{message_id}>")));
+        .header(MessageId::from(mail::bracketed(message_id)));
     for r in recipients {
         b = b.to(mailbox(r)?);
     }

@@ -7,7 +7,6 @@
 //! Message-ID and written through a temporary file and a rename: delivering
 //! it twice leaves one whole file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +17,8 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::outbox::OutgoingMessage;
 use crate::config::{SmtpConfig, SmtpTls, Transport as TransportConfig};
+use crate::support::secrets::SecretRef;
+use crate::support::{atomic_file, mail};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -135,35 +136,21 @@ fn smtp_transport(c: &SmtpConfig) -> Result<Transport, TransportError> {
 
 /// The SMTP password, from a file (a systemd credential) or a variable.
 fn read_password(c: &SmtpConfig) -> Result<String, TransportError> {
-    if let Some(path) = &c.password_file {
-        // A credential under $CREDENTIALS_DIRECTORY may be named relative to it.
-        let path = match std::env::var_os("CREDENTIALS_DIRECTORY") {
-            Some(dir) if !path.exists() => {
-                Path::new(&dir).join(path.file_name().unwrap_or_default())
-            }
-            _ => path.clone(),
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            TransportError::Config(format!(
-                "cannot read the SMTP password file {}: {e}",
-                path.display()
-            ))
-        })?;
-        return Ok(text.trim_end_matches(['\n', '\r']).to_string());
+    let secret = SecretRef {
+        what: "the SMTP password",
+        env: c.password_env.as_deref(),
+        file: c.password_file.as_deref(),
     }
-    if let Some(var) = &c.password_env {
-        return std::env::var(var).map_err(|_| {
-            TransportError::Config(format!("the SMTP password variable {var} is not set"))
-        });
-    }
-    Ok(String::new())
+    .read()
+    .map_err(|e| TransportError::Config(e.to_string()))?;
+    Ok(secret.map(|s| s.expose().to_string()).unwrap_or_default())
 }
 
 fn envelope(m: &OutgoingMessage) -> Result<Envelope, TransportError> {
     let address = |text: &str| -> Result<Address, TransportError> {
-        text.parse::<lettre::message::Mailbox>()
+        mail::mailbox(text)
             .map(|mb| mb.email)
-            .map_err(|e| TransportError::Permanent(format!("bad address `{text}`: {e}")))
+            .map_err(|e| TransportError::Permanent(e.to_string()))
     };
     let from = address(&m.envelope_from)?;
     let to = m
@@ -194,11 +181,6 @@ fn write_eml(dir: &Path, m: &OutgoingMessage) -> Result<(), TransportError> {
         TransportError::Transient(format!("{what} {}: {e}", dir.display()))
     };
     std::fs::create_dir_all(dir).map_err(|e| io("creating", e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("writing into", e))?;
-    tmp.write_all(m.body.as_bytes())
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| io("writing into", e))?;
-    tmp.persist(eml_path(dir, &m.message_id))
-        .map_err(|e| io("writing into", e.error))?;
-    Ok(())
+    atomic_file::write(&eml_path(dir, &m.message_id), m.body.as_bytes())
+        .map_err(|e| io("writing into", e))
 }

@@ -16,12 +16,7 @@ use serde_saphyr::Spanned;
 use super::kinds::{Kind, ParamsMaker, ParamsOp, RuleKind};
 use super::rule::{Control, Rule};
 use crate::model::Severity;
-use crate::yaml::{self, LocatedError};
-
-/// Every error found while loading; nothing runs when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
-pub struct RuleErrors(pub Vec<LocatedError>);
+use crate::yaml::{self, LocatedError, LocatedErrors};
 
 /// The rules loaded from a set of directories, in id order.
 #[derive(Debug, Clone, Default)]
@@ -80,7 +75,7 @@ pub fn builtin_files(keep: fn(&Path) -> bool) -> Vec<SourceFile> {
 pub fn read_files(
     paths: &[PathBuf],
     keep: fn(&Path) -> bool,
-) -> Result<Vec<SourceFile>, RuleErrors> {
+) -> Result<Vec<SourceFile>, LocatedErrors> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -109,8 +104,8 @@ pub fn read_files(
         .collect()
 }
 
-fn io_error(path: &Path, e: &std::io::Error) -> RuleErrors {
-    RuleErrors(vec![LocatedError {
+fn io_error(path: &Path, e: &std::io::Error) -> LocatedErrors {
+    LocatedErrors(vec![LocatedError {
         file: path.to_path_buf(),
         line: 0,
         column: 0,
@@ -121,7 +116,7 @@ fn io_error(path: &Path, e: &std::io::Error) -> RuleErrors {
 
 /// Loads the shipped rules (when `with_builtin`), then every rule and
 /// override file under `paths`, in order.
-pub fn load(paths: &[PathBuf], with_builtin: bool) -> Result<RuleSet, RuleErrors> {
+pub fn load(paths: &[PathBuf], with_builtin: bool) -> Result<RuleSet, LocatedErrors> {
     load_sources(&layered(paths, with_builtin, is_rule_file)?)
 }
 
@@ -133,7 +128,7 @@ pub fn layered(
     paths: &[PathBuf],
     with_builtin: bool,
     keep: fn(&Path) -> bool,
-) -> Result<Vec<SourceFile>, RuleErrors> {
+) -> Result<Vec<SourceFile>, LocatedErrors> {
     let on_disk = read_files(paths, keep)?;
     let mut files = if with_builtin {
         builtin_files(keep)
@@ -150,7 +145,7 @@ pub fn layered(
 }
 
 /// Loads rules and overrides from files already read.
-pub fn load_sources(files: &[SourceFile]) -> Result<RuleSet, RuleErrors> {
+pub fn load_sources(files: &[SourceFile]) -> Result<RuleSet, LocatedErrors> {
     let mut errors = Vec::new();
     let mut rules: BTreeMap<String, Rule> = BTreeMap::new();
     let mut overrides = Vec::new();
@@ -195,7 +190,7 @@ pub fn load_sources(files: &[SourceFile]) -> Result<RuleSet, RuleErrors> {
             rules: rules.into_values().collect(),
         })
     } else {
-        Err(RuleErrors(errors))
+        Err(LocatedErrors(errors))
     }
 }
 

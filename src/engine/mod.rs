@@ -12,7 +12,7 @@ pub mod rule;
 pub mod testing;
 
 pub use kinds::{Kind, RuleKind};
-pub use load::{RuleErrors, RuleSet, SourceFile};
+pub use load::{RuleSet, SourceFile};
 pub use rule::{Control, Rule};
 
 use std::time::Instant;
@@ -250,21 +250,8 @@ async fn evaluate_all(
     as_of: DateTime<Utc>,
 ) -> Result<RunSummary> {
     let mut scan = store.begin_scan().await?;
-    let newest_event = match scan
-        .fetch_optional(
-            "SELECT MAX(occurred_at) AS newest FROM events WHERE occurred_at <= $1",
-            &[SqlValue::time(as_of)],
-        )
-        .await?
-    {
-        Some(row) => row.time("newest")?,
-        None => None,
-    };
-    let has_events = newest_event.is_some()
-        || scan
-            .fetch_optional("SELECT 1 AS any_event FROM events LIMIT 1", &[])
-            .await?
-            .is_some();
+    let newest_event = scan.newest_event(as_of).await?;
+    let has_events = newest_event.is_some() || scan.has_events().await?;
     let backend = store.backend();
     let principals = principals_at(&mut scan, backend, as_of).await?;
     let ctx = Context {
@@ -313,12 +300,7 @@ async fn evaluate_all(
                 scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
                 tracing::error!(rule = %rule.id, error = %e, "rule failed");
                 // Findings already flushed for this rule would be partial: drop them.
-                store
-                    .execute(
-                        "DELETE FROM findings WHERE run_id = $1 AND rule = $2",
-                        &[SqlValue::int(run_id), SqlValue::text(&rule.id)],
-                    )
-                    .await?;
+                store.discard_rule_findings(run_id, &rule.id).await?;
                 RuleOutcome {
                     rule_id: rule.id.clone(),
                     status: OutcomeStatus::Failed,

@@ -8,7 +8,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::render::{RenderedReport, sha256_hex};
+use super::mime::sha256_hex;
+use super::render::RenderedReport;
 use crate::store::{DbRow, SqlValue, Store, StoreError};
 
 /// An archived report, without its bytes.

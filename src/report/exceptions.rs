@@ -16,6 +16,7 @@ use serde_saphyr::Spanned;
 
 use crate::model::{format_instant, parse_instant};
 use crate::store::{DbRow, SqlValue, Store, StoreError};
+use crate::support::wildcard::{self, Case};
 use crate::yaml::{self, LocatedError};
 
 #[derive(Debug, thiserror::Error)]
@@ -108,34 +109,8 @@ impl Exception {
 
     /// Whether it names this rule and subject (live or not).
     pub fn matches(&self, rule: &str, subject_id: &str) -> bool {
-        self.rule == rule && wildcard_match(&self.subject, subject_id)
+        self.rule == rule && wildcard::matches(&self.subject, subject_id, Case::Sensitive)
     }
-}
-
-/// `*` matches any run of characters, `?` one character; everything else
-/// itself. (A two-symbol glob: a crate would add globbing of paths we do not want.)
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    // Iterative matcher with one backtrack point: linear in practice, no recursion.
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 const COLUMNS: &str = "id, rule, subject, reason, approved_by, expires_at, created_at, source";
@@ -328,6 +303,7 @@ mod tests {
 
     #[test]
     fn wildcards_match_runs_and_single_characters() {
+        let wildcard_match = |p: &str, t: &str| wildcard::matches(p, t, Case::Sensitive);
         assert!(wildcard_match("svc-*", "svc-backup"));
         assert!(wildcard_match("svc-*", "svc-"));
         assert!(!wildcard_match("svc-*", "xsvc-backup"));

@@ -3,15 +3,21 @@
 //! - `output`: the `run --format` outputs (the JSON contract, CSV, a table);
 //! - `lifecycle`: new / open / resolved / accepted against the previous run of the job;
 //! - `exceptions`: accepted risks (database and versioned YAML file);
-//! - `templates`: the handlebars templates (shipped, overridable by name);
+//! - `templates`: the handlebars templates (shipped, overridable by name),
+//!   test-rendered at load with `sample`'s complete context;
 //! - `chart`: findings per rule over the last runs, as a PNG;
-//! - `render`: the report of a run as one MIME message (text, HTML, chart, CSV);
+//! - `render`: the report of a run as one MIME message, in three steps:
+//!   `facts` (read), `view` (the templates' data), `mime` (the message);
 //! - `archive`: every rendered report with its SHA-256, and verification.
 
 pub mod archive;
 pub mod chart;
 pub mod exceptions;
+pub mod facts;
 pub mod lifecycle;
+pub mod mime;
 pub mod output;
 pub mod render;
+pub mod sample;
 pub mod templates;
+pub mod view;

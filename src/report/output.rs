@@ -9,7 +9,7 @@ use crate::model::{Finding, format_instant};
 use crate::store::runs::OutcomeStatus;
 use crate::store::{Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns for a person at a terminal.
     Table,

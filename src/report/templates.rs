@@ -174,7 +174,7 @@ impl Templates {
         let templates = Templates { html, text, names };
         // Render every template once with a full sample report: strict mode
         // then refuses a variable the data does not have.
-        let sample = super::render::sample_context();
+        let sample = super::sample::sample_context();
         for name in templates.names.keys() {
             templates.render(name, &sample)?;
         }

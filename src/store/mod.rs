@@ -11,6 +11,7 @@
 //! spliced.
 
 mod bulk;
+mod canonical;
 mod postgres;
 mod sqlite;
 mod value;

@@ -287,6 +287,68 @@ impl Store {
             .collect()
     }
 
+    /// How many findings of each severity a run recorded (severity text → count).
+    pub async fn severity_counts(&self, run_id: i64) -> Result<Vec<(String, i64)>> {
+        let rows = self
+            .fetch_all(
+                "SELECT severity, COUNT(*) AS n FROM findings WHERE run_id = $1 GROUP BY severity",
+                &[SqlValue::int(run_id)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.req_text("severity")?, r.i64("n")?.unwrap_or(0))))
+            .collect()
+    }
+
+    /// Findings per rule of the last `limit` succeeded runs of `job` up to
+    /// run `run_id` (as of `as_of`), oldest first: (run id, as-of, rule, count).
+    pub async fn finding_history(
+        &self,
+        job: &str,
+        as_of: DateTime<Utc>,
+        run_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, DateTime<Utc>, String, u64)>> {
+        let rows = self
+            .fetch_all(
+                "SELECT r.id, r.as_of, o.rule_id, o.finding_count
+                   FROM runs r JOIN rule_outcomes o ON o.run_id = r.id
+                  WHERE r.id IN (SELECT id FROM runs
+                                  WHERE job = $1 AND (status = 'succeeded' OR id = $3)
+                                    AND (as_of < $2 OR (as_of = $2 AND id <= $3))
+                                  ORDER BY as_of DESC, id DESC LIMIT $4)
+                  ORDER BY r.as_of, r.id, o.rule_id",
+                &[
+                    SqlValue::text(job),
+                    SqlValue::time(as_of),
+                    SqlValue::int(run_id),
+                    SqlValue::int(limit),
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.i64("id")?.unwrap_or(0),
+                    r.time("as_of")?.unwrap_or(as_of),
+                    r.req_text("rule_id")?,
+                    r.i64("finding_count")?.unwrap_or(0).max(0) as u64,
+                ))
+            })
+            .collect()
+    }
+
+    /// Drops the findings a rule wrote into a run (the rule failed: what it
+    /// flushed before failing is partial).
+    pub async fn discard_rule_findings(&self, run_id: i64, rule: &str) -> Result<()> {
+        self.execute(
+            "DELETE FROM findings WHERE run_id = $1 AND rule = $2",
+            &[SqlValue::int(run_id), SqlValue::text(rule)],
+        )
+        .await
+        .map(drop)
+    }
+
     /// Visits the findings of a run in `FINDINGS_OF_RUN` order, one at a time.
     pub async fn for_each_finding<F>(&self, run_id: i64, mut visit: F) -> Result<u64>
     where

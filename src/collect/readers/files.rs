@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{RawRow, RawValue};
 use crate::collect::mapping::{ColumnSource, Feed};
+use crate::support::wildcard::{self, Case};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileSourceError {
@@ -30,29 +31,9 @@ pub enum FileSourceError {
     NoMatch { dir: PathBuf, pattern: String },
 }
 
-/// `*` matches any run of characters; everything else literally.
-pub fn wildcard_match(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || !name[first.len()..].ends_with(last) {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 /// The files of `dir` a feed's `file` names, in name order.
 pub fn matching_files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, FileSourceError> {
-    if !pattern.contains('*') {
+    if !wildcard::has_wildcard(pattern) {
         return Ok(vec![dir.join(pattern)]);
     }
     let entries = std::fs::read_dir(dir).map_err(|source| FileSourceError::Io {
@@ -66,7 +47,7 @@ pub fn matching_files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, FileSou
             p.is_file()
                 && p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| wildcard_match(pattern, n))
+                    .is_some_and(|n| wildcard::matches(pattern, n, Case::Sensitive))
         })
         .collect();
     files.sort();
@@ -276,6 +257,10 @@ fn bad(path: &Path, line: u64, message: String) -> FileSourceError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wildcard_match(pattern: &str, name: &str) -> bool {
+        wildcard::matches(pattern, name, Case::Sensitive)
+    }
 
     #[test]
     fn wildcards_match_monthly_index_exports() {

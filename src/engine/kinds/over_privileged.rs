@@ -27,6 +27,7 @@ use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_t
 use crate::model::{Span, AccountStatus, DataScope, Finding, SubjectType};
 use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
+use crate::support::wildcard::{self, Case};
 
 use super::{Kind, gate_24h, invalid, statuses_active_pending, strings};
 
@@ -154,34 +155,6 @@ impl RoleInfo {
     }
 }
 
-/// `*` matches any run of characters; case-insensitive.
-pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let t: Vec<char> = text.to_lowercase().chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 async fn load_roles(tx: &mut Tx, p: &OverPrivileged) -> Result<BTreeMap<String, RoleInfo>> {
     let sql = "SELECT r.id, r.name, r.privileged, r.data_scope, rp.permission
                  FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id
@@ -201,7 +174,7 @@ async fn load_roles(tx: &mut Tx, p: &OverPrivileged) -> Result<BTreeMap<String, 
             info.has_delete |= verb == "delete";
             if p.sensitive_permissions
                 .iter()
-                .any(|pat| glob_match(pat, &perm))
+                .any(|pat| wildcard::matches(pat, &perm, Case::Insensitive))
             {
                 info.grants_access |= verb == "grant";
                 info.sensitive_permissions.push(perm);
@@ -423,7 +396,11 @@ async fn evaluate(
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use crate::support::wildcard::{Case, matches};
+
+    fn glob_match(pattern: &str, text: &str) -> bool {
+        matches(pattern, text, Case::Insensitive)
+    }
 
     #[test]
     fn globs_match_dotted_permissions() {

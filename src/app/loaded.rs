@@ -1,0 +1,159 @@
+//! The loaded set: settings, rules, templates and schedules, read and
+//! checked together. The daemon swaps it whole on SIGHUP (a broken set is
+//! refused and the old one keeps running); the CLI commands load the same
+//! set, so a configuration the daemon would refuse is refused everywhere,
+//! with the same located errors.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::settings::{Overrides, Settings};
+use crate::engine::{Rule, RuleSet, load as rules};
+use crate::report::templates::Templates;
+use crate::schedule::Schedule;
+
+/// Slots of scheduled source syncs are named `sync:<source>`.
+pub const SYNC_PREFIX: &str = "sync:";
+
+/// The checked set of a process.
+pub struct Loaded {
+    pub settings: Settings,
+    pub rules: RuleSet,
+    pub templates: Templates,
+    /// Jobs by name and source syncs (`sync:<source>`) with a schedule.
+    pub schedules: BTreeMap<String, Schedule>,
+}
+
+impl Loaded {
+    /// Resolves the settings and loads the set they name.
+    pub fn load(o: &Overrides) -> Result<Loaded> {
+        Loaded::from_settings(Settings::resolve(o)?)
+    }
+
+    /// Loads rules and templates and checks every reference the config
+    /// makes to them (and to recipient groups), located in the config file.
+    pub fn from_settings(settings: Settings) -> Result<Loaded> {
+        let rules = rules::load(&settings.rules_dirs, settings.builtin_rules)
+            .map_err(|e| anyhow!("{e}\nno rule was run: fix the rule files above"))?;
+        let config = &settings.config;
+        let templates = Templates::load(config.templates.as_deref())
+            .map_err(|e| anyhow!("{e}\nno report was rendered: fix the templates above"))?;
+        let mut problems: Vec<(String, String)> = Vec::new();
+        let mut schedules = BTreeMap::new();
+        for (name, job) in &config.jobs {
+            for id in &job.rules {
+                if rules.get(id).is_none() {
+                    problems.push((
+                        format!("jobs.{name}.rules"),
+                        format!("no rule `{id}` is loaded"),
+                    ));
+                }
+            }
+            if !templates.names().contains_key(&job.template) {
+                problems.push((
+                    format!("jobs.{name}.template"),
+                    format!(
+                        "no template `{}` (there are: {})",
+                        job.template,
+                        templates
+                            .names()
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            if config.addresses(&job.recipients).is_empty() {
+                problems.push((
+                    format!("jobs.{name}.recipients"),
+                    "no recipients".to_string(),
+                ));
+            }
+            if let Some(text) = &job.schedule {
+                // Checked when the config was read; cannot fail here.
+                let s = Schedule::parse(text, config.tz()).map_err(|e| anyhow!(e))?;
+                schedules.insert(name.clone(), s);
+            }
+        }
+        for (name, source) in &config.sources {
+            if let Some(text) = &source.schedule {
+                let s = Schedule::parse(text, config.tz()).map_err(|e| anyhow!(e))?;
+                schedules.insert(format!("{SYNC_PREFIX}{name}"), s);
+            }
+        }
+        if !problems.is_empty() {
+            // Located in the config file when there is one.
+            let (file, text) = match &settings.config_file {
+                Some(path) => (
+                    path.clone(),
+                    std::fs::read_to_string(path).unwrap_or_default(),
+                ),
+                None => (
+                    std::path::PathBuf::from("<embedded>"),
+                    crate::config::EMBEDDED.to_string(),
+                ),
+            };
+            let errors: Vec<String> = problems
+                .iter()
+                .map(|(field, message)| {
+                    crate::yaml::LocatedError::at_field(&file, &text, field, message.clone())
+                        .to_string()
+                })
+                .collect();
+            bail!("{}", errors.join("\n"));
+        }
+        Ok(Loaded {
+            settings,
+            rules,
+            templates,
+            schedules,
+        })
+    }
+
+    /// The rules a run evaluates. A job of the config file runs its own
+    /// rules (all enabled rules when it names none): a run with only some
+    /// of them would make the next run's "new" and "resolved" wrong, so
+    /// `explicit` rules are refused for it. Any other run (an ad-hoc job, or
+    /// none) evaluates `explicit`, or every enabled rule.
+    pub fn rules_for(&self, job: Option<&str>, explicit: &[String]) -> Result<Vec<&Rule>> {
+        let configured = job.and_then(|j| self.settings.config.jobs.get(j).map(|c| (j, c)));
+        let wanted: &[String] = match configured {
+            Some((job, _)) if !explicit.is_empty() => bail!(
+                "--rule cannot be combined with --job {job}: job `{job}` runs the rules of its configuration \
+                 (give another job name for an ad-hoc selection)"
+            ),
+            Some((_, config)) => &config.rules,
+            None => explicit,
+        };
+        if wanted.is_empty() {
+            return Ok(self.rules.enabled().collect());
+        }
+        wanted
+            .iter()
+            .map(|id| {
+                self.rules.get(id).with_context(|| {
+                    format!(
+                        "no rule `{id}`; loaded rules: {}",
+                        self.rules
+                            .rules
+                            .iter()
+                            .map(|r| r.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The recipients (addresses) of a job's reports; none for a run of no
+    /// configured job.
+    pub fn recipients(&self, job: Option<&str>) -> Vec<String> {
+        let config = &self.settings.config;
+        job.and_then(|j| config.jobs.get(j))
+            .map(|j| config.addresses(&j.recipients))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,136 @@
+//! Reading the facts of a run's report: the lifecycle of its findings
+//! against the previous run of its job, the totals of that run, proof that
+//! the audit looked (rows per canonical table, the newest event), messages
+//! that could not be delivered, and the history the chart draws.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::chart;
+use super::lifecycle::{self, Lifecycle};
+use super::render::ReportError;
+use crate::model::Severity;
+use crate::store::Store;
+use crate::store::runs::RunRecord;
+
+/// A message of an earlier report that was given up on: the report says
+/// what did not arrive. (The outbox hands these over; the report does not
+/// read the outbox.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered {
+    pub subject: String,
+    pub message_id: String,
+    pub queued_at: DateTime<Utc>,
+    pub error: String,
+}
+
+/// Facts about the data the run saw: proof that the audit looked, even
+/// where it found nothing.
+pub struct DataProof {
+    pub tables: Vec<(&'static str, i64)>,
+    pub newest_event: Option<DateTime<Utc>>,
+    /// Messages given up on since the previous report.
+    pub undelivered: Vec<Undelivered>,
+}
+
+/// Everything a report shows, read from the store.
+pub struct Facts {
+    pub lifecycle: Lifecycle,
+    /// Findings per severity of the previous run, when there is one.
+    pub previous_totals: Option<BTreeMap<Severity, i64>>,
+    pub proof: DataProof,
+    pub history: Vec<chart::Point>,
+}
+
+/// How many runs the chart draws.
+const HISTORY_RUNS: i64 = 12;
+
+/// The window whose undelivered messages a run's report lists: since the
+/// previous run of the job started (or the last 31 days), up to this run's end.
+pub fn undelivered_window(
+    run: &RunRecord,
+    previous: Option<&RunRecord>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let since = match previous {
+        Some(p) => p.started_at,
+        None => run.started_at - chrono::Duration::days(31),
+    };
+    (since, run.finished_at.unwrap_or(run.started_at))
+}
+
+/// Reads the facts of run `run_id`; `undelivered` comes from the caller.
+pub async fn read(
+    store: &Store,
+    run_id: i64,
+    tz: chrono_tz::Tz,
+    undelivered: Vec<Undelivered>,
+) -> Result<Facts, ReportError> {
+    let lc = lifecycle::lifecycle(store, run_id).await?;
+    if lc.run.status != "succeeded" {
+        return Err(ReportError::Unfinished(run_id, lc.run.status.clone()));
+    }
+    let previous_totals = match &lc.previous {
+        Some(p) => {
+            let mut t = BTreeMap::new();
+            for (severity, n) in store.severity_counts(p.id).await? {
+                if let Ok(sev) = severity.parse::<Severity>() {
+                    t.insert(sev, n);
+                }
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let proof = DataProof {
+        tables: store.table_counts(lc.run.as_of).await?,
+        newest_event: store.newest_event(lc.run.as_of).await?,
+        undelivered,
+    };
+    let history = history(store, &lc, tz).await?;
+    Ok(Facts {
+        lifecycle: lc,
+        previous_totals,
+        proof,
+        history,
+    })
+}
+
+/// Findings per rule over the last 12 succeeded runs of the job up to this
+/// one (from the recorded rule outcomes), oldest first.
+async fn history(
+    store: &Store,
+    lc: &Lifecycle,
+    tz: chrono_tz::Tz,
+) -> Result<Vec<chart::Point>, ReportError> {
+    let day = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d").to_string();
+    let Some(job) = &lc.run.job else {
+        return Ok(vec![chart::Point {
+            label: day(lc.run.as_of),
+            counts: lc
+                .outcomes
+                .iter()
+                .map(|o| (o.rule_id.clone(), o.finding_count))
+                .collect(),
+        }]);
+    };
+    let rows = store
+        .finding_history(job, lc.run.as_of, lc.run.id, HISTORY_RUNS)
+        .await?;
+    let mut points: Vec<(i64, chart::Point)> = Vec::new();
+    for (id, as_of, rule, count) in rows {
+        if points.last().map(|(last, _)| *last) != Some(id) {
+            points.push((
+                id,
+                chart::Point {
+                    label: day(as_of),
+                    counts: BTreeMap::new(),
+                },
+            ));
+        }
+        if let Some((_, p)) = points.last_mut() {
+            p.counts.insert(rule, count);
+        }
+    }
+    Ok(points.into_iter().map(|(_, p)| p).collect())
+}

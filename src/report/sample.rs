@@ -1,0 +1,55 @@
+//! A complete template context with made-up values: templates are
+//! test-rendered with it when they are loaded (handlebars' strict mode
+//! checks a variable only when it is rendered), and report-templates/README.md
+//! documents the same fields.
+
+use serde_json::{Value, json};
+
+use super::mime::CHART_CID;
+
+/// A full context with made-up values, used to test-render templates when
+/// they are loaded (strict mode then refuses unknown variables).
+pub fn sample_context() -> Value {
+    let finding = json!({
+        "rule": "idle-accounts", "severity": "medium", "severity_colour": "#b9770e",
+        "subject_type": "principal", "subject_id": "p1", "title": "alice: idle",
+        "status": "new", "first_seen": "2026-11-01T00:00:00Z",
+        "evidence": [{"key": "login", "value": "alice"}],
+        "exception": {"id": 1, "rule": "idle-accounts", "subject": "p*", "reason": "r",
+                      "approved_by": "CISO", "expires_at": "2027-01-01T00:00:00Z", "source": "cli"},
+        "was_open_before": false,
+    });
+    let exception = finding["exception"].clone();
+    json!({
+        "subject": "Monthly access review", "job": "monthly", "run_id": 1,
+        "as_of": "2026-11-01T00:00:00Z", "as_of_local": "2026-11-01 00:00 UTC",
+        "finished_at": "2026-11-01T00:00:01Z", "has_previous": true,
+        "previous": {"run_id": 0, "as_of": "2026-10-01T00:00:00Z", "as_of_local": "2026-10-01 00:00 UTC"},
+        "totals": [{"severity": "medium", "colour": "#b9770e", "count": 1, "previous": 0, "change": "+1"}],
+        "total": {"count": 1, "change": "+1"},
+        "counts": {"new": 1, "open": 1, "resolved": 1, "accepted": 1},
+        "not_rechecked": 0,
+        "rules": [{
+            "id": "idle-accounts", "title": "Idle accounts", "severity": "medium",
+            "controls": [{"framework": "PCI DSS 4.0", "control": "8.2.6"}],
+            "status": "ok", "ran": true, "reason": "", "finding_count": 1, "duration_ms": 3,
+            "new": {"items": [finding.clone()], "total": 1, "more": 0},
+            "open": {"items": [finding.clone()], "total": 1, "more": 0},
+            "resolved": {"items": [finding.clone()], "total": 1, "more": 0},
+            "accepted": {"items": [finding], "total": 3, "more": 2}, "quiet": false,
+        }],
+        "expired_exceptions": [exception],
+        "has_expired_exceptions": true,
+        "frameworks": [{"name": "PCI DSS 4.0", "controls": [{"control": "8.2.6", "rules": "idle-accounts"}], "evidenced": true}],
+        "proof": {
+            "rules": [{"id": "idle-accounts", "status": "ok", "reason": "", "finding_count": 1, "duration_ms": 3}],
+            "tables": [{"table": "events", "rows": 10}],
+            "newest_event": "2026-10-31T23:00:00Z",
+            "failed_deliveries": [{"subject": "Monthly access review", "message_id": "m@x",
+                                   "queued_at": "2026-10-01T07:00:00Z", "error": "SMTP: refused"}],
+            "has_failed_deliveries": true,
+        },
+        "chart_cid": CHART_CID,
+        "csv_name": "findings.csv",
+    })
+}

@@ -114,9 +114,10 @@ fn imports(text: &str, module: &[String], binary: bool) -> Vec<Vec<String>> {
             if let Some(group) = after.strip_prefix('{') {
                 let group = &group[..group.find('}').unwrap_or(group.len())];
                 for item in group.split(',') {
-                    let item = item.trim().trim_start_matches("self");
-                    let first = item.split("::").next().unwrap_or("").trim();
-                    if !first.is_empty()
+                    let first = item.trim().split("::").next().unwrap_or("").trim();
+                    if first == "self" {
+                        out.push(path.clone());
+                    } else if !first.is_empty()
                         && first.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     {
                         let mut p = path.clone();
@@ -124,8 +125,9 @@ fn imports(text: &str, module: &[String], binary: bool) -> Vec<Vec<String>> {
                         out.push(p);
                     }
                 }
+            } else {
+                out.push(path);
             }
-            out.push(path);
         }
     }
     out
@@ -148,6 +150,9 @@ fn graph() -> Graph {
     for file in &files {
         let module = module_of(&src, file);
         let name = module.join("::");
+        if name.is_empty() {
+            continue; // lib.rs only declares the modules
+        }
         let binary = name == "main" || name.starts_with("bin::");
         let text = std::fs::read_to_string(file).unwrap();
         // Unit tests may reach anything: they are not part of the graph.
@@ -156,11 +161,27 @@ fn graph() -> Graph {
             None => &text[..],
         };
         let entry = edges.entry(name.clone()).or_default();
-        for mut path in imports(text, &module, binary) {
+        let mut paths = imports(text, &module, binary);
+        // `use child::…` in a folder's mod.rs (a path relative to the module).
+        for line in text.lines() {
+            let line = line.trim_start();
+            let rest = ["use ", "pub use ", "pub(crate) use ", "pub(super) use "]
+                .iter()
+                .find_map(|p| line.strip_prefix(p));
+            if let Some(rest) = rest {
+                let first = rest.split("::").next().unwrap_or("");
+                let mut child = module.clone();
+                child.push(first.to_string());
+                if modules.contains_key(&child) {
+                    paths.push(child);
+                }
+            }
+        }
+        for mut path in paths {
             // The longest prefix that is a file of ours.
             while !path.is_empty() {
                 if let Some(target) = modules.get(&path) {
-                    if *target != name && !name.starts_with(&format!("{target}::")) {
+                    if *target != name {
                         entry.insert(target.clone());
                     }
                     break;

@@ -16,8 +16,9 @@ use accessaudit::config::Config;
 use accessaudit::engine;
 use accessaudit::engine::RuleSet;
 use accessaudit::model::parse_instant;
+use accessaudit::report::error::ReportError;
 use accessaudit::report::lifecycle::{self, Status};
-use accessaudit::report::render::{RenderedReport, ReportError, ReportInputs};
+use accessaudit::report::render::{RenderedReport, ReportInputs};
 use accessaudit::report::templates::Templates;
 use accessaudit::report::{archive, exceptions, mime, render, sample};
 

@@ -8,6 +8,11 @@ use std::str::FromStr;
 use crate::model::{self, AccountStatus, AccountType, DataScope, EmploymentStatus, Outcome};
 use crate::store::{Backend, SqlValue};
 
+/// The columns of an account that `principal_history` keeps a version of
+/// (all of `principals` but its id): written by the sync, read by the engine
+/// for a run as of T.
+pub const PRINCIPAL_VERSION_COLUMNS: &str = "login, display_name, email, person_id, department, account_type, status, mfa_enabled, created_at, last_login_at, password_changed_at";
+
 /// The type of a canonical column.
 #[derive(Debug, Clone, Copy)]
 pub enum ColumnType {

@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::Running;
 use super::alerts;
 use super::metrics::Metrics;
+use super::running::Running;
 use super::slots::{self, Claim};
 use crate::app::{self, loaded::SYNC_PREFIX};
 use crate::collect::{source::SourceConfig, sync};

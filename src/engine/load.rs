@@ -13,7 +13,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
-use super::kinds::{Kind, ParamsMaker, ParamsOp, RuleKind};
+use super::kind::{Kind, ParamsMaker, ParamsOp};
+use super::kinds::RuleKind;
 use super::rule::{Control, Rule};
 use crate::model::Severity;
 use crate::yaml::{self, LocatedError, LocatedErrors};

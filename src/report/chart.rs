@@ -9,6 +9,9 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
+/// The Content-ID of the chart in the HTML part (`<img src="cid:…">`).
+pub const CHART_CID: &str = "findings-chart";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
     #[error("drawing the chart: {0}")]

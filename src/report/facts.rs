@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::chart;
+use super::error::ReportError;
 use super::lifecycle::{self, Lifecycle};
-use super::render::ReportError;
 use crate::model::Severity;
 use crate::store::Store;
 use crate::store::runs::RunRecord;

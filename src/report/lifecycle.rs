@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 
 use super::exceptions::{self, Exception};
 use crate::model::{Finding, SubjectType};
-use crate::store::runs::{OutcomeStatus, RuleOutcome, RunRecord, decode_finding};
-use crate::store::{SqlValue, Store, StoreError};
+use crate::store::runs::{OutcomeStatus, RuleOutcome, RunRecord};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -110,25 +110,6 @@ fn key(f: &Finding) -> Key {
     (f.rule.clone(), f.subject_type, f.subject_id.clone())
 }
 
-const FINDINGS_WITH_FIRST_SEEN: &str =
-    "SELECT rule, severity, subject_type, subject_id, title, evidence, first_seen_at
-     FROM findings WHERE run_id = $1
-     ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
-                            WHEN 'low' THEN 3 ELSE 4 END,
-              rule, subject_type, subject_id";
-
-async fn findings(
-    store: &Store,
-    run_id: i64,
-) -> Result<Vec<(Finding, Option<DateTime<Utc>>)>, StoreError> {
-    let rows = store
-        .fetch_all(FINDINGS_WITH_FIRST_SEEN, &[SqlValue::int(run_id)])
-        .await?;
-    rows.iter()
-        .map(|r| Ok((decode_finding(r)?, r.time("first_seen_at")?)))
-        .collect()
-}
-
 /// The lifecycle of run `run_id`: what the report shows, and what alert
 /// de-duplication builds on (only `Status::New` entries are news).
 pub async fn lifecycle(store: &Store, run_id: i64) -> Result<Lifecycle, LifecycleError> {
@@ -155,7 +136,7 @@ pub async fn lifecycle(store: &Store, run_id: i64) -> Result<Lifecycle, Lifecycl
         .partition(|e| e.live_at(run.as_of));
 
     let previous_findings = match &previous {
-        Some(p) => findings(store, p.id).await?,
+        Some(p) => store.findings_with_first_seen(p.id).await?,
         None => Vec::new(),
     };
     let before: BTreeMap<Key, usize> = previous_findings
@@ -166,7 +147,7 @@ pub async fn lifecycle(store: &Store, run_id: i64) -> Result<Lifecycle, Lifecycl
 
     let mut entries = Vec::new();
     let mut now_keys = BTreeSet::new();
-    for (finding, first_seen) in findings(store, run_id).await? {
+    for (finding, first_seen) in store.findings_with_first_seen(run_id).await? {
         let k = key(&finding);
         let seen_before = before.contains_key(&k);
         now_keys.insert(k);

@@ -21,14 +21,12 @@ use lettre::message::{Attachment, MultiPart, SinglePart};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::chart::CHART_CID;
+use super::error::ReportError;
 use super::lifecycle::Lifecycle;
 use super::output::neutralise_cell;
-use super::render::ReportError;
 use crate::model::format_instant;
 use crate::support::mail;
-
-/// The Content-ID of the chart in the HTML part.
-pub const CHART_CID: &str = "findings-chart";
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {

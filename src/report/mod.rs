@@ -12,6 +12,7 @@
 
 pub mod archive;
 pub mod chart;
+pub mod error;
 pub mod exceptions;
 pub mod facts;
 pub mod lifecycle;

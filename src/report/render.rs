@@ -7,36 +7,17 @@
 //! the deployment's stable id, so re-rendering a run gives the same bytes
 //! (and the same SHA-256), whichever process renders it.
 
-use super::chart::{self, ChartError};
+use super::chart;
+use super::error::ReportError;
 use super::facts::{self, Undelivered};
-use super::lifecycle::{Counts, LifecycleError};
+use super::lifecycle::Counts;
 use super::mime::{self, sha256_hex};
-use super::templates::{TemplateError, Templates};
+use super::templates::Templates;
 use super::view;
 use crate::config::Config;
 use crate::engine::RuleSet;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::support::mail;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Lifecycle(#[from] LifecycleError),
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    #[error(transparent)]
-    Chart(#[from] ChartError),
-    #[error("run {0} has not finished successfully (status {1}); only finished runs are reported")]
-    Unfinished(i64, String),
-    #[error("bad mail address `{0}`: {1}")]
-    Address(String, String),
-    #[error("building the message: {0}")]
-    Mime(String),
-    #[error("writing the CSV: {0}")]
-    Csv(#[from] csv::Error),
-}
 
 /// A rendered report: everything the archive, the files and delivery need.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::mime::CHART_CID;
+use super::chart::CHART_CID;
 
 /// A full context with made-up values, used to test-render templates when
 /// they are loaded (strict mode then refuses unknown variables).

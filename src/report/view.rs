@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::chart::CHART_CID;
 use super::facts::{DataProof, Facts};
 use super::lifecycle::{Entry, Status};
-use super::mime::CHART_CID;
 use crate::engine::RuleSet;
 use crate::model::{Severity, format_instant};
 use crate::store::runs::OutcomeStatus;

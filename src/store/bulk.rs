@@ -15,7 +15,9 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{Result, SqlValue, StoreError, Tx};
+use super::error::{Result, StoreError};
+use super::tx::Tx;
+use super::value::SqlValue;
 
 /// Bound parameters per SQLite statement (the bundled SQLite allows 32,766).
 const SQLITE_PARAMS_PER_STATEMENT: usize = 30_000;

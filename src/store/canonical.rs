@@ -5,7 +5,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Result, SqlValue, Store, Tx};
+use super::Store;
+use super::error::Result;
+use super::tx::Tx;
+use super::value::SqlValue;
 
 /// Rows per canonical table at or before T (tables without a time column:
 /// all rows), in the order a report lists them.

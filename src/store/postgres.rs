@@ -3,15 +3,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Postgres;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::query::Query;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{Result, SqlValue, StoreError, Tx};
+use super::error::{Result, StoreError, redact_url};
+use super::tx::Tx;
 
 pub(super) async fn connect(url: &str) -> Result<PgPool> {
     let err = |source| StoreError::Connect {
-        url: super::redact_url(url),
+        url: redact_url(url),
         source,
     };
     let options = PgConnectOptions::from_str(url).map_err(err)?;
@@ -42,22 +41,4 @@ pub(super) async fn begin_scan(pool: &PgPool, timeout: Duration) -> Result<Tx> {
         .execute(&mut *tx)
         .await?;
     Ok(Tx::Postgres(tx))
-}
-
-pub(super) fn bind_all<'q>(
-    mut q: Query<'q, Postgres, PgArguments>,
-    params: &[SqlValue],
-) -> Query<'q, Postgres, PgArguments> {
-    for p in params {
-        q = match p {
-            SqlValue::Bool(b) => q.bind(*b),
-            SqlValue::Int(i) => q.bind(*i),
-            SqlValue::Float(f) => q.bind(*f),
-            SqlValue::Text(s) => q.bind(s.clone()),
-            SqlValue::Time(t) => q.bind(*t),
-            SqlValue::TextList(items) => q.bind(items.clone()),
-            SqlValue::Bytes(b) => q.bind(b.clone()),
-        };
-    }
-    q
 }

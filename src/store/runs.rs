@@ -3,7 +3,11 @@
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
-use super::{Backend, DbRow, Result, SqlValue, Store, StoreError, Tx};
+use super::Store;
+use super::backend::Backend;
+use super::error::{Result, StoreError};
+use super::tx::Tx;
+use super::value::{DbRow, SqlValue};
 use crate::model::{Finding, Severity, SubjectType};
 
 /// How one rule fared in a run.
@@ -60,11 +64,28 @@ pub struct FirstSeen {
 const FINDING_BATCH: usize = 500;
 
 /// The findings of a run in a stable order: most severe first, then by key.
-pub const FINDINGS_OF_RUN: &str = "SELECT rule, severity, subject_type, subject_id, title, evidence
-     FROM findings WHERE run_id = $1
-     ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
-                            WHEN 'low' THEN 3 ELSE 4 END,
-              rule, subject_type, subject_id";
+const FINDINGS_OF_RUN: &str = concat!(
+    "SELECT rule, severity, subject_type, subject_id, title, evidence
+     FROM findings WHERE run_id = $1",
+    findings_order!()
+);
+
+/// The same, with each finding's first-seen instant.
+const FINDINGS_WITH_FIRST_SEEN: &str = concat!(
+    "SELECT rule, severity, subject_type, subject_id, title, evidence, first_seen_at
+     FROM findings WHERE run_id = $1",
+    findings_order!()
+);
+
+/// The stable order of a run's findings: most severe first, then by key.
+macro_rules! findings_order {
+    () => {
+        " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
+                                WHEN 'low' THEN 3 ELSE 4 END,
+                  rule, subject_type, subject_id"
+    };
+}
+use findings_order;
 
 impl Store {
     /// Records the start of a run and returns its id.
@@ -349,7 +370,21 @@ impl Store {
         .map(drop)
     }
 
-    /// Visits the findings of a run in `FINDINGS_OF_RUN` order, one at a time.
+    /// The findings of a run, each with its first-seen instant, in the
+    /// stable order (the report's lifecycle holds them).
+    pub async fn findings_with_first_seen(
+        &self,
+        run_id: i64,
+    ) -> Result<Vec<(Finding, Option<DateTime<Utc>>)>> {
+        let rows = self
+            .fetch_all(FINDINGS_WITH_FIRST_SEEN, &[SqlValue::int(run_id)])
+            .await?;
+        rows.iter()
+            .map(|r| Ok((decode_finding(r)?, r.time("first_seen_at")?)))
+            .collect()
+    }
+
+    /// Visits the findings of a run in the stable order, one at a time.
     pub async fn for_each_finding<F>(&self, run_id: i64, mut visit: F) -> Result<u64>
     where
         F: FnMut(Finding) -> std::io::Result<()>,

@@ -5,15 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::Sqlite;
-use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::value::to_micros;
-use super::{Result, SqlValue, StoreError, Tx};
+use super::error::{Result, StoreError};
+use super::tx::Tx;
 
 /// SQLite has no statement timeout. Every read-only connection gets a progress
 /// handler that interrupts its statement once the scan deadline has passed;
@@ -95,22 +92,4 @@ pub(super) async fn begin_scan(
 ) -> Result<Tx> {
     deadline.set(timeout);
     Ok(Tx::Sqlite(pool.begin().await?))
-}
-
-pub(super) fn bind_all<'q>(
-    mut q: Query<'q, Sqlite, SqliteArguments>,
-    params: &[SqlValue],
-) -> Query<'q, Sqlite, SqliteArguments> {
-    for p in params {
-        q = match p {
-            SqlValue::Bool(b) => q.bind(*b),
-            SqlValue::Int(i) => q.bind(*i),
-            SqlValue::Float(f) => q.bind(*f),
-            SqlValue::Text(s) => q.bind(s.clone()),
-            SqlValue::Time(t) => q.bind(t.map(to_micros)),
-            SqlValue::TextList(items) => q.bind(serde_json::Value::from(items.clone()).to_string()),
-            SqlValue::Bytes(b) => q.bind(b.clone()),
-        };
-    }
-    q
 }

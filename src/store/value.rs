@@ -4,11 +4,14 @@
 //! PostgreSQL as `timestamptz`. Callers only ever see `DateTime<Utc>`.
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgArguments;
 use sqlx::postgres::PgRow;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Column, Row, TypeInfo, ValueRef};
+use sqlx::{Column, Postgres, Row, Sqlite, TypeInfo, ValueRef};
 
-use super::{Result, StoreError};
+use super::error::{Result, StoreError};
 
 /// A value bound to a statement placeholder. Every variant is typed, NULL
 /// included, because PostgreSQL needs to know the type of a NULL parameter.
@@ -214,4 +217,41 @@ impl DbRow {
             }
         }
     }
+}
+/// Binds `params` to a SQLite query in order.
+pub(super) fn bind_sqlite<'q>(
+    mut q: Query<'q, Sqlite, SqliteArguments>,
+    params: &[SqlValue],
+) -> Query<'q, Sqlite, SqliteArguments> {
+    for p in params {
+        q = match p {
+            SqlValue::Bool(b) => q.bind(*b),
+            SqlValue::Int(i) => q.bind(*i),
+            SqlValue::Float(f) => q.bind(*f),
+            SqlValue::Text(s) => q.bind(s.clone()),
+            SqlValue::Time(t) => q.bind(t.map(to_micros)),
+            SqlValue::TextList(items) => q.bind(serde_json::Value::from(items.clone()).to_string()),
+            SqlValue::Bytes(b) => q.bind(b.clone()),
+        };
+    }
+    q
+}
+
+/// Binds `params` to a PostgreSQL query in order.
+pub(super) fn bind_postgres<'q>(
+    mut q: Query<'q, Postgres, PgArguments>,
+    params: &[SqlValue],
+) -> Query<'q, Postgres, PgArguments> {
+    for p in params {
+        q = match p {
+            SqlValue::Bool(b) => q.bind(*b),
+            SqlValue::Int(i) => q.bind(*i),
+            SqlValue::Float(f) => q.bind(*f),
+            SqlValue::Text(s) => q.bind(s.clone()),
+            SqlValue::Time(t) => q.bind(*t),
+            SqlValue::TextList(items) => q.bind(items.clone()),
+            SqlValue::Bytes(b) => q.bind(b.clone()),
+        };
+    }
+    q
 }

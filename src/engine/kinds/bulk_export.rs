@@ -19,12 +19,13 @@ use serde::{Deserialize, Serialize};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
-use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time};
+use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time};
+use crate::engine::error::Result;
+use crate::engine::sink::Sink;
 use crate::model::{Span, Finding, SubjectType};
-use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
 
-use super::{Kind, gate_24h, invalid};
+use crate::engine::kind::{Kind, gate_24h, invalid};
 
 /// `bulk_export`: one principal exporting far more than usual.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,7 +89,7 @@ impl Kind for BulkExport {
         &'a self,
         tx: &'a mut Tx,
         ctx: &'a Context,
-        rule: &'a Rule,
+        rule: &'a RuleMeta<'a>,
         sink: &'a mut Sink,
     ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
         evaluate(tx, ctx, rule, self, sink)
@@ -112,7 +113,7 @@ struct Worst {
 async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
-    rule: &Rule,
+    rule: &RuleMeta<'_>,
     p: &BulkExport,
     sink: &mut Sink,
 ) -> Result<Evaluation> {
@@ -228,7 +229,7 @@ async fn evaluate(
 async fn emit(
     w: Worst,
     _ctx: &Context,
-    rule: &Rule,
+    rule: &RuleMeta<'_>,
     p: &BulkExport,
     sink: &mut Sink,
 ) -> Result<()> {
@@ -256,7 +257,7 @@ async fn emit(
         format!("made {} exports without a row count", w.exports)
     };
     sink.push(Finding {
-        rule: rule.id.clone(),
+        rule: rule.id.to_string(),
         severity: rule.severity,
         subject_type: SubjectType::Principal,
         subject_id: w.principal_id,

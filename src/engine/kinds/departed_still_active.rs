@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, days_between, evidence, json_time, names};
+use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names};
+use crate::engine::error::Result;
+use crate::engine::sink::Sink;
 use crate::model::{Span, AccountStatus, Finding, Severity, SubjectType};
-use crate::engine::rule::Rule;
 use crate::store::{Backend, SqlValue, Tx};
 
-use super::{Kind, invalid};
+use crate::engine::kind::{Kind, invalid};
 
 /// `departed_still_active`: accounts of people HR has terminated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +60,7 @@ impl Kind for DepartedStillActive {
         &'a self,
         tx: &'a mut Tx,
         ctx: &'a Context,
-        rule: &'a Rule,
+        rule: &'a RuleMeta<'a>,
         sink: &'a mut Sink,
     ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
         evaluate(tx, ctx, rule, self, sink)
@@ -83,7 +84,7 @@ pub(crate) fn person_of_principal(b: Backend) -> String {
 async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
-    rule: &Rule,
+    rule: &RuleMeta<'_>,
     p: &DepartedStillActive,
     sink: &mut Sink,
 ) -> Result<Evaluation> {
@@ -146,7 +147,7 @@ async fn evaluate(
             (false, None) => format!("{login}: still open although its owner has left"),
         };
         sink.push(Finding {
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             severity: if escalate {
                 Severity::Critical
             } else {

@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, days_between, evidence, json_time, names};
+use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names};
+use crate::engine::error::Result;
+use crate::engine::sink::Sink;
 use crate::model::{Span, AccountStatus, AccountType, Finding, SubjectType};
-use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
 
-use super::{Kind, gate_24h, invalid, statuses_active_pending};
+use crate::engine::kind::{Kind, gate_24h, invalid, statuses_active_pending};
 
 /// `idle_accounts`: accounts whose last sign-in is older than `max_idle`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,7 +64,7 @@ impl Kind for IdleAccounts {
         &'a self,
         tx: &'a mut Tx,
         ctx: &'a Context,
-        rule: &'a Rule,
+        rule: &'a RuleMeta<'a>,
         sink: &'a mut Sink,
     ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
         evaluate(tx, ctx, rule, self, sink)
@@ -74,7 +75,7 @@ impl Kind for IdleAccounts {
 async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
-    rule: &Rule,
+    rule: &RuleMeta<'_>,
     p: &IdleAccounts,
     sink: &mut Sink,
 ) -> Result<Evaluation> {
@@ -152,7 +153,7 @@ async fn evaluate(
             None => format!("{login}: no sign-in and no creation date on record"),
         };
         sink.push(Finding {
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             severity: rule.severity,
             subject_type: SubjectType::Principal,
             subject_id: id,

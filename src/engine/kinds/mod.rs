@@ -2,61 +2,19 @@
 //!
 //! A kind's file holds everything about it: its parameters (a struct with
 //! the documented default of every field, unknown fields refused), the
-//! checks that types alone cannot make, and its evaluation. Loading,
-//! validation, overrides, rule tests and dispatch are generic over the
-//! list below (`kinds!`), so adding a kind touches its file, one line of
-//! the list, and its rule and rule-test YAML (docs/ARCHITECTURE.md).
-
-use std::future::Future;
+//! checks that types alone cannot make, and its evaluation (`impl Kind`,
+//! see `engine::kind`). Loading, validation, overrides, rule tests and
+//! dispatch are generic over the list below (`kinds!`), so adding a kind
+//! touches its file, one line of the list, and its rule and rule-test YAML
+//! (docs/ARCHITECTURE.md).
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use super::rule::Rule;
-use super::{Context, Evaluation, Result, Sink};
-use crate::model::AccountStatus;
+use super::context::{Context, Evaluation, RuleMeta};
+use super::error::Result;
+use super::kind::{Kind, ParamsMaker, ParamsOp};
+use super::sink::Sink;
 use crate::store::Tx;
-
-/// What a rule kind is: its `kind:` name, its parameters, and how it is
-/// evaluated. `Self` is the kind's parameter struct.
-pub trait Kind:
-    Sized + Clone + std::fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
-{
-    /// The `kind:` of rule files (snake_case).
-    const NAME: &'static str;
-
-    /// The parameters of a rule file without `params:`; `Err` says what the
-    /// kind needs instead (for kinds without a sensible default).
-    fn defaults() -> Result<Self, &'static str>;
-
-    /// What types alone cannot check; the offending parameter and why.
-    fn check(&self) -> Result<(), (String, String)> {
-        Ok(())
-    }
-
-    /// Evaluates `rule` as of `ctx.as_of` inside the run's snapshot,
-    /// handing each finding to `sink`.
-    fn evaluate<'a>(
-        &'a self,
-        tx: &'a mut Tx,
-        ctx: &'a Context,
-        rule: &'a Rule,
-        sink: &'a mut Sink,
-    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a;
-}
-
-/// An operation on a kind's parameters that keeps their type (an override
-/// merged onto them, a rule test's `params:`), generic over the kinds.
-pub trait ParamsOp {
-    type Error;
-    fn apply<K: Kind>(&self, params: &K) -> Result<K, Self::Error>;
-}
-
-/// An operation that makes a kind's parameters from nothing (a rule file).
-pub trait ParamsMaker {
-    type Error;
-    fn make<K: Kind>(&self) -> Result<K, Self::Error>;
-}
 
 /// Registers the kinds: `Variant(module::Params)`, one line each.
 macro_rules! kinds {
@@ -110,12 +68,12 @@ macro_rules! kinds {
                 }
             }
 
-            /// Evaluates `rule` (whose kind this is).
+            /// Evaluates the rule `rule` (whose kind this is).
             pub(crate) async fn evaluate(
                 &self,
                 tx: &mut Tx,
                 ctx: &Context,
-                rule: &Rule,
+                rule: &RuleMeta<'_>,
                 sink: &mut Sink,
             ) -> Result<Evaluation> {
                 match self {
@@ -133,32 +91,4 @@ kinds! {
     BulkExport(bulk_export::BulkExport),
     SharedAccount(shared_account::SharedAccount),
     Sql(sql::CustomSql),
-}
-
-// Defaults several kinds share.
-
-pub(crate) fn statuses_active_pending() -> Vec<AccountStatus> {
-    vec![AccountStatus::Active, AccountStatus::Pending]
-}
-
-pub(crate) fn statuses_usable() -> Vec<AccountStatus> {
-    vec![
-        AccountStatus::Active,
-        AccountStatus::Pending,
-        AccountStatus::Locked,
-    ]
-}
-
-/// The default freshness gate: the event feed must have news of the last day.
-pub(crate) fn gate_24h() -> Option<crate::model::Span> {
-    Some(crate::model::Span::hours(24))
-}
-
-pub(crate) fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| s.to_string()).collect()
-}
-
-/// The offending parameter and why, as `Kind::check` returns it.
-pub(crate) fn invalid(field: &str, message: &str) -> Result<(), (String, String)> {
-    Err((field.to_string(), message.to_string()))
 }

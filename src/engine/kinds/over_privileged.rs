@@ -23,13 +23,14 @@ use std::collections::BTreeMap;
 use futures_util::StreamExt;
 
 use super::departed_still_active::person_of_principal;
-use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time, names};
+use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time, names};
+use crate::engine::error::Result;
+use crate::engine::sink::Sink;
 use crate::model::{Span, AccountStatus, DataScope, Finding, SubjectType};
-use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
 use crate::support::wildcard::{self, Case};
 
-use super::{Kind, gate_24h, invalid, statuses_active_pending, strings};
+use crate::engine::kind::{Kind, gate_24h, invalid, statuses_active_pending, strings};
 
 /// `over_privileged`: sensitive access held beyond need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,7 +108,7 @@ impl Kind for OverPrivileged {
         &'a self,
         tx: &'a mut Tx,
         ctx: &'a Context,
-        rule: &'a Rule,
+        rule: &'a RuleMeta<'a>,
         sink: &'a mut Sink,
     ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
         evaluate(tx, ctx, rule, self, sink)
@@ -188,7 +189,7 @@ async fn load_roles(tx: &mut Tx, p: &OverPrivileged) -> Result<BTreeMap<String, 
 async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
-    rule: &Rule,
+    rule: &RuleMeta<'_>,
     p: &OverPrivileged,
     sink: &mut Sink,
 ) -> Result<Evaluation> {
@@ -213,7 +214,7 @@ async fn evaluate(
                 role.sensitive_permissions.clone().into(),
             );
             sink.push(Finding {
-                rule: rule.id.clone(),
+                rule: rule.id.to_string(),
                 severity: rule.severity,
                 subject_type: SubjectType::Role,
                 subject_id: id.clone(),
@@ -376,7 +377,7 @@ async fn evaluate(
             ev.insert("peers_holding".into(), (holders - 1).max(0).into());
         }
         sink.push(Finding {
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             severity: rule.severity,
             subject_type: SubjectType::Grant,
             subject_id: grant_id,

@@ -19,12 +19,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
-use crate::engine::{Context, Evaluation, Result, SUCCESS, Sink, evidence, json_time, names};
+use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time, names};
+use crate::engine::error::Result;
+use crate::engine::sink::Sink;
 use crate::model::{Span, AccountStatus, AccountType, Finding, SubjectType};
-use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
 
-use super::{Kind, gate_24h, invalid, statuses_usable, strings};
+use crate::engine::kind::{Kind, gate_24h, invalid, statuses_usable, strings};
 
 /// `shared_account`: one account used by several people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,7 +114,7 @@ impl Kind for SharedAccount {
         &'a self,
         tx: &'a mut Tx,
         ctx: &'a Context,
-        rule: &'a Rule,
+        rule: &'a RuleMeta<'a>,
         sink: &'a mut Sink,
     ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
         evaluate(tx, ctx, rule, self, sink)
@@ -208,7 +209,7 @@ fn generic_base(login: &str) -> String {
 async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
-    rule: &Rule,
+    rule: &RuleMeta<'_>,
     p: &SharedAccount,
     sink: &mut Sink,
 ) -> Result<Evaluation> {
@@ -362,7 +363,7 @@ async fn evaluate(
         };
         ev.insert("reasons".into(), reasons.into());
         sink.push(Finding {
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             severity: rule.severity,
             subject_type: SubjectType::Principal,
             subject_id: id.clone(),

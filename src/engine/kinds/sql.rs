@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use futures_util::StreamExt;
 
 use crate::engine::named_params;
-use crate::engine::{Context, EngineError, Evaluation, Result, Sink};
+use crate::engine::context::{Context, Evaluation, RuleMeta};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::sink::Sink;
 use crate::model::{Span, Finding, Severity, SubjectType};
-use crate::engine::rule::Rule;
 use crate::store::{SqlValue, Tx};
 
-use super::{Kind, invalid};
+use crate::engine::kind::{Kind, invalid};
 
 /// A scalar parameter of a custom SQL rule, bound to `:name`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,7 +78,7 @@ impl Kind for CustomSql {
         &'a self,
         tx: &'a mut Tx,
         ctx: &'a Context,
-        rule: &'a Rule,
+        rule: &'a RuleMeta<'a>,
         sink: &'a mut Sink,
     ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
         evaluate(tx, ctx, rule, self, sink)
@@ -90,12 +91,12 @@ const MAPPED: [&str; 4] = ["subject_id", "subject_type", "severity", "title"];
 async fn evaluate(
     tx: &mut Tx,
     ctx: &Context,
-    rule: &Rule,
+    rule: &RuleMeta<'_>,
     p: &CustomSql,
     sink: &mut Sink,
 ) -> Result<Evaluation> {
     let fail = |message: String| EngineError::Rule {
-        rule: rule.id.clone(),
+        rule: rule.id.to_string(),
         message,
     };
     let compiled = named_params::compile(&p.query).map_err(|e| fail(e.to_string()))?;
@@ -132,11 +133,11 @@ async fn evaluate(
             checked_columns = true;
         }
         let mut finding = Finding {
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             severity: rule.severity,
             subject_type: p.subject_type,
             subject_id: String::new(),
-            title: rule.title.clone(),
+            title: rule.title.to_string(),
             evidence: serde_json::Map::new(),
         };
         for (i, name) in columns.iter().enumerate() {

@@ -1,0 +1,315 @@
+//! Snapshot diffs: what a feed wrote last time against what it has now. A
+//! row that disappeared is deleted, a grant revoked (its interval kept), an
+//! account's last version closed; every grant and revoke is recorded in
+//! `access_changes`.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::history::record_principal_versions;
+use super::outcome::{FeedReport, SyncError};
+use super::rows::{SyncCtx, insert_rows, row_key};
+use crate::collect::mapping::SUPER_ROLE_ID;
+use crate::collect::tables::{self, ColumnSpec, TableSpec};
+use crate::store::{SqlValue, StoreError, Tx};
+
+/// Replaces what `feed` wrote last time with `rows`, keeping history.
+pub(super) async fn write_snapshot(
+    tx: &mut Tx,
+    ctx: &SyncCtx<'_>,
+    feed: &str,
+    spec: &'static TableSpec,
+    columns: &[&'static ColumnSpec],
+    rows: Vec<Vec<SqlValue>>,
+    report: &mut FeedReport,
+) -> Result<(), SyncError> {
+    let mut columns = columns.to_vec();
+    let mut rows = rows;
+    let is_grants = spec.name == tables::GRANTS.name;
+    if is_grants && !columns.iter().any(|c| c.name == "granted_at") {
+        columns.push(
+            tables::GRANTS
+                .column("granted_at")
+                .unwrap_or(&tables::GRANTS.columns[3]),
+        );
+        rows.iter_mut().for_each(|r| r.push(SqlValue::Time(None)));
+    }
+    // One row per key; the later wins.
+    let mut by_key: Vec<(String, Vec<SqlValue>)> = Vec::with_capacity(rows.len());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        let key = row_key(spec, &columns, &row);
+        match index.get(&key) {
+            Some(&i) => by_key[i].1 = row,
+            None => {
+                index.insert(key.clone(), by_key.len());
+                by_key.push((key, row));
+            }
+        }
+    }
+    let previous: HashSet<String> = tx
+        .fetch_all(
+            "SELECT row_key FROM source_rows WHERE source = $1 AND feed = $2",
+            &[SqlValue::text(ctx.source), SqlValue::text(feed)],
+        )
+        .await?
+        .iter()
+        .map(|r| r.req_text("row_key"))
+        .collect::<Result<_, _>>()?;
+
+    if is_grants {
+        prepare_grants(tx, ctx, &columns, &mut by_key, &previous, report).await?;
+    }
+    let rows: Vec<Vec<SqlValue>> = by_key.iter().map(|(_, r)| r.clone()).collect();
+    report.written = insert_rows(tx, spec, &columns, &rows, true).await?;
+
+    let current: HashSet<&String> = by_key.iter().map(|(k, _)| k).collect();
+    let gone: Vec<&String> = previous.iter().filter(|k| !current.contains(k)).collect();
+    for key in &gone {
+        remove_row(tx, ctx, spec, key, report).await?;
+        tx.execute(
+            "DELETE FROM source_rows WHERE source = $1 AND feed = $2 AND row_key = $3",
+            &[
+                SqlValue::text(ctx.source),
+                SqlValue::text(feed),
+                SqlValue::text(key.as_str()),
+            ],
+        )
+        .await?;
+    }
+    report.removed = gone.len() as u64;
+    for (key, _) in by_key.iter().filter(|(k, _)| !previous.contains(k)) {
+        tx.execute(
+            "INSERT INTO source_rows (source, feed, table_name, row_key) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (source, feed, row_key) DO NOTHING",
+            &[
+                SqlValue::text(ctx.source),
+                SqlValue::text(feed),
+                SqlValue::text(spec.name),
+                SqlValue::text(key.as_str()),
+            ],
+        )
+        .await?;
+    }
+    if spec.name == tables::PRINCIPALS.name {
+        record_principal_versions(tx, ctx, &columns, &by_key).await?;
+    }
+    Ok(())
+}
+
+/// Grants: `granted_at` kept from the first sighting (or the sync time when
+/// the source has none); a grant seen again after a revoke starts a new row,
+/// and the revoked one keeps its interval under a suffixed id.
+pub(super) async fn prepare_grants(
+    tx: &mut Tx,
+    ctx: &SyncCtx<'_>,
+    columns: &[&ColumnSpec],
+    rows: &mut [(String, Vec<SqlValue>)],
+    previous: &HashSet<String>,
+    report: &mut FeedReport,
+) -> Result<(), SyncError> {
+    let pos = |name: &str| columns.iter().position(|c| c.name == name);
+    let (Some(granted_at), Some(principal), Some(role)) =
+        (pos("granted_at"), pos("principal_id"), pos("role_id"))
+    else {
+        return Ok(());
+    };
+    let ids: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    let sql = format!(
+        "SELECT id, granted_at, revoked_at FROM grants WHERE {}",
+        ctx.backend.in_list("id", 1)
+    );
+    // id → (granted_at, revoked_at) as stored.
+    type Interval = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let mut stored: HashMap<String, Interval> = HashMap::new();
+    for r in tx.fetch_all(&sql, &[SqlValue::TextList(ids)]).await? {
+        stored.insert(
+            r.req_text("id")?,
+            (r.time("granted_at")?, r.time("revoked_at")?),
+        );
+    }
+    for (key, row) in rows.iter_mut() {
+        let source_has_date = matches!(row[granted_at], SqlValue::Time(Some(_)));
+        match stored.get(key.as_str()) {
+            Some((_, Some(revoked))) => {
+                // Re-granted: keep the old interval under another id.
+                let old_id = format!("{key}@{}", crate::model::format_instant(*revoked));
+                tx.execute(
+                    "UPDATE grants SET id = $1 WHERE id = $2",
+                    &[SqlValue::text(old_id), SqlValue::text(key.as_str())],
+                )
+                .await?;
+                if !source_has_date {
+                    row[granted_at] = SqlValue::time(ctx.now);
+                }
+            }
+            Some((first_seen, None)) if !source_has_date => {
+                row[granted_at] = SqlValue::Time(first_seen.or(Some(ctx.now)));
+            }
+            None if !source_has_date => row[granted_at] = SqlValue::time(ctx.now),
+            _ => {}
+        }
+        let revoked_before = matches!(stored.get(key.as_str()), Some((_, Some(_))));
+        if !previous.contains(key.as_str()) || revoked_before {
+            report.granted += 1;
+            access_change(tx, ctx, "grant", key, &row[principal], &row[role]).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn access_change(
+    tx: &mut Tx,
+    ctx: &SyncCtx<'_>,
+    change: &str,
+    grant_id: &str,
+    principal: &SqlValue,
+    role: &SqlValue,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO access_changes (sync_id, source, at, change, grant_id, principal_id, role_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            SqlValue::int(ctx.sync_id),
+            SqlValue::text(ctx.source),
+            SqlValue::time(ctx.now),
+            SqlValue::text(change),
+            SqlValue::text(grant_id),
+            principal.clone(),
+            role.clone(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A row the source no longer has: deleted, except grants (revoked) and
+/// accounts (their last version closed, then deleted).
+pub(super) async fn remove_row(
+    tx: &mut Tx,
+    ctx: &SyncCtx<'_>,
+    spec: &TableSpec,
+    key: &str,
+    report: &mut FeedReport,
+) -> Result<(), SyncError> {
+    let parts: Vec<SqlValue> = key.split('\u{1f}').map(SqlValue::text).collect();
+    if spec.name == tables::GRANTS.name {
+        let live = tx
+            .fetch_optional(
+                "SELECT principal_id, role_id FROM grants WHERE id = $1 AND revoked_at IS NULL",
+                &parts[..1],
+            )
+            .await?;
+        if let Some(row) = live {
+            tx.execute(
+                "UPDATE grants SET revoked_at = $1 WHERE id = $2",
+                &[SqlValue::time(ctx.now), parts[0].clone()],
+            )
+            .await?;
+            let principal = SqlValue::Text(row.text("principal_id")?);
+            let role = SqlValue::Text(row.text("role_id")?);
+            access_change(tx, ctx, "revoke", key, &principal, &role).await?;
+            report.revoked += 1;
+        }
+        return Ok(());
+    }
+    if spec.name == tables::PRINCIPALS.name {
+        tx.execute(
+            "UPDATE principal_history SET valid_to = $1 WHERE principal_id = $2 AND source = $3 AND valid_to IS NULL",
+            &[SqlValue::time(ctx.now), parts[0].clone(), SqlValue::text(ctx.source)],
+        )
+        .await?;
+    }
+    let condition: Vec<String> = spec
+        .key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{k} = ${}", i + 1))
+        .collect();
+    tx.execute(
+        &format!(
+            "DELETE FROM {} WHERE {}",
+            spec.name,
+            condition.join(" AND ")
+        ),
+        &parts,
+    )
+    .await?;
+    Ok(())
+}
+
+/// `privileged.principals`: the synthetic privileged role, and a grant of it
+/// to each listed account the source has.
+pub(super) async fn super_users(
+    tx: &mut Tx,
+    ctx: &SyncCtx<'_>,
+    ids: &[String],
+) -> Result<Vec<FeedReport>, SyncError> {
+    let role_cols: Vec<&'static ColumnSpec> =
+        ["id", "name", "description", "data_scope", "privileged"]
+            .iter()
+            .filter_map(|c| tables::ROLES.column(c))
+            .collect();
+    let role = vec![
+        SqlValue::text(SUPER_ROLE_ID),
+        SqlValue::text("super user (fixed in the application's code)"),
+        SqlValue::text(
+            "granted by the mapping's privileged.principals: the application gives these accounts every permission",
+        ),
+        SqlValue::text("all"),
+        SqlValue::Bool(Some(true)),
+    ];
+    let mut role_report = FeedReport {
+        feed: "privileged.roles".into(),
+        table: "roles".into(),
+        read: 1,
+        ..FeedReport::default()
+    };
+    write_snapshot(
+        tx,
+        ctx,
+        "privileged.roles",
+        &tables::ROLES,
+        &role_cols,
+        vec![role],
+        &mut role_report,
+    )
+    .await?;
+
+    let sql = format!(
+        "SELECT id FROM principals WHERE {}",
+        ctx.backend.in_list("id", 1)
+    );
+    let present = tx.fetch_all(&sql, &[SqlValue::list(ids)]).await?;
+    let grant_cols: Vec<&'static ColumnSpec> = ["id", "principal_id", "role_id"]
+        .iter()
+        .filter_map(|c| tables::GRANTS.column(c))
+        .collect();
+    let mut grants = Vec::new();
+    for r in present {
+        let id = r.req_text("id")?;
+        grants.push(vec![
+            SqlValue::text(format!("{id}:{SUPER_ROLE_ID}")),
+            SqlValue::text(id),
+            SqlValue::text(SUPER_ROLE_ID),
+        ]);
+    }
+    let mut grant_report = FeedReport {
+        feed: "privileged.principals".into(),
+        table: "grants".into(),
+        read: grants.len() as u64,
+        ..FeedReport::default()
+    };
+    write_snapshot(
+        tx,
+        ctx,
+        "privileged.principals",
+        &tables::GRANTS,
+        &grant_cols,
+        grants,
+        &mut grant_report,
+    )
+    .await?;
+    Ok(vec![role_report, grant_report])
+}

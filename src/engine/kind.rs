@@ -1,0 +1,83 @@
+//! What a rule kind is: the interface every kind's file implements
+//! (`kinds/`), and what loading does with a kind's parameters without
+//! knowing which kind it is.
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::context::{Context, Evaluation, RuleMeta};
+use super::error::Result;
+use super::sink::Sink;
+use crate::model::AccountStatus;
+use crate::store::Tx;
+
+/// What a rule kind is: its `kind:` name, its parameters, and how it is
+/// evaluated. `Self` is the kind's parameter struct.
+pub trait Kind:
+    Sized + Clone + std::fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The `kind:` of rule files (snake_case).
+    const NAME: &'static str;
+
+    /// The parameters of a rule file without `params:`; `Err` says what the
+    /// kind needs instead (for kinds without a sensible default).
+    fn defaults() -> Result<Self, &'static str>;
+
+    /// What types alone cannot check; the offending parameter and why.
+    fn check(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
+
+    /// Evaluates `rule` as of `ctx.as_of` inside the run's snapshot,
+    /// handing each finding to `sink`.
+    fn evaluate<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        ctx: &'a Context,
+        rule: &'a RuleMeta<'a>,
+        sink: &'a mut Sink,
+    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a;
+}
+
+/// An operation on a kind's parameters that keeps their type (an override
+/// merged onto them, a rule test's `params:`), generic over the kinds.
+pub trait ParamsOp {
+    type Error;
+    fn apply<K: Kind>(&self, params: &K) -> Result<K, Self::Error>;
+}
+
+/// An operation that makes a kind's parameters from nothing (a rule file).
+pub trait ParamsMaker {
+    type Error;
+    fn make<K: Kind>(&self) -> Result<K, Self::Error>;
+}
+
+// Defaults several kinds share.
+
+pub(crate) fn statuses_active_pending() -> Vec<AccountStatus> {
+    vec![AccountStatus::Active, AccountStatus::Pending]
+}
+
+pub(crate) fn statuses_usable() -> Vec<AccountStatus> {
+    vec![
+        AccountStatus::Active,
+        AccountStatus::Pending,
+        AccountStatus::Locked,
+    ]
+}
+
+/// The default freshness gate: the event feed must have news of the last day.
+pub(crate) fn gate_24h() -> Option<crate::model::Span> {
+    Some(crate::model::Span::hours(24))
+}
+
+pub(crate) fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The offending parameter and why, as `Kind::check` returns it.
+pub(crate) fn invalid(field: &str, message: &str) -> Result<(), (String, String)> {
+    Err((field.to_string(), message.to_string()))
+}

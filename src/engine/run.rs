@@ -1,0 +1,187 @@
+//! A run: one read-only snapshot of the canonical tables, the freshness
+//! gate's inputs, a savepoint per rule (a failing rule is recorded as
+//! failed and the others still run), and the run's record.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::context::{Context, RuleMeta};
+use super::error::Result;
+use super::rule::Rule;
+use super::sink::Sink;
+use crate::model::Severity;
+use crate::store::runs::{FirstSeen, OutcomeStatus, RuleOutcome};
+use crate::store::{Backend, SqlValue, Store, Tx};
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub as_of: DateTime<Utc>,
+    pub outcomes: Vec<RuleOutcome>,
+    pub finding_count: u64,
+    /// The most severe finding, if any.
+    pub max_severity: Option<Severity>,
+}
+
+/// Runs `rules` as of `as_of` and records the run; `job` names the job it belongs to.
+pub async fn run(
+    store: &Store,
+    rules: &[&Rule],
+    as_of: DateTime<Utc>,
+    job: Option<&str>,
+) -> Result<RunSummary> {
+    let run_id = store.start_run(job, as_of).await?;
+    // New / still open is judged against the previous run of the job: each
+    // finding takes its first-seen instant from there as it is written.
+    let first_seen = FirstSeen {
+        previous_run: store.previous_run(run_id).await?,
+        as_of,
+    };
+    match evaluate_all(store, run_id, first_seen, rules, as_of).await {
+        Ok(summary) => {
+            store
+                .finish_run(run_id, summary.finding_count, None)
+                .await?;
+            Ok(summary)
+        }
+        Err(e) => {
+            let _ = store.finish_run(run_id, 0, Some(&e.to_string())).await;
+            Err(e)
+        }
+    }
+}
+
+async fn evaluate_all(
+    store: &Store,
+    run_id: i64,
+    first_seen: FirstSeen,
+    rules: &[&Rule],
+    as_of: DateTime<Utc>,
+) -> Result<RunSummary> {
+    let mut scan = store.begin_scan().await?;
+    let newest_event = scan.newest_event(as_of).await?;
+    let has_events = newest_event.is_some() || scan.has_events().await?;
+    let backend = store.backend();
+    let principals = principals_at(&mut scan, backend, as_of).await?;
+    let ctx = Context {
+        as_of,
+        backend,
+        newest_event,
+        has_events,
+        principals,
+    };
+    let mut outcomes = Vec::with_capacity(rules.len());
+    let mut total = 0;
+    let mut max_severity = None;
+    for rule in rules {
+        let started = Instant::now();
+        let mut sink = Sink::start(store, run_id, first_seen);
+        // A savepoint per rule: on PostgreSQL a failed statement would
+        // otherwise abort the snapshot for every rule after it.
+        store.rearm_statement_timeout();
+        scan.execute("SAVEPOINT rule_eval", &[]).await?;
+        let meta = RuleMeta {
+            id: &rule.id,
+            title: &rule.title,
+            severity: rule.severity,
+        };
+        let result = match rule.kind.evaluate(&mut scan, &ctx, &meta, &mut sink).await {
+            Ok(evaluation) => sink.finish().await.map(|_| evaluation),
+            Err(e) => {
+                sink.abandon().await;
+                Err(e)
+            }
+        };
+        let outcome = match result {
+            Ok(evaluation) => {
+                scan.execute("RELEASE SAVEPOINT rule_eval", &[]).await?;
+                let (status, reason) = match (evaluation.skipped, evaluation.note) {
+                    (Some(reason), _) => (OutcomeStatus::Skipped, Some(reason)),
+                    (None, note) => (OutcomeStatus::Ok, note),
+                };
+                total += sink.count;
+                max_severity = max_severity.max(sink.max_severity);
+                RuleOutcome {
+                    rule_id: rule.id.clone(),
+                    status,
+                    reason,
+                    finding_count: sink.count,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                }
+            }
+            Err(e) => {
+                store.rearm_statement_timeout();
+                scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
+                tracing::error!(rule = %rule.id, error = %e, "rule failed");
+                // Findings already flushed for this rule would be partial: drop them.
+                store.discard_rule_findings(run_id, &rule.id).await?;
+                RuleOutcome {
+                    rule_id: rule.id.clone(),
+                    status: OutcomeStatus::Failed,
+                    reason: Some(e.to_string()),
+                    finding_count: 0,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                }
+            }
+        };
+        match outcome.status {
+            OutcomeStatus::Skipped => {
+                tracing::warn!(rule = %rule.id, reason = outcome.reason.as_deref().unwrap_or(""), "rule skipped")
+            }
+            _ => {
+                tracing::info!(rule = %rule.id, findings = outcome.finding_count, ms = outcome.duration_ms, "rule evaluated")
+            }
+        }
+        store.record_outcome(run_id, &outcome).await?;
+        outcomes.push(outcome);
+    }
+    scan.rollback().await?;
+    Ok(RunSummary {
+        run_id,
+        as_of,
+        outcomes,
+        finding_count: total,
+        max_severity,
+    })
+}
+
+/// The accounts as of T. Synced accounts have versions in
+/// `principal_history` (see collect::sync); when none of them changed after
+/// T the current table is exact and is read as it is. Otherwise each synced
+/// account is read in the version valid at T (an account created after T is
+/// absent), and accounts from other feeds (CSV import, the application
+/// itself) as they are. T is written into the SQL as a literal because each
+/// rule numbers its own parameters; it is a timestamp we format, never text
+/// from a user.
+async fn principals_at(tx: &mut Tx, b: Backend, as_of: DateTime<Utc>) -> Result<String> {
+    let changed_since = tx
+        .fetch_optional(
+            "SELECT 1 AS changed FROM principal_history WHERE valid_from > $1 OR valid_to > $1 LIMIT 1",
+            &[SqlValue::time(as_of)],
+        )
+        .await?;
+    if changed_since.is_none() {
+        return Ok("principals".to_string());
+    }
+    const COLUMNS: &str = crate::collect::tables::PRINCIPAL_VERSION_COLUMNS;
+    let t = b.time_literal(as_of);
+    Ok(format!(
+        "(SELECT x.id, {x_columns} FROM principals x
+           WHERE NOT EXISTS (SELECT 1 FROM principal_history h WHERE h.principal_id = x.id)
+         UNION ALL
+         SELECT h.principal_id AS id, {h_columns} FROM principal_history h
+          WHERE h.valid_from <= {t} AND (h.valid_to IS NULL OR h.valid_to > {t}))",
+        x_columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("x.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        h_columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("h.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
+}

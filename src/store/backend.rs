@@ -1,0 +1,125 @@
+//! The few SQL spellings that differ between SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+/// Which database a store talks to; decides the few SQL spellings that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// SQL that is true when `expr` is one of the strings of the list bound
+    /// at placeholder `$n` (a `SqlValue::TextList`).
+    pub fn in_list(self, expr: &str, n: usize) -> String {
+        match self {
+            Backend::Sqlite => format!("{expr} IN (SELECT value FROM json_each(${n}))"),
+            Backend::Postgres => format!("{expr} = ANY(${n}::text[])"),
+        }
+    }
+
+    /// The placeholder of the `n`th parameter in a statement whose
+    /// placeholders appear in binding order (bulk INSERTs). SQLite resolves a
+    /// named `$n` by a linear search of the statement's names, so a statement
+    /// with thousands of them costs quadratic time to prepare; a plain `?` is
+    /// positional and free.
+    pub fn sequential_param(self, n: usize) -> String {
+        match self {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
+    /// A duration in the unit timestamps are compared in: SQLite stores
+    /// microseconds, PostgreSQL takes an interval.
+    pub fn interval(self, d: Duration) -> String {
+        match self {
+            Backend::Sqlite => format!("{}", d.as_micros()),
+            Backend::Postgres => format!("INTERVAL '{} microseconds'", d.as_micros()),
+        }
+    }
+
+    /// A derived table of `(k, v)` rows from a JSON object of string arrays
+    /// bound at `$n` as text: `{"r1": ["export", "delete"]}` gives two rows.
+    /// Give it an alias (`FROM … m`): PostgreSQL before 16 requires one.
+    pub fn json_map_rows(self, n: usize) -> String {
+        match self {
+            Backend::Sqlite => format!(
+                "(SELECT m.key AS k, a.value AS v FROM json_each(${n}) m, json_each(m.value) a)"
+            ),
+            Backend::Postgres => {
+                format!(
+                    "(SELECT m.key AS k, a.v FROM jsonb_each(${n}::jsonb) m, jsonb_array_elements_text(m.value) AS a(v))"
+                )
+            }
+        }
+    }
+
+    /// `expr` with ASCII letters lower-cased, the same on both backends:
+    /// SQLite's `lower` folds only ASCII, PostgreSQL's folds all of Unicode,
+    /// and a rule must give the same findings on both. (The indexes on
+    /// emails use this same expression.)
+    pub fn fold_case(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("lower({expr})"),
+            Backend::Postgres => format!("translate({expr}, '{ASCII_UPPER}', '{ASCII_LOWER}')"),
+        }
+    }
+
+    /// An instant as an SQL literal, for the few places where a statement
+    /// cannot take it as a parameter (see engine::principals_at). Only ever
+    /// given a formatted `DateTime`, never user text.
+    pub fn time_literal(self, t: chrono::DateTime<chrono::Utc>) -> String {
+        match self {
+            Backend::Sqlite => t.timestamp_micros().to_string(),
+            Backend::Postgres => format!("TIMESTAMPTZ '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
+        }
+    }
+
+    /// The part of a login before `@` (the whole login where there is none).
+    pub fn local_part(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => format!(
+                "(CASE WHEN instr({expr}, '@') > 0 THEN substr({expr}, 1, instr({expr}, '@') - 1) ELSE {expr} END)"
+            ),
+            Backend::Postgres => format!("split_part({expr}, '@', 1)"),
+        }
+    }
+}
+
+const ASCII_UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const ASCII_LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_folding_is_ascii_on_both_backends() {
+        assert_eq!(Backend::Sqlite.fold_case("p.email"), "lower(p.email)");
+        assert_eq!(
+            Backend::Postgres.fold_case("p.email"),
+            "translate(p.email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+        );
+    }
+
+    #[test]
+    fn lists_bind_as_json_on_sqlite_and_arrays_on_postgres() {
+        assert_eq!(
+            Backend::Sqlite.in_list("p.status", 2),
+            "p.status IN (SELECT value FROM json_each($2))"
+        );
+        assert_eq!(
+            Backend::Postgres.in_list("p.status", 2),
+            "p.status = ANY($2::text[])"
+        );
+    }
+}

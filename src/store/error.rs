@@ -1,0 +1,57 @@
+//! The store's errors, and database URLs made safe to print.
+
+/// Errors of the store: connecting, migrating, reading and writing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL `{0}`: expected sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("cannot open database {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("column `{column}`: {message}")]
+    Decode { column: String, message: String },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_appear_in_redacted_urls() {
+        assert_eq!(
+            redact_url("postgres://audit:s3cr%40t@db.example:5432/crm"),
+            "postgres://audit:***@db.example:5432/crm"
+        );
+        assert_eq!(
+            redact_url("sqlite://accessaudit.db"),
+            "sqlite://accessaudit.db"
+        );
+        assert_eq!(
+            redact_url("postgres://audit@db/crm"),
+            "postgres://audit@db/crm"
+        );
+    }
+}

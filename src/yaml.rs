@@ -40,6 +40,22 @@ impl fmt::Display for LocatedError {
 impl std::error::Error for LocatedError {}
 
 impl LocatedError {
+    /// An error about the value of `field`, located where that value is.
+    pub fn at_value<T>(
+        file: &Path,
+        value: &serde_saphyr::Spanned<T>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> LocatedError {
+        LocatedError {
+            file: file.to_path_buf(),
+            line: value.referenced.line() as usize,
+            column: value.referenced.column() as usize,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     /// An error about `field` (a dotted path), located where the field's key is.
     pub fn at_field(
         file: &Path,

@@ -285,32 +285,27 @@ fn load_rule(file: &Path, source: &str) -> Result<Rule, LocatedError> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
-        return Err(LocatedError {
-            file: file.to_path_buf(),
-            line: head.id.referenced.line() as usize,
-            column: head.id.referenced.column() as usize,
-            field: "id".into(),
-            message: format!("rule id `{id}` must be lower-case letters, digits and `-`"),
-        });
+        return Err(LocatedError::at_value(
+            file,
+            &head.id,
+            "id",
+            format!("rule id `{id}` must be lower-case letters, digits and `-`"),
+        ));
     }
     // Second pass: the params, typed by the kind, so errors point into them.
     let kind =
         RuleKind::make(&head.kind.value, &FromRuleFile { file, source }).unwrap_or_else(|| {
-            Err(LocatedError {
-                file: file.to_path_buf(),
-                line: head.kind.referenced.line() as usize,
-                column: head.kind.referenced.column() as usize,
-                field: "kind".into(),
-                message: format!(
+            let kinds: Vec<String> = RuleKind::NAMES.iter().map(|n| format!("`{n}`")).collect();
+            Err(LocatedError::at_value(
+                file,
+                &head.kind,
+                "kind",
+                format!(
                     "unknown variant `{}`, expected one of {}",
                     head.kind.value,
-                    RuleKind::NAMES
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    kinds.join(", ")
                 ),
-            })
+            ))
         })?;
     kind.check().map_err(|(field, message)| {
         LocatedError::at_field(file, source, &format!("params.{field}"), message)
@@ -377,13 +372,12 @@ fn apply_override(
     let head: OverrideDoc<IgnoredAny> = yaml::parse(file, source)?;
     let target = head.target.value.clone();
     let Some(rule) = rules.get_mut(&target) else {
-        return Err(LocatedError {
-            file: file.to_path_buf(),
-            line: head.target.referenced.line() as usize,
-            column: head.target.referenced.column() as usize,
-            field: "override".into(),
-            message: format!("no rule `{target}` is loaded before this override"),
-        });
+        return Err(LocatedError::at_value(
+            file,
+            &head.target,
+            "override",
+            format!("no rule `{target}` is loaded before this override"),
+        ));
     };
     let located = |field: &str, message: String| {
         LocatedError::at_field(file, source, &format!("params.{field}"), message)

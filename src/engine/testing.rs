@@ -105,13 +105,12 @@ pub async fn run_file(
     let parsed = parse(file, text)?;
     let rule_id = parsed.rule.value.clone();
     let Some(rule) = rules.get(&rule_id) else {
-        return Err(LocatedError {
-            file: file.to_path_buf(),
-            line: parsed.rule.referenced.line() as usize,
-            column: parsed.rule.referenced.column() as usize,
-            field: "rule".into(),
-            message: format!("no rule `{rule_id}` is loaded"),
-        });
+        return Err(LocatedError::at_value(
+            file,
+            &parsed.rule,
+            "rule",
+            format!("no rule `{rule_id}` is loaded"),
+        ));
     };
     let mut results = Vec::new();
     for (i, case) in parsed.cases.iter().enumerate() {
@@ -147,13 +146,12 @@ enum CaseError {
 
 async fn run_case(store: &Store, rule: &Rule, case: &TestCase) -> Result<Vec<String>, CaseError> {
     let as_of: DateTime<Utc> = parse_instant(&case.as_of.value).map_err(|message| {
-        CaseError::Located(LocatedError {
-            file: PathBuf::new(),
-            line: case.as_of.referenced.line() as usize,
-            column: case.as_of.referenced.column() as usize,
-            field: "as_of".into(),
+        CaseError::Located(LocatedError::at_value(
+            &PathBuf::new(),
+            &case.as_of,
+            "as_of",
             message,
-        })
+        ))
     })?;
     let rule = if case.params.is_empty() {
         rule.clone()

@@ -227,12 +227,8 @@ pub fn parse_file(
     let mut errors = Vec::new();
     let mut out = Vec::new();
     for (i, entry) in parsed.exceptions.iter().enumerate() {
-        let at = |field: &str, s: &Spanned<String>, message: String| LocatedError {
-            file: file.to_path_buf(),
-            line: s.referenced.line() as usize,
-            column: s.referenced.column() as usize,
-            field: format!("exceptions[{i}].{field}"),
-            message,
+        let at = |field: &str, s: &Spanned<String>, message: String| {
+            LocatedError::at_value(file, &s, format!("exceptions[{i}].{field}"), message)
         };
         let expires_at = match parse_instant(entry.expires.value.trim()) {
             Ok(t) => Some(t),

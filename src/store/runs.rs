@@ -77,6 +77,9 @@ const FINDINGS_WITH_FIRST_SEEN: &str = concat!(
     findings_order!()
 );
 
+/// The columns `decode_run` reads.
+const RUN_COLUMNS: &str = "id, job, as_of, started_at, finished_at, status, finding_count";
+
 /// The stable order of a run's findings: most severe first, then by key.
 macro_rules! findings_order {
     () => {
@@ -245,9 +248,11 @@ impl Store {
     pub async fn list_runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<RunRecord>> {
         let rows = self
             .fetch_all(
-                "SELECT id, job, as_of, started_at, finished_at, status, finding_count FROM runs
-                  WHERE ($1 IS NULL OR job = $1)
-                  ORDER BY as_of DESC, id DESC LIMIT $2",
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs
+                      WHERE ($1 IS NULL OR job = $1)
+                      ORDER BY as_of DESC, id DESC LIMIT $2"
+                ),
                 &[
                     SqlValue::Text(job.map(str::to_string)),
                     SqlValue::int(limit),
@@ -275,7 +280,7 @@ impl Store {
     pub async fn run_record(&self, run_id: i64) -> Result<Option<RunRecord>> {
         let rows = self
             .fetch_all(
-                "SELECT id, job, as_of, started_at, finished_at, status, finding_count FROM runs WHERE id = $1",
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"),
                 &[SqlValue::int(run_id)],
             )
             .await?;

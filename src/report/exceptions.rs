@@ -228,7 +228,7 @@ pub fn parse_file(
     let mut out = Vec::new();
     for (i, entry) in parsed.exceptions.iter().enumerate() {
         let at = |field: &str, s: &Spanned<String>, message: String| {
-            LocatedError::at_value(file, &s, format!("exceptions[{i}].{field}"), message)
+            LocatedError::at_value(file, s, format!("exceptions[{i}].{field}"), message)
         };
         let expires_at = match parse_instant(entry.expires.value.trim()) {
             Ok(t) => Some(t),

@@ -32,13 +32,13 @@ pub trait Kind:
 
     /// Evaluates `rule` as of `ctx.as_of` inside the run's snapshot,
     /// handing each finding to `sink`.
-    fn evaluate<'a>(
-        &'a self,
-        tx: &'a mut Tx,
-        ctx: &'a Context,
-        rule: &'a RuleMeta<'a>,
-        sink: &'a mut Sink,
-    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a;
+    fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> impl Future<Output = Result<Evaluation>> + Send;
 }
 
 /// An operation on a kind's parameters that keeps their type (an override

@@ -12,8 +12,6 @@
 //! follows its new events, not the size of the log.
 //! One finding per principal, with its worst window as evidence.
 
-use std::future::Future;
-
 use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
@@ -85,14 +83,121 @@ impl Kind for BulkExport {
         Ok(())
     }
 
-    fn evaluate<'a>(
-        &'a self,
-        tx: &'a mut Tx,
-        ctx: &'a Context,
-        rule: &'a RuleMeta<'a>,
-        sink: &'a mut Sink,
-    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
-        evaluate(tx, ctx, rule, self, sink)
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        if let Some(reason) = ctx.stale_events(p.max_event_age) {
+            return Ok(Evaluation::skipped(reason));
+        }
+        let b = ctx.backend;
+        let window = p.window.0;
+        let baseline = p.baseline.0;
+        let lookback_start = ctx.before(p.lookback);
+        // Read far enough back to fill the first window's baseline.
+        let read_from = lookback_start
+            .checked_sub_signed(p.window.chrono() + p.baseline.chrono())
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let micro = std::time::Duration::from_micros(1);
+        // $1 = T, $2 = read from (exclusive), $3 = lookback start (exclusive),
+        // $4 = min records, $5 = min exports without count, $6 = spike minimum.
+        // The sums are cast: PostgreSQL sums a BIGINT column as NUMERIC.
+        let principals = &ctx.principals;
+        let sql = format!(
+            "WITH x AS (
+                SELECT e.principal_id, e.occurred_at,
+                       CAST(SUM(e.record_count) OVER w AS BIGINT) AS records,
+                       COUNT(*) OVER w AS exports,
+                       CAST(SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS BIGINT) AS uncounted,
+                       CAST(SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                           RANGE BETWEEN {baseline_start} PRECEDING AND {baseline_end} PRECEDING) AS BIGINT) AS baseline_records
+                  FROM events e
+                 WHERE e.action = 'export' AND e.principal_id IS NOT NULL AND {SUCCESS}
+                   AND e.occurred_at > $2 AND e.occurred_at <= $1
+                   AND e.principal_id IN (SELECT c.principal_id FROM events c
+                                           WHERE c.action = 'export' AND c.occurred_at > $3 AND c.occurred_at <= $1
+                                             AND (c.outcome IS NULL OR c.outcome = 'success'))
+                WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                             RANGE BETWEEN {window} PRECEDING AND CURRENT ROW)
+             )
+             SELECT x.principal_id, p.login, x.occurred_at, x.records, x.exports, x.uncounted, x.baseline_records
+               FROM x LEFT JOIN {principals} p ON p.id = x.principal_id
+              WHERE x.occurred_at > $3
+                AND (x.records >= $4 OR x.uncounted >= $5 OR x.records >= $6)
+              ORDER BY x.principal_id, x.occurred_at",
+            window = b.interval(window),
+            baseline_start = b.interval(window + baseline),
+            baseline_end = b.interval(window + micro),
+        );
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::time(read_from),
+            SqlValue::time(lookback_start),
+            SqlValue::int(p.min_records),
+            SqlValue::int(p.min_exports_without_count),
+            SqlValue::int(p.spike_min_records),
+        ];
+        let baseline_days = baseline.as_secs_f64() / 86_400.0;
+        let mut worst: Option<Worst> = None;
+        let mut rows = tx.fetch(&sql, &params);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let principal_id = row.req_text("principal_id")?;
+            let records = row.i64("records")?.unwrap_or(0);
+            let uncounted = row.i64("uncounted")?.unwrap_or(0);
+            let baseline_daily = row.i64("baseline_records")?.unwrap_or(0) as f64 / baseline_days;
+            let mut reasons = Vec::new();
+            if records >= p.min_records {
+                reasons.push("records_in_window");
+            }
+            if uncounted >= p.min_exports_without_count {
+                reasons.push("exports_without_count_in_window");
+            }
+            if records >= p.spike_min_records && records as f64 > p.spike_factor * baseline_daily {
+                reasons.push("spike_over_daily_average");
+            }
+            if reasons.is_empty() {
+                continue;
+            }
+            if worst
+                .as_ref()
+                .is_some_and(|w| w.principal_id != principal_id)
+                && let Some(done) = worst.take()
+            {
+                emit(done, ctx, rule, p, sink).await?;
+            }
+            let window_end = row.time("occurred_at")?.unwrap_or(ctx.as_of);
+            let candidate = Worst {
+                principal_id,
+                login: row.text("login")?,
+                window_end,
+                records,
+                exports: row.i64("exports")?.unwrap_or(0),
+                uncounted,
+                baseline_daily,
+                reasons,
+                windows_flagged: 1,
+            };
+            worst = Some(match worst.take() {
+                None => candidate,
+                Some(w) => {
+                    let flagged = w.windows_flagged + 1;
+                    let better = (candidate.records, candidate.uncounted) >= (w.records, w.uncounted);
+                    let mut keep = if better { candidate } else { w };
+                    keep.windows_flagged = flagged;
+                    keep
+                }
+            });
+        }
+        drop(rows);
+        if let Some(done) = worst {
+            emit(done, ctx, rule, p, sink).await?;
+        }
+        Ok(Evaluation::default())
     }
 }
 
@@ -110,121 +215,6 @@ struct Worst {
     windows_flagged: u64,
 }
 
-async fn evaluate(
-    tx: &mut Tx,
-    ctx: &Context,
-    rule: &RuleMeta<'_>,
-    p: &BulkExport,
-    sink: &mut Sink,
-) -> Result<Evaluation> {
-    if let Some(reason) = ctx.stale_events(p.max_event_age) {
-        return Ok(Evaluation::skipped(reason));
-    }
-    let b = ctx.backend;
-    let window = p.window.0;
-    let baseline = p.baseline.0;
-    let lookback_start = ctx.before(p.lookback);
-    // Read far enough back to fill the first window's baseline.
-    let read_from = lookback_start
-        .checked_sub_signed(p.window.chrono() + p.baseline.chrono())
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let micro = std::time::Duration::from_micros(1);
-    // $1 = T, $2 = read from (exclusive), $3 = lookback start (exclusive),
-    // $4 = min records, $5 = min exports without count, $6 = spike minimum.
-    // The sums are cast: PostgreSQL sums a BIGINT column as NUMERIC.
-    let principals = &ctx.principals;
-    let sql = format!(
-        "WITH x AS (
-            SELECT e.principal_id, e.occurred_at,
-                   CAST(SUM(e.record_count) OVER w AS BIGINT) AS records,
-                   COUNT(*) OVER w AS exports,
-                   CAST(SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS BIGINT) AS uncounted,
-                   CAST(SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
-                       RANGE BETWEEN {baseline_start} PRECEDING AND {baseline_end} PRECEDING) AS BIGINT) AS baseline_records
-              FROM events e
-             WHERE e.action = 'export' AND e.principal_id IS NOT NULL AND {SUCCESS}
-               AND e.occurred_at > $2 AND e.occurred_at <= $1
-               AND e.principal_id IN (SELECT c.principal_id FROM events c
-                                       WHERE c.action = 'export' AND c.occurred_at > $3 AND c.occurred_at <= $1
-                                         AND (c.outcome IS NULL OR c.outcome = 'success'))
-            WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
-                         RANGE BETWEEN {window} PRECEDING AND CURRENT ROW)
-         )
-         SELECT x.principal_id, p.login, x.occurred_at, x.records, x.exports, x.uncounted, x.baseline_records
-           FROM x LEFT JOIN {principals} p ON p.id = x.principal_id
-          WHERE x.occurred_at > $3
-            AND (x.records >= $4 OR x.uncounted >= $5 OR x.records >= $6)
-          ORDER BY x.principal_id, x.occurred_at",
-        window = b.interval(window),
-        baseline_start = b.interval(window + baseline),
-        baseline_end = b.interval(window + micro),
-    );
-    let params = [
-        SqlValue::time(ctx.as_of),
-        SqlValue::time(read_from),
-        SqlValue::time(lookback_start),
-        SqlValue::int(p.min_records),
-        SqlValue::int(p.min_exports_without_count),
-        SqlValue::int(p.spike_min_records),
-    ];
-    let baseline_days = baseline.as_secs_f64() / 86_400.0;
-    let mut worst: Option<Worst> = None;
-    let mut rows = tx.fetch(&sql, &params);
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let principal_id = row.req_text("principal_id")?;
-        let records = row.i64("records")?.unwrap_or(0);
-        let uncounted = row.i64("uncounted")?.unwrap_or(0);
-        let baseline_daily = row.i64("baseline_records")?.unwrap_or(0) as f64 / baseline_days;
-        let mut reasons = Vec::new();
-        if records >= p.min_records {
-            reasons.push("records_in_window");
-        }
-        if uncounted >= p.min_exports_without_count {
-            reasons.push("exports_without_count_in_window");
-        }
-        if records >= p.spike_min_records && records as f64 > p.spike_factor * baseline_daily {
-            reasons.push("spike_over_daily_average");
-        }
-        if reasons.is_empty() {
-            continue;
-        }
-        if worst
-            .as_ref()
-            .is_some_and(|w| w.principal_id != principal_id)
-            && let Some(done) = worst.take()
-        {
-            emit(done, ctx, rule, p, sink).await?;
-        }
-        let window_end = row.time("occurred_at")?.unwrap_or(ctx.as_of);
-        let candidate = Worst {
-            principal_id,
-            login: row.text("login")?,
-            window_end,
-            records,
-            exports: row.i64("exports")?.unwrap_or(0),
-            uncounted,
-            baseline_daily,
-            reasons,
-            windows_flagged: 1,
-        };
-        worst = Some(match worst.take() {
-            None => candidate,
-            Some(w) => {
-                let flagged = w.windows_flagged + 1;
-                let better = (candidate.records, candidate.uncounted) >= (w.records, w.uncounted);
-                let mut keep = if better { candidate } else { w };
-                keep.windows_flagged = flagged;
-                keep
-            }
-        });
-    }
-    drop(rows);
-    if let Some(done) = worst {
-        emit(done, ctx, rule, p, sink).await?;
-    }
-    Ok(Evaluation::default())
-}
 
 async fn emit(
     w: Worst,

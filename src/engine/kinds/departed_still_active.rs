@@ -6,8 +6,6 @@
 //! account's status alone; a dead log feed can only hide the escalation, and
 //! the evidence says how fresh the feed was.
 
-use std::future::Future;
-
 use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
@@ -56,14 +54,87 @@ impl Kind for DepartedStillActive {
         Ok(())
     }
 
-    fn evaluate<'a>(
-        &'a self,
-        tx: &'a mut Tx,
-        ctx: &'a Context,
-        rule: &'a RuleMeta<'a>,
-        sink: &'a mut Sink,
-    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
-        evaluate(tx, ctx, rule, self, sink)
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        let b = ctx.backend;
+        // $1 = T, $2 = T - grace.
+        let principals = &ctx.principals;
+        let sql = format!(
+            "SELECT p.id, p.login, p.status, h.id AS person_id, h.full_name, h.terminated_at,
+                    (SELECT COUNT(*) FROM events e
+                      WHERE e.principal_id = p.id AND e.occurred_at > h.terminated_at AND e.occurred_at <= $1
+                        AND {SUCCESS}) AS activity_after,
+                    (SELECT MAX(e.occurred_at) FROM events e
+                      WHERE e.principal_id = p.id AND e.occurred_at > h.terminated_at AND e.occurred_at <= $1
+                        AND {SUCCESS}) AS last_activity_at
+               FROM {principals} p
+               JOIN people h ON h.id = {person}
+              WHERE {statuses}
+                AND (p.created_at IS NULL OR p.created_at <= $1)
+                AND h.employment_status = 'terminated'
+                AND (h.terminated_at IS NULL OR h.terminated_at < $2)
+              ORDER BY p.id",
+            statuses = b.in_list("p.status", 3),
+            person = person_of_principal(b),
+        );
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::time(ctx.before(p.grace)),
+            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+        ];
+        let mut rows = tx.fetch(&sql, &params);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let login = row.req_text("login")?;
+            let terminated_at = row.time("terminated_at")?;
+            let activity = row.i64("activity_after")?.unwrap_or(0);
+            let escalate = p.escalate_on_activity && activity > 0;
+            let mut ev = evidence();
+            ev.insert("login".into(), login.clone().into());
+            ev.insert("status".into(), row.req_text("status")?.into());
+            ev.insert("person_id".into(), row.req_text("person_id")?.into());
+            ev.insert("full_name".into(), row.text("full_name")?.into());
+            ev.insert("terminated_at".into(), json_time(terminated_at));
+            ev.insert(
+                "days_since_termination".into(),
+                terminated_at.map(|t| days_between(t, ctx.as_of)).into(),
+            );
+            ev.insert("activity_after_termination".into(), activity.into());
+            ev.insert(
+                "last_activity_at".into(),
+                json_time(row.time("last_activity_at")?),
+            );
+            ev.insert("newest_event_seen".into(), json_time(ctx.newest_event));
+            let title = match (escalate, terminated_at) {
+                (true, _) => format!("{login}: used {activity} time(s) after its owner left"),
+                (false, Some(t)) => format!(
+                    "{login}: still {} {} days after its owner left",
+                    row.req_text("status")?,
+                    days_between(t, ctx.as_of)
+                ),
+                (false, None) => format!("{login}: still open although its owner has left"),
+            };
+            sink.push(Finding {
+                rule: rule.id.to_string(),
+                severity: if escalate {
+                    Severity::Critical
+                } else {
+                    rule.severity
+                },
+                subject_type: SubjectType::Principal,
+                subject_id: row.req_text("id")?,
+                title,
+                evidence: ev,
+            })
+            .await?;
+        }
+        Ok(Evaluation::default())
     }
 }
 
@@ -81,84 +152,3 @@ pub(crate) fn person_of_principal(b: Backend) -> String {
     )
 }
 
-async fn evaluate(
-    tx: &mut Tx,
-    ctx: &Context,
-    rule: &RuleMeta<'_>,
-    p: &DepartedStillActive,
-    sink: &mut Sink,
-) -> Result<Evaluation> {
-    let b = ctx.backend;
-    // $1 = T, $2 = T - grace.
-    let principals = &ctx.principals;
-    let sql = format!(
-        "SELECT p.id, p.login, p.status, h.id AS person_id, h.full_name, h.terminated_at,
-                (SELECT COUNT(*) FROM events e
-                  WHERE e.principal_id = p.id AND e.occurred_at > h.terminated_at AND e.occurred_at <= $1
-                    AND {SUCCESS}) AS activity_after,
-                (SELECT MAX(e.occurred_at) FROM events e
-                  WHERE e.principal_id = p.id AND e.occurred_at > h.terminated_at AND e.occurred_at <= $1
-                    AND {SUCCESS}) AS last_activity_at
-           FROM {principals} p
-           JOIN people h ON h.id = {person}
-          WHERE {statuses}
-            AND (p.created_at IS NULL OR p.created_at <= $1)
-            AND h.employment_status = 'terminated'
-            AND (h.terminated_at IS NULL OR h.terminated_at < $2)
-          ORDER BY p.id",
-        statuses = b.in_list("p.status", 3),
-        person = person_of_principal(b),
-    );
-    let params = [
-        SqlValue::time(ctx.as_of),
-        SqlValue::time(ctx.before(p.grace)),
-        SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
-    ];
-    let mut rows = tx.fetch(&sql, &params);
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let login = row.req_text("login")?;
-        let terminated_at = row.time("terminated_at")?;
-        let activity = row.i64("activity_after")?.unwrap_or(0);
-        let escalate = p.escalate_on_activity && activity > 0;
-        let mut ev = evidence();
-        ev.insert("login".into(), login.clone().into());
-        ev.insert("status".into(), row.req_text("status")?.into());
-        ev.insert("person_id".into(), row.req_text("person_id")?.into());
-        ev.insert("full_name".into(), row.text("full_name")?.into());
-        ev.insert("terminated_at".into(), json_time(terminated_at));
-        ev.insert(
-            "days_since_termination".into(),
-            terminated_at.map(|t| days_between(t, ctx.as_of)).into(),
-        );
-        ev.insert("activity_after_termination".into(), activity.into());
-        ev.insert(
-            "last_activity_at".into(),
-            json_time(row.time("last_activity_at")?),
-        );
-        ev.insert("newest_event_seen".into(), json_time(ctx.newest_event));
-        let title = match (escalate, terminated_at) {
-            (true, _) => format!("{login}: used {activity} time(s) after its owner left"),
-            (false, Some(t)) => format!(
-                "{login}: still {} {} days after its owner left",
-                row.req_text("status")?,
-                days_between(t, ctx.as_of)
-            ),
-            (false, None) => format!("{login}: still open although its owner has left"),
-        };
-        sink.push(Finding {
-            rule: rule.id.to_string(),
-            severity: if escalate {
-                Severity::Critical
-            } else {
-                rule.severity
-            },
-            subject_type: SubjectType::Principal,
-            subject_id: row.req_text("id")?,
-            title,
-            evidence: ev,
-        })
-        .await?;
-    }
-    Ok(Evaluation::default())
-}

@@ -6,8 +6,6 @@
 //! The database does the selection: an index seek per account proves there is
 //! no sign-in since the cutoff, and only the accounts that pass are read back.
 
-use std::future::Future;
-
 use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
@@ -60,107 +58,99 @@ impl Kind for IdleAccounts {
         Ok(())
     }
 
-    fn evaluate<'a>(
-        &'a self,
-        tx: &'a mut Tx,
-        ctx: &'a Context,
-        rule: &'a RuleMeta<'a>,
-        sink: &'a mut Sink,
-    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
-        evaluate(tx, ctx, rule, self, sink)
-    }
-}
-
-
-async fn evaluate(
-    tx: &mut Tx,
-    ctx: &Context,
-    rule: &RuleMeta<'_>,
-    p: &IdleAccounts,
-    sink: &mut Sink,
-) -> Result<Evaluation> {
-    // A stale event feed would make everyone look idle: skip. A source
-    // without any logs (WukongCRM 9, or 11 without its Elasticsearch) has
-    // no feed to be stale: its accounts' last_login_at alone decides.
-    let mut note = None;
-    if let Some(reason) = ctx.stale_events(p.max_event_age) {
-        if ctx.has_events {
-            return Ok(Evaluation::skipped(reason));
-        }
-        note = Some(
-            "no events at all: last sign-ins are the accounts' last_login_at (else created_at)"
-                .to_string(),
-        );
-    }
-    let cutoff = ctx.before(p.max_idle);
-    let b = ctx.backend;
-    // $1 = T, $2 = cutoff. A `last_login_at` after T is unknown as of T and ignored.
-    let principals = &ctx.principals;
-    let sql = format!(
-        "SELECT p.id, p.login, p.status, p.created_at, p.last_login_at,
-                (SELECT MAX(e.occurred_at) FROM events e
-                  WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}) AS last_login_event
-           FROM {principals} p
-          WHERE {statuses} AND {types}
-            AND (p.created_at IS NULL OR p.created_at <= $1)
-            AND (p.last_login_at IS NULL OR p.last_login_at < $2 OR p.last_login_at > $1)
-            AND NOT EXISTS (SELECT 1 FROM events e
-                             WHERE e.principal_id = p.id AND e.action = 'login'
-                               AND e.occurred_at >= $2 AND e.occurred_at <= $1 AND {SUCCESS})
-          ORDER BY p.id",
-        statuses = b.in_list("p.status", 3),
-        types = b.in_list("p.account_type", 4),
-    );
-    let params = [
-        SqlValue::time(ctx.as_of),
-        SqlValue::time(cutoff),
-        SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
-        SqlValue::TextList(names(&p.account_types, AccountType::as_str)),
-    ];
-    let mut rows = tx.fetch(&sql, &params);
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let id = row.req_text("id")?;
-        let login = row.req_text("login")?;
-        let created_at = row.time("created_at")?;
-        let column = row.time("last_login_at")?.filter(|t| *t <= ctx.as_of);
-        let event = row.time("last_login_event")?;
-        let (last, source) = match (column, event) {
-            (Some(c), Some(e)) if e >= c => (Some(e), "login_event"),
-            (Some(c), _) => (Some(c), "last_login_at"),
-            (None, Some(e)) => (Some(e), "login_event"),
-            (None, None) => (created_at, "created_at"),
-        };
-        if last.is_some_and(|t| t >= cutoff) {
-            continue; // e.g. created recently and not signed in yet
-        }
-        let idle_days = last.map(|t| days_between(t, ctx.as_of));
-        let mut ev = evidence();
-        ev.insert("login".into(), login.clone().into());
-        ev.insert("status".into(), row.req_text("status")?.into());
-        ev.insert("last_sign_in".into(), json_time(last));
-        ev.insert(
-            "last_sign_in_source".into(),
-            (if last.is_some() { source } else { "none" }).into(),
-        );
-        ev.insert("idle_days".into(), idle_days.into());
-        ev.insert("max_idle".into(), p.max_idle.to_string().into());
-        let title = match idle_days {
-            Some(days) if source == "created_at" => {
-                format!("{login}: never signed in, created {days} days ago")
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        // A stale event feed would make everyone look idle: skip. A source
+        // without any logs (WukongCRM 9, or 11 without its Elasticsearch) has
+        // no feed to be stale: its accounts' last_login_at alone decides.
+        let mut note = None;
+        if let Some(reason) = ctx.stale_events(p.max_event_age) {
+            if ctx.has_events {
+                return Ok(Evaluation::skipped(reason));
             }
-            Some(days) => format!("{login}: no sign-in for {days} days"),
-            None => format!("{login}: no sign-in and no creation date on record"),
-        };
-        sink.push(Finding {
-            rule: rule.id.to_string(),
-            severity: rule.severity,
-            subject_type: SubjectType::Principal,
-            subject_id: id,
-            title,
-            evidence: ev,
-        })
-        .await?;
+            note = Some(
+                "no events at all: last sign-ins are the accounts' last_login_at (else created_at)"
+                    .to_string(),
+            );
+        }
+        let cutoff = ctx.before(p.max_idle);
+        let b = ctx.backend;
+        // $1 = T, $2 = cutoff. A `last_login_at` after T is unknown as of T and ignored.
+        let principals = &ctx.principals;
+        let sql = format!(
+            "SELECT p.id, p.login, p.status, p.created_at, p.last_login_at,
+                    (SELECT MAX(e.occurred_at) FROM events e
+                      WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}) AS last_login_event
+               FROM {principals} p
+              WHERE {statuses} AND {types}
+                AND (p.created_at IS NULL OR p.created_at <= $1)
+                AND (p.last_login_at IS NULL OR p.last_login_at < $2 OR p.last_login_at > $1)
+                AND NOT EXISTS (SELECT 1 FROM events e
+                                 WHERE e.principal_id = p.id AND e.action = 'login'
+                                   AND e.occurred_at >= $2 AND e.occurred_at <= $1 AND {SUCCESS})
+              ORDER BY p.id",
+            statuses = b.in_list("p.status", 3),
+            types = b.in_list("p.account_type", 4),
+        );
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::time(cutoff),
+            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+            SqlValue::TextList(names(&p.account_types, AccountType::as_str)),
+        ];
+        let mut rows = tx.fetch(&sql, &params);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let id = row.req_text("id")?;
+            let login = row.req_text("login")?;
+            let created_at = row.time("created_at")?;
+            let column = row.time("last_login_at")?.filter(|t| *t <= ctx.as_of);
+            let event = row.time("last_login_event")?;
+            let (last, source) = match (column, event) {
+                (Some(c), Some(e)) if e >= c => (Some(e), "login_event"),
+                (Some(c), _) => (Some(c), "last_login_at"),
+                (None, Some(e)) => (Some(e), "login_event"),
+                (None, None) => (created_at, "created_at"),
+            };
+            if last.is_some_and(|t| t >= cutoff) {
+                continue; // e.g. created recently and not signed in yet
+            }
+            let idle_days = last.map(|t| days_between(t, ctx.as_of));
+            let mut ev = evidence();
+            ev.insert("login".into(), login.clone().into());
+            ev.insert("status".into(), row.req_text("status")?.into());
+            ev.insert("last_sign_in".into(), json_time(last));
+            ev.insert(
+                "last_sign_in_source".into(),
+                (if last.is_some() { source } else { "none" }).into(),
+            );
+            ev.insert("idle_days".into(), idle_days.into());
+            ev.insert("max_idle".into(), p.max_idle.to_string().into());
+            let title = match idle_days {
+                Some(days) if source == "created_at" => {
+                    format!("{login}: never signed in, created {days} days ago")
+                }
+                Some(days) => format!("{login}: no sign-in for {days} days"),
+                None => format!("{login}: no sign-in and no creation date on record"),
+            };
+            sink.push(Finding {
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                subject_type: SubjectType::Principal,
+                subject_id: id,
+                title,
+                evidence: ev,
+            })
+            .await?;
+        }
+        Ok(Evaluation::noted(note))
     }
-    Ok(Evaluation::noted(note))
 }
+
+

@@ -14,8 +14,6 @@
 //! sensitivity is worked out here; the grants are many, so they are selected,
 //! joined to holders and peers, and checked for use inside the database.
 
-use std::future::Future;
-
 use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
@@ -104,14 +102,214 @@ impl Kind for OverPrivileged {
         Ok(())
     }
 
-    fn evaluate<'a>(
-        &'a self,
-        tx: &'a mut Tx,
-        ctx: &'a Context,
-        rule: &'a RuleMeta<'a>,
-        sink: &'a mut Sink,
-    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
-        evaluate(tx, ctx, rule, self, sink)
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        let roles = load_roles(tx, p).await?;
+        let stale = ctx.stale_events(p.max_event_age);
+        let check_usage = stale.is_none();
+
+        if p.flag_bundled_roles {
+            for (id, role) in roles
+                .iter()
+                .filter(|(_, r)| r.scope_all && r.has_export && r.has_delete)
+            {
+                let mut ev = evidence();
+                ev.insert("role".into(), role.name.clone().into());
+                ev.insert("data_scope".into(), "all".into());
+                ev.insert(
+                    "reasons".into(),
+                    vec!["bundles_export_and_delete_over_all_data"].into(),
+                );
+                ev.insert(
+                    "sensitive_permissions".into(),
+                    role.sensitive_permissions.clone().into(),
+                );
+                sink.push(Finding {
+                    rule: rule.id.to_string(),
+                    severity: rule.severity,
+                    subject_type: SubjectType::Role,
+                    subject_id: id.clone(),
+                    title: format!(
+                        "role {}: export and delete over all data in one role",
+                        role.name
+                    ),
+                    evidence: ev,
+                })
+                .await?;
+            }
+        }
+
+        let sensitive: Vec<&String> = roles
+            .iter()
+            .filter(|(_, r)| r.sensitive())
+            .map(|(id, _)| id)
+            .collect();
+        if sensitive.is_empty() {
+            return Ok(Evaluation::noted(
+                stale.map(|s| format!("usage check left out: {s}")),
+            ));
+        }
+        let usage: serde_json::Map<String, serde_json::Value> = roles
+            .iter()
+            .filter(|(_, r)| r.sensitive())
+            .map(|(id, r)| (id.clone(), r.usage_actions(p).into()))
+            .collect();
+
+        let b = ctx.backend;
+        let unused_cutoff = ctx.before(p.unused_after);
+        // $1 = T, $2 = statuses, $3 = sensitive role ids, $4 = role → usage actions.
+        // The derived table of usage actions needs an alias: PostgreSQL before 16
+        // rejects a subquery in FROM without one.
+        let principals = &ctx.principals;
+        let sql = format!(
+            "WITH who AS (
+                SELECT p.id, p.login, COALESCE(p.department, h.department) AS dept, h.title,
+                       {dept_key} AS dept_key, {title_key} AS title_key
+                  FROM {principals} p
+                  LEFT JOIN people h ON h.id = {person}
+                 WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
+             ),
+             live AS (
+                SELECT g.id, g.principal_id, g.role_id, g.granted_at
+                  FROM grants g
+                 WHERE {roles}
+                   AND (g.granted_at IS NULL OR g.granted_at <= $1)
+                   AND (g.revoked_at IS NULL OR g.revoked_at > $1)
+                   AND (g.expires_at IS NULL OR g.expires_at > $1)
+             ),
+             role_actions AS (SELECT m.k AS role_id, m.v AS action FROM {role_actions} m),
+             peer_groups AS (
+                SELECT dept_key, title_key, COUNT(*) AS members FROM who
+                 WHERE dept_key IS NOT NULL AND title_key IS NOT NULL GROUP BY dept_key, title_key
+             ),
+             peer_holders AS (
+                SELECT w.dept_key, w.title_key, l.role_id, COUNT(DISTINCT l.principal_id) AS holders
+                  FROM live l JOIN who w ON w.id = l.principal_id
+                 WHERE w.dept_key IS NOT NULL AND w.title_key IS NOT NULL
+                 GROUP BY w.dept_key, w.title_key, l.role_id
+             )
+             SELECT l.id AS grant_id, l.principal_id, l.role_id, l.granted_at, w.login, w.dept, w.title,
+                    pg.members, ph.holders,
+                    -- One MAX per (account, action): an index seek backwards on
+                    -- events_principal_action_time each, instead of reading every
+                    -- event of the account's actions (see BENCHMARKS.md).
+                    (SELECT MAX((SELECT MAX(e.occurred_at) FROM events e
+                                  WHERE e.principal_id = l.principal_id AND e.action = ra.action
+                                    AND e.occurred_at <= $1 AND {SUCCESS}))
+                       FROM role_actions ra WHERE ra.role_id = l.role_id) AS last_used_at
+               FROM live l
+               JOIN who w ON w.id = l.principal_id
+               LEFT JOIN peer_groups pg ON pg.dept_key = w.dept_key AND pg.title_key = w.title_key
+               LEFT JOIN peer_holders ph ON ph.dept_key = w.dept_key AND ph.title_key = w.title_key AND ph.role_id = l.role_id
+              ORDER BY l.id",
+            statuses = b.in_list("p.status", 2),
+            roles = b.in_list("g.role_id", 3),
+            role_actions = b.json_map_rows(4),
+            person = person_of_principal(b),
+            dept_key = b.fold_case("COALESCE(p.department, h.department)"),
+            title_key = b.fold_case("h.title"),
+        );
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+            SqlValue::list(&sensitive),
+            SqlValue::text(serde_json::Value::Object(usage).to_string()),
+        ];
+        let admin_departments: Vec<String> = p
+            .admin_departments
+            .iter()
+            .map(|d| d.to_lowercase())
+            .collect();
+        let mut rows = tx.fetch(&sql, &params);
+        let mut last_grant: Option<String> = None;
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let grant_id = row.req_text("grant_id")?;
+            if last_grant.as_deref() == Some(grant_id.as_str()) {
+                continue;
+            }
+            last_grant = Some(grant_id.clone());
+            let role_id = row.req_text("role_id")?;
+            let Some(role) = roles.get(&role_id) else {
+                continue;
+            };
+            let dept = row.text("dept")?;
+            let granted_at = row.time("granted_at")?;
+            let last_used = row.time("last_used_at")?;
+            let mut reasons: Vec<&str> = Vec::new();
+
+            let administers = role.privileged || role.grants_access;
+            let in_admin_dept = dept
+                .as_ref()
+                .is_some_and(|d| admin_departments.contains(&d.to_ascii_lowercase()));
+            if administers && !admin_departments.is_empty() && !in_admin_dept {
+                reasons.push("outside_admin_departments");
+            }
+            let old_enough = granted_at.is_none_or(|g| g <= unused_cutoff);
+            if check_usage && old_enough && last_used.is_none_or(|u| u < unused_cutoff) {
+                reasons.push("unused");
+            }
+            let members = row.i64("members")?.unwrap_or(0);
+            let holders = row.i64("holders")?.unwrap_or(0);
+            let peer_share = if members >= i64::from(p.peer_min_group) && members > 1 {
+                Some((holders - 1).max(0) as f64 / (members - 1) as f64)
+            } else {
+                None
+            };
+            if peer_share.is_some_and(|s| s < p.peer_max_share) {
+                reasons.push("rare_among_peers");
+            }
+            if reasons.is_empty() {
+                continue;
+            }
+
+            let login = row.req_text("login")?;
+            let mut access: Vec<String> = Vec::new();
+            if role.privileged {
+                access.push("privileged role".into());
+            }
+            if role.scope_all {
+                access.push("data_scope all".into());
+            }
+            access.extend(role.sensitive_permissions.iter().cloned());
+            let mut ev = evidence();
+            ev.insert("principal_id".into(), row.req_text("principal_id")?.into());
+            ev.insert("login".into(), login.clone().into());
+            ev.insert("role_id".into(), role_id.clone().into());
+            ev.insert("role".into(), role.name.clone().into());
+            ev.insert("department".into(), dept.into());
+            ev.insert("title".into(), row.text("title")?.into());
+            ev.insert("sensitive_access".into(), access.into());
+            ev.insert("reasons".into(), reasons.clone().into());
+            ev.insert("granted_at".into(), json_time(granted_at));
+            ev.insert("last_used_at".into(), json_time(last_used));
+            if peer_share.is_some() {
+                ev.insert("peers".into(), (members - 1).into());
+                ev.insert("peers_holding".into(), (holders - 1).max(0).into());
+            }
+            sink.push(Finding {
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                subject_type: SubjectType::Grant,
+                subject_id: grant_id,
+                title: format!(
+                    "{login} holds {} ({})",
+                    role.name,
+                    reasons.join(", ").replace('_', " ")
+                ),
+                evidence: ev,
+            })
+            .await?;
+        }
+        Ok(Evaluation::noted(
+            stale.map(|s| format!("usage check left out: {s}")),
+        ))
     }
 }
 
@@ -186,214 +384,6 @@ async fn load_roles(tx: &mut Tx, p: &OverPrivileged) -> Result<BTreeMap<String, 
     Ok(roles)
 }
 
-async fn evaluate(
-    tx: &mut Tx,
-    ctx: &Context,
-    rule: &RuleMeta<'_>,
-    p: &OverPrivileged,
-    sink: &mut Sink,
-) -> Result<Evaluation> {
-    let roles = load_roles(tx, p).await?;
-    let stale = ctx.stale_events(p.max_event_age);
-    let check_usage = stale.is_none();
-
-    if p.flag_bundled_roles {
-        for (id, role) in roles
-            .iter()
-            .filter(|(_, r)| r.scope_all && r.has_export && r.has_delete)
-        {
-            let mut ev = evidence();
-            ev.insert("role".into(), role.name.clone().into());
-            ev.insert("data_scope".into(), "all".into());
-            ev.insert(
-                "reasons".into(),
-                vec!["bundles_export_and_delete_over_all_data"].into(),
-            );
-            ev.insert(
-                "sensitive_permissions".into(),
-                role.sensitive_permissions.clone().into(),
-            );
-            sink.push(Finding {
-                rule: rule.id.to_string(),
-                severity: rule.severity,
-                subject_type: SubjectType::Role,
-                subject_id: id.clone(),
-                title: format!(
-                    "role {}: export and delete over all data in one role",
-                    role.name
-                ),
-                evidence: ev,
-            })
-            .await?;
-        }
-    }
-
-    let sensitive: Vec<&String> = roles
-        .iter()
-        .filter(|(_, r)| r.sensitive())
-        .map(|(id, _)| id)
-        .collect();
-    if sensitive.is_empty() {
-        return Ok(Evaluation::noted(
-            stale.map(|s| format!("usage check left out: {s}")),
-        ));
-    }
-    let usage: serde_json::Map<String, serde_json::Value> = roles
-        .iter()
-        .filter(|(_, r)| r.sensitive())
-        .map(|(id, r)| (id.clone(), r.usage_actions(p).into()))
-        .collect();
-
-    let b = ctx.backend;
-    let unused_cutoff = ctx.before(p.unused_after);
-    // $1 = T, $2 = statuses, $3 = sensitive role ids, $4 = role → usage actions.
-    // The derived table of usage actions needs an alias: PostgreSQL before 16
-    // rejects a subquery in FROM without one.
-    let principals = &ctx.principals;
-    let sql = format!(
-        "WITH who AS (
-            SELECT p.id, p.login, COALESCE(p.department, h.department) AS dept, h.title,
-                   {dept_key} AS dept_key, {title_key} AS title_key
-              FROM {principals} p
-              LEFT JOIN people h ON h.id = {person}
-             WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
-         ),
-         live AS (
-            SELECT g.id, g.principal_id, g.role_id, g.granted_at
-              FROM grants g
-             WHERE {roles}
-               AND (g.granted_at IS NULL OR g.granted_at <= $1)
-               AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-               AND (g.expires_at IS NULL OR g.expires_at > $1)
-         ),
-         role_actions AS (SELECT m.k AS role_id, m.v AS action FROM {role_actions} m),
-         peer_groups AS (
-            SELECT dept_key, title_key, COUNT(*) AS members FROM who
-             WHERE dept_key IS NOT NULL AND title_key IS NOT NULL GROUP BY dept_key, title_key
-         ),
-         peer_holders AS (
-            SELECT w.dept_key, w.title_key, l.role_id, COUNT(DISTINCT l.principal_id) AS holders
-              FROM live l JOIN who w ON w.id = l.principal_id
-             WHERE w.dept_key IS NOT NULL AND w.title_key IS NOT NULL
-             GROUP BY w.dept_key, w.title_key, l.role_id
-         )
-         SELECT l.id AS grant_id, l.principal_id, l.role_id, l.granted_at, w.login, w.dept, w.title,
-                pg.members, ph.holders,
-                -- One MAX per (account, action): an index seek backwards on
-                -- events_principal_action_time each, instead of reading every
-                -- event of the account's actions (see BENCHMARKS.md).
-                (SELECT MAX((SELECT MAX(e.occurred_at) FROM events e
-                              WHERE e.principal_id = l.principal_id AND e.action = ra.action
-                                AND e.occurred_at <= $1 AND {SUCCESS}))
-                   FROM role_actions ra WHERE ra.role_id = l.role_id) AS last_used_at
-           FROM live l
-           JOIN who w ON w.id = l.principal_id
-           LEFT JOIN peer_groups pg ON pg.dept_key = w.dept_key AND pg.title_key = w.title_key
-           LEFT JOIN peer_holders ph ON ph.dept_key = w.dept_key AND ph.title_key = w.title_key AND ph.role_id = l.role_id
-          ORDER BY l.id",
-        statuses = b.in_list("p.status", 2),
-        roles = b.in_list("g.role_id", 3),
-        role_actions = b.json_map_rows(4),
-        person = person_of_principal(b),
-        dept_key = b.fold_case("COALESCE(p.department, h.department)"),
-        title_key = b.fold_case("h.title"),
-    );
-    let params = [
-        SqlValue::time(ctx.as_of),
-        SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
-        SqlValue::list(&sensitive),
-        SqlValue::text(serde_json::Value::Object(usage).to_string()),
-    ];
-    let admin_departments: Vec<String> = p
-        .admin_departments
-        .iter()
-        .map(|d| d.to_lowercase())
-        .collect();
-    let mut rows = tx.fetch(&sql, &params);
-    let mut last_grant: Option<String> = None;
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let grant_id = row.req_text("grant_id")?;
-        if last_grant.as_deref() == Some(grant_id.as_str()) {
-            continue;
-        }
-        last_grant = Some(grant_id.clone());
-        let role_id = row.req_text("role_id")?;
-        let Some(role) = roles.get(&role_id) else {
-            continue;
-        };
-        let dept = row.text("dept")?;
-        let granted_at = row.time("granted_at")?;
-        let last_used = row.time("last_used_at")?;
-        let mut reasons: Vec<&str> = Vec::new();
-
-        let administers = role.privileged || role.grants_access;
-        let in_admin_dept = dept
-            .as_ref()
-            .is_some_and(|d| admin_departments.contains(&d.to_ascii_lowercase()));
-        if administers && !admin_departments.is_empty() && !in_admin_dept {
-            reasons.push("outside_admin_departments");
-        }
-        let old_enough = granted_at.is_none_or(|g| g <= unused_cutoff);
-        if check_usage && old_enough && last_used.is_none_or(|u| u < unused_cutoff) {
-            reasons.push("unused");
-        }
-        let members = row.i64("members")?.unwrap_or(0);
-        let holders = row.i64("holders")?.unwrap_or(0);
-        let peer_share = if members >= i64::from(p.peer_min_group) && members > 1 {
-            Some((holders - 1).max(0) as f64 / (members - 1) as f64)
-        } else {
-            None
-        };
-        if peer_share.is_some_and(|s| s < p.peer_max_share) {
-            reasons.push("rare_among_peers");
-        }
-        if reasons.is_empty() {
-            continue;
-        }
-
-        let login = row.req_text("login")?;
-        let mut access: Vec<String> = Vec::new();
-        if role.privileged {
-            access.push("privileged role".into());
-        }
-        if role.scope_all {
-            access.push("data_scope all".into());
-        }
-        access.extend(role.sensitive_permissions.iter().cloned());
-        let mut ev = evidence();
-        ev.insert("principal_id".into(), row.req_text("principal_id")?.into());
-        ev.insert("login".into(), login.clone().into());
-        ev.insert("role_id".into(), role_id.clone().into());
-        ev.insert("role".into(), role.name.clone().into());
-        ev.insert("department".into(), dept.into());
-        ev.insert("title".into(), row.text("title")?.into());
-        ev.insert("sensitive_access".into(), access.into());
-        ev.insert("reasons".into(), reasons.clone().into());
-        ev.insert("granted_at".into(), json_time(granted_at));
-        ev.insert("last_used_at".into(), json_time(last_used));
-        if peer_share.is_some() {
-            ev.insert("peers".into(), (members - 1).into());
-            ev.insert("peers_holding".into(), (holders - 1).max(0).into());
-        }
-        sink.push(Finding {
-            rule: rule.id.to_string(),
-            severity: rule.severity,
-            subject_type: SubjectType::Grant,
-            subject_id: grant_id,
-            title: format!(
-                "{login} holds {} ({})",
-                role.name,
-                reasons.join(", ").replace('_', " ")
-            ),
-            evidence: ev,
-        })
-        .await?;
-    }
-    Ok(Evaluation::noted(
-        stale.map(|s| format!("usage check left out: {s}")),
-    ))
-}
 
 #[cfg(test)]
 mod tests {

@@ -10,8 +10,6 @@
 //! the database streams the lookback's sign-ins in (account, time) order and
 //! a sliding window here counts distinct IPs and devices in one pass.
 
-use std::future::Future;
-
 use serde::{Deserialize, Serialize};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -110,14 +108,176 @@ impl Kind for SharedAccount {
         Ok(())
     }
 
-    fn evaluate<'a>(
-        &'a self,
-        tx: &'a mut Tx,
-        ctx: &'a Context,
-        rule: &'a RuleMeta<'a>,
-        sink: &'a mut Sink,
-    ) -> impl Future<Output = Result<Evaluation>> + Send + 'a {
-        evaluate(tx, ctx, rule, self, sink)
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        let b = ctx.backend;
+        let stale = ctx.stale_events(p.max_event_age);
+        let mut concurrent: BTreeMap<String, Concurrent> = BTreeMap::new();
+
+        if stale.is_none() {
+            // $1 = T, $2 = lookback start (exclusive), $3 = statuses.
+            let principals = &ctx.principals;
+            let sql = format!(
+                "SELECT e.principal_id, p.login, e.occurred_at, e.ip, e.device_id
+                   FROM events e JOIN {principals} p ON p.id = e.principal_id
+                  WHERE e.action = 'login' AND {SUCCESS} AND e.occurred_at > $2 AND e.occurred_at <= $1
+                    AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
+                  ORDER BY e.principal_id, e.occurred_at",
+                statuses = b.in_list("p.status", 3),
+            );
+            let params = [
+                SqlValue::time(ctx.as_of),
+                SqlValue::time(ctx.before(p.lookback)),
+                SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+            ];
+            let width = p.window.chrono();
+            let mut current: Option<String> = None;
+            let mut window = SignInWindow::default();
+            let mut best: usize = 0;
+            let mut rows = tx.fetch(&sql, &params);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                let principal = row.req_text("principal_id")?;
+                if current.as_deref() != Some(principal.as_str()) {
+                    current = Some(principal.clone());
+                    window = SignInWindow::default();
+                    best = 0;
+                }
+                let Some(at) = row.time("occurred_at")? else {
+                    continue;
+                };
+                window.push(at, row.text("ip")?, row.text("device_id")?, width);
+                let (ips, devices) = (window.ips.distinct(), window.devices.distinct());
+                let hit =
+                    ips >= p.min_distinct_ips as usize || devices >= p.min_distinct_devices as usize;
+                if hit && ips + devices > best {
+                    best = ips + devices;
+                    concurrent.insert(
+                        principal,
+                        Concurrent {
+                            login: row.req_text("login")?,
+                            window_end: at,
+                            ips: window.ips.values(),
+                            devices: window.devices.values(),
+                        },
+                    );
+                }
+            }
+        }
+
+        // $1 = T, $2 = statuses, $3 = generic names, $4 = types allowed generic names.
+        let local = b.local_part("p.login");
+        let principals = &ctx.principals;
+        let sql = format!(
+            "SELECT p.id, p.login, p.account_type
+               FROM {principals} p
+              WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
+                AND ({flag_shared} p.account_type = 'shared'
+                     OR (NOT {allowed} AND {generic}))
+              ORDER BY p.id",
+            statuses = b.in_list("p.status", 2),
+            flag_shared = if p.flag_shared_type { "" } else { "FALSE AND" },
+            allowed = b.in_list("p.account_type", 4),
+            generic = b.in_list(
+                &format!("rtrim({}, '0123456789_-.')", b.fold_case(&local)),
+                3
+            ),
+        );
+        let generic: Vec<String> = p
+            .generic_logins
+            .iter()
+            .map(|g| g.to_ascii_lowercase())
+            .collect();
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+            SqlValue::TextList(generic.clone()),
+            SqlValue::TextList(names(&p.generic_allowed_types, AccountType::as_str)),
+        ];
+        let mut by_login: BTreeMap<String, (String, Vec<&'static str>)> = BTreeMap::new();
+        {
+            let mut rows = tx.fetch(&sql, &params);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                let login = row.req_text("login")?;
+                let account_type = row.req_text("account_type")?;
+                let mut reasons = Vec::new();
+                if p.flag_shared_type && account_type == AccountType::Shared.as_str() {
+                    reasons.push("shared_type");
+                }
+                let allowed = p
+                    .generic_allowed_types
+                    .iter()
+                    .any(|t| t.as_str() == account_type);
+                if !allowed && generic.contains(&generic_base(&login)) {
+                    reasons.push("generic_login");
+                }
+                by_login.insert(row.req_text("id")?, (login, reasons));
+            }
+        }
+
+        // Merge both sources in id order: one finding per account.
+        let mut ids: Vec<&String> = by_login.keys().chain(concurrent.keys()).collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let seen = concurrent.get(id);
+            let (login, mut reasons) = match by_login.get(id) {
+                Some((login, reasons)) => (login.clone(), reasons.clone()),
+                None => (
+                    seen.map(|c| c.login.clone()).unwrap_or_default(),
+                    Vec::new(),
+                ),
+            };
+            let mut ev = evidence();
+            ev.insert("login".into(), login.clone().into());
+            if let Some(c) = seen {
+                reasons.push("concurrent_sign_ins");
+                ev.insert(
+                    "window_start".into(),
+                    json_time(Some(c.window_end - p.window.chrono())),
+                );
+                ev.insert("window_end".into(), json_time(Some(c.window_end)));
+                ev.insert("distinct_ips".into(), c.ips.len().into());
+                ev.insert("ips".into(), c.ips.clone().into());
+                ev.insert("distinct_devices".into(), c.devices.len().into());
+                ev.insert("devices".into(), c.devices.clone().into());
+            }
+            if reasons.is_empty() {
+                continue;
+            }
+            let title = match seen {
+                Some(c) => format!(
+                    "{login}: signed in from {} IPs / {} devices within {}",
+                    c.ips.len(),
+                    c.devices.len(),
+                    p.window
+                ),
+                None if reasons.contains(&"shared_type") => {
+                    format!("{login}: a shared account (one person, one account)")
+                }
+                None => format!("{login}: a generic login on a personal account"),
+            };
+            ev.insert("reasons".into(), reasons.into());
+            sink.push(Finding {
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                subject_type: SubjectType::Principal,
+                subject_id: id.clone(),
+                title,
+                evidence: ev,
+            })
+            .await?;
+        }
+        Ok(Evaluation::noted(stale.map(|s| {
+            format!("concurrent sign-in check left out: {s}")
+        })))
     }
 }
 
@@ -206,176 +366,6 @@ fn generic_base(login: &str) -> String {
         .to_string()
 }
 
-async fn evaluate(
-    tx: &mut Tx,
-    ctx: &Context,
-    rule: &RuleMeta<'_>,
-    p: &SharedAccount,
-    sink: &mut Sink,
-) -> Result<Evaluation> {
-    let b = ctx.backend;
-    let stale = ctx.stale_events(p.max_event_age);
-    let mut concurrent: BTreeMap<String, Concurrent> = BTreeMap::new();
-
-    if stale.is_none() {
-        // $1 = T, $2 = lookback start (exclusive), $3 = statuses.
-        let principals = &ctx.principals;
-        let sql = format!(
-            "SELECT e.principal_id, p.login, e.occurred_at, e.ip, e.device_id
-               FROM events e JOIN {principals} p ON p.id = e.principal_id
-              WHERE e.action = 'login' AND {SUCCESS} AND e.occurred_at > $2 AND e.occurred_at <= $1
-                AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
-              ORDER BY e.principal_id, e.occurred_at",
-            statuses = b.in_list("p.status", 3),
-        );
-        let params = [
-            SqlValue::time(ctx.as_of),
-            SqlValue::time(ctx.before(p.lookback)),
-            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
-        ];
-        let width = p.window.chrono();
-        let mut current: Option<String> = None;
-        let mut window = SignInWindow::default();
-        let mut best: usize = 0;
-        let mut rows = tx.fetch(&sql, &params);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            let principal = row.req_text("principal_id")?;
-            if current.as_deref() != Some(principal.as_str()) {
-                current = Some(principal.clone());
-                window = SignInWindow::default();
-                best = 0;
-            }
-            let Some(at) = row.time("occurred_at")? else {
-                continue;
-            };
-            window.push(at, row.text("ip")?, row.text("device_id")?, width);
-            let (ips, devices) = (window.ips.distinct(), window.devices.distinct());
-            let hit =
-                ips >= p.min_distinct_ips as usize || devices >= p.min_distinct_devices as usize;
-            if hit && ips + devices > best {
-                best = ips + devices;
-                concurrent.insert(
-                    principal,
-                    Concurrent {
-                        login: row.req_text("login")?,
-                        window_end: at,
-                        ips: window.ips.values(),
-                        devices: window.devices.values(),
-                    },
-                );
-            }
-        }
-    }
-
-    // $1 = T, $2 = statuses, $3 = generic names, $4 = types allowed generic names.
-    let local = b.local_part("p.login");
-    let principals = &ctx.principals;
-    let sql = format!(
-        "SELECT p.id, p.login, p.account_type
-           FROM {principals} p
-          WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
-            AND ({flag_shared} p.account_type = 'shared'
-                 OR (NOT {allowed} AND {generic}))
-          ORDER BY p.id",
-        statuses = b.in_list("p.status", 2),
-        flag_shared = if p.flag_shared_type { "" } else { "FALSE AND" },
-        allowed = b.in_list("p.account_type", 4),
-        generic = b.in_list(
-            &format!("rtrim({}, '0123456789_-.')", b.fold_case(&local)),
-            3
-        ),
-    );
-    let generic: Vec<String> = p
-        .generic_logins
-        .iter()
-        .map(|g| g.to_ascii_lowercase())
-        .collect();
-    let params = [
-        SqlValue::time(ctx.as_of),
-        SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
-        SqlValue::TextList(generic.clone()),
-        SqlValue::TextList(names(&p.generic_allowed_types, AccountType::as_str)),
-    ];
-    let mut by_login: BTreeMap<String, (String, Vec<&'static str>)> = BTreeMap::new();
-    {
-        let mut rows = tx.fetch(&sql, &params);
-        while let Some(row) = rows.next().await {
-            let row = row?;
-            let login = row.req_text("login")?;
-            let account_type = row.req_text("account_type")?;
-            let mut reasons = Vec::new();
-            if p.flag_shared_type && account_type == AccountType::Shared.as_str() {
-                reasons.push("shared_type");
-            }
-            let allowed = p
-                .generic_allowed_types
-                .iter()
-                .any(|t| t.as_str() == account_type);
-            if !allowed && generic.contains(&generic_base(&login)) {
-                reasons.push("generic_login");
-            }
-            by_login.insert(row.req_text("id")?, (login, reasons));
-        }
-    }
-
-    // Merge both sources in id order: one finding per account.
-    let mut ids: Vec<&String> = by_login.keys().chain(concurrent.keys()).collect();
-    ids.sort();
-    ids.dedup();
-    for id in ids {
-        let seen = concurrent.get(id);
-        let (login, mut reasons) = match by_login.get(id) {
-            Some((login, reasons)) => (login.clone(), reasons.clone()),
-            None => (
-                seen.map(|c| c.login.clone()).unwrap_or_default(),
-                Vec::new(),
-            ),
-        };
-        let mut ev = evidence();
-        ev.insert("login".into(), login.clone().into());
-        if let Some(c) = seen {
-            reasons.push("concurrent_sign_ins");
-            ev.insert(
-                "window_start".into(),
-                json_time(Some(c.window_end - p.window.chrono())),
-            );
-            ev.insert("window_end".into(), json_time(Some(c.window_end)));
-            ev.insert("distinct_ips".into(), c.ips.len().into());
-            ev.insert("ips".into(), c.ips.clone().into());
-            ev.insert("distinct_devices".into(), c.devices.len().into());
-            ev.insert("devices".into(), c.devices.clone().into());
-        }
-        if reasons.is_empty() {
-            continue;
-        }
-        let title = match seen {
-            Some(c) => format!(
-                "{login}: signed in from {} IPs / {} devices within {}",
-                c.ips.len(),
-                c.devices.len(),
-                p.window
-            ),
-            None if reasons.contains(&"shared_type") => {
-                format!("{login}: a shared account (one person, one account)")
-            }
-            None => format!("{login}: a generic login on a personal account"),
-        };
-        ev.insert("reasons".into(), reasons.into());
-        sink.push(Finding {
-            rule: rule.id.to_string(),
-            severity: rule.severity,
-            subject_type: SubjectType::Principal,
-            subject_id: id.clone(),
-            title,
-            evidence: ev,
-        })
-        .await?;
-    }
-    Ok(Evaluation::noted(stale.map(|s| {
-        format!("concurrent sign-in check left out: {s}")
-    })))
-}
 
 #[cfg(test)]
 mod tests {

@@ -260,15 +260,8 @@ impl Config {
 
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, LocatedErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            LocatedErrors(vec![LocatedError {
-                file: path.to_path_buf(),
-                line: 0,
-                column: 0,
-                field: String::new(),
-                message: format!("cannot read: {e}"),
-            }])
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LocatedErrors::unreadable(path, "the file", &e))?;
         let mut config = Config::parse(path, &text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);

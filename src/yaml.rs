@@ -27,6 +27,19 @@ pub struct LocatedError {
 #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
 pub struct LocatedErrors(pub Vec<LocatedError>);
 
+impl LocatedErrors {
+    /// A file that could not be read at all (`what` it is, for the message).
+    pub fn unreadable(file: &Path, what: &str, e: &std::io::Error) -> LocatedErrors {
+        LocatedErrors(vec![LocatedError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read {what}: {e}"),
+        }])
+    }
+}
+
 impl fmt::Display for LocatedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;

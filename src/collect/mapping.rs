@@ -131,15 +131,8 @@ fn utc() -> String {
 impl Mapping {
     /// Reads and checks a mapping for a source whose feeds have `style`.
     pub fn load(path: &Path, style: FeedStyle) -> Result<Mapping, LocatedErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            LocatedErrors(vec![LocatedError {
-                file: path.to_path_buf(),
-                line: 0,
-                column: 0,
-                field: String::new(),
-                message: format!("cannot read the mapping: {e}"),
-            }])
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LocatedErrors::unreadable(path, "the mapping", &e))?;
         Mapping::parse(path, &text, style)
     }
 

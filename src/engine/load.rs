@@ -106,13 +106,7 @@ pub fn read_files(
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> LocatedErrors {
-    LocatedErrors(vec![LocatedError {
-        file: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        field: String::new(),
-        message: format!("cannot read: {e}"),
-    }])
+    LocatedErrors::unreadable(path, "the file", e)
 }
 
 /// Loads the shipped rules (when `with_builtin`), then every rule and

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
 
 use super::tables::{ColumnSpec, TableSpec};
-use crate::store::{Backend, IndexDef, SqlValue, Store, StoreError, Tx};
+use crate::store::{IndexDef, SqlValue, Store, StoreError, Tx};
 
 /// How many errors are listed before the rest are only counted.
 const MAX_LISTED_ERRORS: usize = 50;
@@ -275,14 +275,7 @@ impl Writer {
 
     /// Builds the dropped indexes again; returns the rows written.
     async fn finish(self, db: &mut Tx) -> Result<u64, StoreError> {
-        if !self.rebuilt.is_empty() {
-            if db.backend() == Backend::Postgres {
-                // Index builds sort in memory up to this much (default 64 MB).
-                db.execute("SET LOCAL maintenance_work_mem = '256MB'", &[])
-                    .await?;
-            }
-            db.create_indexes(&self.rebuilt).await?;
-        }
+        db.create_indexes(&self.rebuilt).await?;
         Ok(self.written)
     }
 }

@@ -116,6 +116,12 @@ impl Tx {
 
     /// Builds the given indexes again, each in one pass over the loaded table.
     pub async fn create_indexes(&mut self, indexes: &[IndexDef]) -> Result<()> {
+        if let (Tx::Postgres(tx), false) = (&mut *self, indexes.is_empty()) {
+            // Index builds sort in memory up to this much (default 64 MB).
+            sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+                .execute(&mut **tx)
+                .await?;
+        }
         for index in indexes {
             match self {
                 Tx::Sqlite(tx) => {

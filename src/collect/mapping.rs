@@ -70,7 +70,7 @@ pub struct Feed {
     #[serde(default)]
     pub query: Option<String>,
     /// CSV and JSON Lines sources: a file name in the source's directory;
-    /// `*` matches any run of characters (`wk-login-log-*.jsonl`).
+    /// `*` matches any run of characters and `?` one (`wk-login-log-*.jsonl`).
     #[serde(default)]
     pub file: Option<String>,
     /// Elasticsearch/OpenSearch sources: an index, alias or pattern.

@@ -34,7 +34,8 @@ use crate::engine::kind::{Kind, gate_24h, invalid, statuses_active_pending, stri
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OverPrivileged {
-    /// Permissions that make a grant sensitive (`*` matches one dotted segment or more).
+    /// Permissions that make a grant sensitive: patterns, case-insensitive
+    /// (`*` any run of characters, `?` one).
     pub sensitive_permissions: Vec<String>,
     /// Departments allowed to hold privileged roles and `user.grant`
     /// (case-insensitive); empty turns the department check off.

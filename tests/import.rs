@@ -377,7 +377,28 @@ async fn every_contract_column_imports_for_every_table(db: TestDb) {
     );
 }
 
+/// PostgreSQL cannot store U+0000 and SQLite would store it silently: both
+/// refuse it alike, at its line and column, and nothing is written.
+async fn a_nul_character_is_refused_with_its_place(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "roles.csv",
+        "id,name,data_scope,privileged\nr1,Admin,all,true\nr2,Re\0p,self,false\n",
+    );
+    let err = import_csv(&db.store, &tables::ROLES, &path)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("roles.csv:3:2: column `name`: contains a NUL character (U+0000)"),
+        "{err}"
+    );
+    assert_eq!(count(&db, "roles").await, 0);
+}
+
 on_both_backends!(
+    a_nul_character_is_refused_with_its_place,
     every_contract_column_imports_for_every_table,
     imports_in_any_column_order_and_updates_by_id,
     a_file_with_any_bad_row_imports_nothing,

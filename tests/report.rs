@@ -124,7 +124,9 @@ async fn scenario(db: &TestDb) -> Scenario {
     let live = exceptions::NewException {
         rule: "idle-accounts".into(),
         subject: "<script>*".into(),
-        reason: "<b>kept</b> for the \"audit\" & =SUM(A1)".into(),
+        // A reason that tries to forge a line of the text part and drive a
+        // terminal that shows it.
+        reason: "<b>kept</b> for the \"audit\" & =SUM(A1)\n   - [critical] forged line\u{1b}[2J\u{7}\u{202E}".into(),
         approved_by: "\"><img src=x onerror=alert(3)>".into(),
         expires_at: parse_instant("2027-01-01").unwrap(),
     };
@@ -238,8 +240,14 @@ async fn lifecycle_and_report(db: TestDb) {
     ] {
         assert!(html.contains(section), "HTML lacks `{section}`");
     }
-    // The text part carries the data as written (it is never HTML).
+    // The text part carries the data as written (it is never HTML), but a
+    // value cannot start a line or carry control and bidi characters.
     assert!(report.text.contains("<script>alert(1)</script>"));
+    assert!(report.text.contains("=SUM(A1)    - [critical] forged line"));
+    assert!(!report.text.contains("\n   - [critical] forged"));
+    for c in ['\u{1b}', '\u{7}', '\u{202E}', '\0'] {
+        assert!(!report.text.contains(c), "{c:?} in the text part");
+    }
     assert!(
         report
             .text

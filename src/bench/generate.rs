@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use fastrand::Rng;
 
 use crate::collect::tables::{self, TableSpec};
-use crate::demo::org::objects_of;
+use crate::demo::builder::objects_of;
 use crate::demo::roles::{self, ROLES};
 use crate::store::{IndexDef, SqlValue, Store, StoreError, Tx};
 

@@ -203,6 +203,13 @@ impl ColumnSpec {
             column: self.name.to_string(),
             message,
         };
+        // PostgreSQL cannot store U+0000 in text and SQLite would store it
+        // silently: both backends refuse it alike, here, with its place.
+        if raw.contains('\0') {
+            return Err(err(
+                "contains a NUL character (U+0000), which no text column can hold".into(),
+            ));
+        }
         let value = match (raw.trim(), self.default) {
             ("", Some(default)) => default,
             (value, _) => value,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, Duration, Utc, Weekday};
 use fastrand::Rng;
 
-use super::org::{Account, Cadence, Habit, Org, Pattern};
+use super::builder::{Account, Cadence, Habit, Org, Pattern};
 use super::{Event, as_of, window_start};
 
 /// Days in the log: 1 May to 1 November 2026.

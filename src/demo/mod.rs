@@ -20,6 +20,7 @@
 //! - `names`: Chinese names for the roster.
 
 mod activity;
+pub(crate) mod builder;
 mod names;
 pub(crate) mod org;
 mod plant;
@@ -173,7 +174,7 @@ where
         .map_err(|e| anyhow::anyhow!("writing the demo's {} CSV: {e}", spec.name))
 }
 
-fn people_csv(org: &org::Org) -> anyhow::Result<Vec<u8>> {
+fn people_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
     write_csv(
         &tables::PEOPLE,
         org.people.iter().map(|p| {
@@ -193,7 +194,7 @@ fn people_csv(org: &org::Org) -> anyhow::Result<Vec<u8>> {
     )
 }
 
-fn principals_csv(org: &org::Org) -> anyhow::Result<Vec<u8>> {
+fn principals_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
     write_csv(
         &tables::PRINCIPALS,
         org.accounts.iter().map(|a| {
@@ -241,7 +242,7 @@ fn role_permissions_csv() -> anyhow::Result<Vec<u8>> {
     )
 }
 
-fn grants_csv(org: &org::Org) -> anyhow::Result<Vec<u8>> {
+fn grants_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
     write_csv(
         &tables::GRANTS,
         org.grants.iter().map(|g| {

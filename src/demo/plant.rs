@@ -6,7 +6,7 @@
 
 use chrono::Duration;
 
-use super::org::{Builder, Crew, DOMAIN, Pattern, cadences_of, objects_of};
+use super::builder::{Builder, Crew, DOMAIN, Pattern, cadences_of, objects_of};
 use super::roles::*;
 use super::{Event, date, days_before};
 

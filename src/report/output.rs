@@ -149,12 +149,10 @@ fn subject(f: &Finding) -> String {
     format!("{} {}", f.subject_type, printable(&f.subject_id))
 }
 
-/// Control characters from data must not drive the terminal.
-/// `s` with control characters replaced, for a terminal.
+/// `s` for a terminal: control and format characters from data must not
+/// drive it or reorder what it shows (`support::text`).
 pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    crate::support::text::for_terminal(s)
 }
 
 fn fit(s: &str, width: usize) -> String {

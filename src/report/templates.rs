@@ -96,7 +96,9 @@ fn registry(escape: bool) -> Handlebars<'static> {
     let mut h = Handlebars::new();
     h.set_strict_mode(true);
     if !escape {
-        h.register_escape_fn(handlebars::no_escape);
+        // The text/plain part: no HTML escaping, but a value from data can
+        // neither break its line nor carry a terminal control sequence.
+        h.register_escape_fn(crate::support::text::for_plain_text);
     }
     h
 }

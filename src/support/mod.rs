@@ -4,4 +4,5 @@
 pub mod atomic_file;
 pub mod mail;
 pub mod secrets;
+pub mod text;
 pub mod wildcard;

@@ -4,8 +4,11 @@
 //! `store` is the only module that opens database connections. See
 //! docs/ARCHITECTURE.md.
 
+// The project's only unsafe code is outside the library: the benchmark's
+// wait4 (crates/bench).
+#![forbid(unsafe_code)]
+
 pub mod app;
-pub mod bench;
 pub mod cli;
 pub mod collect;
 pub mod commands;

@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, Duration, Utc, Weekday};
 use fastrand::Rng;
 
 use super::builder::{Account, Cadence, Habit, Org, Pattern};
-use super::{Event, as_of, window_start};
+use super::timeline::{Event, as_of, window_start};
 
 /// Days in the log: 1 May to 1 November 2026.
 const DAYS: i64 = 185;

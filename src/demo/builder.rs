@@ -9,7 +9,7 @@ use fastrand::Rng;
 
 use super::names;
 use super::roles::*;
-use super::{Event, date, days_before};
+use super::timeline::{Event, date, days_before};
 
 /// The WukongCRM go-live: accounts of earlier hires were created that day.
 pub(crate) fn rollout() -> DateTime<Utc> {
@@ -170,7 +170,7 @@ fn dept_code(dept: &str) -> u32 {
     }
 }
 
-pub(crate) fn objects_of(dept: &str) -> &'static [&'static str] {
+pub fn objects_of(dept: &str) -> &'static [&'static str] {
     match dept {
         "Sales" => &[
             "customer", "customer", "lead", "contact", "business", "contract",

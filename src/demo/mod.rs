@@ -20,17 +20,20 @@
 //! - `names`: Chinese names for the roster.
 
 mod activity;
-pub(crate) mod builder;
+mod builder;
+pub use builder::objects_of;
+mod timeline;
+pub use timeline::as_of;
 mod names;
 pub(crate) mod org;
 mod plant;
-pub(crate) mod roles;
+pub mod roles;
 
 use std::io::Cursor;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::collect::csv_import::import_reader;
 use crate::collect::tables::{self, TableSpec};
@@ -56,45 +59,6 @@ pub struct DemoData {
     pub org: DemoOrg,
     /// One CSV text per canonical table, in import order (people first).
     pub tables: Vec<(&'static TableSpec, Vec<u8>)>,
-}
-
-/// The audit instant: Sunday 1 November 2026, 08:00 UTC (the monthly report).
-const AS_OF_SECS: i64 = 1_793_520_000;
-/// The first day of the event log: 1 May 2026.
-const WINDOW_START_SECS: i64 = 1_777_593_600;
-
-pub(crate) fn as_of() -> DateTime<Utc> {
-    DateTime::from_timestamp(AS_OF_SECS, 0).unwrap_or(DateTime::UNIX_EPOCH)
-}
-
-pub(crate) fn window_start() -> DateTime<Utc> {
-    DateTime::from_timestamp(WINDOW_START_SECS, 0).unwrap_or(DateTime::UNIX_EPOCH)
-}
-
-/// `h:m` on the day `days` days before the audit day.
-pub(crate) fn days_before(days: i64, h: i64, m: i64) -> DateTime<Utc> {
-    let midnight = as_of() - Duration::hours(8);
-    midnight - Duration::days(days) + Duration::hours(h) + Duration::minutes(m)
-}
-
-/// Midnight UTC of a calendar date (the literals below are all valid dates).
-pub(crate) fn date(y: i32, m: u32, d: u32) -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(y, m, d)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(DateTime::UNIX_EPOCH, |t| t.and_utc())
-}
-
-/// One row of the event log.
-#[derive(Debug, Clone)]
-pub(crate) struct Event {
-    pub at: DateTime<Utc>,
-    pub principal: String,
-    pub action: &'static str,
-    pub object: Option<&'static str>,
-    pub records: Option<i64>,
-    pub ip: Option<String>,
-    pub device: Option<String>,
-    pub success: bool,
 }
 
 /// Generates the organisation for `seed` without touching a store: the same
@@ -126,7 +90,7 @@ pub fn generate(seed: u64) -> anyhow::Result<DemoData> {
             as_of: as_of(),
             people: org.people.len() as u64,
             principals: org.accounts.len() as u64,
-            roles: roles::ROLES.len() as u64,
+            roles: roles::roles().len() as u64,
             grants: org.grants.len() as u64,
             events: events.len() as u64,
             planted,
@@ -219,7 +183,7 @@ fn principals_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
 fn roles_csv() -> anyhow::Result<Vec<u8>> {
     write_csv(
         &tables::ROLES,
-        roles::ROLES.iter().map(|r| {
+        roles::roles().iter().map(|r| {
             vec![
                 r.id.to_string(),
                 r.name.to_string(),
@@ -234,7 +198,7 @@ fn roles_csv() -> anyhow::Result<Vec<u8>> {
 fn role_permissions_csv() -> anyhow::Result<Vec<u8>> {
     write_csv(
         &tables::ROLE_PERMISSIONS,
-        roles::ROLES.iter().flat_map(|r| {
+        roles::roles().iter().flat_map(|r| {
             r.permissions
                 .iter()
                 .map(|p| vec![r.id.to_string(), p.to_string()])
@@ -260,7 +224,7 @@ fn grants_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
     )
 }
 
-fn events_csv(events: &[Event]) -> anyhow::Result<Vec<u8>> {
+fn events_csv(events: &[timeline::Event]) -> anyhow::Result<Vec<u8>> {
     write_csv(
         &tables::EVENTS,
         events.iter().enumerate().map(|(i, e)| {

@@ -1,112 +1,19 @@
 //! Chinese names in pinyin (for logins and the HR roster) and in characters
 //! (the CRM's 真实姓名 display name).
 
-/// (pinyin, characters)
-const SURNAMES: &[(&str, &str)] = &[
-    ("Wang", "王"),
-    ("Li", "李"),
-    ("Zhang", "张"),
-    ("Liu", "刘"),
-    ("Chen", "陈"),
-    ("Yang", "杨"),
-    ("Huang", "黄"),
-    ("Zhao", "赵"),
-    ("Wu", "吴"),
-    ("Zhou", "周"),
-    ("Xu", "徐"),
-    ("Sun", "孙"),
-    ("Ma", "马"),
-    ("Zhu", "朱"),
-    ("Hu", "胡"),
-    ("Guo", "郭"),
-    ("He", "何"),
-    ("Gao", "高"),
-    ("Lin", "林"),
-    ("Luo", "罗"),
-    ("Zheng", "郑"),
-    ("Liang", "梁"),
-    ("Xie", "谢"),
-    ("Song", "宋"),
-    ("Tang", "唐"),
-    ("Han", "韩"),
-    ("Feng", "冯"),
-    ("Deng", "邓"),
-    ("Cao", "曹"),
-    ("Peng", "彭"),
-    ("Zeng", "曾"),
-    ("Xiao", "肖"),
-    ("Tian", "田"),
-    ("Dong", "董"),
-    ("Pan", "潘"),
-    ("Yuan", "袁"),
-    ("Cai", "蔡"),
-    ("Jiang", "蒋"),
-    ("Du", "杜"),
-    ("Ye", "叶"),
-    ("Cheng", "程"),
-    ("Wei", "魏"),
-    ("Su", "苏"),
-    ("Lu", "陆"),
-    ("Shen", "沈"),
-];
+/// (pinyin, characters), in the file's order.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamesFile {
+    surnames: Vec<(String, String)>,
+    given: Vec<(String, String)>,
+}
 
-const GIVEN: &[(&str, &str)] = &[
-    ("Fang", "芳"),
-    ("Wei", "伟"),
-    ("Na", "娜"),
-    ("Min", "敏"),
-    ("Jing", "静"),
-    ("Li", "丽"),
-    ("Qiang", "强"),
-    ("Lei", "磊"),
-    ("Jun", "军"),
-    ("Yang", "洋"),
-    ("Yong", "勇"),
-    ("Yan", "艳"),
-    ("Jie", "杰"),
-    ("Juan", "娟"),
-    ("Tao", "涛"),
-    ("Ming", "明"),
-    ("Chao", "超"),
-    ("Xiuying", "秀英"),
-    ("Xia", "霞"),
-    ("Ping", "平"),
-    ("Gang", "刚"),
-    ("Hui", "辉"),
-    ("Hao", "浩"),
-    ("Yu", "宇"),
-    ("Xin", "欣"),
-    ("Ting", "婷"),
-    ("Lin", "琳"),
-    ("Bo", "波"),
-    ("Peng", "鹏"),
-    ("Hua", "华"),
-    ("Jian", "建"),
-    ("Dan", "丹"),
-    ("Lan", "兰"),
-    ("Kai", "凯"),
-    ("Rui", "瑞"),
-    ("Wen", "文"),
-    ("Yun", "云"),
-    ("Jia", "佳"),
-    ("Qian", "倩"),
-    ("Long", "龙"),
-    ("Xue", "雪"),
-    ("Zihan", "子涵"),
-    ("Haoran", "浩然"),
-    ("Yuxuan", "雨轩"),
-    ("Siyu", "思雨"),
-    ("Yichen", "一辰"),
-    ("Mingyu", "明宇"),
-    ("Jiayi", "佳怡"),
-    ("Zixuan", "梓轩"),
-    ("Xinyi", "欣怡"),
-    ("Junjie", "俊杰"),
-    ("Tianyu", "天宇"),
-    ("Shuang", "爽"),
-    ("Yifan", "一凡"),
-    ("Ruoxi", "若曦"),
-];
+/// Part of the build, parsed by the test below: a failure is a broken build.
+static NAMES: std::sync::LazyLock<NamesFile> = std::sync::LazyLock::new(|| {
+    serde_saphyr::from_str(include_str!("data/names.yaml"))
+        .unwrap_or_else(|e| panic!("src/demo/data/names.yaml: {e}"))
+});
 
 /// A generated name.
 pub(super) struct Name {
@@ -119,11 +26,21 @@ pub(super) struct Name {
 }
 
 pub(super) fn pick(rng: &mut fastrand::Rng) -> Name {
-    let (sp, sh) = SURNAMES[rng.usize(..SURNAMES.len())];
-    let (gp, gh) = GIVEN[rng.usize(..GIVEN.len())];
+    let (sp, sh) = &NAMES.surnames[rng.usize(..NAMES.surnames.len())];
+    let (gp, gh) = &NAMES.given[rng.usize(..NAMES.given.len())];
     Name {
         full: format!("{sp} {gp}"),
         hanzi: format!("{sh}{gh}"),
         login_base: format!("{}.{}", sp.to_lowercase(), gp.to_lowercase()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_data_file_holds_both_lists() {
+        assert_eq!(super::NAMES.surnames.len(), 45);
+        assert_eq!(super::NAMES.given.len(), 55);
+        assert_eq!(super::NAMES.surnames[0], ("Wang".into(), "王".into()));
     }
 }

@@ -13,7 +13,7 @@ use fastrand::Rng;
 
 use super::builder::*;
 use super::roles::*;
-use super::{Event, date, days_before, window_start};
+use super::timeline::{Event, date, days_before, window_start};
 
 /// Builds the roster, the accounts and their grants, and plants the cases.
 pub(crate) fn build(rng: &mut Rng) -> Org {

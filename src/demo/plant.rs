@@ -8,7 +8,7 @@ use chrono::Duration;
 
 use super::builder::{Builder, Crew, DOMAIN, Pattern, cadences_of, objects_of};
 use super::roles::*;
-use super::{Event, date, days_before};
+use super::timeline::{Event, date, days_before};
 
 pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     // ---- Planted: shared-account ----

@@ -17,10 +17,10 @@
 use chrono::{DateTime, Duration, Utc};
 use fastrand::Rng;
 
-use crate::collect::tables::{self, TableSpec};
-use crate::demo::builder::objects_of;
-use crate::demo::roles::{self, ROLES};
-use crate::store::{IndexDef, SqlValue, Store, StoreError, Tx};
+use accessaudit::collect::tables::{self, TableSpec};
+use accessaudit::demo::objects_of;
+use accessaudit::demo::roles;
+use accessaudit::store::{IndexDef, SqlValue, Store, StoreError, Tx};
 
 /// What to generate. `scale` 1.0 is 1,000,000 accounts, ~3,000,000 grants
 /// and `events_per_account` × accounts events (50,000,000 by default).
@@ -59,7 +59,7 @@ pub struct Generated {
 /// The audit instant of every generated data set: the demo's, 1 November 2026
 /// 08:00 UTC; the event log covers the 18 months (540 days) before it.
 pub fn as_of() -> DateTime<Utc> {
-    crate::demo::as_of()
+    accessaudit::demo::as_of()
 }
 
 pub const LOG_DAYS: i64 = 540;
@@ -204,10 +204,10 @@ pub async fn append_events(
 /// transaction locks every table of the database (every schema), which
 /// exhausts PostgreSQL's lock table on a shared server.
 /// (SQLite's ANALYZE takes one name at most, and its database is ours alone.)
-async fn analyze_canonical_tables(store: &Store) -> crate::store::Result<()> {
+async fn analyze_canonical_tables(store: &Store) -> accessaudit::store::Result<()> {
     let sql = match store.backend() {
-        crate::store::Backend::Sqlite => "ANALYZE".to_string(),
-        crate::store::Backend::Postgres => {
+        accessaudit::store::Backend::Sqlite => "ANALYZE".to_string(),
+        accessaudit::store::Backend::Postgres => {
             let names: Vec<&str> = tables::ALL.iter().map(|t| t.name).collect();
             format!("ANALYZE {}", names.join(", "))
         }
@@ -239,7 +239,7 @@ fn names(spec: &TableSpec) -> Vec<&'static str> {
 }
 
 async fn write_roles(tx: &mut Tx) -> Result<(), StoreError> {
-    let roles: Vec<Vec<SqlValue>> = ROLES
+    let roles: Vec<Vec<SqlValue>> = roles::roles()
         .iter()
         .map(|r| {
             vec![
@@ -253,7 +253,7 @@ async fn write_roles(tx: &mut Tx) -> Result<(), StoreError> {
         .collect();
     tx.bulk_insert(tables::ROLES.name, &names(&tables::ROLES), &roles)
         .await?;
-    let perms: Vec<Vec<SqlValue>> = ROLES
+    let perms: Vec<Vec<SqlValue>> = roles::roles()
         .iter()
         .flat_map(|r| {
             r.permissions
@@ -595,7 +595,7 @@ fn csv_cell(v: &SqlValue) -> String {
         SqlValue::Int(Some(i)) => i.to_string(),
         SqlValue::Float(Some(f)) => f.to_string(),
         SqlValue::Bool(Some(b)) => b.to_string(),
-        SqlValue::Time(Some(t)) => crate::model::format_instant(*t),
+        SqlValue::Time(Some(t)) => accessaudit::model::format_instant(*t),
         _ => String::new(),
     }
 }

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::store::Backend;
+use accessaudit::store::Backend;
 
 /// The shipped rules, in the order the benchmark reports them.
 pub const RULES: &[&str] = &[

@@ -3,13 +3,32 @@
 //! hand-written reference query (run by `sqlite3` / `psql`) must give exactly
 //! the same findings. This keeps the reference queries of BENCHMARKS.md honest.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
-use accessaudit::bench::generate::{self, GenerateOptions};
-use accessaudit::bench::harness::{self, Engine, Target};
-use accessaudit::bench::reference::RULES;
+use accessaudit_bench::generate::{self, GenerateOptions};
+use accessaudit_bench::harness::{self, Engine, Target};
+use accessaudit_bench::reference::RULES;
 
 use common::TestDb;
+
+/// The `accessaudit` binary of this build, which the engine side runs.
+/// `cargo test --workspace` builds it into the directory above this test's
+/// (`target/debug/accessaudit` beside `target/debug/deps/`).
+fn accessaudit_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join("accessaudit"))
+        .expect("the test runs inside a target directory");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        bin.display()
+    );
+    bin
+}
 
 async fn engine_and_reference_agree(db: TestDb) {
     let opts = GenerateOptions {
@@ -25,7 +44,7 @@ async fn engine_and_reference_agree(db: TestDb) {
     assert!(made.events > 30_000, "{made:?}");
 
     let engine = Engine {
-        binary: env!("CARGO_BIN_EXE_accessaudit").into(),
+        binary: accessaudit_binary(),
     };
     let target = Target::new(&db.url).expect("target");
     let t = generate::as_of();

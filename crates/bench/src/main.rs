@@ -9,7 +9,7 @@
 //!
 //! The engine is the `accessaudit` binary beside this one (or `--accessaudit`),
 //! run as a child process like a user would; the references run in `sqlite3`
-//! or `psql`. Build both with `cargo build --release`.
+//! or `psql`. Build both with `cargo build --release --workspace`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,10 +17,10 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
-use accessaudit::bench::generate::{self, GenerateOptions};
-use accessaudit::bench::harness::{self, Engine, Target};
-use accessaudit::bench::reference::RULES;
 use accessaudit::store::{Store, StoreOptions};
+use accessaudit_bench::generate::{self, GenerateOptions};
+use accessaudit_bench::harness::{self, Engine, Target};
+use accessaudit_bench::reference::RULES;
 
 #[derive(Debug, Parser)]
 #[command(name = "accessaudit-bench", about = "Benchmarks accessaudit at scale")]

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::model::format_instant;
-use crate::store::Backend;
+use accessaudit::model::format_instant;
+use accessaudit::store::Backend;
 
 /// One measured child process.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 //! `store` is the only module that opens database connections. See
 //! docs/ARCHITECTURE.md.
 
-// The project's only unsafe code is outside the library: the benchmark's
-// wait4 (crates/bench).
+// The project's only unsafe code is outside the library: SQLite's authorizer
+// (crates/sqlite-guard) and the benchmark's wait4 (crates/bench).
 #![forbid(unsafe_code)]
 
 pub mod app;

@@ -332,8 +332,21 @@ pub fn check_query(query: &str) -> Result<(), String> {
     {
         return Err("the query must be a SELECT".into());
     }
+    // A cheap static look with SQLite's tokenizer (it knows `[…]` and
+    // backticks); the source's prepare is the real guard (readers::sql).
+    let body = query.trim().trim_end_matches(';');
+    if !body.contains('$') && accessaudit_sqlite_guard::several_statements(body) {
+        return Err("more than one statement: the query must be a single SELECT".into());
+    }
     for (i, token) in tokens.iter().enumerate() {
         match token {
+            // MySQL's `SELECT … INTO OUTFILE/DUMPFILE` writes a file on the
+            // source's server (READ ONLY does not stop it).
+            Token::Word(w)
+                if w.eq_ignore_ascii_case("outfile") || w.eq_ignore_ascii_case("dumpfile") =>
+            {
+                return Err(format!("`{w}` writes a file: a mapping only reads"));
+            }
             Token::Word(w) | Token::Quoted(w) => {
                 if let Some(word) = credential_word(w) {
                     return Err(format!(
@@ -431,6 +444,18 @@ fn tokenize(sql: &str) -> Vec<Token> {
                     i += 1;
                 }
             }
+            // MySQL's executable comments (`/*! … */`, `/*!50100 … */`,
+            // MariaDB's `/*M! … */`) are code: read what is inside.
+            '/' if chars.get(i + 1) == Some(&'*')
+                && (chars.get(i + 2) == Some(&'!')
+                    || (chars.get(i + 2) == Some(&'M') && chars.get(i + 3) == Some(&'!'))) =>
+            {
+                i += if chars[i + 2] == 'M' { 4 } else { 3 };
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            '*' if chars.get(i + 1) == Some(&'/') => i += 2,
             '/' if chars.get(i + 1) == Some(&'*') => {
                 i += 2;
                 while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
@@ -486,6 +511,28 @@ mod tests {
     }
 
     #[test]
+    fn file_writes_and_hidden_statements_are_refused() {
+        for (q, why) in [
+            ("SELECT id INTO OUTFILE '/tmp/x' FROM t", "writes a file"),
+            (
+                "SELECT id FROM t /*! INTO DUMPFILE '/tmp/x' */",
+                "writes a file",
+            ),
+            (
+                "SELECT id, 1 AS [a'b] FROM t; COMMIT; VACUUM INTO 'c.db'; BEGIN --'",
+                "more than one statement",
+            ),
+            (
+                "SELECT id, 1 AS `a'b` FROM t; SELECT 2 --'",
+                "more than one statement",
+            ),
+        ] {
+            let e = check_query(q).unwrap_err();
+            assert!(e.contains(why), "{q}: {e}");
+        }
+    }
+
+    #[test]
     fn stars_are_refused_but_counts_and_products_are_not() {
         for q in [
             "SELECT * FROM wk_admin_user",
@@ -496,6 +543,7 @@ mod tests {
         }
         for q in [
             "SELECT COUNT(*) AS record_count, id FROM t",
+            "SELECT id, 'into outfile' AS action FROM t",
             "SELECT id, n * 2 AS record_count FROM t",
             "SELECT id, 'password reset' AS action FROM t -- password in a comment",
             "SELECT id, password_changed_at FROM t",

@@ -17,7 +17,9 @@ pub struct CompiledQuery {
 pub enum QueryError {
     #[error("the query must be one SELECT (or WITH … SELECT) statement")]
     NotASelect,
-    #[error("the query must be a single statement (found `;` before its end)")]
+    #[error(
+        "more than one statement: the query must be a single statement (found `;` before its end)"
+    )]
     SeveralStatements,
     #[error(
         "positional placeholders (`?`, `$1`) are not allowed; name them `:name` and set them in params"
@@ -37,6 +39,14 @@ pub fn compile(query: &str) -> Result<CompiledQuery, QueryError> {
         .to_ascii_lowercase();
     if first_word != "select" && first_word != "with" {
         return Err(QueryError::NotASelect);
+    }
+
+    // SQLite's tokenizer also knows `[…]` and backtick identifiers, which
+    // the scan below does not; a `;` hidden in them still ends a statement
+    // there. (Dollar-quoted PostgreSQL strings would confuse it: skipped.
+    // The store's prepare-time guard is the real boundary.)
+    if !trimmed.contains('$') && accessaudit_sqlite_guard::several_statements(trimmed) {
+        return Err(QueryError::SeveralStatements);
     }
 
     let chars: Vec<char> = trimmed.chars().collect();
@@ -177,5 +187,16 @@ mod tests {
         );
         assert_eq!(compile("SELECT 'open"), Err(QueryError::Unterminated));
         assert!(compile("-- note\nSELECT 1").is_ok());
+    }
+
+    #[test]
+    fn semicolons_hidden_in_sqlite_identifiers_are_seen() {
+        for q in [
+            "SELECT id AS subject_id, 1 AS [a'b] FROM principals LIMIT 1; COMMIT; VACUUM INTO 'copy.db'; BEGIN; SAVEPOINT rule_eval --'",
+            "SELECT id AS subject_id, 1 AS `a'b` FROM principals; ATTACH 'x.db' AS x --'",
+        ] {
+            assert_eq!(compile(q), Err(QueryError::SeveralStatements), "{q}");
+        }
+        assert!(compile("SELECT 1 AS [a'b], 2 AS `c'd` FROM t").is_ok());
     }
 }

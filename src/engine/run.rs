@@ -80,8 +80,10 @@ async fn evaluate_all(
         let mut sink = Sink::start(store, run_id, first_seen);
         // A savepoint per rule: on PostgreSQL a failed statement would
         // otherwise abort the snapshot for every rule after it.
-        store.rearm_statement_timeout();
         scan.execute("SAVEPOINT rule_eval", &[]).await?;
+        // After the savepoint: what a rule set with `set_config(…, true)` is
+        // undone by a rollback to it, but kept by its release.
+        store.rearm_scan(&mut scan).await?;
         let meta = RuleMeta {
             id: &rule.id,
             title: &rule.title,
@@ -112,7 +114,9 @@ async fn evaluate_all(
                 }
             }
             Err(e) => {
-                store.rearm_statement_timeout();
+                // (PostgreSQL: the failed transaction takes no statement
+                // before the rollback; the next rule sets its settings again.)
+                store.rearm_deadline();
                 scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
                 tracing::error!(rule = %rule.id, error = %e, "rule failed");
                 // Findings already flushed for this rule would be partial: drop them.

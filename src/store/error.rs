@@ -17,6 +17,23 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("column `{column}`: {message}")]
     Decode { column: String, message: String },
+    /// Untrusted SQL (a custom rule) refused before or while it was prepared.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// PostgreSQL's refusal of a string of several statements in a prepared
+/// statement (the extended protocol runs exactly one), in our words.
+pub(super) fn refuse_several(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.message().contains("multiple commands") => {
+            StoreError::Refused(format!(
+                "more than one statement: only one SELECT is allowed ({})",
+                db.message()
+            ))
+        }
+        _ => StoreError::Sql(e),
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

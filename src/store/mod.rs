@@ -15,8 +15,10 @@ mod bulk;
 mod canonical;
 mod error;
 mod postgres;
+mod schema;
 mod sqlite;
 mod tx;
+mod untrusted;
 mod value;
 
 pub mod runs;
@@ -28,6 +30,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use backend::Backend;
 pub use bulk::IndexDef;
 pub use error::{Result, StoreError, redact_url};
+pub use schema::SCAN_READABLE;
 pub use tx::Tx;
 pub use value::{DbRow, SqlValue};
 
@@ -131,13 +134,28 @@ impl Store {
         }
     }
 
-    /// Restarts the statement timeout of scans. PostgreSQL times each
-    /// statement itself; SQLite's deadline is ours, so the engine rearms it
-    /// before each rule (and before cleaning up after one that timed out).
-    pub fn rearm_statement_timeout(&self) {
+    /// Like `rearm_scan`, for SQLite's deadline only: the engine calls it
+    /// before cleaning up after a rule that failed (PostgreSQL takes no
+    /// statement in a failed transaction before its rollback).
+    pub fn rearm_deadline(&self) {
         if let Pools::Sqlite { deadline, .. } = &self.pools {
             deadline.set(self.options.statement_timeout);
         }
+    }
+
+    /// Restarts the statement timeout of a scan before each rule, after its
+    /// savepoint. SQLite's deadline is ours and is moved. On PostgreSQL the
+    /// settings scans rely on are set again in the transaction: a rule may
+    /// have changed them with `set_config(…, true)`, which the RELEASE of
+    /// its savepoint keeps for the rest of the run.
+    pub async fn rearm_scan(&self, scan: &mut Tx) -> Result<()> {
+        match &self.pools {
+            Pools::Sqlite { deadline, .. } => deadline.set(self.options.statement_timeout),
+            Pools::Postgres(_) => {
+                postgres::assert_scan_settings(scan, self.options.statement_timeout).await?
+            }
+        }
+        Ok(())
     }
 
     /// Starts a read-write transaction.

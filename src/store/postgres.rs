@@ -29,16 +29,31 @@ pub(super) async fn begin_scan(pool: &PgPool, timeout: Duration) -> Result<Tx> {
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .execute(&mut *tx)
         .await?;
-    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-        .bind(format!("{}ms", timeout.as_millis()))
-        .execute(&mut *tx)
-        .await?;
-    // No JIT for scans: the rules are index-driven with correlated subqueries,
-    // whose estimated cost crosses jit_above_cost while the compile costs
-    // seconds and wins nothing (over-privileged on 10k accounts: 2.6-5 s with
-    // JIT, 0.27 s without; BENCHMARKS.md).
-    sqlx::query("SELECT set_config('jit', 'off', true)")
-        .execute(&mut *tx)
-        .await?;
-    Ok(Tx::Postgres(tx))
+    let mut tx = Tx::Postgres(tx);
+    assert_scan_settings(&mut tx, timeout).await?;
+    Ok(tx)
+}
+
+/// Sets, for the rest of the transaction, what scans rely on: the statement
+/// timeout; no JIT (the rules are index-driven with correlated subqueries,
+/// whose estimated cost crosses jit_above_cost while the compile costs
+/// seconds and wins nothing: over-privileged on 10k accounts took 2.6-5 s
+/// with JIT, 0.27 s without; BENCHMARKS.md); and the session's own
+/// search_path and role (their values at connection, which no SET changes),
+/// so that a rule cannot point the next ones at other tables or another
+/// role. The engine runs this again before every rule. (READ ONLY needs no
+/// repeating: a read-only transaction cannot be made read-write.)
+pub(super) async fn assert_scan_settings(tx: &mut Tx, timeout: Duration) -> Result<()> {
+    let Tx::Postgres(tx) = tx else {
+        return Ok(());
+    };
+    sqlx::query(
+        "SELECT set_config('statement_timeout', $1, true), set_config('jit', 'off', true), \
+         set_config('search_path', (SELECT reset_val FROM pg_settings WHERE name = 'search_path'), true), \
+         set_config('role', (SELECT reset_val FROM pg_settings WHERE name = 'role'), true)",
+    )
+    .bind(format!("{}ms", timeout.as_millis()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

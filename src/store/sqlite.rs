@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 
 use super::error::{Result, StoreError};
 use super::tx::Tx;
+use super::untrusted;
 
 /// SQLite has no statement timeout. Every read-only connection gets a progress
 /// handler that interrupts its statement once the scan deadline has passed;
@@ -70,10 +71,10 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDe
         .after_connect(move |conn, _| {
             let deadline = handler_deadline.clone();
             Box::pin(async move {
+                let mut handle = conn.lock_handle().await?;
                 // Returning false from the handler interrupts the statement.
-                conn.lock_handle()
-                    .await?
-                    .set_progress_handler(10_000, move || !deadline.passed());
+                handle.set_progress_handler(10_000, move || !deadline.passed());
+                untrusted::trust(&mut handle);
                 Ok(())
             })
         })

@@ -6,7 +6,7 @@ use futures_util::stream::BoxStream;
 use sqlx::AssertSqlSafe;
 
 use super::backend::Backend;
-use super::error::{Result, StoreError};
+use super::error::{Result, StoreError, refuse_several};
 use super::value::{DbRow, SqlValue, bind_postgres, bind_sqlite};
 
 /// A transaction on either backend.
@@ -37,11 +37,36 @@ impl Tx {
                     .boxed()
             }
             Tx::Postgres(tx) => {
+                // `query` always carries arguments (empty or not), so sqlx
+                // uses the extended protocol: one statement, prepared.
                 let q = bind_postgres(sqlx::query(AssertSqlSafe(sql)), params);
                 q.fetch(&mut **tx)
-                    .map(|r| r.map(DbRow::Postgres).map_err(StoreError::from))
+                    .map(|r| r.map(DbRow::Postgres).map_err(refuse_several))
                     .boxed()
             }
+        }
+    }
+
+    /// Gets ready to run untrusted SQL (a custom rule) in this scan: on
+    /// SQLite the connection's authorizer becomes the strict one (read the
+    /// canonical tables, core functions, nothing else) and SQLite's parser
+    /// checks that `sql` is exactly one read-only SELECT. On PostgreSQL the
+    /// prepared statement does the same (see `fetch`), and the scan's
+    /// settings are asserted again before each rule (`Store::rearm_scan`).
+    /// Call `end_untrusted` after it, whatever happened, before our own
+    /// statements run again.
+    pub async fn begin_untrusted(&mut self, sql: &str) -> Result<()> {
+        match self {
+            Tx::Sqlite(tx) => super::untrusted::begin_untrusted(tx, sql).await,
+            Tx::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Puts back the authorizer of our own statements (SQLite).
+    pub async fn end_untrusted(&mut self) -> Result<()> {
+        match self {
+            Tx::Sqlite(tx) => super::untrusted::end_untrusted(tx).await,
+            Tx::Postgres(_) => Ok(()),
         }
     }
 

@@ -15,6 +15,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{AssertSqlSafe, Column, ConnectOptions, Connection, Row, TypeInfo, ValueRef};
 
+use accessaudit_sqlite_guard::{self as guard, Policy};
+
 use super::{RawRow, RawValue, utc_to_local};
 use crate::collect::source::SourceKind;
 
@@ -30,6 +32,28 @@ pub enum SqlSourceError {
     Sql(#[from] sqlx::Error),
     #[error("column `{column}` has type {ty}, which cannot be read; CAST it in the query")]
     Type { column: String, ty: String },
+    #[error("the mapping's query is refused: {0}")]
+    Refused(String),
+}
+
+/// Our own statements on a SQLite source: no ATTACH or DETACH.
+static SOURCE_TRUSTED: Policy = Policy::Trusted;
+/// A mapping's query on a SQLite source: reads any of the source's tables,
+/// with core functions only; no PRAGMA, ATTACH, VACUUM, transaction control.
+static SOURCE_QUERY: Policy = Policy::Untrusted { readable: None };
+
+/// PostgreSQL's refusal of several statements in one prepared statement, in
+/// our words. (MySQL and MariaDB answer with a syntax error at the `;`.)
+fn refuse_several(e: sqlx::Error) -> SqlSourceError {
+    match &e {
+        sqlx::Error::Database(db) if db.message().contains("multiple commands") => {
+            SqlSourceError::Refused(format!(
+                "more than one statement: only one SELECT is allowed ({})",
+                db.message()
+            ))
+        }
+        _ => SqlSourceError::Sql(e),
+    }
 }
 
 /// An open, read-only session on a SQL source.
@@ -110,6 +134,7 @@ impl SqlSource {
                     .map_err(err)?
                     .read_only(true);
                 let mut conn = options.connect().await.map_err(err)?;
+                guard::install_authorizer(&mut conn.lock_handle().await?, &SOURCE_TRUSTED);
                 sqlx::query("BEGIN").execute(&mut conn).await?;
                 Ok(SqlSource::Sqlite(conn))
             }
@@ -158,11 +183,41 @@ impl SqlSource {
             }
             (Some(_), _) => format!("SELECT * FROM ({query}) src WHERE src.occurred_at >= ?"),
         };
+        // Exactly one statement: SQLite's parser checks it under the strict
+        // authorizer, which stays on while the query runs. PostgreSQL and
+        // MySQL get it as a prepared statement (sqlx prepares every query
+        // with arguments, and `query` always has them), which their servers
+        // refuse to hold several statements.
+        if let SqlSource::Sqlite(conn) = self {
+            let mut handle = conn.lock_handle().await?;
+            guard::install_authorizer(&mut handle, &SOURCE_QUERY);
+            if let Err(e) = guard::single_statement(&mut handle, &sql) {
+                guard::install_authorizer(&mut handle, &SOURCE_TRUSTED);
+                return Err(SqlSourceError::Refused(e.to_string()));
+            }
+        }
+        let read = self.drain(&sql, since_local, size, &mut sink).await;
+        if let SqlSource::Sqlite(conn) = self {
+            guard::install_authorizer(&mut conn.lock_handle().await?, &SOURCE_TRUSTED);
+        }
+        read
+    }
+
+    async fn drain<E, F>(
+        &mut self,
+        sql: &str,
+        since_local: Option<NaiveDateTime>,
+        size: usize,
+        sink: &mut F,
+    ) -> Result<Result<(), E>, SqlSourceError>
+    where
+        F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
+    {
         let mut batch = Vec::with_capacity(size.min(10_000));
         macro_rules! drain {
             ($rows:expr, $decode:expr) => {{
                 let mut rows = $rows;
-                while let Some(row) = rows.try_next().await? {
+                while let Some(row) = rows.try_next().await.map_err(refuse_several)? {
                     batch.push($decode(&row)?);
                     if batch.len() >= size {
                         if let Err(e) = sink(std::mem::take(&mut batch)).await {

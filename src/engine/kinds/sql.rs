@@ -12,7 +12,7 @@ use crate::engine::context::{Context, Evaluation, RuleMeta};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::sink::Sink;
 use crate::model::{Span, Finding, Severity, SubjectType};
-use crate::store::{SqlValue, Tx};
+use crate::store::{SqlValue, StoreError, Tx};
 
 use crate::engine::kind::{Kind, invalid};
 
@@ -103,7 +103,39 @@ impl Kind for CustomSql {
             };
             params.push(value);
         }
-        let mut rows = tx.fetch(&compiled.sql, &params);
+        // Exactly one read-only SELECT over the canonical tables: the store
+        // checks it as it prepares it (on SQLite under a strict authorizer,
+        // which stays on while the rows are read).
+        tx.begin_untrusted(&compiled.sql)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let read = read_rows(tx, rule, p, &compiled.sql, &params, sink).await;
+        // Our own statements (the savepoint's release or rollback) run next.
+        let ended = tx.end_untrusted().await;
+        let evaluation = read.map_err(|e| match e {
+            EngineError::Store(StoreError::Refused(message)) => fail(message),
+            other => other,
+        })?;
+        ended?;
+        Ok(evaluation)
+    }
+}
+
+/// The rows of the rule's query, as findings.
+async fn read_rows(
+    tx: &mut Tx,
+    rule: &RuleMeta<'_>,
+    p: &CustomSql,
+    sql: &str,
+    params: &[SqlValue],
+    sink: &mut Sink,
+) -> Result<Evaluation> {
+    let fail = |message: String| EngineError::Rule {
+        rule: rule.id.to_string(),
+        message,
+    };
+    {
+        let mut rows = tx.fetch(sql, params);
         let mut checked_columns = false;
         while let Some(row) = rows.next().await {
             let row = row?;

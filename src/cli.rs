@@ -36,6 +36,18 @@ pub struct GlobalArgs {
     )]
     pub database: Option<String>,
 
+    /// PostgreSQL: the URL scans connect with, as a role that may only read
+    /// the canonical tables [default: the config file's, else the database
+    /// URL's role].
+    #[arg(
+        long,
+        global = true,
+        env = "ACCESSAUDIT_SCAN_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub scan_database: Option<String>,
+
     /// A directory (or file) of the deployment's own rules and overrides,
     /// loaded after the shipped rules; repeat for several.
     #[arg(
@@ -113,6 +125,19 @@ pub enum Command {
     /// Accepted risks: findings reported as accepted instead of open.
     #[command(subcommand)]
     Exceptions(ExceptionsCommand),
+    /// Check the configuration and what the database roles may do.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load the configuration with its rules, templates and schedules, open
+    /// the database, and measure the privileges of the role scans run as:
+    /// exits non-zero when something is wrong, or when the scan role may do
+    /// more than read the canonical tables and `require_least_privilege` is
+    /// set.
+    Check,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,8 @@ mod reports;
 
 use crate::app::{self, Loaded, Overrides, Settings};
 use crate::cli::{
-    Cli, Command, DemoArgs, GlobalArgs, ImportArgs, OutputFormat, RulesCommand, RunArgs, SyncArgs,
+    Cli, Command, ConfigCommand, DemoArgs, GlobalArgs, ImportArgs, OutputFormat, RulesCommand,
+    RunArgs, SyncArgs,
 };
 use crate::collect::{csv_import, tables};
 use crate::engine::{self, RuleSet, load as rules};
@@ -27,6 +28,7 @@ pub fn overrides(g: &GlobalArgs) -> Overrides {
     Overrides {
         config: g.config.clone(),
         database: g.database.clone(),
+        scan_database: g.scan_database.clone(),
         rules: g.rules.clone(),
         no_builtin_rules: g.no_builtin_rules,
         statement_timeout: g.statement_timeout,
@@ -60,8 +62,64 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => reports::report(g, args).await,
         Command::Runs(cmd) => reports::runs(g, cmd).await,
         Command::Exceptions(cmd) => reports::exceptions_command(g, cmd).await,
+        Command::Config(ConfigCommand::Check) => config_check(g).await,
         Command::Serve => bail!("`serve` is the daemon's: main starts it"),
     }
+}
+
+/// `config check`: everything a run starts from, and the scan role.
+async fn config_check(g: &Settings) -> Result<ExitCode> {
+    let loaded = Loaded::from_settings(g.clone())?;
+    let file = g
+        .config_file
+        .as_ref()
+        .map_or("the embedded default".to_string(), |p| {
+            p.display().to_string()
+        });
+    println!(
+        "config: {file}: {} rule(s), {} job(s), {} source(s), {} schedule(s): ok",
+        loaded.rules.rules.len(),
+        g.config.jobs.len(),
+        g.config.sources.len(),
+        loaded.schedules.len()
+    );
+    let store = open_store(g).await?;
+    println!(
+        "database: {} ({}), schema up to date",
+        store.backend().name(),
+        crate::store::redact_url(&g.database)
+    );
+    let p = store.scan_privileges().await?;
+    match &p.role {
+        None => println!(
+            "scans: a read-only connection that may read the canonical tables only (SQLite)"
+        ),
+        Some(role) if p.own_role => println!("scans: role `{role}`, apart from the writes"),
+        Some(role) => println!("scans: role `{role}`, the same role that writes"),
+    }
+    let (excess, missing) = (p.excess(), p.missing());
+    for line in excess.iter().chain(&missing) {
+        println!("warning: {line}");
+    }
+    let refused = g.require_least_privilege && !excess.is_empty();
+    if excess.is_empty() {
+        println!("least privilege: ok");
+    } else if refused {
+        println!(
+            "least privilege: {} excess privilege(s), refused (require_least_privilege: true)",
+            excess.len()
+        );
+    } else {
+        println!(
+            "least privilege: {} excess privilege(s) (set require_least_privilege: true to refuse)",
+            excess.len()
+        );
+    }
+    Ok(if refused || !missing.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn sync(g: &Settings, args: SyncArgs) -> Result<ExitCode> {
@@ -254,6 +312,7 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
     let loaded = Loaded::from_settings(g.clone())?;
     let selected = loaded.rules_for(args.job.as_deref(), &args.rules)?;
     let store = open_store(g).await?;
+    g.check_scan_privileges(&store).await?;
     let as_of = args.as_of.unwrap_or_else(chrono::Utc::now);
     let summary = engine::run(&store, &selected, as_of, args.job.as_deref()).await?;
     print_run(&store, &summary, format(args.format)).await?;

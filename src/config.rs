@@ -23,6 +23,17 @@ pub struct Config {
     /// ACCESSAUDIT_DATABASE_URL take precedence.
     #[serde(default)]
     pub database: Option<String>,
+    /// PostgreSQL: the URL scans connect with, as a role that may only read
+    /// the canonical tables (README, "Database roles"); the command line
+    /// and ACCESSAUDIT_SCAN_DATABASE_URL take precedence. Without one,
+    /// scans use `database`'s role.
+    #[serde(default)]
+    pub scan_database: Option<String>,
+    /// Refuse to run rules when the scan role may do more than read the
+    /// canonical tables (superuser, server files, the engine's own tables,
+    /// dblink…); without it, each excess is a warning.
+    #[serde(default)]
+    pub require_least_privilege: bool,
     /// A name for this deployment, part of every report's Message-ID.
     /// Without one, the store's own id is used (made once, when the
     /// database is created), so the URL's spelling never matters.

@@ -478,3 +478,169 @@ async fn mariadb_source_queries_are_one_prepared_statement() {
         "the comment's text is part of the one SELECT"
     );
 }
+
+/// A PostgreSQL login role that may read the canonical tables of a test
+/// schema and nothing else: the scan role README's "Database roles" asks for.
+struct ScanRole {
+    name: String,
+    url: String,
+}
+
+impl ScanRole {
+    async fn create(db: &TestDb) -> ScanRole {
+        let (base, schema) = db
+            .url
+            .split_once("?options[search_path]=")
+            .expect("a test schema in the URL");
+        let name = format!("scan_{}", fastrand::u32(..));
+        let grants = format!(
+            "CREATE ROLE {name} LOGIN PASSWORD 'scan-pw'; \
+             GRANT USAGE ON SCHEMA {schema} TO {name}; \
+             GRANT SELECT ON {} TO {name}",
+            accessaudit::store::SCAN_READABLE
+                .iter()
+                .map(|t| format!("{schema}.{t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for statement in grants.split("; ") {
+            db.store.execute(statement, &[]).await.expect(statement);
+        }
+        let (_, host) = base.rsplit_once('@').expect("user@host");
+        let url = format!("postgres://{name}:scan-pw@{host}?options[search_path]={schema}");
+        ScanRole { name, url }
+    }
+
+    async fn drop(self, db: &TestDb) {
+        for statement in [
+            format!("DROP OWNED BY {}", self.name),
+            format!("DROP ROLE {}", self.name),
+        ] {
+            db.store.execute(&statement, &[]).await.expect("drop role");
+        }
+    }
+}
+
+/// Scans through a role of their own: the shipped rules run, a sql rule
+/// cannot read the engine's tables or server files, `config check` says
+/// so, and `require_least_privilege` refuses the superuser set-up of the
+/// tests' own database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_run_through_a_least_privilege_role_on_postgres() {
+    let db = common::postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    import_principals(&db, dir.path()).await;
+    let role = ScanRole::create(&db).await;
+
+    let mut store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+    store.use_scan_database(&role.url).await.unwrap();
+    let p = store.scan_privileges().await.unwrap();
+    assert_eq!(p.role.as_deref(), Some(role.name.as_str()));
+    assert!(p.own_role && !p.superuser, "{p:?}");
+    assert!(p.excess().is_empty(), "{:?}", p.excess());
+    assert!(p.missing().is_empty(), "{:?}", p.missing());
+    // The writer of the tests is a superuser: every excess at once.
+    let writer = db.store.scan_privileges().await.unwrap();
+    assert!(writer.superuser && !writer.own_role, "{writer:?}");
+    assert!(
+        writer.engine_tables_readable.iter().any(|t| t == "outbox"),
+        "{writer:?}"
+    );
+
+    // The shipped rules need nothing more.
+    let set = engine::load::load(&[], true).unwrap();
+    let shipped: Vec<&Rule> = set.rules.iter().collect();
+    let as_of = accessaudit::model::parse_instant(T).unwrap();
+    let summary = engine::run(&store, &shipped, as_of, None).await.unwrap();
+    for o in &summary.outcomes {
+        assert_ne!(o.status, OutcomeStatus::Failed, "{o:?}");
+    }
+    // A sql rule meets the grants, however it is written.
+    let denied = [
+        sql_rule(
+            "outbox",
+            "SELECT CAST(id AS TEXT) AS subject_id, body FROM outbox",
+        ),
+        sql_rule(
+            "reports",
+            "SELECT CAST(run_id AS TEXT) AS subject_id FROM reports",
+        ),
+        sql_rule(
+            "server-file",
+            "SELECT pg_read_file('/etc/passwd') AS subject_id",
+        ),
+    ];
+    let rules: Vec<&Rule> = denied.iter().collect();
+    let s = engine::run(&store, &rules, as_of, None).await.unwrap();
+    for o in &s.outcomes {
+        assert_eq!(o.status, OutcomeStatus::Failed, "{o:?}");
+        assert!(
+            o.reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("permission denied"),
+            "{o:?}"
+        );
+    }
+
+    // The command line: refused without the scan role, fine with it.
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "require_least_privilege: true\n",
+    )
+    .unwrap();
+    let cli = |scan: Option<&str>, args: &[&str]| {
+        let mut cmd = accessaudit();
+        cmd.current_dir(dir.path())
+            .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+            .args(["--config", "config.yaml"])
+            .args(args);
+        if let Some(url) = scan {
+            cmd.env("ACCESSAUDIT_SCAN_DATABASE_URL", url);
+        }
+        cmd.output().unwrap()
+    };
+    let check = cli(None, &["config", "check"]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{stdout}");
+    assert!(stdout.contains("a superuser"), "{stdout}");
+    assert!(
+        stdout.contains("refused (require_least_privilege: true)"),
+        "{stdout}"
+    );
+    let run = cli(None, &["run", "--as-of", T]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(stderr.contains("require_least_privilege"), "{stderr}");
+    assert!(stderr.contains("no rule was run"), "{stderr}");
+
+    let check = cli(Some(&role.url), &["config", "check"]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{stdout}");
+    assert!(stdout.contains("least privilege: ok"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("role `{}`, apart from the writes", role.name)),
+        "{stdout}"
+    );
+    let run = cli(Some(&role.url), &["run", "--as-of", T]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    role.drop(&db).await;
+}
+
+/// SQLite has no roles: a scan URL is refused, not ignored.
+#[tokio::test]
+async fn a_scan_database_is_refused_on_sqlite() {
+    let db = common::sqlite().await;
+    let mut store = Store::open(&db.url, StoreOptions::default()).await.unwrap();
+    let e = store
+        .use_scan_database(&db.url)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("applies to PostgreSQL only"), "{e}");
+    assert!(store.scan_privileges().await.unwrap().excess().is_empty());
+}

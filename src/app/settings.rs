@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::store::{Store, StoreOptions};
+use crate::store::{ScanPrivileges, Store, StoreOptions};
 
 /// What the command line may set over the configuration file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub database: Option<String>,
+    pub scan_database: Option<String>,
     /// Rule directories loaded after the config's.
     pub rules: Vec<PathBuf>,
     pub no_builtin_rules: bool,
@@ -31,6 +32,9 @@ pub struct Settings {
     /// The config file it came from (`None`: the embedded default).
     pub config_file: Option<PathBuf>,
     pub database: String,
+    /// The URL scans connect with (PostgreSQL), when apart from `database`.
+    pub scan_database: Option<String>,
+    pub require_least_privilege: bool,
     pub rules_dirs: Vec<PathBuf>,
     pub builtin_rules: bool,
     pub statement_timeout: Duration,
@@ -59,6 +63,11 @@ impl Settings {
         rules_dirs.extend(o.rules.iter().cloned());
         Settings {
             database,
+            scan_database: o
+                .scan_database
+                .clone()
+                .or_else(|| config.scan_database.clone()),
+            require_least_privilege: config.require_least_privilege,
             rules_dirs,
             builtin_rules: config.builtin_rules && !o.no_builtin_rules,
             statement_timeout: o.statement_timeout.unwrap_or(config.statement_timeout.0),
@@ -73,9 +82,37 @@ impl Settings {
         }
     }
 
-    /// Opens (and migrates) the store.
+    /// Opens (and migrates) the store, its scans on their own role when one
+    /// is configured.
     pub async fn open_store(&self) -> Result<Store> {
-        Ok(Store::open(&self.database, self.store_options()).await?)
+        let store = Store::open(&self.database, self.store_options()).await?;
+        self.prepare_scans(store).await
+    }
+
+    /// Points the store's scans at `scan_database`, when configured.
+    pub async fn prepare_scans(&self, mut store: Store) -> Result<Store> {
+        if let Some(url) = &self.scan_database {
+            store.use_scan_database(url).await?;
+        }
+        Ok(store)
+    }
+
+    /// Measures what the scan role may do: each excess and each lack is
+    /// logged as a warning; with `require_least_privilege` an excess refuses.
+    pub async fn check_scan_privileges(&self, store: &Store) -> Result<ScanPrivileges> {
+        let p = store.scan_privileges().await?;
+        let excess = p.excess();
+        for line in excess.iter().chain(&p.missing()) {
+            tracing::warn!("{line}");
+        }
+        if self.require_least_privilege && !excess.is_empty() {
+            anyhow::bail!(
+                "require_least_privilege: the scan role may do more than read the canonical \
+                 tables:\n- {}\nno rule was run: see README, \"Database roles\"",
+                excess.join("\n- ")
+            );
+        }
+        Ok(p)
     }
 
     /// The deployment's stable id: the configured one, else the store's.

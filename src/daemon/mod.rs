@@ -51,6 +51,15 @@ pub async fn serve(o: Overrides) -> Result<()> {
         statement_timeout: loaded.app.settings.statement_timeout,
     };
     let store = open_store_retrying(&database, options.clone()).await?;
+    let settings = &loaded.app.settings;
+    let store = settings
+        .prepare_scans(store)
+        .await
+        .context("the daemon did not start")?;
+    settings
+        .check_scan_privileges(&store)
+        .await
+        .context("the daemon did not start")?;
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = loaded.app.settings.config.daemon.listen {
         let m = metrics.clone();

@@ -17,6 +17,8 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("column `{column}`: {message}")]
     Decode { column: String, message: String },
+    #[error("scan_database: {0}")]
+    ScanDatabase(String),
     /// Untrusted SQL (a custom rule) refused before or while it was prepared.
     #[error("{0}")]
     Refused(String),

@@ -15,6 +15,7 @@ mod bulk;
 mod canonical;
 mod error;
 mod postgres;
+mod privileges;
 mod schema;
 mod sqlite;
 mod tx;
@@ -30,7 +31,8 @@ use sqlx::{PgPool, SqlitePool};
 pub use backend::Backend;
 pub use bulk::IndexDef;
 pub use error::{Result, StoreError, redact_url};
-pub use schema::SCAN_READABLE;
+pub use privileges::ScanPrivileges;
+pub use schema::{ENGINE_TABLES, SCAN_READABLE};
 pub use tx::Tx;
 pub use value::{DbRow, SqlValue};
 
@@ -64,7 +66,9 @@ enum Pools {
         ro: SqlitePool,
         deadline: sqlite::ScanDeadline,
     },
-    Postgres(PgPool),
+    /// The pool of writes, and the pool scans use: the same one unless a
+    /// scan role of its own is configured (`use_scan_database`).
+    Postgres { pool: PgPool, scan: PgPool },
 }
 
 impl Store {
@@ -82,7 +86,11 @@ impl Store {
             let (rw, ro, deadline) = sqlite::connect(url).await?;
             Pools::Sqlite { rw, ro, deadline }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pools::Postgres(postgres::connect(url).await?)
+            let pool = postgres::connect(url).await?;
+            Pools::Postgres {
+                scan: pool.clone(),
+                pool,
+            }
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
@@ -92,7 +100,51 @@ impl Store {
     pub fn backend(&self) -> Backend {
         match self.pools {
             Pools::Sqlite { .. } => Backend::Sqlite,
-            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Runs scans through a connection of their own (PostgreSQL): a role
+    /// that may only read the canonical tables (README, "Database roles"),
+    /// so that a deployment's SQL cannot reach the engine's tables, server
+    /// files or other databases whatever it tries. It must name the same
+    /// database as the store's URL.
+    pub async fn use_scan_database(&mut self, url: &str) -> Result<()> {
+        match &mut self.pools {
+            Pools::Sqlite { .. } => Err(StoreError::ScanDatabase(
+                "applies to PostgreSQL only (SQLite scans run on a read-only connection \
+                 that reads the canonical tables only)"
+                    .into(),
+            )),
+            Pools::Postgres { pool, scan } => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(StoreError::ScanDatabase(format!(
+                        "`{}` is not a postgres:// URL",
+                        redact_url(url)
+                    )));
+                }
+                let candidate = postgres::connect(url).await?;
+                let name = "SELECT current_database() AS db";
+                let ours = postgres::text(pool, name).await?;
+                let theirs = postgres::text(&candidate, name).await?;
+                if ours != theirs {
+                    return Err(StoreError::ScanDatabase(format!(
+                        "`{}` names database `{theirs}`, the store is `{ours}`",
+                        redact_url(url)
+                    )));
+                }
+                *scan = candidate;
+                Ok(())
+            }
+        }
+    }
+
+    /// What the role that scans run as may do beyond reading the canonical
+    /// tables (`privileges.rs`).
+    pub async fn scan_privileges(&self) -> Result<ScanPrivileges> {
+        match &self.pools {
+            Pools::Sqlite { .. } => Ok(ScanPrivileges::sqlite()),
+            Pools::Postgres { pool, scan } => privileges::postgres(scan, pool).await,
         }
     }
 
@@ -100,7 +152,9 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match &self.pools {
             Pools::Sqlite { rw, .. } => sqlx::migrate!("./migrations/sqlite").run(rw).await?,
-            Pools::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Pools::Postgres { pool, .. } => {
+                sqlx::migrate!("./migrations/postgres").run(pool).await?
+            }
         }
         Ok(())
     }
@@ -128,8 +182,8 @@ impl Store {
             Pools::Sqlite { ro, deadline, .. } => {
                 sqlite::begin_scan(ro, deadline, self.options.statement_timeout).await
             }
-            Pools::Postgres(pool) => {
-                postgres::begin_scan(pool, self.options.statement_timeout).await
+            Pools::Postgres { scan, .. } => {
+                postgres::begin_scan(scan, self.options.statement_timeout).await
             }
         }
     }
@@ -151,7 +205,7 @@ impl Store {
     pub async fn rearm_scan(&self, scan: &mut Tx) -> Result<()> {
         match &self.pools {
             Pools::Sqlite { deadline, .. } => deadline.set(self.options.statement_timeout),
-            Pools::Postgres(_) => {
+            Pools::Postgres { .. } => {
                 postgres::assert_scan_settings(scan, self.options.statement_timeout).await?
             }
         }
@@ -162,7 +216,7 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match &self.pools {
             Pools::Sqlite { rw, .. } => Tx::Sqlite(rw.begin().await?),
-            Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Pools::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
         })
     }
 

@@ -22,6 +22,12 @@ pub(super) async fn connect(url: &str) -> Result<PgPool> {
         .map_err(err)
 }
 
+/// One text value of a query without parameters.
+pub(super) async fn text(pool: &PgPool, sql: &'static str) -> Result<String> {
+    let row = sqlx::query(sql).fetch_one(pool).await?;
+    Ok(sqlx::Row::try_get::<String, _>(&row, 0)?)
+}
+
 /// `REPEATABLE READ READ ONLY`: every rule of a run sees the same snapshot, and
 /// nothing in it can write. The timeout is bound, not spliced.
 pub(super) async fn begin_scan(pool: &PgPool, timeout: Duration) -> Result<Tx> {

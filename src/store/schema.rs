@@ -15,3 +15,23 @@ pub static SCAN_READABLE: [&str; 8] = [
     "principal_history",
     "access_changes",
 ];
+
+/// The engine's own tables: what it records of runs, reports, deliveries,
+/// schedules, exceptions and syncs. Never readable by a deployment's SQL.
+/// (With `SCAN_READABLE`, every table the migrations make: a test holds
+/// the two lists to the schema.)
+pub static ENGINE_TABLES: [&str; 13] = [
+    "runs",
+    "rule_outcomes",
+    "findings",
+    "reports",
+    "outbox",
+    "job_slots",
+    "exceptions",
+    "alert_state",
+    "syncs",
+    "source_rows",
+    "source_watermarks",
+    "deployment",
+    "_sqlx_migrations",
+];

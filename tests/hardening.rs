@@ -280,7 +280,37 @@ async fn a_rule_cannot_switch_the_timeout_off_for_the_next(db: TestDb) {
     );
 }
 
+/// Every table the migrations make is either one a rule may read or one of
+/// the engine's own: a new table must say which (`store/schema.rs`).
+async fn every_table_is_canonical_or_the_engines(db: TestDb) {
+    let sql = match db.store.backend() {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+        Backend::Postgres => {
+            "SELECT tablename::text AS name FROM pg_tables WHERE schemaname = current_schema()"
+        }
+    };
+    let mut tables: Vec<String> = db
+        .store
+        .fetch_all(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.req_text("name").unwrap())
+        .collect();
+    tables.sort();
+    let mut known: Vec<String> = accessaudit::store::SCAN_READABLE
+        .iter()
+        .chain(accessaudit::store::ENGINE_TABLES.iter())
+        .map(|t| t.to_string())
+        .collect();
+    known.sort();
+    assert_eq!(tables, known);
+}
+
 on_both_backends!(
+    every_table_is_canonical_or_the_engines,
     hidden_statements_are_refused,
     a_rule_cannot_switch_the_timeout_off_for_the_next,
 );
@@ -643,4 +673,81 @@ async fn a_scan_database_is_refused_on_sqlite() {
         .to_string();
     assert!(e.contains("applies to PostgreSQL only"), "{e}");
     assert!(store.scan_privileges().await.unwrap().excess().is_empty());
+}
+
+/// A run whose process is killed mid-evaluation does not stay `running`
+/// forever: the next command on the store marks it abandoned, with the
+/// reason, and `runs list` shows it so.
+#[tokio::test]
+async fn a_killed_run_is_marked_abandoned() {
+    let db = common::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    import_principals(&db, dir.path()).await;
+    std::fs::write(
+        dir.path().join("slow.yaml"),
+        concat!(
+            "id: slow\ntitle: slow\nseverity: low\nkind: sql\nparams:\n  query: >\n",
+            "    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000000)\n",
+            "    SELECT CAST(MAX(i) AS TEXT) AS subject_id FROM n\n",
+        ),
+    )
+    .unwrap();
+    let mut child = accessaudit()
+        .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+        .args(["--statement-timeout", "10m", "--rules"])
+        .arg(dir.path())
+        .args(["run", "--rule", "slow", "--as-of", T])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed once its run is recorded as running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = db
+            .store
+            .fetch_all("SELECT id FROM runs WHERE status = 'running'", &[])
+            .await
+            .unwrap();
+        if !rows.is_empty() {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("the run ended before it was killed ({status}): {stderr}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = accessaudit()
+        .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+        .args(["runs", "list"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("abandoned"), "{stdout}");
+    assert!(!stdout.contains("running"), "{stdout}");
+    let rows = db
+        .store
+        .fetch_all("SELECT status, error FROM runs", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].text("status").unwrap().as_deref(),
+        Some("abandoned")
+    );
+    let error = rows[0].text("error").unwrap().unwrap_or_default();
+    assert!(
+        error.starts_with("abandoned: the process that ran it (pid "),
+        "{error}"
+    );
 }

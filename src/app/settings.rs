@@ -83,9 +83,11 @@ impl Settings {
     }
 
     /// Opens (and migrates) the store, its scans on their own role when one
-    /// is configured.
+    /// is configured, and marks abandoned the runs a dead process of this
+    /// host left `running`.
     pub async fn open_store(&self) -> Result<Store> {
         let store = Store::open(&self.database, self.store_options()).await?;
+        store.abandon_dead_runs().await?;
         self.prepare_scans(store).await
     }
 

@@ -51,6 +51,7 @@ pub async fn serve(o: Overrides) -> Result<()> {
         statement_timeout: loaded.app.settings.statement_timeout,
     };
     let store = open_store_retrying(&database, options.clone()).await?;
+    store.abandon_dead_runs().await?;
     let settings = &loaded.app.settings;
     let store = settings
         .prepare_scans(store)
@@ -231,13 +232,7 @@ async fn open_store_retrying(url: &str, options: StoreOptions) -> Result<Store> 
     }
 }
 
-/// gethostname(2): /proc/sys is hidden by the unit's ProcSubset=pid.
-fn hostname() -> String {
-    hostname::get()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".into())
-}
+use crate::support::process::hostname;
 
 /// One id per daemon process, recorded as the owner of the slots it runs.
 fn owner_id() -> String {

@@ -9,6 +9,7 @@ use super::error::{Result, StoreError};
 use super::tx::Tx;
 use super::value::{DbRow, SqlValue};
 use crate::model::{Finding, Severity, SubjectType};
+use crate::support::process;
 
 /// How one rule fared in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,11 +97,14 @@ impl Store {
         let mut tx = self.begin().await?;
         let row = tx
             .fetch_optional(
-                "INSERT INTO runs (job, as_of, started_at, status) VALUES ($1, $2, $3, 'running') RETURNING id",
+                "INSERT INTO runs (job, as_of, started_at, status, host, pid)
+                 VALUES ($1, $2, $3, 'running', $4, $5) RETURNING id",
                 &[
                     SqlValue::Text(job.map(str::to_string)),
                     SqlValue::time(as_of),
                     SqlValue::time(Utc::now()),
+                    SqlValue::text(process::hostname()),
+                    SqlValue::int(i64::from(std::process::id())),
                 ],
             )
             .await?;
@@ -113,6 +117,52 @@ impl Store {
             column: "runs.id".into(),
             message: "INSERT … RETURNING gave no id".into(),
         })
+    }
+
+    /// Marks `abandoned` the runs of this host left `running` by a process
+    /// that has ended (killed, crashed, the machine stopped), with the
+    /// reason: history says what happened instead of "running" forever.
+    /// Runs of other hosts, and of processes that cannot be looked at, are
+    /// left alone. Returns the ids it marked.
+    pub async fn abandon_dead_runs(&self) -> Result<Vec<i64>> {
+        let host = process::hostname();
+        let rows = self
+            .fetch_all(
+                "SELECT id, pid FROM runs WHERE status = 'running' AND host = $1 AND pid IS NOT NULL",
+                &[SqlValue::text(&host)],
+            )
+            .await?;
+        let mut marked = Vec::new();
+        for row in rows {
+            let (Some(id), Some(pid)) = (row.i64("id")?, row.i64("pid")?) else {
+                continue;
+            };
+            let Ok(pid) = u32::try_from(pid) else {
+                continue;
+            };
+            if process::is_running(pid) != Some(false) {
+                continue;
+            }
+            let reason = format!(
+                "abandoned: the process that ran it (pid {pid} on {host}) ended before it finished"
+            );
+            let n = self
+                .execute(
+                    "UPDATE runs SET status = 'abandoned', finished_at = $1, error = $2
+                      WHERE id = $3 AND status = 'running'",
+                    &[
+                        SqlValue::time(Utc::now()),
+                        SqlValue::text(&reason),
+                        SqlValue::int(id),
+                    ],
+                )
+                .await?;
+            if n > 0 {
+                tracing::warn!(run = id, "{reason}");
+                marked.push(id);
+            }
+        }
+        Ok(marked)
     }
 
     /// Appends findings of a run, in as few statements as batching allows.

@@ -3,6 +3,7 @@
 
 pub mod atomic_file;
 pub mod mail;
+pub mod process;
 pub mod secrets;
 pub mod text;
 pub mod wildcard;

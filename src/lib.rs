@@ -5,7 +5,7 @@
 //! docs/ARCHITECTURE.md.
 
 // The project's only unsafe code is outside the library: SQLite's authorizer
-// (crates/sqlite-guard) and the benchmark's wait4 (crates/bench).
+// (crates/sqlite-guard) and the benchmark's wait4 (bench/).
 #![forbid(unsafe_code)]
 
 pub mod app;

@@ -7,7 +7,7 @@
 //! was down. croner walks local time in a chrono-tz zone, so "07:00 on the 1st
 //! in Europe/Berlin" stays 07:00 across DST changes.
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -49,7 +49,7 @@ impl Schedule {
     /// The first scheduled instant strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .find_next_occurrence(&t.with_timezone(&self.tz), false)
+            .find_next_occurrence(&self.local(t)?, false)
             .ok()
             .map(whole_second)
     }
@@ -57,9 +57,20 @@ impl Schedule {
     /// The last scheduled instant at or before `t`.
     pub fn latest_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .find_previous_occurrence(&t.with_timezone(&self.tz), true)
+            .find_previous_occurrence(&self.local(t)?, true)
             .ok()
             .map(whole_second)
+    }
+
+    /// `t` in the schedule's zone, for instants of years 1 to 9999 only:
+    /// near the ends of chrono's range a zone's offset overflows the local
+    /// time and chrono panics (found by fuzzing), and no schedule fires
+    /// there.
+    fn local(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
+        let year = t.year();
+        (1..=9999)
+            .contains(&year)
+            .then(|| t.with_timezone(&self.tz))
     }
 }
 
@@ -76,6 +87,15 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_ends_of_time_have_no_slot() {
+        // Found by fuzzing: chrono panicked converting these to a zone.
+        let s = Schedule::parse("0 2 29 2 *", chrono_tz::America::St_Johns).unwrap();
+        assert_eq!(s.next_after(DateTime::<Utc>::MIN_UTC), None);
+        assert_eq!(s.latest_at_or_before(DateTime::<Utc>::MAX_UTC), None);
+        assert!(s.next_after(utc("2026-11-01T00:00:00Z")).is_some());
     }
 
     #[test]

@@ -104,29 +104,7 @@ pub async fn import_reader<R>(
 where
     R: std::io::Read + Send + 'static,
 {
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
-    let header: Vec<String> = match csv.headers() {
-        Ok(h) => h.iter().map(str::to_string).collect(),
-        Err(e) => return Err(invalid(file, vec![csv_error(file, &e, 1)])),
-    };
-    let columns = table.map_header(&header).map_err(|errors| {
-        invalid(
-            file,
-            errors
-                .into_iter()
-                .map(|e| CsvError {
-                    file: file.to_path_buf(),
-                    line: 1,
-                    column: e.position,
-                    column_name: e.column,
-                    message: e.message,
-                })
-                .collect(),
-        )
-    })?;
-    let columns = columns.columns;
+    let (csv, columns) = open_csv(table, file, reader)?;
     let rows_per_batch =
         (PARAMS_PER_STATEMENT / columns.len().max(1)).clamp(1, MAX_ROWS_PER_STATEMENT);
 
@@ -140,7 +118,7 @@ where
             &reader_columns,
             &reader_file,
             rows_per_batch,
-            tx,
+            |rows| tx.blocking_send(Batch { rows }).is_ok(),
         )
     });
 
@@ -296,14 +274,71 @@ async fn table_smaller_than(db: &mut Tx, table: &str, rows: u64) -> Result<bool,
     Ok(n < limit)
 }
 
-/// The reader side: parse, check, batch. Returns the listed errors and their total.
+/// Checks CSV text for `table` as an import would, writing nothing: every
+/// error with its file, line and column, or the number of rows. What the
+/// fuzz targets drive (no database involved).
+pub fn check_reader<R: std::io::Read>(
+    table: &'static TableSpec,
+    file: &Path,
+    reader: R,
+) -> Result<u64, ImportError> {
+    let (csv, columns) = open_csv(table, file, reader)?;
+    let mut rows = 0u64;
+    let (errors, total) = read_rows(csv, table, &columns, file, MAX_ROWS_PER_STATEMENT, |b| {
+        rows += b.len() as u64;
+        true
+    });
+    if total > 0 {
+        return Err(ImportError::Invalid {
+            file: file.to_path_buf(),
+            errors,
+            total,
+        });
+    }
+    Ok(rows)
+}
+
+/// The CSV reader past its header, and the canonical columns the header names.
+fn open_csv<R: std::io::Read>(
+    table: &'static TableSpec,
+    file: &Path,
+    reader: R,
+) -> Result<(csv::Reader<std::io::BufReader<R>>, Vec<&'static ColumnSpec>), ImportError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
+    let header: Vec<String> = match csv.headers() {
+        Ok(h) => h.iter().map(str::to_string).collect(),
+        Err(e) => return Err(invalid(file, vec![csv_error(file, &e, 1)])),
+    };
+    let columns = table.map_header(&header).map_err(|errors| {
+        invalid(
+            file,
+            errors
+                .into_iter()
+                .map(|e| CsvError {
+                    file: file.to_path_buf(),
+                    line: 1,
+                    column: e.position,
+                    column_name: e.column,
+                    message: e.message,
+                })
+                .collect(),
+        )
+    })?;
+    Ok((csv, columns.columns))
+}
+
+/// The reader side: parse, check, batch; each full batch goes to `deliver`,
+/// which returns false when nobody takes more. Returns the listed errors and
+/// their total.
 fn read_rows<R: std::io::Read>(
     mut csv: csv::Reader<R>,
     table: &'static TableSpec,
     columns: &[&'static ColumnSpec],
     file: &Path,
     rows_per_batch: usize,
-    tx: mpsc::Sender<Batch>,
+    mut deliver: impl FnMut(Vec<Vec<SqlValue>>) -> bool,
 ) -> (Vec<CsvError>, usize) {
     let key_positions: Vec<usize> = table
         .key
@@ -378,13 +413,13 @@ fn read_rows<R: std::io::Read>(
         if batch.len() == rows_per_batch {
             batch_keys.clear();
             let full = std::mem::replace(&mut batch, Vec::with_capacity(rows_per_batch));
-            if tx.blocking_send(Batch { rows: full }).is_err() {
+            if !deliver(full) {
                 break; // the writer is gone
             }
         }
     }
     if total == 0 && !batch.is_empty() {
-        let _ = tx.blocking_send(Batch { rows: batch });
+        deliver(batch);
     }
     (errors, total)
 }

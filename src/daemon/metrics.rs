@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::deliver::sender::PassReport;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -35,6 +36,8 @@ pub struct Metrics {
     sent: Counter,
     send_failures: Counter,
     messages_failed: Counter,
+    setup_failures: Counter,
+    setup_failing: Gauge,
     /// False while the database cannot be reached.
     pub database_up: AtomicBool,
 }
@@ -100,8 +103,22 @@ impl Metrics {
             "Messages given up on after the retry period",
             messages_failed.clone(),
         );
+        let setup_failures = Counter::default();
+        registry.register(
+            "send_setup_failures",
+            "Delivery attempts the mail server refused for the set-up (authentication, TLS), retried",
+            setup_failures.clone(),
+        );
+        let setup_failing = Gauge::default();
+        registry.register(
+            "mail_setup_failing",
+            "1 while the mail server refuses the set-up (the last attempt), else 0: alert on it",
+            setup_failing.clone(),
+        );
         Metrics {
             registry,
+            setup_failures,
+            setup_failing,
             runs,
             findings,
             new_findings,
@@ -132,10 +149,14 @@ impl Metrics {
         }
     }
 
-    pub fn deliveries(&self, sent: u64, retried: u64, failed: u64) {
-        self.sent.inc_by(sent);
-        self.send_failures.inc_by(retried + failed);
-        self.messages_failed.inc_by(failed);
+    pub fn deliveries(&self, pass: &PassReport) {
+        self.sent.inc_by(pass.sent);
+        self.send_failures.inc_by(pass.retried + pass.failed);
+        self.messages_failed.inc_by(pass.failed);
+        self.setup_failures.inc_by(pass.setup_failures);
+        if let Some(failing) = pass.setup_failing {
+            self.setup_failing.set(i64::from(failing));
+        }
     }
 
     pub fn outbox_depth(&self, d: OutboxDepth) {
@@ -160,13 +181,22 @@ impl Metrics {
 }
 
 /// Serves /healthz and /metrics until the process ends.
-pub async fn serve_http(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
+/// Binds the health and metrics address: the daemon refuses to start when
+/// it cannot (a monitoring system would otherwise watch nothing).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("health and metrics on http://{addr}/healthz and /metrics");
+    Ok(listener)
+}
+
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .with_state(metrics);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!("health and metrics on http://{addr}/healthz and /metrics");
     axum::serve(listener, app).await
 }
 

@@ -63,9 +63,12 @@ pub async fn serve(o: Overrides) -> Result<()> {
         .context("the daemon did not start")?;
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = loaded.app.settings.config.daemon.listen {
+        let listener = metrics::bind(addr)
+            .await
+            .with_context(|| format!("the daemon did not start: cannot listen on {addr}"))?;
         let m = metrics.clone();
         tokio::spawn(async move {
-            if let Err(e) = metrics::serve_http(addr, m).await {
+            if let Err(e) = metrics::serve_http(listener, m).await {
                 tracing::error!("health/metrics endpoint on {addr} stopped: {e}");
             }
         });
@@ -272,7 +275,7 @@ async fn deliver(store: &Store, loaded: &Running, metrics: &Metrics) {
     match sender::deliver_due(store, &loaded.transport, &loaded.app.settings.config.mail).await {
         Ok(pass) => {
             metrics.database_up.store(true, Ordering::Relaxed);
-            metrics.deliveries(pass.sent, pass.retried, pass.failed);
+            metrics.deliveries(&pass);
         }
         Err(e) => {
             metrics.database_up.store(false, Ordering::Relaxed);

@@ -27,6 +27,12 @@ pub struct PassReport {
     pub retried: u64,
     /// Messages given up on in this pass.
     pub failed: u64,
+    /// Attempts the server refused for the mail set-up (authentication,
+    /// TLS), retried.
+    pub setup_failures: u64,
+    /// Whether the last attempt of the pass was refused for the set-up
+    /// (`None`: no attempt).
+    pub setup_failing: Option<bool>,
 }
 
 /// Delivers every message due now.
@@ -46,6 +52,7 @@ pub async fn deliver_due(
             Ok(()) => {
                 outbox::mark_sent(store, id, Utc::now()).await?;
                 report.sent += 1;
+                report.setup_failing = Some(false);
                 tracing::info!(
                     message_id = %m.message_id,
                     recipients = m.recipients.len(),
@@ -57,9 +64,18 @@ pub async fn deliver_due(
             Err(e) => {
                 let now = Utc::now();
                 let give_up_at = queued.created_at + mail.give_up_after.chrono();
+                // The set-up (credentials, TLS, our own configuration) is
+                // refused, not the message: retried, and loud.
+                let setup = matches!(e, TransportError::Setup(_) | TransportError::Config(_));
+                if setup {
+                    report.setup_failures += 1;
+                }
+                report.setup_failing = Some(setup);
                 let retry_at = match &e {
-                    TransportError::Permanent(_) | TransportError::Config(_) => None,
-                    TransportError::Transient(_) => {
+                    TransportError::Permanent(_) => None,
+                    TransportError::Transient(_)
+                    | TransportError::Setup(_)
+                    | TransportError::Config(_) => {
                         let wait = outbox::backoff(
                             queued.attempts,
                             mail.retry_initial.0,
@@ -71,6 +87,15 @@ pub async fn deliver_due(
                 };
                 outbox::mark_attempt_failed(store, id, &e.to_string(), retry_at).await?;
                 match retry_at {
+                    Some(at) if setup => {
+                        report.retried += 1;
+                        tracing::error!(
+                            message_id = %m.message_id,
+                            attempts = queued.attempts,
+                            retry_at = %crate::model::format_instant(at),
+                            "delivery refused for the mail set-up, will retry: {e}"
+                        );
+                    }
                     Some(at) => {
                         report.retried += 1;
                         tracing::warn!(

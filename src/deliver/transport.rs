@@ -30,6 +30,30 @@ pub enum TransportError {
     /// The server refused the message for good (5xx).
     #[error("{0}")]
     Permanent(String),
+    /// The server refused our set-up, not the message: authentication
+    /// (530, 534, 535, 538) or TLS. Fixing the configuration (or the
+    /// server) lets the message through, so it is retried like a transient
+    /// failure, and reported at error level and in the metrics.
+    #[error("{0} (the mail set-up is refused: check the SMTP credentials and TLS settings)")]
+    Setup(String),
+}
+
+/// SMTP replies that refuse the client's set-up rather than the message.
+const SETUP_REPLIES: [&str; 4] = ["530", "534", "535", "538"];
+
+/// How a failure of lettre's SMTP client is handled.
+fn classify(e: lettre::transport::smtp::Error) -> TransportError {
+    let setup = e.is_tls()
+        || e.status()
+            .is_some_and(|code| SETUP_REPLIES.contains(&code.to_string().as_str()));
+    let message = format!("SMTP: {e}");
+    if setup {
+        TransportError::Setup(message)
+    } else if e.is_permanent() {
+        TransportError::Permanent(message)
+    } else {
+        TransportError::Transient(message)
+    }
 }
 
 pub enum Transport {
@@ -82,10 +106,7 @@ impl Transport {
                         humantime::format_duration(*timeout)
                     ))),
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) if e.is_permanent() => {
-                        Err(TransportError::Permanent(format!("SMTP: {e}")))
-                    }
-                    Ok(Err(e)) => Err(TransportError::Transient(format!("SMTP: {e}"))),
+                    Ok(Err(e)) => Err(classify(e)),
                 }
             }
         }

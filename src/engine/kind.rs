@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::context::{Context, Evaluation, RuleMeta};
 use super::error::Result;
 use super::sink::Sink;
-use crate::model::AccountStatus;
+use crate::model::{AccountStatus, SubjectType};
 use crate::store::Tx;
 
 /// What a rule kind is: its `kind:` name, its parameters, and how it is
@@ -24,6 +24,12 @@ pub trait Kind:
     /// The parameters of a rule file without `params:`; `Err` says what the
     /// kind needs instead (for kinds without a sensible default).
     fn defaults() -> Result<Self, &'static str>;
+
+    /// The subject type this kind's findings usually have (a rule test's
+    /// `expect` entry that names none means this one).
+    fn subject_type(&self) -> SubjectType {
+        SubjectType::Principal
+    }
 
     /// What types alone cannot check; the offending parameter and why.
     fn check(&self) -> Result<(), (String, String)> {

@@ -87,11 +87,7 @@ pub fn parse(file: &Path, text: &str) -> Result<TestFile, LocatedError> {
 /// The subject type a rule's findings usually have, for `expect` entries
 /// that leave it out.
 fn default_subject(rule: &Rule) -> SubjectType {
-    match &rule.kind {
-        super::RuleKind::OverPrivileged(_) => SubjectType::Grant,
-        super::RuleKind::Sql(p) => p.subject_type,
-        _ => SubjectType::Principal,
-    }
+    rule.kind.subject_type()
 }
 
 /// Runs every case of a test file against `store`, which each case empties

@@ -61,6 +61,13 @@ macro_rules! kinds {
                 }
             }
 
+            /// The subject type the kind's findings usually have.
+            pub fn subject_type(&self) -> crate::model::SubjectType {
+                match self {
+                    $(RuleKind::$variant(p) => p.subject_type(),)+
+                }
+            }
+
             /// The kind's own checks.
             pub fn check(&self) -> Result<(), (String, String)> {
                 match self {

@@ -78,6 +78,11 @@ impl Default for OverPrivileged {
 impl Kind for OverPrivileged {
     const NAME: &'static str = "over_privileged";
 
+    /// One finding per grant (bundled roles are findings about the role).
+    fn subject_type(&self) -> SubjectType {
+        SubjectType::Grant
+    }
+
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
     }

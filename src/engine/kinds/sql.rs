@@ -54,6 +54,10 @@ fn default_subject() -> SubjectType {
 impl Kind for CustomSql {
     const NAME: &'static str = "sql";
 
+    fn subject_type(&self) -> SubjectType {
+        self.subject_type
+    }
+
     fn defaults() -> Result<Self, &'static str> {
         Err("a `sql` rule needs `params` with a `query`")
     }

@@ -1,0 +1,409 @@
+//! CSV import: any column order, upserts, streaming, and all-or-nothing with
+//! errors that name file, line and column; on SQLite and PostgreSQL.
+
+use crate::common;
+
+use std::io::Write;
+use std::path::Path;
+
+use accessaudit::collect::csv_import::{ImportError, import_csv, import_reader};
+use accessaudit::collect::tables;
+use accessaudit::store::SqlValue;
+use common::TestDb;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write csv");
+    path
+}
+
+async fn count(db: &TestDb, table: &str) -> i64 {
+    let rows = db
+        .store
+        .fetch_all(&format!("SELECT COUNT(*) AS n FROM {table}"), &[])
+        .await
+        .expect("count");
+    rows[0].i64("n").expect("n").unwrap_or(-1)
+}
+
+async fn imports_in_any_column_order_and_updates_by_id(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(
+        dir.path(),
+        "principals.csv",
+        "status,login,id,email,created_at,mfa_enabled\n\
+         active,alice,p1,alice@example.com,2026-01-05T09:00:00+01:00,true\n\
+         pending,bob,p2,,2026-02-01,\n",
+    );
+    let summary = import_csv(&db.store, &tables::PRINCIPALS, &first)
+        .await
+        .expect("import");
+    assert_eq!(summary.rows, 2);
+    // A daily feed re-imported: p1 changes status, p3 is new; columns the feed
+    // does not carry (email) keep their values.
+    let second = write(
+        dir.path(),
+        "principals2.csv",
+        "id,login,status\np1,alice,disabled\np3,carol,active\n",
+    );
+    import_csv(&db.store, &tables::PRINCIPALS, &second)
+        .await
+        .expect("re-import");
+    assert_eq!(count(&db, "principals").await, 3);
+    let rows = db
+        .store
+        .fetch_all(
+            "SELECT status, email, created_at, mfa_enabled, account_type FROM principals WHERE id = $1",
+            &[SqlValue::text("p1")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].text("status").unwrap().as_deref(), Some("disabled"));
+    assert_eq!(
+        rows[0].text("email").unwrap().as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(rows[0].bool("mfa_enabled").unwrap(), Some(true));
+    assert_eq!(
+        rows[0].text("account_type").unwrap().as_deref(),
+        Some("human"),
+        "default type"
+    );
+    let created = rows[0].time("created_at").unwrap().unwrap();
+    assert_eq!(
+        accessaudit::model::format_instant(created),
+        "2026-01-05T08:00:00Z"
+    );
+}
+
+async fn a_file_with_any_bad_row_imports_nothing(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    // Enough good rows before the bad ones that several batches were written.
+    let mut text = String::from("id,occurred_at,principal_id,action,record_count,outcome\n");
+    for i in 0..5000 {
+        text.push_str(&format!("e{i},2026-10-01T00:00:00Z,p1,login,,success\n"));
+    }
+    text.push_str("bad1,2026-13-01T00:00:00Z,p1,export,12,success\n");
+    text.push_str("bad2,2026-10-01T00:00:00Z,p1,export,twelve,maybe\n");
+    text.push_str("bad3,2026-10-01T00:00:00Z,p1,,1,success\n");
+    let path = write(dir.path(), "events.csv", &text);
+    let err = import_csv(&db.store, &tables::EVENTS, &path)
+        .await
+        .unwrap_err();
+    let ImportError::Invalid { errors, total, .. } = &err else {
+        panic!("expected invalid rows, got {err}");
+    };
+    assert_eq!(*total, 4, "{err}");
+    let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    let file = path.display().to_string();
+    assert_eq!(
+        shown[0],
+        format!(
+            "{file}:5002:2: column `occurred_at`: `2026-13-01T00:00:00Z` is not an RFC 3339 timestamp (e.g. 2026-11-01T08:00:00Z) or a date (2026-11-01)"
+        )
+    );
+    assert_eq!(
+        shown[1],
+        format!("{file}:5003:5: column `record_count`: `twelve` is not a whole number")
+    );
+    assert_eq!(
+        shown[2],
+        format!(
+            "{file}:5003:6: column `outcome`: unknown value `maybe`, expected one of success | failure"
+        )
+    );
+    assert_eq!(
+        shown[3],
+        format!("{file}:5004:4: column `action`: is required and may not be empty")
+    );
+    assert!(err.to_string().contains("nothing was imported"), "{err}");
+    assert_eq!(count(&db, "events").await, 0, "no partial import");
+}
+
+async fn header_errors_name_the_column(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "people.csv",
+        "id,email,shoe_size\np1,a@example.com,42\n",
+    );
+    let err = import_csv(&db.store, &tables::PEOPLE, &path)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(":1:3: column `shoe_size`: unknown column `shoe_size` for table people"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            ":1:0: column `employment_status`: missing required column `employment_status`"
+        ),
+        "{err}"
+    );
+    assert_eq!(count(&db, "people").await, 0);
+}
+
+async fn ragged_lines_and_bad_booleans_are_located(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "roles.csv",
+        "id,name,data_scope,privileged\nr1,Admin,all,true\nr2,Rep,self\nr3,Lead,everything,yes\n",
+    );
+    let err = import_csv(&db.store, &tables::ROLES, &path)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(":3:0: this line has 3 fields, the header has 4"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":4:3: column `data_scope`: unknown value `everything`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":4:4: column `privileged`: `yes` is not a boolean (true or false)"),
+        "{err}"
+    );
+    assert_eq!(count(&db, "roles").await, 0);
+}
+
+async fn large_files_stream_in_batches(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.csv");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    writeln!(f, "action,id,principal_id,occurred_at,record_count,ip").unwrap();
+    for i in 0..60_000 {
+        // The same id twice in one batch: the later row wins (PostgreSQL would
+        // refuse to update one row twice in a statement).
+        let id = if i == 10 { 9 } else { i };
+        writeln!(
+            f,
+            "export,e{id},p{},2026-10-01T00:{:02}:00Z,{i},10.0.0.1",
+            i % 7,
+            i % 60
+        )
+        .unwrap();
+    }
+    drop(f);
+    let summary = import_csv(&db.store, &tables::EVENTS, &path)
+        .await
+        .expect("import");
+    assert_eq!(summary.rows, 59_999);
+    assert_eq!(count(&db, "events").await, 59_999);
+    let rows = db
+        .store
+        .fetch_all("SELECT record_count FROM events WHERE id = 'e9'", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].i64("record_count").unwrap(),
+        Some(10),
+        "the later duplicate row wins"
+    );
+}
+
+async fn secondary_index_names(db: &TestDb) -> Vec<String> {
+    let mut tx = db.store.begin().await.expect("tx");
+    let names = tx
+        .secondary_indexes("events")
+        .await
+        .expect("indexes")
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    tx.rollback().await.expect("rollback");
+    names
+}
+
+/// A large load next to the table drops the table's secondary indexes and
+/// builds them once at the end: the size hint forces that on a small file.
+async fn bulk_loads_keep_upsert_semantics_and_indexes(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let existing = write(
+        dir.path(),
+        "existing.csv",
+        "id,occurred_at,principal_id,action,record_count\n\
+         e5,2026-09-01T00:00:00Z,p0,view,1\n\
+         keep,2026-09-01T00:00:00Z,p0,login,\n",
+    );
+    import_csv(&db.store, &tables::EVENTS, &existing)
+        .await
+        .expect("first import");
+    let indexes = secondary_index_names(&db).await;
+    assert_eq!(indexes.len(), 3, "{indexes:?}");
+    let mut text = String::from("id,occurred_at,principal_id,action,record_count\n");
+    for i in 0..8_000 {
+        // e1 again near the end: across batches, the later row still wins.
+        let id = if i == 7_000 { 1 } else { i };
+        text.push_str(&format!(
+            "e{id},2026-10-01T00:{:02}:00Z,p{},export,{i}\n",
+            i % 60,
+            i % 7
+        ));
+    }
+    let huge_hint = Some(1 << 30);
+    let file = Path::new("bulk.csv");
+    import_reader(
+        &db.store,
+        &tables::EVENTS,
+        file,
+        std::io::Cursor::new(text.clone().into_bytes()),
+        huge_hint,
+    )
+    .await
+    .expect("bulk import");
+    assert_eq!(
+        count(&db, "events").await,
+        7_999 + 1,
+        "e0..e7999 minus the duplicate, plus `keep`"
+    );
+    let value = |id: &'static str| {
+        let store = db.store.clone();
+        async move {
+            let rows = store
+                .fetch_all(
+                    "SELECT action, record_count FROM events WHERE id = $1",
+                    &[SqlValue::text(id)],
+                )
+                .await
+                .unwrap();
+            (
+                rows[0].text("action").unwrap(),
+                rows[0].i64("record_count").unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        value("e1").await,
+        (Some("export".into()), Some(7_000)),
+        "later row wins"
+    );
+    assert_eq!(
+        value("e5").await,
+        (Some("export".into()), Some(5)),
+        "existing row updated"
+    );
+    assert_eq!(
+        value("keep").await,
+        (Some("login".into()), None),
+        "others untouched"
+    );
+    assert_eq!(secondary_index_names(&db).await, indexes, "indexes rebuilt");
+
+    // A bad cell on the last line: nothing of the bulk load lands, and the
+    // dropped indexes are back (the DDL rolled back with it).
+    text.push_str("e9999,not-a-time,p1,export,1\n");
+    let text = text.replace(",export,", ",view,");
+    let err = import_reader(
+        &db.store,
+        &tables::EVENTS,
+        file,
+        std::io::Cursor::new(text.into_bytes()),
+        huge_hint,
+    )
+    .await
+    .expect_err("a bad row");
+    assert!(err.to_string().contains("bulk.csv:8002:2"), "{err}");
+    assert_eq!(value("e1").await, (Some("export".into()), Some(7_000)));
+    assert_eq!(count(&db, "events").await, 8_000);
+    assert_eq!(secondary_index_names(&db).await, indexes);
+}
+
+async fn every_contract_column_imports_for_every_table(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            &tables::PEOPLE,
+            "id,email,full_name,department,title,manager_id,employment_status,hired_at,terminated_at,department_since\n\
+            h1,a@example.com,Ann,Sales,Rep,,terminated,2024-01-01,2026-10-01T12:00:00Z,2025-06-01\n",
+        ),
+        (
+            &tables::PRINCIPALS,
+            "id,login,display_name,email,person_id,department,account_type,status,mfa_enabled,created_at,last_login_at,password_changed_at\n\
+            p1,ann,Ann,A@example.com,,Sales,,active,True,2024-01-02,2026-10-30T08:00:00Z,\n",
+        ),
+        (
+            &tables::ROLES,
+            "id,name,description,data_scope,privileged\nr1,Admin,all of it,all,TRUE\nr2,Rep,,self,\n",
+        ),
+        (
+            &tables::ROLE_PERMISSIONS,
+            "role_id,permission\nr1,user.grant\nr1,customer.export\n",
+        ),
+        (
+            &tables::GRANTS,
+            "id,principal_id,role_id,granted_at,granted_by,approved_by,expires_at,revoked_at\n\
+            g1,p1,r1,2025-01-01,it1,mgr1,2027-01-01,\n",
+        ),
+        (
+            &tables::EVENTS,
+            "id,occurred_at,principal_id,action,object_type,record_count,ip,device_id,outcome\n\
+            e1,2026-10-30T08:00:00Z,p1,login,,,10.0.0.1,laptop-1,success\n\
+            e2,2026-10-30T09:00:00.5+08:00,p1,export,customer,1200,10.0.0.1,laptop-1,\n\
+            e3,2026-10-30T09:05:00Z,,login_failed,,,203.0.113.9,,failure\n",
+        ),
+    ];
+    for (table, text) in files {
+        let path = write(dir.path(), &format!("{}.csv", table.name), text);
+        import_csv(&db.store, table, &path)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let rows = db
+        .store
+        .fetch_all("SELECT account_type, mfa_enabled FROM principals", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].text("account_type").unwrap().as_deref(),
+        Some("human"),
+        "empty means the default"
+    );
+    assert_eq!(rows[0].bool("mfa_enabled").unwrap(), Some(true));
+    let rows = db
+        .store
+        .fetch_all("SELECT privileged FROM roles ORDER BY id", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].bool("privileged").unwrap(), Some(true));
+    assert_eq!(rows[1].bool("privileged").unwrap(), Some(false));
+    assert_eq!(
+        count(&db, "events").await,
+        3,
+        "a failed sign-in of an unknown account has no principal"
+    );
+}
+
+/// PostgreSQL cannot store U+0000 and SQLite would store it silently: both
+/// refuse it alike, at its line and column, and nothing is written.
+async fn a_nul_character_is_refused_with_its_place(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "roles.csv",
+        "id,name,data_scope,privileged\nr1,Admin,all,true\nr2,Re\0p,self,false\n",
+    );
+    let err = import_csv(&db.store, &tables::ROLES, &path)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("roles.csv:3:2: column `name`: contains a NUL character (U+0000)"),
+        "{err}"
+    );
+    assert_eq!(count(&db, "roles").await, 0);
+}
+
+on_both_backends!(
+    a_nul_character_is_refused_with_its_place,
+    every_contract_column_imports_for_every_table,
+    imports_in_any_column_order_and_updates_by_id,
+    a_file_with_any_bad_row_imports_nothing,
+    header_errors_name_the_column,
+    ragged_lines_and_bad_booleans_are_located,
+    large_files_stream_in_batches,
+    bulk_loads_keep_upsert_semantics_and_indexes,
+);

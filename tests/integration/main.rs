@@ -1,0 +1,25 @@
+//! Every integration test of accessaudit, in one binary (one link instead of
+//! one per file; the tests still run in parallel). The harness all of them
+//! share is `common`: real SQLite files and the PostgreSQL of `.ci/services`
+//! (`common::db`), the binary with a clean environment
+//! (`common::accessaudit`), and the daemon beside a real SMTP server
+//! (`common::daemon`).
+
+#[macro_use]
+mod common;
+
+mod alerts;
+mod architecture;
+mod as_of;
+mod daemon;
+mod demo;
+mod hardening;
+mod import;
+mod report;
+mod rule_loading;
+mod run;
+mod shipped_rule_tests;
+mod sync_documents;
+mod sync_sql_sources;
+mod sync_wukongcrm;
+mod systemd_unit;

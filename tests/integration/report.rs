@@ -1,0 +1,666 @@
+//! Reports end to end on SQLite and PostgreSQL: two runs of a job over data
+//! with hostile strings in every field, the lifecycle (new / open / resolved /
+//! accepted, expired exceptions), every template rendered, the MIME message
+//! parsed back, CSV neutralisation, HTML escaping, the archive and
+//! `runs verify` catching a one-byte change; the binary's `report`, `runs`
+//! and `exceptions` commands.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use accessaudit::collect::{csv_import, tables};
+use accessaudit::config::Config;
+use accessaudit::engine;
+use accessaudit::engine::RuleSet;
+use accessaudit::model::parse_instant;
+use accessaudit::report::error::ReportError;
+use accessaudit::report::lifecycle::{self, Status};
+use accessaudit::report::render::{RenderedReport, ReportInputs};
+use accessaudit::report::templates::Templates;
+use accessaudit::report::{archive, exceptions, mime, render, sample};
+
+use accessaudit::store::SqlValue;
+use common::TestDb;
+use mail_parser::{MessageParser, MimeHeaders};
+
+/// Renders a run's report as a deployment named `test` would.
+async fn render_run(
+    store: &accessaudit::store::Store,
+    config: &Config,
+    rules: &RuleSet,
+    templates: &Templates,
+    run_id: i64,
+    recipients: &[String],
+) -> Result<RenderedReport, ReportError> {
+    let inputs = ReportInputs {
+        config,
+        rules,
+        templates,
+        deployment: "test",
+        recipients,
+        undelivered: Vec::new(),
+    };
+    render::render(store, inputs, run_id).await
+}
+
+const T1: &str = "2026-10-01T00:00:00Z";
+const T2: &str = "2026-11-01T00:00:00Z";
+
+/// Strings that must stay inert: markup for the HTML, formulas for the CSV.
+const HOSTILE: [&str; 6] = [
+    "<script>alert(1)</script>",
+    "\"><img src=x onerror=alert(2)>",
+    "=HYPERLINK(\"http://evil.example\",\"x\")",
+    "+1+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "-2+3",
+];
+
+fn csv_cell(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Six idle accounts whose id, login, display name, email and department
+/// are hostile strings (one each), `fresh` who keeps the event feed fresh,
+/// `late` (idle only by T2: new then), `back` (idle at T1, signs in before
+/// T2: resolved).
+fn write_fixture(dir: &Path) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut principals = String::from(
+        "id,login,display_name,email,department,account_type,status,created_at,last_login_at\n",
+    );
+    for (i, h) in HOSTILE.iter().enumerate() {
+        principals.push_str(&format!(
+            "{},{},{},{},{},human,active,2025-01-01,2026-01-0{}\n",
+            csv_cell(h),
+            csv_cell(&format!("{h}{i}")),
+            csv_cell(h),
+            csv_cell(&format!("x{i}@example.com")),
+            csv_cell(h),
+            i + 1
+        ));
+    }
+    principals.push_str("fresh,fresh,Fresh,fresh@example.com,IT,human,active,2025-01-01,\n");
+    principals
+        .push_str("late,late,Late,late@example.com,Sales,human,active,2025-01-01,2026-07-15\n");
+    principals
+        .push_str("back,back,Back,back@example.com,Sales,human,active,2025-01-01,2026-02-01\n");
+    let events = "id,occurred_at,principal_id,action,outcome,ip\n\
+                  e1,2026-09-30T23:00:00Z,fresh,login,success,10.0.0.1\n\
+                  e2,2026-10-31T23:00:00Z,fresh,login,success,10.0.0.1\n\
+                  e3,2026-10-15T09:00:00Z,back,login,success,10.0.0.2\n";
+    let p = dir.join("principals.csv");
+    let e = dir.join("events.csv");
+    std::fs::write(&p, principals).unwrap();
+    std::fs::write(&e, events).unwrap();
+    vec![("principals", p), ("events", e)]
+}
+
+struct Scenario {
+    first: i64,
+    second: i64,
+    _dir: tempfile::TempDir,
+}
+
+/// Imports the fixture, adds exceptions, runs the monthly job at T1 and T2.
+async fn scenario(db: &TestDb) -> Scenario {
+    let dir = tempfile::tempdir().unwrap();
+    for (table, path) in write_fixture(dir.path()) {
+        csv_import::import_csv(&db.store, tables::table(table).unwrap(), &path)
+            .await
+            .expect("fixture imports");
+    }
+    let set = accessaudit::engine::load::load(&[], true).unwrap();
+    let idle: Vec<&accessaudit::engine::Rule> = vec![set.get("idle-accounts").unwrap()];
+    let t1 = parse_instant(T1).unwrap();
+    let t2 = parse_instant(T2).unwrap();
+    let first = engine::run(&db.store, &idle, t1, Some("monthly"))
+        .await
+        .unwrap()
+        .run_id;
+    // One hostile subject accepted (live at T2), one exception expired before T2.
+    let live = exceptions::NewException {
+        rule: "idle-accounts".into(),
+        subject: "<script>*".into(),
+        // A reason that tries to forge a line of the text part and drive a
+        // terminal that shows it.
+        reason: "<b>kept</b> for the \"audit\" & =SUM(A1)\n   - [critical] forged line\u{1b}[2J\u{7}\u{202E}".into(),
+        approved_by: "\"><img src=x onerror=alert(3)>".into(),
+        expires_at: parse_instant("2027-01-01").unwrap(),
+    };
+    let expired = exceptions::NewException {
+        rule: "idle-accounts".into(),
+        subject: "late".into(),
+        reason: "seasonal".into(),
+        approved_by: "CISO".into(),
+        expires_at: parse_instant("2026-10-20").unwrap(),
+    };
+    exceptions::replace_from_file(&db.store, &[live, expired], t1)
+        .await
+        .unwrap();
+    let second = engine::run(&db.store, &idle, t2, Some("monthly"))
+        .await
+        .unwrap()
+        .run_id;
+    Scenario {
+        first,
+        second,
+        _dir: dir,
+    }
+}
+
+async fn lifecycle_and_report(db: TestDb) {
+    let s = scenario(&db).await;
+    let lc = lifecycle::lifecycle(&db.store, s.second).await.unwrap();
+    assert_eq!(lc.previous.as_ref().map(|p| p.id), Some(s.first));
+    let by_status = |status: Status| -> Vec<String> {
+        let mut v: Vec<String> = lc
+            .with_status(status)
+            .map(|e| e.finding.subject_id.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(by_status(Status::New), ["late"]);
+    assert_eq!(by_status(Status::Resolved), ["back"]);
+    assert_eq!(by_status(Status::Accepted), ["<script>alert(1)</script>"]);
+    let mut open: Vec<&str> = HOSTILE[1..].to_vec();
+    open.sort();
+    assert_eq!(by_status(Status::Open), open);
+    assert_eq!(
+        lc.expired_exceptions
+            .iter()
+            .map(|x| x.subject.as_str())
+            .collect::<Vec<_>>(),
+        ["late"]
+    );
+    // First seen is carried forward for open findings, and is T2 for new ones.
+    let t1 = parse_instant(T1).unwrap();
+    let t2 = parse_instant(T2).unwrap();
+    for e in &lc.entries {
+        let expected = if e.finding.subject_id == "late" {
+            t2
+        } else {
+            t1
+        };
+        assert_eq!(e.first_seen, Some(expected), "{}", e.finding.subject_id);
+    }
+
+    let config = Config::embedded();
+    let set = accessaudit::engine::load::load(&[], true).unwrap();
+    let templates = Templates::load(None).expect("shipped templates load");
+    assert!(templates.names().contains_key("alert"));
+    let to = vec!["Compliance <compliance@example.com>".to_string()];
+    let report = render_run(&db.store, &config, &set, &templates, s.second, &to)
+        .await
+        .expect("renders");
+    assert_eq!(
+        (
+            report.counts.new,
+            report.counts.open,
+            report.counts.resolved,
+            report.counts.accepted
+        ),
+        (1, 5, 1, 1)
+    );
+    assert_eq!(report.sha256, mime::sha256_hex(&report.eml));
+
+    // The HTML: every hostile string escaped, no markup from data, no
+    // script, no external resource.
+    let html = &report.html;
+    for bad in ["<script", "<img src=x", "onerror=alert(2)>", "<b>kept"] {
+        assert!(!html.contains(bad), "raw `{bad}` in the HTML");
+    }
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped login missing"
+    );
+    assert!(
+        html.contains("&quot;&gt;&lt;img src&#x3D;x onerror&#x3D;alert(2)&gt;"),
+        "escaped department missing"
+    );
+    for external in ["src=\"http", "href=\"http", "<link", "url("] {
+        assert!(!html.contains(external), "external resource `{external}`");
+    }
+    assert!(html.contains("src=\"cid:findings-chart\""));
+    for section in [
+        "New (1)",
+        "Still open (5)",
+        "Resolved (1)",
+        "Accepted (exception) (1)",
+        "Expired exceptions",
+        "PCI DSS 4.0",
+        "ISO 27001:2022",
+        "SOC 2",
+        "SOX ITGC",
+        "Proof that the audit ran",
+        "2026-10-31T23:00:00Z",
+    ] {
+        assert!(html.contains(section), "HTML lacks `{section}`");
+    }
+    // The text part carries the data as written (it is never HTML), but a
+    // value cannot start a line or carry control and bidi characters.
+    assert!(report.text.contains("<script>alert(1)</script>"));
+    assert!(report.text.contains("=SUM(A1)    - [critical] forged line"));
+    assert!(!report.text.contains("\n   - [critical] forged"));
+    for c in ['\u{1b}', '\u{7}', '\u{202E}', '\0'] {
+        assert!(!report.text.contains(c), "{c:?} in the text part");
+    }
+    assert!(
+        report
+            .text
+            .contains("1 new, 5 still open, 1 resolved, 1 accepted")
+    );
+
+    // The MIME message, parsed back.
+    let msg = MessageParser::default()
+        .parse(&report.eml[..])
+        .expect("parses");
+    assert_eq!(
+        msg.subject(),
+        Some("Monthly access review, 2026-11-01 00:00 UTC")
+    );
+    assert_eq!(
+        msg.message_id().map(|m| format!("<{m}>")),
+        Some(report.message_id.clone())
+    );
+    assert_eq!(
+        msg.to().and_then(|t| t.first()).and_then(|a| a.address()),
+        Some("compliance@example.com")
+    );
+    let lf = |s: &str| s.replace("\r\n", "\n");
+    assert_eq!(msg.body_html(0).map(|h| lf(&h)), Some(lf(&report.html)));
+    assert_eq!(msg.body_text(0).map(|t| lf(&t)), Some(lf(&report.text)));
+    let mut kinds = Vec::new();
+    for part in msg.parts.iter() {
+        if let Some(ct) = part.content_type() {
+            kinds.push(format!(
+                "{}/{}",
+                ct.c_type,
+                ct.c_subtype.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    for expected in [
+        "multipart/mixed",
+        "multipart/related",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "image/png",
+        "text/csv",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "no {expected} part in {kinds:?}"
+        );
+    }
+    let png = msg
+        .parts
+        .iter()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.c_subtype.as_deref() == Some("png"))
+        })
+        .unwrap();
+    assert_eq!(png.content_id(), Some("findings-chart"));
+    assert_eq!(png.contents(), report.chart_png.as_slice());
+    assert_eq!(&png.contents()[..8], b"\x89PNG\r\n\x1a\n");
+    let csv_part = msg
+        .attachments()
+        .find(|a| a.attachment_name().is_some_and(|n| n.ends_with(".csv")))
+        .expect("CSV attached");
+    assert_eq!(csv_part.contents(), report.csv.as_slice());
+
+    // The CSV: stable columns; no cell a spreadsheet would run.
+    let mut reader = csv::Reader::from_reader(&report.csv[..]);
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        mime::REPORT_CSV_COLUMNS
+    );
+    let mut statuses = BTreeMap::new();
+    let mut neutralised = 0;
+    for row in reader.records() {
+        let row = row.unwrap();
+        for cell in row.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "formula cell {cell:?}"
+            );
+            if cell.starts_with("'=")
+                || cell.starts_with("'+")
+                || cell.starts_with("'@")
+                || cell.starts_with("'-")
+            {
+                neutralised += 1;
+            }
+        }
+        *statuses.entry(row[1].to_string()).or_insert(0) += 1;
+    }
+    assert!(neutralised >= 4, "only {neutralised} neutralised cells");
+    assert_eq!(
+        statuses,
+        BTreeMap::from([
+            ("accepted".into(), 1),
+            ("new".into(), 1),
+            ("open".into(), 5),
+            ("resolved".into(), 1)
+        ])
+    );
+
+    // Deterministic: the same run renders to the same bytes.
+    let again = render_run(&db.store, &config, &set, &templates, s.second, &to)
+        .await
+        .unwrap();
+    assert_eq!(again.sha256, report.sha256);
+
+    // Archived; verify passes; one changed byte is caught.
+    let id = archive::archive(&db.store, &report).await.unwrap();
+    assert_eq!(
+        archive::archive(&db.store, &again).await.unwrap(),
+        id,
+        "same bytes archived twice"
+    );
+    let checks = archive::verify(&db.store, s.second).await.unwrap();
+    assert_eq!(checks.len(), 1);
+    assert!(checks[0].intact());
+    let mut bytes = archive::eml(&db.store, id).await.unwrap().unwrap();
+    assert_eq!(bytes, report.eml);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    db.store
+        .execute(
+            "UPDATE reports SET eml = $1 WHERE id = $2",
+            &[SqlValue::Bytes(Some(bytes)), SqlValue::int(id)],
+        )
+        .await
+        .unwrap();
+    let checks = archive::verify(&db.store, s.second).await.unwrap();
+    assert!(!checks[0].intact(), "a changed byte went unnoticed");
+
+    // The alert template renders the same run too.
+    let mut alert_config = config.clone();
+    alert_config.jobs.get_mut("monthly").unwrap().template = "alert".into();
+    let alert = render_run(&db.store, &alert_config, &set, &templates, s.second, &to)
+        .await
+        .unwrap();
+    assert!(
+        alert.html.contains("&lt;img src&#x3D;x") && !alert.html.contains("<img src=x"),
+        "alert HTML not escaped"
+    );
+    assert!(alert.text.contains("New (1)"));
+
+    // A later run whose rule is skipped (the event feed is stale by then)
+    // resolves nothing: its findings are not re-checked, and the report says
+    // why the rule did not run.
+    let idle: Vec<&accessaudit::engine::Rule> = vec![set.get("idle-accounts").unwrap()];
+    let third = engine::run(
+        &db.store,
+        &idle,
+        parse_instant("2026-12-15").unwrap(),
+        Some("monthly"),
+    )
+    .await
+    .unwrap()
+    .run_id;
+    let lc = lifecycle::lifecycle(&db.store, third).await.unwrap();
+    assert_eq!(lc.counts().resolved, 0);
+    assert_eq!(lc.not_rechecked, 7);
+    let skipped = render_run(&db.store, &config, &set, &templates, third, &to)
+        .await
+        .unwrap();
+    assert!(
+        skipped.html.contains("Not evaluated (skipped)"),
+        "{}",
+        skipped.html
+    );
+    assert!(skipped.html.contains("event feed is stale"));
+    assert!(
+        skipped
+            .text
+            .contains("7 finding(s) of the previous run were not re-checked")
+    );
+}
+
+#[test]
+fn broken_templates_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Unknown variable: strict mode refuses it at load.
+    std::fs::write(dir.path().join("monthly.txt.hbs"), "{{subjct}}\n").unwrap();
+    let e = Templates::load(Some(dir.path())).unwrap_err();
+    assert!(e.to_string().contains("monthly"), "{e}");
+    // Syntax error.
+    std::fs::write(dir.path().join("monthly.txt.hbs"), "{{#each rules}}\n").unwrap();
+    let e = Templates::load(Some(dir.path())).unwrap_err();
+    assert!(e.to_string().contains("monthly.txt.hbs"), "{e}");
+    // A template with only one form.
+    std::fs::remove_file(dir.path().join("monthly.txt.hbs")).unwrap();
+    std::fs::write(dir.path().join("weekly.html.hbs"), "{{subject}}").unwrap();
+    let e = Templates::load(Some(dir.path())).unwrap_err();
+    assert!(e.to_string().contains("weekly"), "{e}");
+    // An override by name is used.
+    std::fs::remove_file(dir.path().join("weekly.html.hbs")).unwrap();
+    std::fs::write(
+        dir.path().join("alert.txt.hbs"),
+        "ALERT {{subject}} {{counts.new}}",
+    )
+    .unwrap();
+    let t = Templates::load(Some(dir.path())).unwrap();
+    let (_, text) = t.render("alert", &sample::sample_context()).unwrap();
+    assert_eq!(text, "ALERT Monthly access review 1");
+    // Long lists are cut in the message, pointing at the CSV.
+    let (html, text) = t.render("monthly", &sample::sample_context()).unwrap();
+    assert!(html.contains("and 2 more in the attached CSV"), "{html}");
+    assert!(text.contains("and 2 more in the attached CSV"), "{text}");
+    assert!(text.contains("Accepted (exception) (3):"), "{text}");
+}
+
+fn bin(db: &TestDb, args: &[&str]) -> Output {
+    common::accessaudit()
+        .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+        .env_remove("ACCESSAUDIT_RULES")
+        .env_remove("ACCESSAUDIT_CONFIG")
+        .args(args)
+        .output()
+        .expect("run accessaudit")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn commands_report_verify_and_exceptions(db: TestDb) {
+    let s = scenario(&db).await;
+    let out = tempfile::tempdir().unwrap();
+    let o = bin(
+        &db,
+        &[
+            "report",
+            "--job",
+            "monthly",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stem = format!("monthly-run{}", s.second);
+    for suffix in [".eml", ".html", "-findings.csv"] {
+        let path = out.path().join(format!("{stem}{suffix}"));
+        assert!(path.is_file(), "{} missing", path.display());
+    }
+    let eml = out.path().join(format!("{stem}.eml"));
+    let o = bin(
+        &db,
+        &[
+            "runs",
+            "verify",
+            &s.second.to_string(),
+            "--file",
+            eml.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    // A received copy changed by one byte is no archived report.
+    let mut bytes = std::fs::read(&eml).unwrap();
+    let i = bytes.len() - 10;
+    bytes[i] ^= 0x20;
+    std::fs::write(&eml, bytes).unwrap();
+    let o = bin(
+        &db,
+        &[
+            "runs",
+            "verify",
+            &s.second.to_string(),
+            "--file",
+            eml.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("MISMATCH"));
+    // The archive itself changed by one byte.
+    db.store
+        .execute(
+            "UPDATE reports SET sha256 = $1 WHERE run_id = $2",
+            &[SqlValue::text("0".repeat(64)), SqlValue::int(s.second)],
+        )
+        .await
+        .unwrap();
+    let o = bin(&db, &["runs", "verify", &s.second.to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let o = bin(&db, &["runs", "verify", &s.first.to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("no archived report"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = bin(&db, &["runs", "list", "--job", "monthly"]);
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout).lines().count(), 3, "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains(&"0".repeat(64)),
+        "the report's SHA-256 is listed"
+    );
+
+    // A configured job runs its own rules: --rule is refused with it; an
+    // ad-hoc job name takes --rule.
+    let o = bin(
+        &db,
+        &[
+            "run",
+            "--job",
+            "monthly",
+            "--rule",
+            "idle-accounts",
+            "--as-of",
+            T2,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("cannot be combined"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = bin(
+        &db,
+        &[
+            "run",
+            "--job",
+            "spot-check",
+            "--rule",
+            "idle-accounts",
+            "--as-of",
+            T2,
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = bin(
+        &db,
+        &["run", "--job", "monthly", "--as-of", T2, "--format", "json"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let run_id = json["run_id"].as_i64().unwrap();
+    let outcomes = db.store.rule_outcomes(run_id).await.unwrap();
+    assert_eq!(
+        outcomes.len(),
+        accessaudit::engine::load::load(&[], true)
+            .unwrap()
+            .enabled()
+            .count(),
+        "the monthly job runs every enabled rule"
+    );
+
+    // Exceptions: refused without a reason, an expiry, or with a past expiry.
+    let base = [
+        "exceptions",
+        "add",
+        "--rule",
+        "idle-accounts",
+        "--subject",
+        "p*",
+        "--approved-by",
+        "CISO",
+    ];
+    let o = bin(&db, &[&base[..], &["--expires", "2099-01-01"]].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "no --reason must be a usage error"
+    );
+    let o = bin(&db, &[&base[..], &["--reason", "x"]].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "no --expires must be a usage error"
+    );
+    let o = bin(
+        &db,
+        &[&base[..], &["--reason", "  ", "--expires", "2099-01-01"]].concat(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("reason"), "{}", text(&o.stderr));
+    let o = bin(
+        &db,
+        &[&base[..], &["--reason", "x", "--expires", "2020-01-01"]].concat(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let o = bin(
+        &db,
+        &[
+            &base[..],
+            &["--reason", "migration", "--expires", "2099-01-01"],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let id = text(&o.stdout).trim().to_string();
+    let o = bin(&db, &["exceptions", "list"]);
+    assert!(text(&o.stdout).contains("migration"), "{}", text(&o.stdout));
+    let o = bin(&db, &["exceptions", "remove", &id]);
+    assert!(o.status.success());
+    let o = bin(&db, &["exceptions", "list"]);
+    assert!(!text(&o.stdout).contains("migration"));
+    // A bad exceptions file loads nothing and names the place.
+    let file = out.path().join("exceptions.yaml");
+    std::fs::write(&file, "exceptions:\n  - rule: idle-accounts\n    subject: p1\n    reason: ok\n    approved_by: CISO\n    expires: someday\n").unwrap();
+    let o = bin(&db, &["exceptions", "load", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("exceptions.yaml:6:"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        exceptions::list(&db.store).await.unwrap().len(),
+        2,
+        "the bad file changed the exceptions"
+    );
+}
+
+on_both_backends!(lifecycle_and_report, commands_report_verify_and_exceptions);

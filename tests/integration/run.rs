@@ -1,0 +1,420 @@
+//! `accessaudit run` end to end: the binary, a real database (SQLite and
+//! PostgreSQL), CSV imports, the JSON contract, --fail-on, --as-of, the
+//! run record; custom SQL rules read-only and under a statement timeout.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Output;
+
+use accessaudit::engine;
+
+use accessaudit::store::runs::OutcomeStatus;
+use accessaudit::store::{Store, StoreOptions};
+use common::TestDb;
+
+const T: &str = "2026-11-01T00:00:00Z";
+
+fn bin(db: &TestDb, args: &[&str]) -> Output {
+    common::accessaudit()
+        .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+        .env_remove("ACCESSAUDIT_RULES")
+        .args(args)
+        .output()
+        .expect("run accessaudit")
+}
+
+/// A tiny organisation: one idle account, one departed-and-active one that
+/// signed in after leaving, one clean account.
+fn write_fixture(dir: &Path) {
+    let files = [
+        (
+            "people",
+            "id,email,full_name,department,title,employment_status,hired_at,terminated_at\n\
+             h1,Alice@Example.com,Alice,Sales,Rep,active,2024-01-01,\n\
+             h2,bob@example.com,Bob,Sales,Rep,terminated,2023-01-01,2026-10-01T17:00:00Z\n",
+        ),
+        (
+            "principals",
+            "id,login,email,department,account_type,status,created_at,last_login_at\n\
+             p1,alice,alice@example.com,Sales,human,active,2025-01-01,2026-10-31T09:00:00Z\n\
+             p2,bob,bob@example.com,Sales,human,active,2025-01-01,2026-10-20T09:00:00Z\n\
+             p3,carol,,Sales,human,active,2025-01-01,2026-06-01T09:00:00Z\n",
+        ),
+        (
+            "roles",
+            "id,name,data_scope,privileged\nr1,Sales rep,self,false\n",
+        ),
+        ("role_permissions", "role_id,permission\nr1,customer.view\n"),
+        (
+            "grants",
+            "id,principal_id,role_id,granted_at\ng1,p1,r1,2025-01-01\n",
+        ),
+        (
+            "events",
+            "id,occurred_at,principal_id,action,ip,outcome\n\
+             e1,2026-10-31T09:00:00Z,p1,login,10.0.0.1,success\n\
+             e2,2026-10-20T09:00:00Z,p2,login,10.0.0.2,success\n",
+        ),
+    ];
+    for (table, text) in files {
+        std::fs::write(dir.join(format!("{table}.csv")), text).unwrap();
+    }
+}
+
+fn import_fixture(db: &TestDb, dir: &Path) {
+    write_fixture(dir);
+    for table in [
+        "people",
+        "principals",
+        "roles",
+        "role_permissions",
+        "grants",
+        "events",
+    ] {
+        let out = bin(
+            db,
+            &[
+                "import",
+                table,
+                &dir.join(format!("{table}.csv")).display().to_string(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "import {table}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+async fn json_output_follows_the_contract(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    import_fixture(&db, dir.path());
+    let out = bin(&db, &["run", "--as-of", T, "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let top: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    assert_eq!(top, ["as_of", "findings", "run_id"]);
+    assert_eq!(doc["as_of"], T);
+    assert!(doc["run_id"].as_i64().unwrap() >= 1);
+    let findings = doc["findings"].as_array().unwrap();
+    let keys: Vec<(String, String, String)> = findings
+        .iter()
+        .map(|f| {
+            let obj = f.as_object().unwrap();
+            for field in [
+                "rule",
+                "severity",
+                "subject_type",
+                "subject_id",
+                "title",
+                "evidence",
+            ] {
+                assert!(obj.contains_key(field), "finding lacks {field}: {f}");
+            }
+            assert!(obj["evidence"].is_object());
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["subject_id"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Most severe first: bob signed in after leaving.
+    assert_eq!(
+        keys,
+        [
+            (
+                "departed-still-active".to_string(),
+                "p2".to_string(),
+                "critical".to_string()
+            ),
+            (
+                "idle-accounts".to_string(),
+                "p3".to_string(),
+                "medium".to_string()
+            ),
+        ]
+    );
+    assert_eq!(findings[0]["evidence"]["activity_after_termination"], 1);
+    assert_eq!(
+        findings[1]["evidence"]["last_sign_in"],
+        "2026-06-01T09:00:00Z"
+    );
+
+    // The run and its findings are on record.
+    let run_id = doc["run_id"].as_i64().unwrap();
+    let run = db
+        .store
+        .run_record(run_id)
+        .await
+        .unwrap()
+        .expect("run recorded");
+    assert_eq!((run.status.as_str(), run.finding_count), ("succeeded", 2));
+    let outcomes = db.store.rule_outcomes(run_id).await.unwrap();
+    assert_eq!(outcomes.len(), 5);
+    assert!(
+        outcomes.iter().all(|o| o.status == OutcomeStatus::Ok),
+        "{outcomes:?}"
+    );
+}
+
+async fn fail_on_sets_the_exit_status(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    import_fixture(&db, dir.path());
+    let critical = bin(
+        &db,
+        &[
+            "run",
+            "--as-of",
+            T,
+            "--format",
+            "csv",
+            "--fail-on",
+            "critical",
+        ],
+    );
+    assert_eq!(critical.status.code(), Some(3));
+    let only_idle = bin(
+        &db,
+        &[
+            "run",
+            "--as-of",
+            T,
+            "--rule",
+            "idle-accounts",
+            "--fail-on",
+            "high",
+        ],
+    );
+    assert_eq!(only_idle.status.code(), Some(0), "idle findings are medium");
+    let bad = bin(&db, &["run", "--fail-on", "severe"]);
+    assert_eq!(bad.status.code(), Some(2), "usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown value `severe`"));
+}
+
+async fn as_of_sees_the_past(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    import_fixture(&db, dir.path());
+    // On 2026-10-02 bob had left only 7 hours before: within the 1-day grace.
+    let out = bin(
+        &db,
+        &[
+            "run",
+            "--as-of",
+            "2026-10-02T00:00:00Z",
+            "--rule",
+            "departed-still-active",
+            "--format",
+            "json",
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 0, "{doc}");
+    // Two runs as of the same instant on unchanged data agree.
+    let a = bin(&db, &["run", "--as-of", T, "--format", "csv"]);
+    let b = bin(&db, &["run", "--as-of", T, "--format", "csv"]);
+    let strip = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                l.split_once(',')
+                    .map_or(l.to_string(), |(_, rest)| rest.to_string())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&a), strip(&b));
+    assert_eq!(strip(&a).len(), 3, "header and two findings");
+}
+
+async fn stale_event_feed_skips_event_rules(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    import_fixture(&db, dir.path());
+    // A week after the newest event: idle-accounts must not flag everyone.
+    let out = bin(
+        &db,
+        &[
+            "run",
+            "--as-of",
+            "2026-11-07T00:00:00Z",
+            "--rule",
+            "idle-accounts",
+            "--format",
+            "json",
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["findings"].as_array().unwrap().len(), 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning: rule idle-accounts skipped: event feed is stale: the newest event (2026-10-31T09:00:00Z) is more than 1day before 2026-11-07T00:00:00Z"), "{stderr}");
+}
+
+async fn custom_sql_rules_map_columns_and_cannot_write(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    import_fixture(&db, dir.path());
+    let rules_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules_dir.path().join("no-mfa.yaml"),
+        "id: sales-without-email\ntitle: Sales accounts without email\nseverity: low\nkind: sql\nparams:\n  \
+         query: >\n    SELECT id AS subject_id, login, 'high' AS severity, login || ' has no email' AS title\n    \
+         FROM principals WHERE email IS NULL AND department = :dept AND created_at < :as_of\n  \
+         params: {dept: Sales}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules_dir.path().join("writer.yaml"),
+        "id: sneaky-writer\ntitle: tries to write\nseverity: low\nkind: sql\nparams:\n  \
+         query: WITH d AS (DELETE FROM principals RETURNING id) SELECT id AS subject_id FROM d\n",
+    )
+    .unwrap();
+    let set = accessaudit::engine::load::load(&[rules_dir.path().to_path_buf()], false)
+        .expect("custom rules load");
+    let rules: Vec<&accessaudit::engine::Rule> = set.rules.iter().collect();
+    let as_of = accessaudit::model::parse_instant(T).unwrap();
+    let summary = engine::run(&db.store, &rules, as_of, None)
+        .await
+        .expect("run");
+    let by_id = |id: &str| summary.outcomes.iter().find(|o| o.rule_id == id).unwrap();
+    assert_eq!(by_id("sales-without-email").status, OutcomeStatus::Ok);
+    assert_eq!(
+        by_id("sneaky-writer").status,
+        OutcomeStatus::Failed,
+        "{:?}",
+        by_id("sneaky-writer")
+    );
+    let mut found = Vec::new();
+    db.store
+        .for_each_finding(summary.run_id, |f| {
+            found.push(f);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].subject_id.as_str(), found[0].severity.as_str()),
+        ("p3", "high")
+    );
+    assert_eq!(found[0].title, "carol has no email");
+    assert_eq!(found[0].evidence["login"], "carol");
+    let left = db
+        .store
+        .fetch_all("SELECT COUNT(*) AS n FROM principals", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        left[0].i64("n").unwrap(),
+        Some(3),
+        "the scan could not delete"
+    );
+}
+
+async fn scans_stop_at_the_statement_timeout(db: TestDb) {
+    let store = Store::open(
+        &db.url,
+        StoreOptions {
+            statement_timeout: std::time::Duration::from_millis(300),
+        },
+    )
+    .await
+    .unwrap();
+    let slow = match store.backend() {
+        accessaudit::store::Backend::Postgres => "SELECT 'x' AS subject_id FROM pg_sleep(5)",
+        accessaudit::store::Backend::Sqlite => {
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) \
+             SELECT CAST(MAX(i) AS TEXT) AS subject_id FROM n"
+        }
+    };
+    let rules_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules_dir.path().join("slow.yaml"),
+        // `a-slow` sorts first: the rules after it must still get their own time.
+        format!(
+            "id: a-slow\ntitle: slow\nseverity: low\nkind: sql\nparams:\n  query: \"{slow}\"\n"
+        ),
+    )
+    .unwrap();
+    let set = accessaudit::engine::load::load(&[rules_dir.path().to_path_buf()], true).unwrap();
+    let rules: Vec<&accessaudit::engine::Rule> = set
+        .rules
+        .iter()
+        .filter(|r| r.id == "a-slow" || r.id == "idle-accounts")
+        .collect();
+    let started = std::time::Instant::now();
+    let summary = engine::run(&store, &rules, chrono::Utc::now(), None)
+        .await
+        .expect("run");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        summary.outcomes[0].rule_id, "a-slow",
+        "the slow rule runs first"
+    );
+    let slow = summary
+        .outcomes
+        .iter()
+        .find(|o| o.rule_id == "a-slow")
+        .unwrap();
+    assert_eq!(slow.status, OutcomeStatus::Failed, "{slow:?}");
+    let other = summary
+        .outcomes
+        .iter()
+        .find(|o| o.rule_id == "idle-accounts")
+        .unwrap();
+    assert_ne!(
+        other.status,
+        OutcomeStatus::Failed,
+        "a failed rule does not take the others down: {other:?}"
+    );
+}
+
+on_both_backends!(
+    json_output_follows_the_contract,
+    fail_on_sets_the_exit_status,
+    as_of_sees_the_past,
+    stale_event_feed_skips_event_rules,
+    custom_sql_rules_map_columns_and_cannot_write,
+    scans_stop_at_the_statement_timeout,
+);
+
+#[test]
+fn the_default_database_is_created_in_the_working_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let out = common::accessaudit()
+        .current_dir(cwd.path())
+        .env_remove("ACCESSAUDIT_DATABASE_URL")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cwd.path().join("accessaudit.db").exists());
+}
+
+#[test]
+fn passwords_in_database_urls_never_reach_the_output() {
+    let out = common::accessaudit()
+        .env(
+            "ACCESSAUDIT_DATABASE_URL",
+            "postgres://audit:hunter2@127.0.0.1:1/none",
+        )
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("audit:***@127.0.0.1:1"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -242,9 +242,14 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: OutputFormat,
-    /// Exit with status 3 when a finding is at or above this severity.
+    /// Exit with status 3 when a finding that no exception accepts is at or
+    /// above this severity.
     #[arg(long, value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
+    /// Exit 0 (or 3) even when a rule was skipped (e.g. a stale event feed);
+    /// a failed rule still exits 4.
+    #[arg(long)]
+    pub allow_skipped: bool,
     /// Run as this job: a job of the config file runs its own rules and is
     /// what new / open / resolved compare within; another name records an
     /// ad-hoc job (all enabled rules, or those given with --rule).

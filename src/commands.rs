@@ -22,6 +22,9 @@ use crate::support::atomic_file;
 
 /// Exit status when `--fail-on` is met (errors exit 1, usage errors 2).
 pub const EXIT_FINDINGS: u8 = 3;
+/// `run`: not every rule was evaluated (one failed, or was skipped without
+/// `--allow-skipped`): the run cannot vouch for what it did not check.
+pub const EXIT_INCOMPLETE: u8 = 4;
 
 /// The command line's global options as overrides of the config file.
 pub fn overrides(g: &GlobalArgs) -> Overrides {
@@ -50,7 +53,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let g = &settings;
     match cli.command {
         Command::Migrate => {
-            let store = open_store(g).await?;
+            let store = g.create_store().await?;
             eprintln!("database schema is up to date ({})", store.backend().name());
             Ok(ExitCode::SUCCESS)
         }
@@ -138,7 +141,7 @@ async fn sync(g: &Settings, args: SyncArgs) -> Result<ExitCode> {
             );
         }
     }
-    let store = open_store(g).await?;
+    let store = g.create_store().await?;
     let mut failed = 0;
     for (name, source) in sources {
         if !args.sources.is_empty() && !args.sources.contains(name) {
@@ -184,7 +187,7 @@ async fn import(g: &Settings, args: ImportArgs) -> Result<ExitCode> {
             names.join(", ")
         );
     };
-    let store = open_store(g).await?;
+    let store = g.create_store().await?;
     let started = std::time::Instant::now();
     let summary = csv_import::import_csv(&store, table, &args.file).await?;
     let secs = started.elapsed().as_secs_f64();
@@ -313,19 +316,64 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
     let selected = loaded.rules_for(args.job.as_deref(), &args.rules)?;
     let store = open_store(g).await?;
     g.check_scan_privileges(&store).await?;
+    if !store.has_accounts().await? {
+        bail!(
+            "the store holds no accounts (table principals is empty): there is nothing to audit \
+             and no rule was run; import or sync the accounts first"
+        );
+    }
     let as_of = args.as_of.unwrap_or_else(chrono::Utc::now);
     let summary = engine::run(&store, &selected, as_of, args.job.as_deref()).await?;
-    print_run(&store, &summary, format(args.format)).await?;
+    let standing = print_run(&store, &summary, format(args.format)).await?;
     if let Some(job) = &args.job {
         eprintln!(
             "run {} of job {job}; its report: accessaudit report --run {}",
             summary.run_id, summary.run_id
         );
     }
-    Ok(match (args.fail_on, summary.max_severity) {
+    Ok(run_exit_code(
+        &summary,
+        &standing,
+        args.fail_on,
+        args.allow_skipped,
+    ))
+}
+
+/// A run that could not check everything says so before anything else; then
+/// `--fail-on` over the findings no exception accepts.
+fn run_exit_code(
+    summary: &engine::RunSummary,
+    standing: &output::Standing,
+    fail_on: Option<crate::model::Severity>,
+    allow_skipped: bool,
+) -> ExitCode {
+    use crate::store::runs::OutcomeStatus;
+    let incomplete = summary.outcomes.iter().any(|o| match o.status {
+        OutcomeStatus::Failed => true,
+        OutcomeStatus::Skipped => !allow_skipped,
+        OutcomeStatus::Ok => false,
+    });
+    if incomplete {
+        let n = summary
+            .outcomes
+            .iter()
+            .filter(|o| o.status != OutcomeStatus::Ok)
+            .count();
+        eprintln!(
+            "error: {n} of {} rule(s) not evaluated: this run is incomplete (exit {EXIT_INCOMPLETE}{})",
+            summary.outcomes.len(),
+            if allow_skipped {
+                ""
+            } else {
+                "; --allow-skipped accepts skipped rules"
+            }
+        );
+        return ExitCode::from(EXIT_INCOMPLETE);
+    }
+    match (fail_on, standing.max_unaccepted) {
         (Some(threshold), Some(max)) if max >= threshold => ExitCode::from(EXIT_FINDINGS),
         _ => ExitCode::SUCCESS,
-    })
+    }
 }
 
 /// Prints the findings of a run on stdout, and its skipped or failed rules on stderr.
@@ -333,12 +381,12 @@ async fn print_run(
     store: &Store,
     summary: &engine::RunSummary,
     format: output::Format,
-) -> Result<()> {
+) -> Result<output::Standing> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    output::write_run(store, summary, format, &mut out).await?;
+    let standing = output::write_run(store, summary, format, &mut out).await?;
     out.flush()?;
     report_outcomes(summary);
-    Ok(())
+    Ok(standing)
 }
 
 /// Skipped and failed rules go to stderr whatever the format, so that a

@@ -179,9 +179,43 @@ impl Span {
     }
 }
 
+/// Shown the way people write durations: whole days above one day (`90d`),
+/// otherwise hours, minutes and seconds (`24h`, `1h30m`, `45s`); never
+/// months, whose length varies (`90d` is not `2months 29days 2h 52m 48s`).
+///
+/// ```
+/// use accessaudit::model::Span;
+/// use std::time::Duration;
+/// assert_eq!(Span::days(90).to_string(), "90d");
+/// assert_eq!(Span::hours(24).to_string(), "24h");
+/// assert_eq!(Span(Duration::from_secs(5400)).to_string(), "1h30m");
+/// assert_eq!(Span(Duration::from_millis(1500)).to_string(), "1s500ms");
+/// ```
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        const DAY: u64 = 86_400;
+        let secs = self.0.as_secs();
+        let millis = self.0.subsec_millis();
+        if secs > DAY && secs % DAY == 0 && millis == 0 {
+            return write!(f, "{}d", secs / DAY);
+        }
+        let parts = [
+            (secs / 3600, "h"),
+            (secs / 60 % 60, "m"),
+            (secs % 60, "s"),
+            (u64::from(millis), "ms"),
+        ];
+        let mut wrote = false;
+        for (n, unit) in parts {
+            if n > 0 {
+                write!(f, "{n}{unit}")?;
+                wrote = true;
+            }
+        }
+        if !wrote {
+            f.write_str("0s")?;
+        }
+        Ok(())
     }
 }
 

@@ -82,11 +82,23 @@ impl Settings {
         }
     }
 
-    /// Opens (and migrates) the store, its scans on their own role when one
-    /// is configured, and marks abandoned the runs a dead process of this
-    /// host left `running`.
-    pub async fn open_store(&self) -> Result<Store> {
+    /// Opens (and migrates) the store, creating it when missing (the
+    /// commands that write data in: migrate, import, sync, demo), its scans
+    /// on their own role when one is configured, and marks abandoned the
+    /// runs a dead process of this host left `running`.
+    pub async fn create_store(&self) -> Result<Store> {
         let store = Store::open(&self.database, self.store_options()).await?;
+        self.ready(store).await
+    }
+
+    /// The same for a store that must already exist with its schema (every
+    /// other command): a mistyped path is an error, not an empty audit.
+    pub async fn open_store(&self) -> Result<Store> {
+        let store = Store::open_existing(&self.database, self.store_options()).await?;
+        self.ready(store).await
+    }
+
+    async fn ready(&self, store: Store) -> Result<Store> {
         store.abandon_dead_runs().await?;
         self.prepare_scans(store).await
     }

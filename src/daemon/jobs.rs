@@ -167,6 +167,7 @@ impl JobRunner {
     ) -> Result<(Option<i64>, bool, u64, u64)> {
         let rules = loaded.app.rules_for(Some(name), &[])?;
         let summary = engine::run(&self.store, &rules, slot_at, Some(name)).await?;
+        self.metrics.rule_outcomes(name, &summary.outcomes);
         let ran_ok: Vec<String> = summary
             .outcomes
             .iter()

@@ -18,6 +18,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::deliver::OutboxDepth;
+use crate::report::output::outcome_label;
+use crate::store::runs::RuleOutcome;
 
 type Labels = Vec<(String, String)>;
 
@@ -28,6 +30,7 @@ fn job(name: &str) -> Labels {
 pub struct Metrics {
     registry: Registry,
     runs: Family<Labels, Counter>,
+    rules: Family<Labels, Counter>,
     findings: Family<Labels, Gauge>,
     new_findings: Family<Labels, Counter>,
     run_seconds: Family<Labels, Histogram>,
@@ -53,6 +56,13 @@ impl Metrics {
         let mut registry = Registry::with_prefix("accessaudit");
         let runs = Family::<Labels, Counter>::default();
         registry.register("runs", "Job runs by job and status", runs.clone());
+        let rules = Family::<Labels, Counter>::default();
+        registry.register(
+            "rule_outcomes",
+            "Rules of job runs by job and outcome (evaluated, skipped, failed): \
+             a run with skipped or failed rules did not check everything",
+            rules.clone(),
+        );
         let findings = Family::<Labels, Gauge>::default();
         registry.register(
             "findings",
@@ -117,6 +127,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            rules,
             setup_failures,
             setup_failing,
             runs,
@@ -146,6 +157,15 @@ impl Metrics {
             self.last_success
                 .get_or_create(&job(name))
                 .set(chrono::Utc::now().timestamp());
+        }
+    }
+
+    /// Counts the outcome of each rule of a job's run.
+    pub fn rule_outcomes(&self, name: &str, outcomes: &[RuleOutcome]) {
+        for o in outcomes {
+            let mut labels = job(name);
+            labels.push(("status".to_string(), outcome_label(o.status).to_string()));
+            self.rules.get_or_create(&labels).inc();
         }
     }
 

@@ -226,7 +226,7 @@ async fn open_store_retrying(url: &str, options: StoreOptions) -> Result<Store> 
                 tracing::error!(
                     "cannot open the database {}: {e}; retrying in {}",
                     crate::store::redact_url(url),
-                    humantime::format_duration(wait)
+                    crate::model::Span(wait)
                 );
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(60));

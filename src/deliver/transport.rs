@@ -103,7 +103,7 @@ impl Transport {
                 {
                     Err(_) => Err(TransportError::Transient(format!(
                         "SMTP send timed out after {}",
-                        humantime::format_duration(*timeout)
+                        crate::model::Span(*timeout)
                     ))),
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(classify(e)),

@@ -1,19 +1,24 @@
-//! The formats of `accessaudit run --format`: `json` (the contract of
-//! DESIGN.md), `csv` (neutralised against formula injection) and `table`.
+//! The formats of `accessaudit run --format`: `json` (the contract, with
+//! rule outcomes and each finding's status added), `csv` (neutralised against formula injection) and `table`.
 //! All of them stream the findings of a run from the store, in a stable order.
 
 use std::io::Write;
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::exceptions::{self, Exception};
 use crate::engine::RunSummary;
-use crate::model::{Finding, format_instant};
-use crate::store::runs::OutcomeStatus;
+use crate::model::{Finding, Severity, format_instant};
+use crate::store::runs::{OutcomeStatus, RuleOutcome};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns for a person at a terminal.
     Table,
-    /// `{run_id, as_of, findings: […]}`, as DESIGN.md specifies.
+    /// `{run_id, as_of, rules: […], findings: […]}`: the contract, with
+    /// the rule outcomes and each finding's status added.
     Json,
     /// One finding per row, with the evidence as JSON.
     Csv,
@@ -27,8 +32,9 @@ pub enum OutputError {
     Io(#[from] std::io::Error),
 }
 
-/// The stable CSV columns.
-pub const CSV_COLUMNS: [&str; 7] = [
+/// The stable CSV columns (`status` and `exception_id` were added after
+/// the first seven; consumers that read columns by name can ignore them).
+pub const CSV_COLUMNS: [&str; 9] = [
     "run_id",
     "rule",
     "severity",
@@ -36,7 +42,121 @@ pub const CSV_COLUMNS: [&str; 7] = [
     "subject_id",
     "title",
     "evidence",
+    "status",
+    "exception_id",
 ];
+
+/// Where a finding stands: new in this run, open since an earlier run of
+/// the job, or accepted by an exception in force at the run's instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    New,
+    Open,
+    Accepted,
+}
+
+impl FindingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::New => "new",
+            FindingStatus::Open => "open",
+            FindingStatus::Accepted => "accepted",
+        }
+    }
+}
+
+/// A rule outcome's status as the outputs name it.
+pub fn outcome_label(status: OutcomeStatus) -> &'static str {
+    match status {
+        OutcomeStatus::Ok => "evaluated",
+        OutcomeStatus::Skipped => "skipped",
+        OutcomeStatus::Failed => "failed",
+    }
+}
+
+/// What the findings of a run amount to once exceptions are taken into
+/// account: what `run --fail-on` compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub findings: u64,
+    pub accepted: u64,
+    /// The most severe finding that no exception accepts.
+    pub max_unaccepted: Option<Severity>,
+}
+
+/// The exceptions in force at a run's instant, and what they make of each
+/// finding.
+struct Judge {
+    live: Vec<Exception>,
+    standing: Standing,
+}
+
+impl Judge {
+    async fn new(store: &Store, as_of: DateTime<Utc>) -> Result<Judge, OutputError> {
+        let live = exceptions::list(store)
+            .await?
+            .into_iter()
+            .filter(|e| e.live_at(as_of))
+            .collect();
+        Ok(Judge {
+            live,
+            standing: Standing::default(),
+        })
+    }
+
+    fn judge(&mut self, f: &Finding, seen_before: bool) -> (FindingStatus, Option<i64>) {
+        self.standing.findings += 1;
+        let exception = self
+            .live
+            .iter()
+            .find(|e| e.matches(&f.rule, &f.subject_id))
+            .map(|e| e.id);
+        let status = if exception.is_some() {
+            self.standing.accepted += 1;
+            FindingStatus::Accepted
+        } else if seen_before {
+            FindingStatus::Open
+        } else {
+            FindingStatus::New
+        };
+        if status != FindingStatus::Accepted {
+            self.standing.max_unaccepted = self.standing.max_unaccepted.max(Some(f.severity));
+        }
+        (status, exception)
+    }
+}
+
+/// A finding of the JSON output: the contract's fields, then where it stands.
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    #[serde(flatten)]
+    finding: &'a Finding,
+    status: FindingStatus,
+    exception_id: Option<i64>,
+}
+
+/// A rule outcome of the JSON output.
+#[derive(Serialize)]
+struct JsonOutcome<'a> {
+    rule: &'a str,
+    status: &'static str,
+    reason: Option<&'a str>,
+    findings: u64,
+    duration_ms: u64,
+}
+
+impl<'a> From<&'a RuleOutcome> for JsonOutcome<'a> {
+    fn from(o: &'a RuleOutcome) -> Self {
+        JsonOutcome {
+            rule: &o.rule_id,
+            status: outcome_label(o.status),
+            reason: o.reason.as_deref(),
+            findings: o.finding_count,
+            duration_ms: o.duration_ms,
+        }
+    }
+}
 
 /// A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
 /// carriage return first) gets a leading `'`, so it shows as text.
@@ -53,27 +173,37 @@ pub fn neutralise_cell(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Writes the findings of `run` to `out` in `format`.
+/// Writes the findings of `run` to `out` in `format`, and says where they
+/// stand.
 pub async fn write_run<W: Write>(
     store: &Store,
     run: &RunSummary,
     format: Format,
     out: &mut W,
-) -> Result<(), OutputError> {
+) -> Result<Standing, OutputError> {
+    let mut judge = Judge::new(store, run.as_of).await?;
     match format {
         Format::Json => {
+            let rules: Vec<JsonOutcome<'_>> = run.outcomes.iter().map(JsonOutcome::from).collect();
             write!(
                 out,
-                "{{\"run_id\":{},\"as_of\":{},\"findings\":[",
+                "{{\"run_id\":{},\"as_of\":{},\"rules\":{},\"findings\":[",
                 run.run_id,
-                serde_json::Value::String(format_instant(run.as_of))
+                serde_json::Value::String(format_instant(run.as_of)),
+                serde_json::to_string(&rules).map_err(std::io::Error::other)?
             )?;
             let mut first = true;
             store
-                .for_each_finding(run.run_id, |f| {
+                .for_each_finding_seen(run.run_id, |f, seen| {
                     out.write_all(if first { b"\n  " } else { b",\n  " })?;
                     first = false;
-                    serde_json::to_writer(&mut *out, &f).map_err(std::io::Error::other)
+                    let (status, exception_id) = judge.judge(&f, seen);
+                    let row = JsonFinding {
+                        finding: &f,
+                        status,
+                        exception_id,
+                    };
+                    serde_json::to_writer(&mut *out, &row).map_err(std::io::Error::other)
                 })
                 .await?;
             writeln!(out, "{}]}}", if first { "" } else { "\n" })?;
@@ -84,8 +214,10 @@ pub async fn write_run<W: Write>(
                 .map_err(std::io::Error::other)?;
             let run_id = run.run_id.to_string();
             store
-                .for_each_finding(run.run_id, |f| {
+                .for_each_finding_seen(run.run_id, |f, seen| {
+                    let (status, exception_id) = judge.judge(&f, seen);
                     let evidence = serde_json::Value::Object(f.evidence.clone()).to_string();
+                    let exception_id = exception_id.map(|id| id.to_string()).unwrap_or_default();
                     let cells = [
                         run_id.as_str(),
                         &f.rule,
@@ -94,11 +226,34 @@ pub async fn write_run<W: Write>(
                         &f.subject_id,
                         &f.title,
                         &evidence,
+                        status.as_str(),
+                        &exception_id,
                     ];
                     csv.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))
                         .map_err(std::io::Error::other)
                 })
                 .await?;
+            // A rule that was not evaluated is a row of its own, so that a
+            // sheet of findings never looks complete when it is not.
+            for o in run
+                .outcomes
+                .iter()
+                .filter(|o| o.status != OutcomeStatus::Ok)
+            {
+                let cells = [
+                    run_id.as_str(),
+                    &o.rule_id,
+                    "",
+                    "rule",
+                    &o.rule_id,
+                    o.reason.as_deref().unwrap_or(""),
+                    "{}",
+                    outcome_label(o.status),
+                    "",
+                ];
+                csv.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))
+                    .map_err(std::io::Error::other)?;
+            }
             csv.flush()?;
         }
         Format::Table => {
@@ -111,17 +266,19 @@ pub async fn write_run<W: Write>(
             writeln!(out)?;
             writeln!(
                 out,
-                "{:<9} {:<22} {:<26} TITLE",
-                "SEVERITY", "RULE", "SUBJECT"
+                "{:<9} {:<22} {:<26} {:<8} TITLE",
+                "SEVERITY", "RULE", "SUBJECT", "STATUS"
             )?;
             let count = store
-                .for_each_finding(run.run_id, |f| {
+                .for_each_finding_seen(run.run_id, |f, seen| {
+                    let (status, _) = judge.judge(&f, seen);
                     writeln!(
                         out,
-                        "{:<9} {:<22} {:<26} {}",
+                        "{:<9} {:<22} {:<26} {:<8} {}",
                         f.severity.as_str(),
                         fit(&f.rule, 22),
                         fit(&subject(&f), 26),
+                        status.as_str(),
                         printable(&f.title)
                     )
                 })
@@ -142,7 +299,7 @@ pub async fn write_run<W: Write>(
             }
         }
     }
-    Ok(())
+    Ok(judge.standing)
 }
 
 fn subject(f: &Finding) -> String {

@@ -55,6 +55,15 @@ impl Store {
         Ok(tables)
     }
 
+    /// Whether the store holds any account at all, of any time (a run over
+    /// none would be an empty audit, not a clean one).
+    pub async fn has_accounts(&self) -> Result<bool> {
+        Ok(!self
+            .fetch_all("SELECT 1 AS any_account FROM principals LIMIT 1", &[])
+            .await?
+            .is_empty())
+    }
+
     /// The newest event at or before `as_of`.
     pub async fn newest_event(&self, as_of: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let rows = self

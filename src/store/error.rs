@@ -11,6 +11,19 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// A command that only reads an existing store was pointed at a SQLite
+    /// file that does not exist (a typo in the path, most often).
+    #[error(
+        "no database at {0}: nothing was created (`accessaudit migrate`, `import`, `sync` or \
+         `demo` create one; is the path right?)"
+    )]
+    Missing(String),
+    /// The database exists but holds no accessaudit schema.
+    #[error(
+        "{0} holds no accessaudit schema: nothing was changed (`accessaudit migrate` creates \
+         it; is this the right database?)"
+    )]
+    NoSchema(String),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -80,6 +80,43 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens a database that must already hold accessaudit's schema (brought
+    /// up to date when older): a command that reads never creates a SQLite
+    /// file, nor the schema in a database that lacks it.
+    pub async fn open_existing(url: &str, options: StoreOptions) -> Result<Store> {
+        if let Some(path) = sqlite::file_of(url)
+            && !path.exists()
+        {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        let store = Store::connect(url, options).await?;
+        if !store.has_schema().await? {
+            return Err(StoreError::NoSchema(redact_url(url)));
+        }
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Whether the database holds accessaudit's schema (its migrations table).
+    async fn has_schema(&self) -> Result<bool> {
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM (SELECT to_regclass('_sqlx_migrations') AS t) AS r WHERE t IS NOT NULL"
+            }
+        };
+        let rows = self.fetch_all(sql, &[]).await?;
+        Ok(rows
+            .first()
+            .map(|r| r.i64("n"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0)
+            > 0)
+    }
+
     /// Opens the database without migrating it.
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Store> {
         let pools = if url.starts_with("sqlite:") {

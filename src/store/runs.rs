@@ -64,14 +64,20 @@ pub struct FirstSeen {
 /// trips, and well under SQLite's limit of bound parameters.
 const FINDING_BATCH: usize = 500;
 
-/// The findings of a run in a stable order: most severe first, then by key.
-const FINDINGS_OF_RUN: &str = concat!(
-    "SELECT rule, severity, subject_type, subject_id, title, evidence
+/// The findings of run $1 in the stable order, each saying whether run $2
+/// (the job's previous run, or NULL) had the same key.
+const FINDINGS_SEEN_BEFORE: &str = concat!(
+    "SELECT rule, severity, subject_type, subject_id, title, evidence,
+            EXISTS (SELECT 1 FROM findings p
+                     WHERE p.run_id = $2 AND p.rule = findings.rule
+                       AND p.subject_type = findings.subject_type
+                       AND p.subject_id = findings.subject_id) AS seen_before
      FROM findings WHERE run_id = $1",
     findings_order!()
 );
 
-/// The same, with each finding's first-seen instant.
+/// The findings of a run in a stable order (most severe first, then by
+/// key), each with its first-seen instant.
 const FINDINGS_WITH_FIRST_SEEN: &str = concat!(
     "SELECT rule, severity, subject_type, subject_id, title, evidence, first_seen_at
      FROM findings WHERE run_id = $1",
@@ -444,14 +450,26 @@ impl Store {
     where
         F: FnMut(Finding) -> std::io::Result<()>,
     {
+        self.for_each_finding_seen(run_id, |f, _| visit(f)).await
+    }
+
+    /// The same, each finding with whether the job's previous run had it
+    /// (an open finding) or not (a new one).
+    pub async fn for_each_finding_seen<F>(&self, run_id: i64, mut visit: F) -> Result<u64>
+    where
+        F: FnMut(Finding, bool) -> std::io::Result<()>,
+    {
+        let previous = self.previous_run(run_id).await?;
         let mut tx: Tx = self.begin().await?;
-        let params = [SqlValue::int(run_id)];
+        let params = [SqlValue::int(run_id), SqlValue::Int(previous)];
         let mut count = 0;
         {
-            let mut rows = tx.fetch(FINDINGS_OF_RUN, &params);
+            let mut rows = tx.fetch(FINDINGS_SEEN_BEFORE, &params);
             while let Some(row) = rows.next().await {
-                let finding = decode_finding(&row?)?;
-                visit(finding).map_err(|e| StoreError::Decode {
+                let row = row?;
+                let finding = decode_finding(&row)?;
+                let seen = row.bool("seen_before")?.unwrap_or(false);
+                visit(finding, seen).map_err(|e| StoreError::Decode {
                     column: "findings".into(),
                     message: format!("cannot write finding: {e}"),
                 })?;
@@ -479,7 +497,7 @@ fn decode_run(r: &DbRow) -> Result<RunRecord> {
     })
 }
 
-/// Reads a finding back from a row of `FINDINGS_OF_RUN`.
+/// Reads a finding back from a row of the findings queries above.
 pub fn decode_finding(r: &DbRow) -> Result<Finding> {
     let bad = |column: &str, message: String| StoreError::Decode {
         column: column.to_string(),

@@ -42,6 +42,18 @@ impl ScanDeadline {
     }
 }
 
+/// The file a `sqlite:` URL names (`None` for an in-memory database or a
+/// URL that is not SQLite's).
+pub(super) fn file_of(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty() && path != std::path::Path::new(":memory:"))
+        .then(|| path.to_path_buf())
+}
+
 /// Opens a read-write pool (creating the file when missing) and a read-only
 /// pool for scans, so that nothing a rule runs can write.
 pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDeadline)> {

@@ -398,6 +398,12 @@ fn health_and_metrics_endpoints() {
         metrics.contains("accessaudit_run_duration_seconds_count{job=\"monthly\"} 1"),
         "{metrics}"
     );
+    // Every rule of the run is counted by its outcome (a skipped or failed
+    // rule would show under its own status).
+    assert!(
+        metrics.contains("accessaudit_rule_outcomes_total{job=\"monthly\",status=\"evaluated\"} 5"),
+        "{metrics}"
+    );
     assert!(daemon.stop().success());
 }
 

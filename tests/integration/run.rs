@@ -100,7 +100,19 @@ async fn json_output_follows_the_contract(db: TestDb) {
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     let top: Vec<&String> = doc.as_object().unwrap().keys().collect();
-    assert_eq!(top, ["as_of", "findings", "run_id"]);
+    // The contract's keys, and `rules` added (issue: no silent passes).
+    assert_eq!(top, ["as_of", "findings", "rules", "run_id"]);
+    let rules = doc["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 5, "{rules:?}");
+    for r in rules {
+        assert_eq!(r["status"], "evaluated", "{r}");
+        assert!(r["reason"].is_null() && r["duration_ms"].is_u64(), "{r}");
+    }
+    let departed = rules
+        .iter()
+        .find(|r| r["rule"] == "departed-still-active")
+        .unwrap();
+    assert_eq!(departed["findings"], 1);
     assert_eq!(doc["as_of"], T);
     assert!(doc["run_id"].as_i64().unwrap() >= 1);
     let findings = doc["findings"].as_array().unwrap();
@@ -119,6 +131,8 @@ async fn json_output_follows_the_contract(db: TestDb) {
                 assert!(obj.contains_key(field), "finding lacks {field}: {f}");
             }
             assert!(obj["evidence"].is_object());
+            assert_eq!(obj["status"], "new", "{f}");
+            assert!(obj["exception_id"].is_null(), "{f}");
             (
                 f["rule"].as_str().unwrap().to_string(),
                 f["subject_id"].as_str().unwrap().to_string(),
@@ -252,7 +266,7 @@ async fn stale_event_feed_skips_event_rules(db: TestDb) {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["findings"].as_array().unwrap().len(), 0);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("warning: rule idle-accounts skipped: event feed is stale: the newest event (2026-10-31T09:00:00Z) is more than 1day before 2026-11-07T00:00:00Z"), "{stderr}");
+    assert!(stderr.contains("warning: rule idle-accounts skipped: event feed is stale: the newest event (2026-10-31T09:00:00Z) is more than 24h before 2026-11-07T00:00:00Z"), "{stderr}");
 }
 
 async fn custom_sql_rules_map_columns_and_cannot_write(db: TestDb) {
@@ -377,6 +391,150 @@ async fn scans_stop_at_the_statement_timeout(db: TestDb) {
     );
 }
 
+/// Issue "no silent passes": every way a run can fail to check something
+/// ends in a non-zero exit and says so.
+async fn incomplete_runs_exit_4(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    import_fixture(&db, dir.path());
+    // A stale feed: idle-accounts is skipped.
+    let stale = bin(
+        &db,
+        &["run", "--as-of", "2026-11-07T00:00:00Z", "--format", "json"],
+    );
+    assert_eq!(
+        stale.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&stale.stdout).unwrap();
+    let skipped: Vec<&str> = doc["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "skipped")
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["bulk-export", "idle-accounts"]);
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("this run is incomplete"));
+    let allowed = bin(
+        &db,
+        &["run", "--as-of", "2026-11-07T00:00:00Z", "--allow-skipped"],
+    );
+    assert_eq!(allowed.status.code(), Some(0));
+    // The CSV says it too, in a row of the rule's own.
+    let csv = bin(
+        &db,
+        &["run", "--as-of", "2026-11-07T00:00:00Z", "--format", "csv"],
+    );
+    assert_eq!(csv.status.code(), Some(4));
+    let text = String::from_utf8(csv.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("run_id,rule,severity,subject_type,subject_id,title,evidence,status,exception_id")
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(",idle-accounts,,rule,idle-accounts,") && l.ends_with(",skipped,")),
+        "{text}"
+    );
+
+    // A custom rule that fails (an unknown column): exit 4, even when skips are allowed.
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("bad.yaml"),
+        "id: bad-sql\ntitle: Bad\nseverity: low\nkind: sql\nparams:\n  query: SELECT nosuchcolumn AS subject_id FROM principals\n",
+    )
+    .unwrap();
+    let failed = common::accessaudit()
+        .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+        .args(["--rules", rules.path().to_str().unwrap()])
+        .args(["run", "--as-of", T, "--rule", "bad-sql", "--allow-skipped"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("rule bad-sql failed"), "{stderr}");
+}
+
+/// `--fail-on` counts only the findings no exception accepts; the outputs
+/// say which are accepted and by which exception.
+async fn fail_on_ignores_accepted_findings(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    import_fixture(&db, dir.path());
+    let add = bin(
+        &db,
+        &[
+            "exceptions",
+            "add",
+            "--rule",
+            "departed-still-active",
+            "--subject",
+            "p2",
+            "--reason",
+            "handover until month end",
+            "--approved-by",
+            "ciso@example.com",
+            "--expires",
+            "2027-01-01",
+        ],
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let out = bin(
+        &db,
+        &[
+            "run",
+            "--as-of",
+            T,
+            "--format",
+            "json",
+            "--fail-on",
+            "critical",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bob = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject_id"] == "p2")
+        .unwrap();
+    assert_eq!(bob["status"], "accepted");
+    assert!(bob["exception_id"].as_i64().unwrap() >= 1);
+    // The medium idle finding still counts.
+    let medium = bin(&db, &["run", "--as-of", T, "--fail-on", "medium"]);
+    assert_eq!(medium.status.code(), Some(3));
+    // A second run of the same job: the idle finding is now open.
+    let first = bin(
+        &db,
+        &["run", "--as-of", T, "--job", "j", "--format", "json"],
+    );
+    assert!(first.status.success());
+    let second = bin(
+        &db,
+        &["run", "--as-of", T, "--job", "j", "--format", "json"],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    let carol = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject_id"] == "p3")
+        .unwrap();
+    assert_eq!(carol["status"], "open", "{carol}");
+}
+
 on_both_backends!(
     json_output_follows_the_contract,
     fail_on_sets_the_exit_status,
@@ -384,7 +542,70 @@ on_both_backends!(
     stale_event_feed_skips_event_rules,
     custom_sql_rules_map_columns_and_cannot_write,
     scans_stop_at_the_statement_timeout,
+    incomplete_runs_exit_4,
+    fail_on_ignores_accepted_findings,
 );
+
+/// A typo in the database path is an error, not an empty audit with exit 0;
+/// nothing is created.
+#[test]
+fn a_mistyped_database_path_is_an_error_not_an_empty_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("acessaudit-demo.db");
+    let out = common::accessaudit()
+        .args(["--database", &format!("sqlite://{}", typo.display())])
+        .args(["run", "--fail-on", "high"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no database at"), "{stderr}");
+    assert!(!typo.exists(), "run created {}", typo.display());
+    assert!(out.stdout.is_empty(), "no findings table was printed");
+    // Every reading command refuses it alike.
+    for args in [&["runs", "list"][..], &["report", "--job", "monthly"][..]] {
+        let out = common::accessaudit()
+            .args(["--database", &format!("sqlite://{}", typo.display())])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(!typo.exists(), "{args:?} created the file");
+    }
+}
+
+/// A database with the schema but not one account has nothing to audit.
+#[test]
+fn a_store_without_accounts_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("empty.db").display());
+    let migrate = common::accessaudit()
+        .args(["--database", &url, "migrate"])
+        .output()
+        .unwrap();
+    assert!(migrate.status.success());
+    let out = common::accessaudit()
+        .args(["--database", &url, "run"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("holds no accounts"), "{stderr}");
+    // And a SQLite file that is not accessaudit's is not taken over.
+    let foreign = dir.path().join("other.db");
+    std::fs::write(&foreign, b"").unwrap();
+    let out = common::accessaudit()
+        .args([
+            "--database",
+            &format!("sqlite://{}", foreign.display()),
+            "run",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("holds no accessaudit schema"), "{stderr}");
+}
 
 #[test]
 fn the_default_database_is_created_in_the_working_directory() {

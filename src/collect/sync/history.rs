@@ -31,11 +31,7 @@ pub(super) async fn record_principal_versions(
         let valid_from = match open.get(id) {
             Some(f) if *f == fingerprint => continue,
             Some(_) => {
-                tx.execute(
-                    "UPDATE principal_history SET valid_to = $1 WHERE principal_id = $2 AND source = $3 AND valid_to IS NULL",
-                    &[SqlValue::time(ctx.now), SqlValue::text(id), SqlValue::text(ctx.source)],
-                )
-                .await?;
+                close_version(tx, ctx, SqlValue::text(id)).await?;
                 ctx.now
             }
             // The first version holds from the account's creation: the
@@ -60,5 +56,20 @@ pub(super) async fn record_principal_versions(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Ends the open version of an account (changed, or gone from the source)
+/// at the sync.
+pub(super) async fn close_version(
+    tx: &mut Tx,
+    ctx: &SyncCtx<'_>,
+    principal_id: SqlValue,
+) -> Result<(), SyncError> {
+    tx.execute(
+        "UPDATE principal_history SET valid_to = $1 WHERE principal_id = $2 AND source = $3 AND valid_to IS NULL",
+        &[SqlValue::time(ctx.now), principal_id, SqlValue::text(ctx.source)],
+    )
+    .await?;
     Ok(())
 }

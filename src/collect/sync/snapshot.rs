@@ -215,11 +215,7 @@ pub(super) async fn remove_row(
         return Ok(());
     }
     if spec.name == tables::PRINCIPALS.name {
-        tx.execute(
-            "UPDATE principal_history SET valid_to = $1 WHERE principal_id = $2 AND source = $3 AND valid_to IS NULL",
-            &[SqlValue::time(ctx.now), parts[0].clone(), SqlValue::text(ctx.source)],
-        )
-        .await?;
+        super::history::close_version(tx, ctx, parts[0].clone()).await?;
     }
     let condition: Vec<String> = spec
         .key

@@ -196,7 +196,7 @@ impl fmt::Display for Span {
         const DAY: u64 = 86_400;
         let secs = self.0.as_secs();
         let millis = self.0.subsec_millis();
-        if secs > DAY && secs % DAY == 0 && millis == 0 {
+        if secs > DAY && secs.is_multiple_of(DAY) && millis == 0 {
             return write!(f, "{}d", secs / DAY);
         }
         let parts = [

@@ -26,7 +26,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "ACCESSAUDIT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Database URL: sqlite://PATH (created when missing) or postgres://…
+    /// Database URL: sqlite://PATH or postgres://… (only migrate, import,
+    /// sync, demo and serve create a missing SQLite file)
     /// [default: the config file's, else sqlite://accessaudit.db]
     #[arg(
         long,
@@ -85,7 +86,7 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     /// Aligned columns for a person at a terminal.
     Table,
-    /// `{run_id, as_of, findings: […]}`: the JSON contract (README).
+    /// `{run_id, as_of, rules, findings}`: the JSON contract (docs/CANONICAL.md).
     Json,
     /// One finding per row, with the evidence as JSON.
     Csv,
@@ -128,6 +129,18 @@ pub enum Command {
     /// Check the configuration and what the database roles may do.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the canonical model: every table, column, type and allowed
+    /// value, what each rule reads, and the output contract (docs/CANONICAL.md).
+    Schema,
+    /// Print a shell completion script (e.g. `accessaudit completions bash
+    /// > /etc/bash_completion.d/accessaudit`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `accessaudit man | man -l -`).
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +225,27 @@ pub struct ImportArgs {
     pub table: String,
     /// A CSV file whose header names the columns (any order).
     pub file: PathBuf,
+    /// The field separator: one character, or `tab` [default: ,].
+    #[arg(long, value_parser = parse_delimiter, default_value = ",")]
+    pub delimiter: u8,
+    /// The IANA time zone of times without an offset (`2026-11-01
+    /// 08:00:00`, a date alone), e.g. Asia/Shanghai [default: UTC].
+    #[arg(long, value_parser = parse_timezone)]
+    pub timezone: Option<chrono_tz::Tz>,
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!("`{s}` is not one ASCII character (or `tab`)")),
+    }
+}
+
+fn parse_timezone(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.parse().map_err(|_| {
+        format!("`{s}` is not an IANA time zone (e.g. Asia/Shanghai, Europe/Berlin, UTC)")
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +284,10 @@ pub struct RunArgs {
     /// a failed rule still exits 4.
     #[arg(long)]
     pub allow_skipped: bool,
+    /// With --format csv: start with a UTF-8 byte-order mark, so that Excel
+    /// shows non-ASCII text (Chinese names) correctly.
+    #[arg(long)]
+    pub excel: bool,
     /// Run as this job: a job of the config file runs its own rules and is
     /// what new / open / resolved compare within; another name records an
     /// ad-hoc job (all enabled rules, or those given with --rule).

@@ -49,6 +49,24 @@ fn format(f: OutputFormat) -> output::Format {
 
 /// Runs one command (all but `serve`, which `main` hands to the daemon).
 pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // What prints documentation needs no configuration or database.
+    match &cli.command {
+        Command::Schema => {
+            print!("{}", crate::collect::tables::REFERENCE);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "accessaudit", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let settings = Settings::resolve(&overrides(&cli.global))?;
     let g = &settings;
     match cli.command {
@@ -67,6 +85,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Exceptions(cmd) => reports::exceptions_command(g, cmd).await,
         Command::Config(ConfigCommand::Check) => config_check(g).await,
         Command::Serve => bail!("`serve` is the daemon's: main starts it"),
+        Command::Schema | Command::Completions { .. } | Command::Man => {
+            Ok(ExitCode::SUCCESS) // answered above, before the settings
+        }
     }
 }
 
@@ -189,7 +210,12 @@ async fn import(g: &Settings, args: ImportArgs) -> Result<ExitCode> {
     };
     let store = g.create_store().await?;
     let started = std::time::Instant::now();
-    let summary = csv_import::import_csv(&store, table, &args.file).await?;
+    let options = csv_import::ImportOptions {
+        delimiter: args.delimiter,
+        timezone: args.timezone.unwrap_or(chrono_tz::UTC),
+        extra_actions: g.config.actions.clone(),
+    };
+    let summary = csv_import::import_csv_with(&store, table, &args.file, &options).await?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} row(s) into {} from {} in {:.2}s",
@@ -198,6 +224,30 @@ async fn import(g: &Settings, args: ImportArgs) -> Result<ExitCode> {
         args.file.display(),
         secs
     );
+    if summary.repeated_keys > 0 {
+        eprintln!(
+            "warning: {} row(s) repeat the key of an earlier row of {} (the later row was kept):",
+            summary.repeated_keys,
+            args.file.display()
+        );
+        for (line, earlier, key) in &summary.repeated_examples {
+            eprintln!("  line {line} repeats line {earlier}: {key}");
+        }
+    }
+    if !summary.unknown_actions.is_empty() {
+        let listed: Vec<String> = summary
+            .unknown_actions
+            .iter()
+            .map(|(action, n)| format!("`{}` ({n})", output::printable(action)))
+            .collect();
+        eprintln!(
+            "warning: action(s) that no rule reads: {}; known: {}. If they are meant, list them \
+             under `actions:` in the configuration file; if they are another spelling of a known \
+             one, translate them in the source (a mapping's `codes:`)",
+            listed.join(", "),
+            crate::model::KNOWN_ACTIONS.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -312,6 +362,9 @@ async fn rules_test(g: &Settings, paths: Vec<PathBuf>) -> Result<ExitCode> {
 }
 
 async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
+    if args.excel && args.format != OutputFormat::Csv {
+        bail!("--excel applies to --format csv only");
+    }
     let loaded = Loaded::from_settings(g.clone())?;
     let selected = loaded.rules_for(args.job.as_deref(), &args.rules)?;
     let store = open_store(g).await?;
@@ -324,6 +377,9 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
     }
     let as_of = args.as_of.unwrap_or_else(chrono::Utc::now);
     let summary = engine::run(&store, &selected, as_of, args.job.as_deref()).await?;
+    if args.excel {
+        std::io::stdout().write_all("\u{feff}".as_bytes())?;
+    }
     let standing = print_run(&store, &summary, format(args.format)).await?;
     if let Some(job) = &args.job {
         eprintln!(

@@ -45,6 +45,10 @@ pub struct Config {
     /// The longest one scan statement may run.
     #[serde(default = "default_statement_timeout")]
     pub statement_timeout: Span,
+    /// Event actions the deployment's logs carry besides the known ones
+    /// (login, export, delete, …): imports do not warn about these.
+    #[serde(default)]
+    pub actions: Vec<String>,
     /// Directories of the deployment's own rules and overrides.
     #[serde(default)]
     pub rules: Vec<PathBuf>,

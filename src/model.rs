@@ -1,4 +1,4 @@
-//! The canonical model of DESIGN.md: the enums every stage shares, and the finding.
+//! The canonical model (docs/CANONICAL.md): the enums every stage shares, and the finding.
 //!
 //! Enums parse from the exact lower-case strings of the contract ("parse, don't
 //! validate"): once a value is one of these types it is known to be valid.
@@ -147,20 +147,68 @@ pub fn format_instant(t: DateTime<Utc>) -> String {
 /// assert!(parse_instant("01/11/2026").is_err());
 /// ```
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    parse_instant_in(s, chrono_tz::UTC)
+}
+
+/// The same, where a date or a time without an offset (`2026-11-01`,
+/// `2026-11-01 08:00:00`, `2026-11-01T08:00:00.5`) is wall-clock time in
+/// `tz`; RFC 3339 values carry their own offset.
+pub fn parse_instant_in(s: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    if s.len() == 10
-        && let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        && let Some(t) = d.and_hms_opt(0, 0, 0)
-    {
-        return Ok(t.and_utc());
+    let naive = if s.len() == 10 {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    } else {
+        [
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M",
+        ]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+    };
+    if let Some(naive) = naive {
+        return Ok(local_to_utc(naive, tz));
     }
     Err(format!(
-        "`{s}` is not an RFC 3339 timestamp (e.g. 2026-11-01T08:00:00Z) or a date (2026-11-01)"
+        "`{s}` is not an RFC 3339 timestamp (e.g. 2026-11-01T08:00:00Z), a date (2026-11-01) \
+         or a time without offset (2026-11-01 08:00:00, taken in {tz})"
     ))
 }
+
+/// A wall-clock time of `tz` as UTC: where a daylight-saving change repeats
+/// it, the earlier instant; where it skips it, the hour after the gap.
+pub fn local_to_utc(t: chrono::NaiveDateTime, tz: chrono_tz::Tz) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    match tz.from_local_datetime(&t).earliest() {
+        Some(t) => t.with_timezone(&Utc),
+        None => tz
+            .from_local_datetime(&(t + chrono::Duration::hours(1)))
+            .earliest()
+            .map_or_else(|| t.and_utc(), |t| t.with_timezone(&Utc)),
+    }
+}
+
+/// The actions the shipped rules read, in the contract's spelling; a
+/// deployment makes more known with `actions:` in its configuration.
+pub const KNOWN_ACTIONS: [&str; 12] = [
+    "login",
+    "login_failed",
+    "logout",
+    "view",
+    "create",
+    "update",
+    "delete",
+    "export",
+    "import",
+    "grant",
+    "revoke",
+    "password_change",
+];
 
 /// A duration written the way people write them: `90d`, `24h`, `30 days`, `1h 30m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use accessaudit::collect::csv_import::{ImportError, check_reader};
+use accessaudit::collect::csv_import::{ImportError, ImportOptions, check_reader};
 use accessaudit::collect::tables::ALL;
 use libfuzzer_sys::fuzz_target;
 
@@ -13,7 +13,17 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let spec = ALL[usize::from(pick) % ALL.len()];
-    match check_reader(spec, Path::new("fuzz.csv"), rest) {
+    // The high bits pick the separator and the zone of offset-less times.
+    let options = ImportOptions {
+        delimiter: [b',', b';', b'\t', b'|'][usize::from(pick >> 4) % 4],
+        timezone: if pick & 0x80 == 0 {
+            chrono_tz::UTC
+        } else {
+            chrono_tz::Asia::Shanghai
+        },
+        extra_actions: vec!["approve".into()],
+    };
+    match check_reader(spec, Path::new("fuzz.csv"), rest, &options) {
         Ok(_) => {}
         Err(ImportError::Invalid { errors, total, .. }) => {
             assert!(total >= errors.len() && !errors.is_empty());

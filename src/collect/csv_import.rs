@@ -72,7 +72,45 @@ pub enum ImportError {
 pub struct ImportSummary {
     pub table: &'static str,
     pub rows: u64,
+    /// Actions no rule knows (`events` only), with how many rows had each.
+    pub unknown_actions: Vec<(String, u64)>,
+    /// Rows whose key an earlier row of the same file had (the later row
+    /// wins): the total, and the first few as (line, earlier line, key).
+    pub repeated_keys: u64,
+    pub repeated_examples: Vec<(u64, u64, String)>,
 }
+
+/// How a CSV file is read.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// The field separator (`,` unless the file uses `;` or a tab).
+    pub delimiter: u8,
+    /// The zone of times without an offset (`2026-11-01 08:00:00`).
+    pub timezone: chrono_tz::Tz,
+    /// Actions known besides `model::KNOWN_ACTIONS` (the config's `actions:`).
+    pub extra_actions: Vec<String>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            delimiter: b',',
+            timezone: chrono_tz::UTC,
+            extra_actions: Vec::new(),
+        }
+    }
+}
+
+/// What the reader noticed besides errors.
+#[derive(Debug, Default)]
+struct Notes {
+    unknown_actions: std::collections::BTreeMap<String, u64>,
+    repeated_keys: u64,
+    repeated_examples: Vec<(u64, u64, String)>,
+}
+
+/// How many repeated keys an import names; the rest are counted.
+const MAX_LISTED_REPEATS: usize = 5;
 
 struct Batch {
     rows: Vec<Vec<SqlValue>>,
@@ -84,12 +122,22 @@ pub async fn import_csv(
     table: &'static TableSpec,
     file: &Path,
 ) -> Result<ImportSummary, ImportError> {
+    import_csv_with(store, table, file, &ImportOptions::default()).await
+}
+
+/// The same, read as `options` say.
+pub async fn import_csv_with(
+    store: &Store,
+    table: &'static TableSpec,
+    file: &Path,
+    options: &ImportOptions,
+) -> Result<ImportSummary, ImportError> {
     let reader = std::fs::File::open(file).map_err(|source| ImportError::Io {
         file: file.to_path_buf(),
         source,
     })?;
     let size = reader.metadata().ok().map(|m| m.len());
-    import_reader(store, table, file, reader, size).await
+    import_reader_with(store, table, file, reader, size, options).await
 }
 
 /// Imports CSV text from any reader; `file` names it in errors. `size_hint`
@@ -104,19 +152,44 @@ pub async fn import_reader<R>(
 where
     R: std::io::Read + Send + 'static,
 {
-    let (csv, columns) = open_csv(table, file, reader)?;
+    import_reader_with(
+        store,
+        table,
+        file,
+        reader,
+        size_hint,
+        &ImportOptions::default(),
+    )
+    .await
+}
+
+/// The same, read as `options` say.
+pub async fn import_reader_with<R>(
+    store: &Store,
+    table: &'static TableSpec,
+    file: &Path,
+    reader: R,
+    size_hint: Option<u64>,
+    options: &ImportOptions,
+) -> Result<ImportSummary, ImportError>
+where
+    R: std::io::Read + Send + 'static,
+{
+    let (csv, columns) = open_csv(table, file, reader, options)?;
     let rows_per_batch =
         (PARAMS_PER_STATEMENT / columns.len().max(1)).clamp(1, MAX_ROWS_PER_STATEMENT);
 
     let (tx, mut rx) = mpsc::channel::<Batch>(4);
     let reader_columns = columns.clone();
     let reader_file = file.to_path_buf();
+    let reader_options = options.clone();
     let reader = tokio::task::spawn_blocking(move || {
         read_rows(
             csv,
             table,
             &reader_columns,
             &reader_file,
+            &reader_options,
             rows_per_batch,
             |rows| tx.blocking_send(Batch { rows }).is_ok(),
         )
@@ -146,7 +219,7 @@ where
             write_error = Some(e);
         }
     }
-    let (errors, total) = match reader.await {
+    let (errors, total, notes) = match reader.await {
         Ok(result) => result,
         Err(join) => (
             vec![CsvError {
@@ -157,6 +230,7 @@ where
                 message: format!("reader failed: {join}"),
             }],
             1,
+            Notes::default(),
         ),
     };
     if total > 0 {
@@ -182,6 +256,9 @@ where
     Ok(ImportSummary {
         table: table.name,
         rows: written,
+        unknown_actions: notes.unknown_actions.into_iter().collect(),
+        repeated_keys: notes.repeated_keys,
+        repeated_examples: notes.repeated_examples,
     })
 }
 
@@ -281,13 +358,22 @@ pub fn check_reader<R: std::io::Read>(
     table: &'static TableSpec,
     file: &Path,
     reader: R,
+    options: &ImportOptions,
 ) -> Result<u64, ImportError> {
-    let (csv, columns) = open_csv(table, file, reader)?;
+    let (csv, columns) = open_csv(table, file, reader, options)?;
     let mut rows = 0u64;
-    let (errors, total) = read_rows(csv, table, &columns, file, MAX_ROWS_PER_STATEMENT, |b| {
-        rows += b.len() as u64;
-        true
-    });
+    let (errors, total, _) = read_rows(
+        csv,
+        table,
+        &columns,
+        file,
+        options,
+        MAX_ROWS_PER_STATEMENT,
+        |b| {
+            rows += b.len() as u64;
+            true
+        },
+    );
     if total > 0 {
         return Err(ImportError::Invalid {
             file: file.to_path_buf(),
@@ -303,10 +389,37 @@ fn open_csv<R: std::io::Read>(
     table: &'static TableSpec,
     file: &Path,
     reader: R,
+    options: &ImportOptions,
 ) -> Result<(csv::Reader<std::io::BufReader<R>>, Vec<&'static ColumnSpec>), ImportError> {
+    use std::io::BufRead;
+    let mut input = std::io::BufReader::with_capacity(1 << 16, reader);
+    let head = input.fill_buf().map_err(|source| ImportError::Io {
+        file: file.to_path_buf(),
+        source,
+    })?;
+    // Excel's "CSV UTF-8" starts with a byte-order mark; its "Unicode text"
+    // is UTF-16, which is no CSV this reads.
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        input.consume(3);
+    } else if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Err(invalid(
+            file,
+            vec![CsvError {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 0,
+                column_name: String::new(),
+                message:
+                    "the file is UTF-16 (Excel's \"Unicode text\"): save it as \"CSV UTF-8\", \
+                          or convert it with `iconv -f UTF-16 -t UTF-8`"
+                        .into(),
+            }],
+        ));
+    }
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
+        .delimiter(options.delimiter)
+        .from_reader(input);
     let header: Vec<String> = match csv.headers() {
         Ok(h) => h.iter().map(str::to_string).collect(),
         Err(e) => return Err(invalid(file, vec![csv_error(file, &e, 1)])),
@@ -337,9 +450,15 @@ fn read_rows<R: std::io::Read>(
     table: &'static TableSpec,
     columns: &[&'static ColumnSpec],
     file: &Path,
+    options: &ImportOptions,
     rows_per_batch: usize,
     mut deliver: impl FnMut(Vec<Vec<SqlValue>>) -> bool,
-) -> (Vec<CsvError>, usize) {
+) -> (Vec<CsvError>, usize, Notes) {
+    let mut notes = Notes::default();
+    let action_at = columns.iter().position(|c| c.name == "action");
+    // Each key's first line, by a 64-bit hash of the key: a few bytes per
+    // row whatever the keys, so memory stays bounded on large files.
+    let mut first_line: HashMap<u64, u64> = HashMap::new();
     let key_positions: Vec<usize> = table
         .key
         .iter()
@@ -378,7 +497,7 @@ fn read_rows<R: std::io::Read>(
         let mut row = Vec::with_capacity(columns.len());
         let mut row_ok = true;
         for (i, (spec, cell)) in columns.iter().zip(record.iter()).enumerate() {
-            match spec.parse(cell) {
+            match spec.parse_in(cell, options.timezone) {
                 Ok(v) => row.push(v),
                 Err(e) => {
                     row_ok = false;
@@ -403,6 +522,32 @@ fn read_rows<R: std::io::Read>(
             .iter()
             .map(|&i| record[i].trim().to_string())
             .collect();
+        if let Some(at) = action_at
+            && let Some(SqlValue::Text(Some(action))) = row.get(at)
+            && !crate::model::KNOWN_ACTIONS.contains(&action.as_str())
+            && !options
+                .extra_actions
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(action))
+        {
+            *notes.unknown_actions.entry(action.clone()).or_default() += 1;
+        }
+        let hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            key.hash(&mut h);
+            h.finish()
+        };
+        if let Some(&earlier) = first_line.get(&hash) {
+            notes.repeated_keys += 1;
+            if notes.repeated_examples.len() < MAX_LISTED_REPEATS {
+                notes
+                    .repeated_examples
+                    .push((line, earlier, key.join(", ")));
+            }
+        } else {
+            first_line.insert(hash, line);
+        }
         match batch_keys.get(&key) {
             Some(&at) => batch[at] = row,
             None => {
@@ -421,7 +566,7 @@ fn read_rows<R: std::io::Read>(
     if total == 0 && !batch.is_empty() {
         deliver(batch);
     }
-    (errors, total)
+    (errors, total, notes)
 }
 
 fn csv_error(file: &Path, e: &csv::Error, line: u64) -> CsvError {
@@ -431,7 +576,9 @@ fn csv_error(file: &Path, e: &csv::Error, line: u64) -> CsvError {
         } => {
             format!("this line has {len} fields, the header has {expected_len}")
         }
-        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
+        csv::ErrorKind::Utf8 { .. } => "invalid UTF-8: is the file Latin-1 or GBK? Save it as \
+                                        \"CSV UTF-8\", or convert it with `iconv -f GBK -t UTF-8`"
+            .to_string(),
         _ => e.to_string(),
     };
     CsvError {

@@ -13,6 +13,11 @@ use crate::store::{Backend, SqlValue};
 /// for a run as of T.
 pub const PRINCIPAL_VERSION_COLUMNS: &str = "login, display_name, email, person_id, department, account_type, status, mfa_enabled, created_at, last_login_at, password_changed_at";
 
+/// The user reference of the canonical model (docs/CANONICAL.md, printed
+/// by `accessaudit schema`); a test checks it names every table and column
+/// of the specs below with its type.
+pub const REFERENCE: &str = include_str!("../../docs/CANONICAL.md");
+
 /// The type of a canonical column.
 #[derive(Debug, Clone, Copy)]
 pub enum ColumnType {
@@ -20,8 +25,11 @@ pub enum ColumnType {
     Int,
     Bool,
     Timestamp,
-    /// One of the contract's values (checked by the parse function).
+    /// One of the contract's values (checked by the parse function), in
+    /// any case: stored in the contract's lower case.
     Enum(fn(&str) -> Result<(), String>),
+    /// An event's action: text stored in lower case (`Export` is an export).
+    Action,
 }
 
 /// A column of a canonical table.
@@ -159,7 +167,7 @@ pub static EVENTS: TableSpec = TableSpec {
         req("occurred_at", Timestamp),
         // Optional: sources log failed sign-ins of unknown accounts too.
         col("principal_id", Text),
-        req("action", Text),
+        req("action", ColumnType::Action),
         col("object_type", Text),
         col("record_count", Int),
         col("ip", Text),
@@ -197,8 +205,13 @@ impl fmt::Display for ValueError {
 }
 
 impl ColumnSpec {
-    /// Parses one cell; an empty cell is NULL.
+    /// Parses one cell; an empty cell is NULL; a time without an offset is UTC.
     pub fn parse(&self, raw: &str) -> Result<SqlValue, ValueError> {
+        self.parse_in(raw, chrono_tz::UTC)
+    }
+
+    /// Parses one cell, taking a time without an offset in `tz`.
+    pub fn parse_in(&self, raw: &str, tz: chrono_tz::Tz) -> Result<SqlValue, ValueError> {
         let err = |message: String| ValueError {
             column: self.name.to_string(),
             message,
@@ -231,11 +244,13 @@ impl ColumnSpec {
             Bool if value.eq_ignore_ascii_case("true") => SqlValue::Bool(Some(true)),
             Bool if value.eq_ignore_ascii_case("false") => SqlValue::Bool(Some(false)),
             Bool => return Err(err(format!("`{value}` is not a boolean (true or false)"))),
-            Timestamp => SqlValue::time(model::parse_instant(value).map_err(err)?),
+            Timestamp => SqlValue::time(model::parse_instant_in(value, tz).map_err(err)?),
             ColumnType::Enum(check) => {
-                check(value).map_err(err)?;
+                let value = value.to_ascii_lowercase();
+                check(&value).map_err(err)?;
                 SqlValue::text(value)
             }
+            ColumnType::Action => SqlValue::text(value.to_ascii_lowercase()),
         })
     }
 
@@ -244,7 +259,7 @@ impl ColumnSpec {
             Int => SqlValue::Int(None),
             Bool => SqlValue::Bool(None),
             Timestamp => SqlValue::Time(None),
-            Text | ColumnType::Enum(..) => SqlValue::Text(None),
+            Text | ColumnType::Enum(..) | ColumnType::Action => SqlValue::Text(None),
         }
     }
 }

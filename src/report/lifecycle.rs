@@ -2,7 +2,7 @@
 //! **new** (not in the previous run), **open** (also in it), **resolved** (in
 //! the previous run, not in this one, and its rule was evaluated this time),
 //! **accepted** (covered by a live exception, whether new or open). The key
-//! of a finding is its rule + subject (DESIGN.md). First-seen instants are
+//! of a finding is its rule + subject (docs/CANONICAL.md). First-seen instants are
 //! carried forward by the engine as each finding is written (`Store::record_findings`).
 //!
 //! A finding of the previous run whose rule was skipped or failed this time is

@@ -183,7 +183,7 @@ pub fn context(
             "quiet": quiet,
         }));
     }
-    // The four frameworks of DESIGN.md always appear (saying so when no rule
+    // The four frameworks the rules map to always appear (saying so when no rule
     // of the job evidences one), then any other a deployment's rules name.
     let mut frameworks = Vec::new();
     let mut listed = std::collections::BTreeSet::new();

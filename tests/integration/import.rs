@@ -99,7 +99,7 @@ async fn a_file_with_any_bad_row_imports_nothing(db: TestDb) {
     assert_eq!(
         shown[0],
         format!(
-            "{file}:5002:2: column `occurred_at`: `2026-13-01T00:00:00Z` is not an RFC 3339 timestamp (e.g. 2026-11-01T08:00:00Z) or a date (2026-11-01)"
+            "{file}:5002:2: column `occurred_at`: `2026-13-01T00:00:00Z` is not an RFC 3339 timestamp (e.g. 2026-11-01T08:00:00Z), a date (2026-11-01) or a time without offset (2026-11-01 08:00:00, taken in UTC)"
         )
     );
     assert_eq!(
@@ -397,7 +397,138 @@ async fn a_nul_character_is_refused_with_its_place(db: TestDb) {
     assert_eq!(count(&db, "roles").await, 0);
 }
 
+/// Real-world exports: Excel's byte-order mark, a semicolon separator, times
+/// without an offset in a named zone, enumerated values and actions in any
+/// case; unknown actions and repeated keys reported, not silently taken.
+async fn real_world_exports_import_as_meant(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "principals.csv",
+        "\u{feff}id;login;status;account_type;created_at\n\
+         p1;李雷;Active;HUMAN;2026-11-01 08:00:00\n\
+         p2;han;Disabled;Service;2026-11-01\n",
+    );
+    let out = common::accessaudit()
+        .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+        .args([
+            "import",
+            "principals",
+            "--delimiter",
+            ";",
+            "--timezone",
+            "Asia/Shanghai",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = db
+        .store
+        .fetch_all(
+            "SELECT id, login, status, account_type, created_at FROM principals ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.req_text("login").unwrap(),
+                r.req_text("status").unwrap(),
+                r.req_text("account_type").unwrap(),
+                accessaudit::model::format_instant(r.time("created_at").unwrap().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "李雷".into(),
+                "active".into(),
+                "human".into(),
+                "2026-11-01T00:00:00Z".into()
+            ),
+            (
+                "han".into(),
+                "disabled".into(),
+                "service".into(),
+                "2026-10-31T16:00:00Z".into()
+            ),
+        ]
+    );
+
+    // `Export` is an export; `Approve` is unknown and said so; a repeated id is reported.
+    let path = write(
+        dir.path(),
+        "events.csv",
+        "id,occurred_at,principal_id,action,record_count\n\
+         e1,2026-11-01T08:00:00Z,p1,Export,5000\n\
+         e2,2026-11-01T08:01:00Z,p1,Approve,\n\
+         e3,2026-11-01T08:02:00Z,p1,approve,\n\
+         e1,2026-11-01T08:00:00Z,p1,EXPORT,5001\n",
+    );
+    let out = common::accessaudit()
+        .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+        .args(["import", "events"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("action(s) that no rule reads: `approve` (2)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 row(s) repeat the key of an earlier row"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 5 repeats line 2: e1"), "{stderr}");
+    let rows = db
+        .store
+        .fetch_all(
+            "SELECT action, record_count FROM events WHERE id = 'e1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].req_text("action").unwrap(), "export");
+    assert_eq!(
+        rows[0].i64("record_count").unwrap(),
+        Some(5001),
+        "the later row wins"
+    );
+
+    // UTF-16 (Excel's "Unicode text") is refused with what to do.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("id,name\n".encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .collect();
+    let path = dir.path().join("roles.csv");
+    std::fs::write(&path, utf16).unwrap();
+    let err = import_csv(&db.store, &tables::ROLES, &path)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("UTF-16"), "{err}");
+    // Latin-1: a hint, at its line.
+    let path = dir.path().join("roles2.csv");
+    std::fs::write(&path, b"id,name\nr1,Caf\xe9\n").unwrap();
+    let err = import_csv(&db.store, &tables::ROLES, &path)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(":2:") && text.contains("iconv"), "{text}");
+}
+
 on_both_backends!(
+    real_world_exports_import_as_meant,
     a_nul_character_is_refused_with_its_place,
     every_contract_column_imports_for_every_table,
     imports_in_any_column_order_and_updates_by_id,

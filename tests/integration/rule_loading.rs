@@ -377,3 +377,91 @@ fn the_shipped_rules_directory_validates_with_its_tests() {
         "{stderr}"
     );
 }
+
+/// `accessaudit schema` prints the user reference of the canonical model,
+/// and that reference names every table and column the import knows, with
+/// its type and, for enumerated columns, every allowed value.
+#[test]
+fn the_schema_reference_covers_every_table_and_column() {
+    let out = common::accessaudit().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, accessaudit::collect::tables::REFERENCE);
+    for table in accessaudit::collect::tables::ALL {
+        let at = [
+            format!("## {} ", table.name),
+            format!("## {}\n", table.name),
+        ]
+        .iter()
+        .find_map(|h| text.find(h.as_str()))
+        .unwrap_or_else(|| panic!("no section for {}", table.name));
+        let section = &text[at..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+        for c in table.columns {
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", c.name)))
+                .unwrap_or_else(|| panic!("{}.{} is not documented", table.name, c.name));
+            let ty = match c.ty {
+                accessaudit::collect::tables::ColumnType::Text => "text",
+                accessaudit::collect::tables::ColumnType::Int => "integer",
+                accessaudit::collect::tables::ColumnType::Bool => "boolean",
+                accessaudit::collect::tables::ColumnType::Timestamp => "timestamp",
+                accessaudit::collect::tables::ColumnType::Enum(_) => "enum",
+                accessaudit::collect::tables::ColumnType::Action => "action",
+            };
+            assert!(row.contains(&format!("| {ty} |")), "{row}");
+            assert_eq!(row.contains("| yes |"), c.required, "{row}");
+        }
+    }
+    use accessaudit::model::*;
+    for value in EmploymentStatus::ALL
+        .iter()
+        .map(|v| v.as_str())
+        .chain(AccountType::ALL.iter().map(|v| v.as_str()))
+        .chain(AccountStatus::ALL.iter().map(|v| v.as_str()))
+        .chain(DataScope::ALL.iter().map(|v| v.as_str()))
+        .chain(Outcome::ALL.iter().map(|v| v.as_str()))
+        .chain(KNOWN_ACTIONS)
+    {
+        assert!(
+            text.contains(&format!("`{value}`")),
+            "`{value}` is not documented"
+        );
+    }
+    assert!(
+        !text.contains("DESIGN.md"),
+        "the reference stands on its own"
+    );
+}
+
+/// Shell completions and the manual page come from the command line itself.
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = common::accessaudit()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("accessaudit") && text.contains("allow-skipped"),
+            "{shell}"
+        );
+    }
+    let out = common::accessaudit().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(".ie") || text.contains(".TH accessaudit"),
+        "{text}"
+    );
+    // Neither needs a configuration: a broken one does not stop them.
+    let out = common::accessaudit()
+        .env("ACCESSAUDIT_CONFIG", "/nonexistent/accessaudit.yaml")
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

@@ -10,7 +10,7 @@ pub mod elasticsearch;
 pub mod files;
 pub mod sql;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::mapping::{Feed, Mapping};
 use super::tables::{ColumnSpec, ColumnType};
@@ -142,17 +142,7 @@ fn typed(spec: &ColumnSpec, raw: RawValue, tz: chrono_tz::Tz) -> Result<SqlValue
     }
 }
 
-/// A wall-clock time of the source's zone as UTC (the earlier instant where
-/// a DST change repeats it; the hour after a gap where it skips it).
-pub fn local_to_utc(t: NaiveDateTime, tz: chrono_tz::Tz) -> DateTime<Utc> {
-    match tz.from_local_datetime(&t).earliest() {
-        Some(t) => t.with_timezone(&Utc),
-        None => tz
-            .from_local_datetime(&(t + chrono::Duration::hours(1)))
-            .earliest()
-            .map_or_else(|| t.and_utc(), |t| t.with_timezone(&Utc)),
-    }
-}
+pub use crate::model::local_to_utc;
 
 /// The source's wall-clock time of an instant.
 pub fn utc_to_local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDateTime {
@@ -160,23 +150,9 @@ pub fn utc_to_local(t: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDateTime {
 }
 
 /// RFC 3339 with an offset; else `YYYY-MM-DD[ T]HH:MM:SS[.f]` or a date in
-/// the source's zone.
+/// the source's zone (the same reading as a CSV import's).
 pub fn parse_time(s: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
-            return Ok(local_to_utc(t, tz));
-        }
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(local_to_utc(d.and_time(chrono::NaiveTime::MIN), tz));
-    }
-    Err(format!(
-        "`{s}` is not a timestamp (RFC 3339, or YYYY-MM-DD HH:MM:SS in the mapping's time zone)"
-    ))
+    crate::model::parse_instant_in(s, tz)
 }
 
 #[cfg(test)]

@@ -284,6 +284,11 @@ pub struct RunArgs {
     /// a failed rule still exits 4.
     #[arg(long)]
     pub allow_skipped: bool,
+    /// Evaluate without recording the run (an auditor's rerun): nothing is
+    /// written to the database. Automatic on a database this process may
+    /// not write.
+    #[arg(long)]
+    pub no_record: bool,
     /// With --format csv: start with a UTF-8 byte-order mark, so that Excel
     /// shows non-ASCII text (Chinese names) correctly.
     #[arg(long)]

@@ -68,8 +68,13 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         _ => {}
     }
     let settings = Settings::resolve(&overrides(&cli.global))?;
-    let g = &settings;
-    match cli.command {
+    let result = command(&settings, cli.command).await;
+    settings.close_stores().await;
+    result
+}
+
+async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
+    match command {
         Command::Migrate => {
             let store = g.create_store().await?;
             eprintln!("database schema is up to date ({})", store.backend().name());
@@ -297,6 +302,7 @@ async fn rules_command(g: &Settings, cmd: RulesCommand) -> Result<ExitCode> {
                     Err(e) => problems.push(e.to_string()),
                 }
             }
+            problems.extend(probe_rules(g, &set).await?);
             if !problems.is_empty() {
                 bail!("{}", problems.join("\n"));
             }
@@ -376,16 +382,43 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
         );
     }
     let as_of = args.as_of.unwrap_or_else(chrono::Utc::now);
-    let summary = engine::run(&store, &selected, as_of, args.job.as_deref()).await?;
+    // An auditor's rerun may leave no trace, and a read-only copy of the
+    // database cannot take one: such a run is recorded in a scratch store
+    // that goes away with it.
+    let no_record = args.no_record || store.is_read_only();
+    let scratch = match no_record {
+        true => Some(ScratchStore::new().await?),
+        false => None,
+    };
+    let record = scratch.as_ref().map_or(&store, |s| &s.store);
+    let summary =
+        engine::run_recorded_in(&store, record, &selected, as_of, args.job.as_deref()).await?;
     if args.excel {
         std::io::stdout().write_all("\u{feff}".as_bytes())?;
     }
-    let standing = print_run(&store, &summary, format(args.format)).await?;
-    if let Some(job) = &args.job {
+    let stores = output::RunStores {
+        source: &store,
+        record,
+        recorded: !no_record,
+    };
+    let standing = print_run(stores, &summary, format(args.format)).await?;
+    if no_record {
+        eprintln!(
+            "note: this run was not recorded ({}): it has no run id, and its findings are all `new`",
+            if args.no_record {
+                "--no-record"
+            } else {
+                "the database is read-only"
+            }
+        );
+    } else if let Some(job) = &args.job {
         eprintln!(
             "run {} of job {job}; its report: accessaudit report --run {}",
             summary.run_id, summary.run_id
         );
+    }
+    if let Some(scratch) = scratch {
+        scratch.store.close().await;
     }
     Ok(run_exit_code(
         &summary,
@@ -393,6 +426,51 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
         args.fail_on,
         args.allow_skipped,
     ))
+}
+
+/// Each rule's own database checks (a `sql` rule's query prepared over the
+/// canonical tables), on the configured PostgreSQL database, or on a
+/// scratch SQLite store with the canonical schema.
+async fn probe_rules(g: &Settings, set: &RuleSet) -> Result<Vec<String>> {
+    let scratch;
+    let store = if g.database.starts_with("postgres") {
+        g.open_store().await?
+    } else {
+        scratch = ScratchStore::new().await?;
+        scratch.store.clone()
+    };
+    let rules: Vec<&engine::Rule> = set.rules.iter().collect();
+    let refused = engine::probe(&store, &rules, chrono::Utc::now()).await?;
+    Ok(refused
+        .into_iter()
+        .map(|(rule, e)| {
+            let file = rule
+                .sources
+                .last()
+                .map_or_else(String::new, |p| p.display().to_string());
+            format!(
+                "{file}: rule `{}`: field `params.query`: {e} (checked on {})",
+                rule.id,
+                store.backend().name()
+            )
+        })
+        .collect())
+}
+
+/// A store of its own in a temporary directory, for what must not be
+/// recorded in the deployment's; removed when dropped.
+struct ScratchStore {
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+impl ScratchStore {
+    async fn new() -> Result<ScratchStore> {
+        let dir = tempfile::tempdir().context("creating a scratch directory")?;
+        let url = format!("sqlite://{}", dir.path().join("scratch.db").display());
+        let store = Store::open(&url, StoreOptions::default()).await?;
+        Ok(ScratchStore { store, _dir: dir })
+    }
 }
 
 /// A run that could not check everything says so before anything else; then
@@ -434,12 +512,12 @@ fn run_exit_code(
 
 /// Prints the findings of a run on stdout, and its skipped or failed rules on stderr.
 async fn print_run(
-    store: &Store,
+    stores: output::RunStores<'_>,
     summary: &engine::RunSummary,
     format: output::Format,
 ) -> Result<output::Standing> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let standing = output::write_run(store, summary, format, &mut out).await?;
+    let standing = output::write_run(stores, summary, format, &mut out).await?;
     out.flush()?;
     report_outcomes(summary);
     Ok(standing)
@@ -514,7 +592,12 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
     })?;
     crate::report::exceptions::replace_from_file(&store, &entries, org.as_of).await?;
     let summary = engine::run(&store, &rules, org.as_of, Some(DEMO_JOB)).await?;
-    print_run(&store, &summary, format(args.format)).await?;
+    print_run(
+        output::RunStores::recorded(&store),
+        &summary,
+        format(args.format),
+    )
+    .await?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     for (name, format) in [
@@ -522,7 +605,13 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         ("findings.csv", output::Format::Csv),
     ] {
         let mut buffer = Vec::new();
-        output::write_run(&store, &summary, format, &mut buffer).await?;
+        output::write_run(
+            output::RunStores::recorded(&store),
+            &summary,
+            format,
+            &mut buffer,
+        )
+        .await?;
         let path = args.out.join(name);
         atomic_file::write(&path, &buffer)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -554,6 +643,8 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         "explore it: accessaudit --database {url} run --as-of {} --format json",
         crate::model::format_instant(org.as_of)
     );
+    // The file alone holds the demo (no -wal beside it): it can be copied.
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -38,6 +38,8 @@ pub struct Settings {
     pub rules_dirs: Vec<PathBuf>,
     pub builtin_rules: bool,
     pub statement_timeout: Duration,
+    /// The stores opened through these settings, closed by `close_stores`.
+    opened: std::sync::Arc<std::sync::Mutex<Vec<Store>>>,
 }
 
 impl Settings {
@@ -73,6 +75,7 @@ impl Settings {
             statement_timeout: o.statement_timeout.unwrap_or(config.statement_timeout.0),
             config_file: o.config.clone(),
             config,
+            opened: Default::default(),
         }
     }
 
@@ -99,8 +102,26 @@ impl Settings {
     }
 
     async fn ready(&self, store: Store) -> Result<Store> {
-        store.abandon_dead_runs().await?;
+        if !store.is_read_only() {
+            store.abandon_dead_runs().await?;
+        }
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.push(store.clone());
+        }
         self.prepare_scans(store).await
+    }
+
+    /// Closes every store opened through these settings: a command's last
+    /// step, so that a SQLite file is left whole (its write-ahead log folded
+    /// in), and a copy of the file alone is the complete database.
+    pub async fn close_stores(&self) {
+        let opened = match self.opened.lock() {
+            Ok(mut opened) => std::mem::take(&mut *opened),
+            Err(_) => return,
+        };
+        for store in opened {
+            store.close().await;
+        }
     }
 
     /// Points the store's scans at `scan_database`, when configured.

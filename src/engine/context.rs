@@ -33,9 +33,7 @@ pub struct Context {
 impl Context {
     /// T minus a span, saturating at the earliest instant.
     pub fn before(&self, span: Span) -> DateTime<Utc> {
-        self.as_of
-            .checked_sub_signed(span.chrono())
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        instant_before(self.as_of, span)
     }
 
     /// `Some(reason)` when the event feed is older than `max_age` before T.
@@ -107,4 +105,10 @@ pub(crate) fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
 /// The strings of a list of contract enums.
 pub(crate) fn names<T: Copy>(items: &[T], as_str: fn(T) -> &'static str) -> Vec<String> {
     items.iter().map(|i| as_str(*i).to_string()).collect()
+}
+
+/// `span` before `t`, or the start of time when that is earlier.
+pub(crate) fn instant_before(t: DateTime<Utc>, span: Span) -> DateTime<Utc> {
+    t.checked_sub_signed(span.chrono())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

@@ -36,6 +36,17 @@ pub trait Kind:
         Ok(())
     }
 
+    /// Checks what only the database can tell (a deployment's SQL against
+    /// the canonical schema), reading no row: `rules validate` calls it in
+    /// a read-only scan. Most kinds have nothing to probe.
+    fn probe(
+        &self,
+        _tx: &mut Tx,
+        _as_of: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = std::result::Result<(), String>> + Send {
+        async { Ok(()) }
+    }
+
     /// Evaluates `rule` as of `ctx.as_of` inside the run's snapshot,
     /// handing each finding to `sink`.
     fn evaluate(

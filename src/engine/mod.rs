@@ -22,5 +22,5 @@ pub use kind::Kind;
 pub use kinds::RuleKind;
 pub use load::{RuleSet, SourceFile};
 pub use rule::{Control, Rule};
-pub use run::{RunSummary, run};
+pub use run::{RunSummary, probe, run, run_recorded_in};
 pub use sink::Sink;

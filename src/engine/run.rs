@@ -32,34 +32,87 @@ pub async fn run(
     as_of: DateTime<Utc>,
     job: Option<&str>,
 ) -> Result<RunSummary> {
-    let run_id = store.start_run(job, as_of).await?;
+    run_recorded_in(store, store, rules, as_of, job).await
+}
+
+/// Runs `rules` over the canonical tables of `scan` and records the run in
+/// `record`: the same store, or a scratch one when the run must leave no
+/// trace (`run --no-record`, a read-only database).
+pub async fn run_recorded_in(
+    scan: &Store,
+    record: &Store,
+    rules: &[&Rule],
+    as_of: DateTime<Utc>,
+    job: Option<&str>,
+) -> Result<RunSummary> {
+    let run_id = record.start_run(job, as_of).await?;
     // New / still open is judged against the previous run of the job: each
     // finding takes its first-seen instant from there as it is written.
     let first_seen = FirstSeen {
-        previous_run: store.previous_run(run_id).await?,
+        previous_run: record.previous_run(run_id).await?,
         as_of,
     };
-    match evaluate_all(store, run_id, first_seen, rules, as_of).await {
+    let stores = Stores { scan, record };
+    match evaluate_all(stores, run_id, first_seen, rules, as_of).await {
         Ok(summary) => {
-            store
+            record
                 .finish_run(run_id, summary.finding_count, None)
                 .await?;
             Ok(summary)
         }
         Err(e) => {
-            let _ = store.finish_run(run_id, 0, Some(&e.to_string())).await;
+            let _ = record.finish_run(run_id, 0, Some(&e.to_string())).await;
             Err(e)
         }
     }
 }
 
-async fn evaluate_all(
+/// Checks each rule's query over the canonical tables of `store` without
+/// reading a row (`Kind::probe`), in one read-only scan with a savepoint
+/// per rule, as a run would; returns the rules refused and why.
+pub async fn probe<'r>(
     store: &Store,
+    rules: &[&'r Rule],
+    as_of: DateTime<Utc>,
+) -> Result<Vec<(&'r Rule, String)>> {
+    let mut scan = store.begin_scan().await?;
+    let mut refused = Vec::new();
+    for rule in rules {
+        scan.execute("SAVEPOINT rule_eval", &[]).await?;
+        store.rearm_scan(&mut scan).await?;
+        match rule.kind.probe(&mut scan, as_of).await {
+            Ok(()) => {
+                scan.execute("RELEASE SAVEPOINT rule_eval", &[]).await?;
+            }
+            Err(e) => {
+                store.rearm_deadline();
+                scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
+                refused.push((*rule, e));
+            }
+        }
+    }
+    scan.rollback().await?;
+    Ok(refused)
+}
+
+/// Where a run reads and where it writes.
+#[derive(Clone, Copy)]
+struct Stores<'a> {
+    scan: &'a Store,
+    record: &'a Store,
+}
+
+async fn evaluate_all(
+    stores: Stores<'_>,
     run_id: i64,
     first_seen: FirstSeen,
     rules: &[&Rule],
     as_of: DateTime<Utc>,
 ) -> Result<RunSummary> {
+    let Stores {
+        scan: store,
+        record,
+    } = stores;
     let mut scan = store.begin_scan().await?;
     let newest_event = scan.newest_event(as_of).await?;
     let has_events = newest_event.is_some() || scan.has_events().await?;
@@ -77,7 +130,7 @@ async fn evaluate_all(
     let mut max_severity = None;
     for rule in rules {
         let started = Instant::now();
-        let mut sink = Sink::start(store, run_id, first_seen);
+        let mut sink = Sink::start(record, run_id, first_seen);
         // A savepoint per rule: on PostgreSQL a failed statement would
         // otherwise abort the snapshot for every rule after it.
         scan.execute("SAVEPOINT rule_eval", &[]).await?;
@@ -120,7 +173,7 @@ async fn evaluate_all(
                 scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
                 tracing::error!(rule = %rule.id, error = %e, "rule failed");
                 // Findings already flushed for this rule would be partial: drop them.
-                store.discard_rule_findings(run_id, &rule.id).await?;
+                record.discard_rule_findings(run_id, &rule.id).await?;
                 RuleOutcome {
                     rule_id: rule.id.clone(),
                     status: OutcomeStatus::Failed,
@@ -138,7 +191,7 @@ async fn evaluate_all(
                 tracing::info!(rule = %rule.id, findings = outcome.finding_count, ms = outcome.duration_ms, "rule evaluated")
             }
         }
-        store.record_outcome(run_id, &outcome).await?;
+        record.record_outcome(run_id, &outcome).await?;
         outcomes.push(outcome);
     }
     scan.rollback().await?;

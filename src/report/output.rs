@@ -173,22 +173,54 @@ pub fn neutralise_cell(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Where a run's findings are read from.
+#[derive(Clone, Copy)]
+pub struct RunStores<'a> {
+    /// The deployment's store: its exceptions decide what is accepted.
+    pub source: &'a Store,
+    /// Where the run was recorded: `source`, or a scratch store for a run
+    /// that leaves no trace (its id is then not shown).
+    pub record: &'a Store,
+    pub recorded: bool,
+}
+
+impl<'a> RunStores<'a> {
+    /// A run recorded in the store it read.
+    pub fn recorded(store: &'a Store) -> Self {
+        RunStores {
+            source: store,
+            record: store,
+            recorded: true,
+        }
+    }
+}
+
 /// Writes the findings of `run` to `out` in `format`, and says where they
 /// stand.
 pub async fn write_run<W: Write>(
-    store: &Store,
+    stores: RunStores<'_>,
     run: &RunSummary,
     format: Format,
     out: &mut W,
 ) -> Result<Standing, OutputError> {
-    let mut judge = Judge::new(store, run.as_of).await?;
+    let store = stores.record;
+    let mut judge = Judge::new(stores.source, run.as_of).await?;
+    let run_id = if stores.recorded {
+        run.run_id.to_string()
+    } else {
+        String::new()
+    };
     match format {
         Format::Json => {
             let rules: Vec<JsonOutcome<'_>> = run.outcomes.iter().map(JsonOutcome::from).collect();
             write!(
                 out,
                 "{{\"run_id\":{},\"as_of\":{},\"rules\":{},\"findings\":[",
-                run.run_id,
+                if stores.recorded {
+                    run_id.as_str()
+                } else {
+                    "null"
+                },
                 serde_json::Value::String(format_instant(run.as_of)),
                 serde_json::to_string(&rules).map_err(std::io::Error::other)?
             )?;
@@ -212,7 +244,6 @@ pub async fn write_run<W: Write>(
             let mut csv = csv::Writer::from_writer(&mut *out);
             csv.write_record(CSV_COLUMNS)
                 .map_err(std::io::Error::other)?;
-            let run_id = run.run_id.to_string();
             store
                 .for_each_finding_seen(run.run_id, |f, seen| {
                     let (status, exception_id) = judge.judge(&f, seen);
@@ -257,12 +288,14 @@ pub async fn write_run<W: Write>(
             csv.flush()?;
         }
         Format::Table => {
-            writeln!(
-                out,
-                "run {} as of {}",
-                run.run_id,
-                format_instant(run.as_of)
-            )?;
+            match stores.recorded {
+                true => writeln!(out, "run {run_id} as of {}", format_instant(run.as_of))?,
+                false => writeln!(
+                    out,
+                    "run (not recorded) as of {}",
+                    format_instant(run.as_of)
+                )?,
+            }
             writeln!(out)?;
             writeln!(
                 out,

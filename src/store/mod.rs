@@ -56,6 +56,8 @@ impl Default for StoreOptions {
 pub struct Store {
     pools: Pools,
     options: StoreOptions,
+    /// A SQLite file this process may not write: scans only.
+    read_only: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -93,7 +95,9 @@ impl Store {
         if !store.has_schema().await? {
             return Err(StoreError::NoSchema(redact_url(url)));
         }
-        store.migrate().await?;
+        if !store.read_only {
+            store.migrate().await?;
+        }
         Ok(store)
     }
 
@@ -119,8 +123,10 @@ impl Store {
 
     /// Opens the database without migrating it.
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Store> {
+        let mut read_only = false;
         let pools = if url.starts_with("sqlite:") {
-            let (rw, ro, deadline) = sqlite::connect(url).await?;
+            let (rw, ro, deadline, ro_file) = sqlite::connect(url).await?;
+            read_only = ro_file;
             Pools::Sqlite { rw, ro, deadline }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = postgres::connect(url).await?;
@@ -131,7 +137,34 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        Ok(Store { pools, options })
+        Ok(Store {
+            pools,
+            options,
+            read_only,
+        })
+    }
+
+    /// Whether the database cannot be written by this process (a read-only
+    /// SQLite file): it can be audited, but a run is recorded elsewhere.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Closes the connections; on SQLite the write-ahead log is folded into
+    /// the database file first, so that the file alone holds everything
+    /// (a copy of it is complete).
+    pub async fn close(&self) {
+        if let Pools::Sqlite { rw, ro, .. } = &self.pools {
+            if !self.read_only
+                && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(rw)
+                    .await
+            {
+                tracing::warn!("could not checkpoint the SQLite write-ahead log: {e}");
+            }
+            ro.close().await;
+            rw.close().await;
+        }
     }
 
     pub fn backend(&self) -> Backend {

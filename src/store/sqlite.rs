@@ -56,24 +56,31 @@ pub(super) fn file_of(url: &str) -> Option<std::path::PathBuf> {
 
 /// Opens a read-write pool (creating the file when missing) and a read-only
 /// pool for scans, so that nothing a rule runs can write.
-pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDeadline)> {
+pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDeadline, bool)> {
     let err = |source| StoreError::Connect {
         url: url.to_string(),
         source,
     };
-    let base = SqliteConnectOptions::from_str(url)
-        .map_err(err)?
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+    let parsed = SqliteConnectOptions::from_str(url).map_err(err)?;
+    let read_only = is_read_only(url, &parsed);
+    let base = parsed
         .busy_timeout(Duration::from_secs(30))
         .foreign_keys(true)
         // 16 MiB of page cache per connection instead of 2 MiB: index inserts
         // of bulk imports and the rules' scans stay in memory much longer,
         // and the process stays under 100 MB (measured: docs/ARCHITECTURE.md).
         .pragma("cache_size", "-16384");
+    let base = if read_only {
+        // A file we may not write (an auditor's copy, a read-only mount):
+        // opened as it is, without the journal files a writer would make.
+        base.read_only(true).immutable(true)
+    } else {
+        base.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    };
     let rw = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(base.clone().create_if_missing(true))
+        .max_connections(if read_only { 1 } else { 4 })
+        .connect_with(base.clone().create_if_missing(!read_only))
         .await
         .map_err(err)?;
     let deadline = ScanDeadline::new();
@@ -93,7 +100,21 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDe
         .connect_with(base.read_only(true))
         .await
         .map_err(err)?;
-    Ok((rw, ro, deadline))
+    Ok((rw, ro, deadline, read_only))
+}
+
+/// Whether the database must be opened read-only: the URL says so
+/// (`?mode=ro`), or the file exists and this process may not write it.
+fn is_read_only(url: &str, options: &SqliteConnectOptions) -> bool {
+    if url.contains("mode=ro") {
+        return true;
+    }
+    let path = options.get_filename();
+    path.exists()
+        && std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
 }
 
 /// A deferred transaction on a read-only connection: it reads one snapshot

@@ -230,3 +230,105 @@ fn the_cli_demo_prints_findings_of_every_rule_as_json() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+/// An auditor reruns on a copy of the demo's database that they may not
+/// write: the copied file alone holds every run (no write-ahead log left
+/// beside it), the run needs no write access, and `--no-record` leaves no
+/// trace on a database that could be written.
+#[test]
+fn a_read_only_copy_can_be_audited_and_no_record_leaves_no_trace() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("d.db");
+    let out = common::accessaudit()
+        .args(["demo", "--path"])
+        .arg(&db)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wal = dir.path().join("d.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0,
+        "the demo left its runs in the write-ahead log"
+    );
+    // The copy: only the file, readable by anyone, writable by no one.
+    let copy_dir = tempfile::tempdir().expect("temp dir");
+    let copy = copy_dir.path().join("audit-copy.db");
+    std::fs::copy(&db, &copy).expect("copy");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(copy_dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let url = format!("sqlite://{}", copy.display());
+    let as_of = ["run", "--as-of", "2026-11-01T08:00:00Z", "--format", "json"];
+    // As root nothing is read-only, so the auditor is `nobody` (setpriv,
+    // util-linux); `?mode=ro` says the same in the URL.
+    let as_nobody = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_accessaudit"))
+        .args(["--database", &url])
+        .args(as_of)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/nonexistent")
+        .current_dir("/")
+        .output()
+        .expect("setpriv (util-linux)");
+    let by_url = common::accessaudit()
+        .args(["--database", &format!("{url}?mode=ro")])
+        .args(as_of)
+        .output()
+        .expect("run");
+    for out in [&as_nobody, &by_url] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("not recorded (the database is read-only)"),
+            "{stderr}"
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert!(doc["run_id"].is_null(), "{doc}");
+        let rules: BTreeSet<&str> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["rule"].as_str())
+            .collect();
+        assert_eq!(rules, RULES.into_iter().collect::<BTreeSet<_>>());
+    }
+    std::fs::set_permissions(copy_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(
+        std::fs::read_dir(copy_dir.path()).unwrap().count(),
+        1,
+        "nothing was written beside the copy"
+    );
+
+    // --no-record on the writable original: the list of runs is unchanged.
+    let db_url = format!("sqlite://{}", db.display());
+    let runs = || {
+        let out = common::accessaudit()
+            .args(["--database", &db_url, "runs", "list"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let before = runs();
+    let out = common::accessaudit()
+        .args(["--database", &db_url])
+        .args(as_of)
+        .arg("--no-record")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not recorded (--no-record)"));
+    assert_eq!(runs(), before);
+}

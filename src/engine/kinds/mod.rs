@@ -75,6 +75,17 @@ macro_rules! kinds {
                 }
             }
 
+            /// What only the database can check (see `Kind::probe`).
+            pub async fn probe(
+                &self,
+                tx: &mut Tx,
+                as_of: chrono::DateTime<chrono::Utc>,
+            ) -> std::result::Result<(), String> {
+                match self {
+                    $(RuleKind::$variant(p) => p.probe(tx, as_of).await,)+
+                }
+            }
+
             /// Evaluates the rule `rule` (whose kind this is).
             pub(crate) async fn evaluate(
                 &self,

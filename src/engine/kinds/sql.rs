@@ -3,12 +3,13 @@
 //! parameter bound. Columns map onto the finding: `subject_id` (required),
 //! `subject_type`, `severity` and `title` (optional); all others are evidence.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
 use crate::engine::named_params;
-use crate::engine::context::{Context, Evaluation, RuleMeta};
+use crate::engine::context::{Context, Evaluation, RuleMeta, instant_before};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::sink::Sink;
 use crate::model::{Span, Finding, Severity, SubjectType};
@@ -54,6 +55,10 @@ fn default_subject() -> SubjectType {
 impl Kind for CustomSql {
     const NAME: &'static str = "sql";
 
+    async fn probe(&self, tx: &mut Tx, as_of: DateTime<Utc>) -> std::result::Result<(), String> {
+        self.prepare_probe(tx, as_of).await
+    }
+
     fn subject_type(&self) -> SubjectType {
         self.subject_type
     }
@@ -89,24 +94,7 @@ impl Kind for CustomSql {
             message,
         };
         let compiled = named_params::compile(&p.query).map_err(|e| fail(e.to_string()))?;
-        let mut params = Vec::with_capacity(compiled.names.len());
-        for name in &compiled.names {
-            let value = if name == "as_of" {
-                SqlValue::time(ctx.as_of)
-            } else if let Some(span) = p.before.get(name) {
-                SqlValue::time(ctx.before(*span))
-            } else {
-                match p.params.get(name) {
-                    Some(SqlParam::Bool(v)) => SqlValue::Bool(Some(*v)),
-                    Some(SqlParam::Int(v)) => SqlValue::int(*v),
-                    Some(SqlParam::Float(v)) => SqlValue::Float(Some(*v)),
-                    Some(SqlParam::Text(v)) => SqlValue::text(v),
-                    Some(SqlParam::List(v)) => SqlValue::TextList(v.clone()),
-                    None => return Err(fail(format!("`:{name}` is not set in params"))),
-                }
-            };
-            params.push(value);
-        }
+        let params = p.bind(&compiled.names, ctx.as_of).map_err(fail)?;
         // Exactly one read-only SELECT over the canonical tables: the store
         // checks it as it prepares it (on SQLite under a strict authorizer,
         // which stays on while the rows are read).
@@ -122,6 +110,60 @@ impl Kind for CustomSql {
         })?;
         ended?;
         Ok(evaluation)
+    }
+}
+
+impl CustomSql {
+    /// The values of the query's `:name` parameters, in order, as of `as_of`.
+    fn bind(&self, names: &[String], as_of: DateTime<Utc>) -> std::result::Result<Vec<SqlValue>, String> {
+        names
+            .iter()
+            .map(|name| {
+                if name == "as_of" {
+                    return Ok(SqlValue::time(as_of));
+                }
+                if let Some(span) = self.before.get(name) {
+                    return Ok(SqlValue::time(instant_before(as_of, *span)));
+                }
+                match self.params.get(name) {
+                    Some(SqlParam::Bool(v)) => Ok(SqlValue::Bool(Some(*v))),
+                    Some(SqlParam::Int(v)) => Ok(SqlValue::int(*v)),
+                    Some(SqlParam::Float(v)) => Ok(SqlValue::Float(Some(*v))),
+                    Some(SqlParam::Text(v)) => Ok(SqlValue::text(v)),
+                    Some(SqlParam::List(v)) => Ok(SqlValue::TextList(v.clone())),
+                    None => Err(format!("`:{name}` is not set in params")),
+                }
+            })
+            .collect()
+    }
+
+    /// Prepares the query over the canonical tables of `tx` (a read-only
+    /// scan) without reading a row, under the same guard as a run: a
+    /// misspelt table or column, a query without a `subject_id` column, or
+    /// a second statement is found before the rule is deployed.
+    async fn prepare_probe(
+        &self,
+        tx: &mut Tx,
+        as_of: DateTime<Utc>,
+    ) -> std::result::Result<(), String> {
+        let compiled = named_params::compile(&self.query).map_err(|e| e.to_string())?;
+        let params = self.bind(&compiled.names, as_of)?;
+        // The query on lines of its own, so that a trailing comment in it
+        // cannot swallow the wrapper.
+        let probe = format!("SELECT q.subject_id FROM (\n{}\n) AS q LIMIT 0", compiled.sql);
+        let explain = |e: StoreError| {
+            let e = e.to_string();
+            if e.contains("subject_id") {
+                format!("{e} (the query must return a `subject_id` column)")
+            } else {
+                e
+            }
+        };
+        tx.begin_untrusted(&probe).await.map_err(explain)?;
+        let probed = tx.fetch_all(&probe, &params).await;
+        let ended = tx.end_untrusted().await;
+        probed.map_err(explain)?;
+        ended.map_err(|e| e.to_string())
     }
 }
 

@@ -92,6 +92,16 @@ pub enum OutputFormat {
     Csv,
 }
 
+/// How lists (`rules list`, `runs list`, `exceptions list`) are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for a person.
+    #[default]
+    Table,
+    /// One JSON array, for scripts.
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -170,7 +180,8 @@ pub struct ReportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// The recorded runs, newest first, with their archived reports.
+    /// The recorded runs, the most recently started first, with their
+    /// archived reports.
     List {
         /// Only the runs of this job.
         #[arg(long)]
@@ -178,6 +189,9 @@ pub enum RunsCommand {
         /// At most this many runs.
         #[arg(long, default_value_t = 20)]
         limit: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
     },
     /// Recompute the SHA-256 of a run's archived reports and compare; exit 1
     /// on any mismatch.
@@ -211,7 +225,11 @@ pub enum ExceptionsCommand {
         expires: chrono::DateTime<chrono::Utc>,
     },
     /// List every exception, live and expired.
-    List,
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
     /// Remove an exception by id.
     Remove { id: i64 },
     /// Load the exceptions of a versioned YAML file, replacing those loaded
@@ -251,7 +269,11 @@ fn parse_timezone(s: &str) -> Result<chrono_tz::Tz, String> {
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// List the loaded rules.
-    List,
+    List {
+        /// Output format (JSON: each rule whole, with its parameters).
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
     /// Check rule files; with no PATH, the loaded rules.
     Validate {
         /// Rule files or directories to check (after the shipped rules).

@@ -11,8 +11,8 @@ mod reports;
 
 use crate::app::{self, Loaded, Overrides, Settings};
 use crate::cli::{
-    Cli, Command, ConfigCommand, DemoArgs, GlobalArgs, ImportArgs, OutputFormat, RulesCommand,
-    RunArgs, SyncArgs,
+    Cli, Command, ConfigCommand, DemoArgs, GlobalArgs, ImportArgs, ListFormat, OutputFormat,
+    RulesCommand, RunArgs, SyncArgs,
 };
 use crate::collect::{csv_import, tables};
 use crate::engine::{self, RuleSet, load as rules};
@@ -76,8 +76,24 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
 async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
     match command {
         Command::Migrate => {
+            // Counted before anything is migrated (connecting migrates nothing).
+            let before = Store::connect(&g.database, g.store_options())
+                .await?
+                .applied_migrations()
+                .await?;
             let store = g.create_store().await?;
-            eprintln!("database schema is up to date ({})", store.backend().name());
+            let after = store.applied_migrations().await?;
+            let backend = store.backend().name();
+            match (before, after) {
+                (0, _) => eprintln!("database schema created ({backend})"),
+                (b, a) if a > b => {
+                    eprintln!(
+                        "database schema updated: {} migration(s) applied ({backend})",
+                        a - b
+                    )
+                }
+                _ => eprintln!("database schema is up to date ({backend})"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(args) => import(g, args).await,
@@ -173,7 +189,12 @@ async fn sync(g: &Settings, args: SyncArgs) -> Result<ExitCode> {
         if !args.sources.is_empty() && !args.sources.contains(name) {
             continue;
         }
-        match sync::sync_source(&store, name, source, chrono::Utc::now()).await {
+        let progress = indicatif::ProgressBar::new_spinner();
+        progress.set_message(format!("syncing {name}"));
+        progress.enable_steady_tick(std::time::Duration::from_millis(200));
+        let synced = sync::sync_source(&store, name, source, chrono::Utc::now()).await;
+        progress.finish_and_clear();
+        match synced {
             Ok(report) => {
                 for f in &report.feeds {
                     eprintln!(
@@ -220,7 +241,28 @@ async fn import(g: &Settings, args: ImportArgs) -> Result<ExitCode> {
         timezone: args.timezone.unwrap_or(chrono_tz::UTC),
         extra_actions: g.config.actions.clone(),
     };
-    let summary = csv_import::import_csv_with(&store, table, &args.file, &options).await?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let size = file.metadata().ok().map(|m| m.len());
+    // A progress line on a terminal only (indicatif draws nothing otherwise).
+    let progress = indicatif::ProgressBar::new(size.unwrap_or(0)).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} importing {msg}: {bytes}/{total_bytes} {wide_bar} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    progress.set_message(table.name);
+    let summary = csv_import::import_reader_with(
+        &store,
+        table,
+        &args.file,
+        progress.wrap_read(file),
+        size,
+        &options,
+    )
+    .await;
+    progress.finish_and_clear();
+    let summary = summary?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "imported {} row(s) into {} from {} in {:.2}s",
@@ -258,9 +300,14 @@ async fn import(g: &Settings, args: ImportArgs) -> Result<ExitCode> {
 
 async fn rules_command(g: &Settings, cmd: RulesCommand) -> Result<ExitCode> {
     match cmd {
-        RulesCommand::List => {
+        RulesCommand::List { format } => {
             let set = load_rules(g)?;
             let mut out = std::io::stdout().lock();
+            if format == ListFormat::Json {
+                serde_json::to_writer_pretty(&mut out, &set.rules)?;
+                writeln!(out)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             writeln!(
                 out,
                 "{:<24} {:<9} {:<22} {:<8} CONTROLS",

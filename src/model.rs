@@ -318,7 +318,19 @@ mod tests {
             format_instant(parse_instant("2026-11-01").unwrap()),
             "2026-11-01T00:00:00Z"
         );
-        assert!(parse_instant("2026-11-01 08:00").is_err());
+        // Times without an offset, as spreadsheets write them: UTC here,
+        // the import's --timezone there.
+        assert_eq!(
+            format_instant(parse_instant("2026-11-01 08:00").unwrap()),
+            "2026-11-01T08:00:00Z"
+        );
+        assert_eq!(
+            format_instant(
+                parse_instant_in("2026-11-01 08:00:00", chrono_tz::Asia::Shanghai).unwrap()
+            ),
+            "2026-11-01T00:00:00Z"
+        );
+        assert!(parse_instant("2026-11-01 25:00").is_err());
         assert!(parse_instant("2026-13-01").is_err());
         assert!(parse_instant("yesterday").is_err());
     }

@@ -30,11 +30,12 @@ impl Schedule {
                 "`{text}` has {fields} field(s); a schedule has 5 (minute hour day-of-month month day-of-week) or 6 (seconds first)"
             ));
         }
-        let cron = CronParser::builder()
-            .seconds(Seconds::Optional)
-            .build()
-            .parse(text)
-            .map_err(|e| format!("`{text}` is not a cron schedule: {e}"))?;
+        let cron = parse_cron(text).map_err(|e| match bad_field(text) {
+            Some((name, value)) => format!(
+                "`{text}` is not a cron schedule: its {name} field `{value}` is not valid ({e})"
+            ),
+            None => format!("`{text}` is not a cron schedule: {e}"),
+        })?;
         Ok(Schedule {
             cron,
             tz,
@@ -74,6 +75,37 @@ impl Schedule {
     }
 }
 
+fn parse_cron(text: &str) -> Result<Cron, croner::errors::CronError> {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .build()
+        .parse(text)
+}
+
+/// The first field of a refused schedule that is refused on its own (the
+/// others replaced by `*`), named, so that the message says where to look.
+fn bad_field(text: &str) -> Option<(&'static str, String)> {
+    const FIVE: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
+    const SIX: [&str; 6] = [
+        "second",
+        "minute",
+        "hour",
+        "day-of-month",
+        "month",
+        "day-of-week",
+    ];
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let names: &[&str] = if fields.len() == 6 { &SIX } else { &FIVE };
+    (0..fields.len()).find_map(|i| {
+        let probe: Vec<&str> = (0..fields.len())
+            .map(|j| if j == i { fields[j] } else { "*" })
+            .collect();
+        parse_cron(&probe.join(" "))
+            .is_err()
+            .then(|| (names[i], fields[i].to_string()))
+    })
+}
+
 /// croner carries the sub-second part of its starting point into the
 /// instant it finds; schedules have whole seconds.
 fn whole_second(d: DateTime<Tz>) -> DateTime<Utc> {
@@ -87,6 +119,14 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_bad_schedule_names_its_field() {
+        let e = Schedule::parse("0 61 * * *", chrono_tz::UTC).unwrap_err();
+        assert!(e.contains("its hour field `61`"), "{e}");
+        let e = Schedule::parse("*/5 0 7 32 * *", chrono_tz::UTC).unwrap_err();
+        assert!(e.contains("its day-of-month field `32`"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use super::{load_rules, open_store};
 use crate::app::{self, Loaded, Settings};
-use crate::cli::{ExceptionsCommand, ReportArgs, RunsCommand};
+use crate::cli::{ExceptionsCommand, ListFormat, ReportArgs, RunsCommand};
 use crate::model::format_instant;
 use crate::report::{archive, exceptions, mime};
 
@@ -44,10 +44,34 @@ pub(super) async fn report(g: &Settings, args: ReportArgs) -> Result<ExitCode> {
 pub(super) async fn runs(g: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
     let store = open_store(g).await?;
     match cmd {
-        RunsCommand::List { job, limit } => {
+        RunsCommand::List { job, limit, format } => {
             let runs = store.list_runs(job.as_deref(), limit).await?;
             let reports = archive::list(&store, None).await?;
             let mut out = std::io::stdout().lock();
+            if format == ListFormat::Json {
+                let listed: Vec<serde_json::Value> = runs
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "run_id": r.id,
+                            "job": r.job,
+                            "as_of": format_instant(r.as_of),
+                            "started_at": format_instant(r.started_at),
+                            "finished_at": r.finished_at.map(format_instant),
+                            "status": r.status,
+                            "findings": r.finding_count,
+                            "reports": reports
+                                .iter()
+                                .filter(|a| a.run_id == r.id)
+                                .map(|a| a.sha256.as_str())
+                                .collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(&mut out, &listed)?;
+                writeln!(out)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             writeln!(
                 out,
                 "{:>6}  {:<16} {:<22} {:<10} {:>8}  REPORT SHA-256",
@@ -77,6 +101,9 @@ pub(super) async fn runs(g: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RunsCommand::Verify { id, file } => {
+            if store.run_record(id).await?.is_none() {
+                bail!("no run {id} in this database: `accessaudit runs list` shows the runs");
+            }
             let checks = archive::verify(&store, id).await?;
             if checks.is_empty() {
                 bail!(
@@ -154,9 +181,26 @@ pub(super) async fn exceptions_command(g: &Settings, cmd: ExceptionsCommand) -> 
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
-        ExceptionsCommand::List => {
+        ExceptionsCommand::List { format } => {
             let now = chrono::Utc::now();
             let mut out = std::io::stdout().lock();
+            if format == ListFormat::Json {
+                let listed: Vec<serde_json::Value> = exceptions::list(&store)
+                    .await?
+                    .into_iter()
+                    .map(|x| {
+                        let live = x.live_at(now);
+                        let mut v = serde_json::to_value(x).unwrap_or_default();
+                        if let Some(o) = v.as_object_mut() {
+                            o.insert("live".into(), live.into());
+                        }
+                        v
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(&mut out, &listed)?;
+                writeln!(out)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             writeln!(
                 out,
                 "{:>4}  {:<22} {:<16} {:<22} {:<8} {:<6} {:<16} REASON",

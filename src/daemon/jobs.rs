@@ -168,6 +168,18 @@ impl JobRunner {
         let rules = loaded.app.rules_for(Some(name), &[])?;
         let summary = engine::run(&self.store, &rules, slot_at, Some(name)).await?;
         self.metrics.rule_outcomes(name, &summary.outcomes);
+        for o in &summary.outcomes {
+            let reason = o.reason.as_deref().unwrap_or("");
+            match o.status {
+                OutcomeStatus::Skipped => {
+                    tracing::warn!(job = name, rule = %o.rule_id, reason, "rule skipped")
+                }
+                OutcomeStatus::Failed => {
+                    tracing::error!(job = name, rule = %o.rule_id, error = reason, "rule failed")
+                }
+                OutcomeStatus::Ok => {}
+            }
+        }
         let ran_ok: Vec<String> = summary
             .outcomes
             .iter()

@@ -171,7 +171,8 @@ async fn evaluate_all(
                 // before the rollback; the next rule sets its settings again.)
                 store.rearm_deadline();
                 scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
-                tracing::error!(rule = %rule.id, error = %e, "rule failed");
+                // (Said once, by the caller: the CLI on stderr, the daemon in its log.)
+                tracing::debug!(rule = %rule.id, error = %e, "rule failed");
                 // Findings already flushed for this rule would be partial: drop them.
                 record.discard_rule_findings(run_id, &rule.id).await?;
                 RuleOutcome {
@@ -185,7 +186,7 @@ async fn evaluate_all(
         };
         match outcome.status {
             OutcomeStatus::Skipped => {
-                tracing::warn!(rule = %rule.id, reason = outcome.reason.as_deref().unwrap_or(""), "rule skipped")
+                tracing::debug!(rule = %rule.id, reason = outcome.reason.as_deref().unwrap_or(""), "rule skipped")
             }
             _ => {
                 tracing::info!(rule = %rule.id, findings = outcome.finding_count, ms = outcome.duration_ms, "rule evaluated")

@@ -302,17 +302,23 @@ pub async fn write_run<W: Write>(
                 "{:<9} {:<22} {:<26} {:<8} TITLE",
                 "SEVERITY", "RULE", "SUBJECT", "STATUS"
             )?;
+            let term = Terminal::of_stdout();
+            // SEVERITY, RULE, SUBJECT and STATUS take 69 columns.
+            let title_width = term
+                .width
+                .map_or(usize::MAX, |w| w.saturating_sub(69).max(20));
             let count = store
                 .for_each_finding_seen(run.run_id, |f, seen| {
                     let (status, _) = judge.judge(&f, seen);
+                    let severity = format!("{:<9}", f.severity.as_str());
                     writeln!(
                         out,
-                        "{:<9} {:<22} {:<26} {:<8} {}",
-                        f.severity.as_str(),
+                        "{} {:<22} {:<26} {:<8} {}",
+                        term.paint(f.severity, &severity),
                         fit(&f.rule, 22),
                         fit(&subject(&f), 26),
                         status.as_str(),
-                        printable(&f.title)
+                        fit(&printable(&f.title), title_width)
                     )
                 })
                 .await?;
@@ -335,6 +341,44 @@ pub async fn write_run<W: Write>(
     Ok(judge.standing)
 }
 
+/// What the table may do on the standard output: fit its width, and colour
+/// severities — only on a terminal, and no colour where `NO_COLOR` is set
+/// (no-color.org); a file or a pipe gets plain, whole lines.
+struct Terminal {
+    width: Option<usize>,
+    color: bool,
+}
+
+impl Terminal {
+    fn of_stdout() -> Terminal {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() {
+            return Terminal {
+                width: None,
+                color: false,
+            };
+        }
+        Terminal {
+            width: terminal_size::terminal_size().map(|(w, _)| usize::from(w.0)),
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+
+    fn paint(&self, severity: Severity, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match severity {
+            Severity::Critical => "1;31",
+            Severity::High => "31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+            Severity::Info => "2",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
 fn subject(f: &Finding) -> String {
     format!("{} {}", f.subject_type, printable(&f.subject_id))
 }
@@ -346,7 +390,7 @@ pub fn printable(s: &str) -> String {
 }
 
 fn fit(s: &str, width: usize) -> String {
-    if s.chars().count() <= width {
+    if width == 0 || s.chars().count() <= width {
         s.to_string()
     } else {
         let mut cut: String = s.chars().take(width - 1).collect();

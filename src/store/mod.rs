@@ -101,6 +101,23 @@ impl Store {
         Ok(store)
     }
 
+    /// How many schema migrations the database has applied (0: none, no
+    /// schema at all).
+    pub async fn applied_migrations(&self) -> Result<i64> {
+        if !self.has_schema().await? {
+            return Ok(0);
+        }
+        let rows = self
+            .fetch_all("SELECT COUNT(*) AS n FROM _sqlx_migrations", &[])
+            .await?;
+        Ok(rows
+            .first()
+            .map(|r| r.i64("n"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0))
+    }
+
     /// Whether the database holds accessaudit's schema (its migrations table).
     async fn has_schema(&self) -> Result<bool> {
         let sql = match self.backend() {

@@ -14,6 +14,20 @@ pub(super) async fn connect(url: &str) -> Result<PgPool> {
         source,
     };
     let options = PgConnectOptions::from_str(url).map_err(err)?;
+    // One connection first, alone: the pool retries a failed connection
+    // until its timeout and then says only that it timed out, while this
+    // says why (connection refused, a wrong password, no such database).
+    {
+        use sqlx::Connection;
+        let first = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::PgConnection::connect_with(&options),
+        )
+        .await
+        .map_err(|_| err(sqlx::Error::PoolTimedOut))?
+        .map_err(err)?;
+        let _ = first.close().await;
+    }
     PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(10))

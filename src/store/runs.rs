@@ -300,14 +300,15 @@ impl Store {
             .map(Option::flatten)
     }
 
-    /// Runs, newest first (at most `limit`), optionally of one job.
+    /// Runs, the most recently started first (at most `limit`), optionally
+    /// of one job.
     pub async fn list_runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<RunRecord>> {
         let rows = self
             .fetch_all(
                 &format!(
                     "SELECT {RUN_COLUMNS} FROM runs
                       WHERE ($1 IS NULL OR job = $1)
-                      ORDER BY as_of DESC, id DESC LIMIT $2"
+                      ORDER BY id DESC LIMIT $2"
                 ),
                 &[
                     SqlValue::Text(job.map(str::to_string)),

@@ -20,6 +20,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options (every command)")]
 pub struct GlobalArgs {
     /// The configuration file (database, rules, templates, mail, jobs);
     /// without one, the embedded default (examples/embedded.yaml).
@@ -231,10 +232,16 @@ pub enum ExceptionsCommand {
         format: ListFormat,
     },
     /// Remove an exception by id.
-    Remove { id: i64 },
+    Remove {
+        /// The exception's id (`exceptions list` shows it).
+        id: i64,
+    },
     /// Load the exceptions of a versioned YAML file, replacing those loaded
     /// from a file before (those added with `add` stay).
-    Load { file: PathBuf },
+    Load {
+        /// The YAML file (`exceptions: [{rule, subject, reason, approved_by, expires}]`).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -292,7 +299,8 @@ pub struct RunArgs {
     /// Run only this rule; repeat for several.
     #[arg(long = "rule")]
     pub rules: Vec<String>,
-    /// Evaluate as of this instant (RFC 3339, or a date meaning midnight UTC).
+    /// Evaluate as of this instant (RFC 3339; a date, or a time without an
+    /// offset such as `2026-11-01 08:00:00`, in UTC).
     #[arg(long, value_parser = parse_as_of)]
     pub as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// Output format.

@@ -29,6 +29,9 @@ pub fn sample_context() -> Value {
         "total": {"count": 1, "change": "+1"},
         "counts": {"new": 1, "open": 1, "resolved": 1, "accepted": 1},
         "not_rechecked": 0,
+        "evaluation": {"total": 2, "evaluated": 1, "complete": false,
+                       "not_evaluated": [{"id": "bulk-export", "status": "skipped",
+                                          "reason": "event feed is stale"}]},
         "rules": [{
             "id": "idle-accounts", "title": "Idle accounts", "severity": "medium",
             "controls": [{"framework": "PCI DSS 4.0", "control": "8.2.6"}],

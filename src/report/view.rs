@@ -232,6 +232,16 @@ pub fn context(
         "total": {"count": total_now, "change": delta_text(total_now, total_before)},
         "counts": counts,
         "not_rechecked": lc.not_rechecked,
+        "evaluation": {
+            "total": lc.outcomes.len(),
+            "evaluated": lc.outcomes.iter().filter(|o| o.status == OutcomeStatus::Ok).count(),
+            "complete": lc.outcomes.iter().all(|o| o.status == OutcomeStatus::Ok),
+            "not_evaluated": lc.outcomes.iter().filter(|o| o.status != OutcomeStatus::Ok).map(|o| json!({
+                "id": o.rule_id,
+                "status": o.status.as_str(),
+                "reason": o.reason.clone().unwrap_or_default(),
+            })).collect::<Vec<_>>(),
+        },
         "rules": rule_sections,
         "expired_exceptions": lc.expired_exceptions.iter().map(exception_json).collect::<Vec<_>>(),
         "has_expired_exceptions": !lc.expired_exceptions.is_empty(),

@@ -422,6 +422,19 @@ async fn lifecycle_and_report(db: TestDb) {
             .text
             .contains("7 finding(s) of the previous run were not re-checked")
     );
+    // The summary says at once that the audit is not complete, and why.
+    assert!(
+        skipped
+            .text
+            .contains("NOT COMPLETE: 0 of 1 rules were evaluated; not evaluated:"),
+        "{}",
+        skipped.text
+    );
+    assert!(
+        skipped
+            .html
+            .contains("<b>Not complete:</b> 0 of 1 rules were evaluated")
+    );
 }
 
 #[test]

@@ -438,8 +438,13 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
         false => None,
     };
     let record = scratch.as_ref().map_or(&store, |s| &s.store);
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.set_message(format!("evaluating {} rule(s)", selected.len()));
+    progress.enable_steady_tick(std::time::Duration::from_millis(200));
     let summary =
-        engine::run_recorded_in(&store, record, &selected, as_of, args.job.as_deref()).await?;
+        engine::run_recorded_in(&store, record, &selected, as_of, args.job.as_deref()).await;
+    progress.finish_and_clear();
+    let summary = summary?;
     if args.excel {
         std::io::stdout().write_all("\u{feff}".as_bytes())?;
     }

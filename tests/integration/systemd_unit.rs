@@ -37,6 +37,13 @@ fn the_unit_matches_the_daemon() {
     ] {
         assert!(unit.contains(line), "missing `{line}`");
     }
+    // `config check` validates the files before the daemon is told to reload.
+    let reloads: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("ExecReload="))
+        .collect();
+    assert_eq!(reloads.len(), 2, "{reloads:?}");
+    assert!(reloads[0].ends_with(" config check"), "{reloads:?}");
     let exec = unit
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))

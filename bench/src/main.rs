@@ -107,7 +107,13 @@ fn main() -> anyhow::Result<()> {
                 seed,
             };
             let start = Instant::now();
-            let made = rt.block_on(generate::generate(&store, &opts))?;
+            // A progress line on a terminal only (indicatif draws nothing otherwise).
+            let progress = indicatif::ProgressBar::new_spinner();
+            progress.set_message("generating the data set");
+            progress.enable_steady_tick(std::time::Duration::from_millis(200));
+            let made = rt.block_on(generate::generate(&store, &opts));
+            progress.finish_and_clear();
+            let made = made?;
             let secs = start.elapsed().as_secs_f64();
             let rows = made.people + made.principals + made.grants + made.events;
             println!(

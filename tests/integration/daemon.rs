@@ -576,16 +576,7 @@ fn kill_campaign_loses_nothing_and_duplicates_nothing() {
          SELECT 'x1' AS subject_id, MAX(x) AS n FROM c\n",
     )
     .expect("write rule");
-    std::fs::write(
-        s.path("roster.csv"),
-        "emp,name,state\nh1,Li Lei,left\nh2,Han Meimei,here\n",
-    )
-    .expect("write");
-    std::fs::write(
-        s.path("roster.yaml"),
-        "timezone: UTC\nfeeds:\n  roster:\n    table: people\n    file: roster.csv\n    columns:\n      id: emp\n      full_name: name\n      employment_status: state\n    codes:\n      employment_status: {here: active, left: terminated}\n",
-    )
-    .expect("write");
+    write_roster(&s);
     let write_config = |jobs: &str, sync_schedule: &str| {
         let config = s.config(&smtp_transport(port), jobs);
         let text = std::fs::read_to_string(&config).expect("read");
@@ -828,32 +819,52 @@ fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-#[test]
-fn smtp_with_starttls_and_authentication() {
-    let s = Setup::sqlite();
+/// An SMTP server that requires STARTTLS (a private CA) and the login
+/// `audit` with `password`, and the transport block of a daemon that
+/// logs in with `given` (from a password file).
+fn tls_auth_sink(s: &Setup, mail: &Path, password: &str, given: &str) -> (SmtpSink, String) {
     let (ca, cert, key) = test_certificates(s.dir.path());
     let port = free_port();
-    let mail = s.path("mail");
-    let cert = cert.to_str().expect("utf-8");
-    let key = key.to_str().expect("utf-8");
     let sink = SmtpSink::start_with(
         port,
-        &mail,
+        mail,
         0.0,
         &[
             "--tls-cert",
-            cert,
+            cert.to_str().expect("utf-8"),
             "--tls-key",
-            key,
+            key.to_str().expect("utf-8"),
             "--auth",
-            "audit:s3cret pass",
+            &format!("audit:{password}"),
         ],
     );
-    std::fs::write(s.path("smtp-password"), "s3cret pass\n").expect("write");
+    std::fs::write(s.path("smtp-password"), format!("{given}\n")).expect("write");
     let transport = format!(
         "    kind: smtp\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    username: audit\n    password_file: smtp-password\n    ca_file: \"{}\"\n    timeout: 10s\n",
         ca.display()
     );
+    (sink, transport)
+}
+
+/// A CSV roster source (`hr`) and its mapping, in the deployment's folder.
+fn write_roster(s: &Setup) {
+    std::fs::write(
+        s.path("roster.csv"),
+        "emp,name,state\nh1,Li Lei,left\nh2,Han Meimei,here\n",
+    )
+    .expect("write");
+    std::fs::write(
+        s.path("roster.yaml"),
+        "timezone: UTC\nfeeds:\n  roster:\n    table: people\n    file: roster.csv\n    columns:\n      id: emp\n      full_name: name\n      employment_status: state\n    codes:\n      employment_status: {here: active, left: terminated}\n",
+    )
+    .expect("write");
+}
+
+#[test]
+fn smtp_with_starttls_and_authentication() {
+    let s = Setup::sqlite();
+    let mail = s.path("mail");
+    let (sink, transport) = tls_auth_sink(&s, &mail, "s3cret pass", "s3cret pass");
     let config = s.config(&transport, &monthly_job(&once_at(soon(3))));
     let daemon = Daemon::start(&config, &s.path("daemon.log"));
     wait_until("the message over STARTTLS", Duration::from_secs(40), || {
@@ -873,16 +884,7 @@ fn smtp_with_starttls_and_authentication() {
 #[test]
 fn a_source_syncs_on_its_schedule() {
     let s = Setup::sqlite();
-    std::fs::write(
-        s.path("roster.csv"),
-        "emp,name,state\nh1,Li Lei,left\nh2,Han Meimei,here\n",
-    )
-    .expect("write");
-    std::fs::write(
-        s.path("roster.yaml"),
-        "timezone: UTC\nfeeds:\n  roster:\n    table: people\n    file: roster.csv\n    columns:\n      id: emp\n      full_name: name\n      employment_status: state\n    codes:\n      employment_status: {here: active, left: terminated}\n",
-    )
-    .expect("write");
+    write_roster(&s);
     let config = s.config(&s.file_transport(), "  idle:\n    recipients: [it]\n");
     let text = std::fs::read_to_string(&config).expect("read");
     let slot = soon(3);
@@ -949,28 +951,9 @@ fn http_get(port: u16, path: &str) -> String {
 #[test]
 fn a_refused_login_is_retried_and_alerted_not_given_up() {
     let s = Setup::sqlite();
-    let (ca, cert, key) = test_certificates(s.dir.path());
-    let port = free_port();
     let http = free_port();
     let mail = s.path("mail");
-    let sink = SmtpSink::start_with(
-        port,
-        &mail,
-        0.0,
-        &[
-            "--tls-cert",
-            cert.to_str().expect("utf-8"),
-            "--tls-key",
-            key.to_str().expect("utf-8"),
-            "--auth",
-            "audit:right",
-        ],
-    );
-    std::fs::write(s.path("smtp-password"), "wrong\n").expect("write");
-    let transport = format!(
-        "    kind: smtp\n    host: 127.0.0.1\n    port: {port}\n    tls: starttls\n    username: audit\n    password_file: smtp-password\n    ca_file: \"{}\"\n    timeout: 10s\n",
-        ca.display()
-    );
+    let (sink, transport) = tls_auth_sink(&s, &mail, "right", "wrong");
     let config = s.config(&transport, &monthly_job(&once_at(soon(3))));
     edit(
         &config,

@@ -48,4 +48,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(t) = parse_instant(text) {
         assert_eq!(parse_instant(&accessaudit::model::format_instant(t)), Ok(t));
     }
+    // Times without an offset, read in the zone (imports, sources).
+    if let Ok(t) = accessaudit::model::parse_instant_in(text, tz) {
+        assert_eq!(parse_instant(&accessaudit::model::format_instant(t)), Ok(t));
+    }
 });

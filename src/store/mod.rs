@@ -179,8 +179,18 @@ impl Store {
             {
                 tracing::warn!("could not checkpoint the SQLite write-ahead log: {e}");
             }
-            ro.close().await;
-            rw.close().await;
+            // Closing waits for connections still lent out; a task that
+            // died holding one must not keep the process from exiting.
+            let closing = async {
+                ro.close().await;
+                rw.close().await;
+            };
+            if tokio::time::timeout(std::time::Duration::from_secs(5), closing)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the database connections did not close within 5 s");
+            }
         }
     }
 

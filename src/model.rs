@@ -154,7 +154,17 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 /// `2026-11-01 08:00:00`, `2026-11-01T08:00:00.5`) is wall-clock time in
 /// `tz`; RFC 3339 values carry their own offset.
 pub fn parse_instant_in(s: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
-    let s = s.trim();
+    use chrono::Datelike;
+    let t = parse_any_instant(s.trim(), tz)?;
+    // chrono reads `-1260-2-10` as a date; an instant outside RFC 3339's
+    // years is a typo, and could not be written back (found by fuzzing).
+    if !(1..=9999).contains(&t.year()) {
+        return Err(format!("`{}` is outside the years 1 to 9999", s.trim()));
+    }
+    Ok(t)
+}
+
+fn parse_any_instant(s: &str, tz: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -331,6 +341,9 @@ mod tests {
             "2026-11-01T00:00:00Z"
         );
         assert!(parse_instant("2026-11-01 25:00").is_err());
+        // Found by fuzzing: a negative year read as a date.
+        assert!(parse_instant("-1260-2-10").is_err());
+        assert!(parse_instant("0000-01-01").is_err());
         assert!(parse_instant("2026-13-01").is_err());
         assert!(parse_instant("yesterday").is_err());
     }

@@ -36,11 +36,21 @@ impl Schedule {
             ),
             None => format!("`{text}` is not a cron schedule: {e}"),
         })?;
-        Ok(Schedule {
+        let schedule = Schedule {
             cron,
             tz,
             text: text.to_string(),
-        })
+        };
+        // A schedule no date satisfies (found by fuzzing: `0 2, 29 2 +`)
+        // would make every search for its next slot run to croner's last
+        // year: refuse it once, here.
+        let reference = DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or_default();
+        if schedule.next_after(reference).is_none() {
+            return Err(format!(
+                "`{text}` never fires: no date matches all of its fields"
+            ));
+        }
+        Ok(schedule)
     }
 
     pub fn as_str(&self) -> &str {
@@ -119,6 +129,14 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_schedule_that_never_fires_is_refused() {
+        let e = Schedule::parse("0 2, 29 2 +", chrono_tz::America::St_Johns).unwrap_err();
+        assert!(e.contains("never fires"), "{e}");
+        // Once every four years is a schedule.
+        assert!(Schedule::parse("0 7 29 2 *", chrono_tz::UTC).is_ok());
     }
 
     #[test]

@@ -189,9 +189,7 @@ async fn sync(g: &Settings, args: SyncArgs) -> Result<ExitCode> {
         if !args.sources.is_empty() && !args.sources.contains(name) {
             continue;
         }
-        let progress = indicatif::ProgressBar::new_spinner();
-        progress.set_message(format!("syncing {name}"));
-        progress.enable_steady_tick(std::time::Duration::from_millis(200));
+        let progress = crate::support::progress::spinner(format!("syncing {name}"));
         let synced = sync::sync_source(&store, name, source, chrono::Utc::now()).await;
         progress.finish_and_clear();
         match synced {
@@ -244,14 +242,8 @@ async fn import(g: &Settings, args: ImportArgs) -> Result<ExitCode> {
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let size = file.metadata().ok().map(|m| m.len());
-    // A progress line on a terminal only (indicatif draws nothing otherwise).
-    let progress = indicatif::ProgressBar::new(size.unwrap_or(0)).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} importing {msg}: {bytes}/{total_bytes} {wide_bar} {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    progress.set_message(table.name);
+    let progress =
+        crate::support::progress::bytes(size.unwrap_or(0), format!("importing {}", table.name));
     let summary = csv_import::import_reader_with(
         &store,
         table,
@@ -302,12 +294,10 @@ async fn rules_command(g: &Settings, cmd: RulesCommand) -> Result<ExitCode> {
     match cmd {
         RulesCommand::List { format } => {
             let set = load_rules(g)?;
-            let mut out = std::io::stdout().lock();
             if format == ListFormat::Json {
-                serde_json::to_writer_pretty(&mut out, &set.rules)?;
-                writeln!(out)?;
-                return Ok(ExitCode::SUCCESS);
+                return print_json(&set.rules);
             }
+            let mut out = std::io::stdout().lock();
             writeln!(
                 out,
                 "{:<24} {:<9} {:<22} {:<8} CONTROLS",
@@ -438,9 +428,8 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
         false => None,
     };
     let record = scratch.as_ref().map_or(&store, |s| &s.store);
-    let progress = indicatif::ProgressBar::new_spinner();
-    progress.set_message(format!("evaluating {} rule(s)", selected.len()));
-    progress.enable_steady_tick(std::time::Duration::from_millis(200));
+    let progress =
+        crate::support::progress::spinner(format!("evaluating {} rule(s)", selected.len()));
     let summary =
         engine::run_recorded_in(&store, record, &selected, as_of, args.job.as_deref()).await;
     progress.finish_and_clear();
@@ -507,6 +496,14 @@ async fn probe_rules(g: &Settings, set: &RuleSet) -> Result<Vec<String>> {
             )
         })
         .collect())
+}
+
+/// A list for scripts (`--format json`): one pretty-printed JSON value.
+fn print_json(value: &impl serde::Serialize) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A store of its own in a temporary directory, for what must not be

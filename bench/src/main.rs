@@ -107,10 +107,9 @@ fn main() -> anyhow::Result<()> {
                 seed,
             };
             let start = Instant::now();
-            // A progress line on a terminal only (indicatif draws nothing otherwise).
-            let progress = indicatif::ProgressBar::new_spinner();
-            progress.set_message("generating the data set");
-            progress.enable_steady_tick(std::time::Duration::from_millis(200));
+            // A progress line on a terminal only.
+            let progress =
+                accessaudit::support::progress::spinner("generating the data set".into());
             let made = rt.block_on(generate::generate(&store, &opts));
             progress.finish_and_clear();
             let made = made?;

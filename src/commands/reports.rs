@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use super::{load_rules, open_store};
+use super::{load_rules, open_store, print_json};
 use crate::app::{self, Loaded, Settings};
 use crate::cli::{ExceptionsCommand, ListFormat, ReportArgs, RunsCommand};
 use crate::model::format_instant;
@@ -47,7 +47,13 @@ pub(super) async fn runs(g: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
         RunsCommand::List { job, limit, format } => {
             let runs = store.list_runs(job.as_deref(), limit).await?;
             let reports = archive::list(&store, None).await?;
-            let mut out = std::io::stdout().lock();
+            let shas_of = |run: i64| -> Vec<&str> {
+                reports
+                    .iter()
+                    .filter(|a| a.run_id == run)
+                    .map(|a| a.sha256.as_str())
+                    .collect()
+            };
             if format == ListFormat::Json {
                 let listed: Vec<serde_json::Value> = runs
                     .iter()
@@ -60,29 +66,20 @@ pub(super) async fn runs(g: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
                             "finished_at": r.finished_at.map(format_instant),
                             "status": r.status,
                             "findings": r.finding_count,
-                            "reports": reports
-                                .iter()
-                                .filter(|a| a.run_id == r.id)
-                                .map(|a| a.sha256.as_str())
-                                .collect::<Vec<_>>(),
+                            "reports": shas_of(r.id),
                         })
                     })
                     .collect();
-                serde_json::to_writer_pretty(&mut out, &listed)?;
-                writeln!(out)?;
-                return Ok(ExitCode::SUCCESS);
+                return print_json(&listed);
             }
+            let mut out = std::io::stdout().lock();
             writeln!(
                 out,
                 "{:>6}  {:<16} {:<22} {:<10} {:>8}  REPORT SHA-256",
                 "RUN", "JOB", "AS OF", "STATUS", "FINDINGS"
             )?;
             for r in runs {
-                let shas: Vec<&str> = reports
-                    .iter()
-                    .filter(|a| a.run_id == r.id)
-                    .map(|a| a.sha256.as_str())
-                    .collect();
+                let shas = shas_of(r.id);
                 writeln!(
                     out,
                     "{:>6}  {:<16} {:<22} {:<10} {:>8}  {}",
@@ -183,7 +180,6 @@ pub(super) async fn exceptions_command(g: &Settings, cmd: ExceptionsCommand) -> 
         }
         ExceptionsCommand::List { format } => {
             let now = chrono::Utc::now();
-            let mut out = std::io::stdout().lock();
             if format == ListFormat::Json {
                 let listed: Vec<serde_json::Value> = exceptions::list(&store)
                     .await?
@@ -197,10 +193,9 @@ pub(super) async fn exceptions_command(g: &Settings, cmd: ExceptionsCommand) -> 
                         v
                     })
                     .collect();
-                serde_json::to_writer_pretty(&mut out, &listed)?;
-                writeln!(out)?;
-                return Ok(ExitCode::SUCCESS);
+                return print_json(&listed);
             }
+            let mut out = std::io::stdout().lock();
             writeln!(
                 out,
                 "{:>4}  {:<22} {:<16} {:<22} {:<8} {:<6} {:<16} REASON",

@@ -78,21 +78,38 @@ pub async fn probe<'r>(
     let mut scan = store.begin_scan().await?;
     let mut refused = Vec::new();
     for rule in rules {
-        scan.execute("SAVEPOINT rule_eval", &[]).await?;
-        store.rearm_scan(&mut scan).await?;
-        match rule.kind.probe(&mut scan, as_of).await {
-            Ok(()) => {
-                scan.execute("RELEASE SAVEPOINT rule_eval", &[]).await?;
-            }
-            Err(e) => {
-                store.rearm_deadline();
-                scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
-                refused.push((*rule, e));
-            }
+        begin_rule(store, &mut scan).await?;
+        let probed = rule.kind.probe(&mut scan, as_of).await;
+        end_rule(store, &mut scan, probed.is_ok()).await?;
+        if let Err(e) = probed {
+            refused.push((*rule, e));
         }
     }
     scan.rollback().await?;
     Ok(refused)
+}
+
+/// Opens one rule's part of a scan: a savepoint (on PostgreSQL a failed
+/// statement would otherwise abort the snapshot for every rule after it),
+/// then the scan's settings set again after it, so that what a rule sets
+/// with `set_config(…, true)` is undone by a rollback to it.
+async fn begin_rule(store: &Store, scan: &mut Tx) -> Result<()> {
+    scan.execute("SAVEPOINT rule_eval", &[]).await?;
+    store.rearm_scan(scan).await?;
+    Ok(())
+}
+
+/// Closes one rule's part of a scan: released when it went well, rolled
+/// back when it failed (PostgreSQL's failed transaction takes no other
+/// statement first; the next rule sets its settings again).
+async fn end_rule(store: &Store, scan: &mut Tx, ok: bool) -> Result<()> {
+    if ok {
+        scan.execute("RELEASE SAVEPOINT rule_eval", &[]).await?;
+    } else {
+        store.rearm_deadline();
+        scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
+    }
+    Ok(())
 }
 
 /// Where a run reads and where it writes.
@@ -131,12 +148,7 @@ async fn evaluate_all(
     for rule in rules {
         let started = Instant::now();
         let mut sink = Sink::start(record, run_id, first_seen);
-        // A savepoint per rule: on PostgreSQL a failed statement would
-        // otherwise abort the snapshot for every rule after it.
-        scan.execute("SAVEPOINT rule_eval", &[]).await?;
-        // After the savepoint: what a rule set with `set_config(…, true)` is
-        // undone by a rollback to it, but kept by its release.
-        store.rearm_scan(&mut scan).await?;
+        begin_rule(store, &mut scan).await?;
         let meta = RuleMeta {
             id: &rule.id,
             title: &rule.title,
@@ -151,7 +163,7 @@ async fn evaluate_all(
         };
         let outcome = match result {
             Ok(evaluation) => {
-                scan.execute("RELEASE SAVEPOINT rule_eval", &[]).await?;
+                end_rule(store, &mut scan, true).await?;
                 let (status, reason) = match (evaluation.skipped, evaluation.note) {
                     (Some(reason), _) => (OutcomeStatus::Skipped, Some(reason)),
                     (None, note) => (OutcomeStatus::Ok, note),
@@ -167,10 +179,7 @@ async fn evaluate_all(
                 }
             }
             Err(e) => {
-                // (PostgreSQL: the failed transaction takes no statement
-                // before the rollback; the next rule sets its settings again.)
-                store.rearm_deadline();
-                scan.execute("ROLLBACK TO SAVEPOINT rule_eval", &[]).await?;
+                end_rule(store, &mut scan, false).await?;
                 // (Said once, by the caller: the CLI on stderr, the daemon in its log.)
                 tracing::debug!(rule = %rule.id, error = %e, "rule failed");
                 // Findings already flushed for this rule would be partial: drop them.

@@ -260,8 +260,7 @@ pub async fn write_run<W: Write>(
                         status.as_str(),
                         &exception_id,
                     ];
-                    csv.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))
-                        .map_err(std::io::Error::other)
+                    write_cells(&mut csv, &cells)
                 })
                 .await?;
             // A rule that was not evaluated is a row of its own, so that a
@@ -282,8 +281,7 @@ pub async fn write_run<W: Write>(
                     outcome_label(o.status),
                     "",
                 ];
-                csv.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))
-                    .map_err(std::io::Error::other)?;
+                write_cells(&mut csv, &cells)?;
             }
             csv.flush()?;
         }
@@ -377,6 +375,12 @@ impl Terminal {
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }
+}
+
+/// One CSV row, each cell neutralised against formula injection.
+fn write_cells<W: Write>(csv: &mut csv::Writer<W>, cells: &[&str]) -> std::io::Result<()> {
+    csv.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))
+        .map_err(std::io::Error::other)
 }
 
 fn subject(f: &Finding) -> String {

@@ -45,12 +45,7 @@ impl Store {
             } else {
                 vec![]
             };
-            let rows = self.fetch_all(sql, &params).await?;
-            let n = match rows.first() {
-                Some(r) => r.i64("n")?.unwrap_or(0),
-                None => 0,
-            };
-            tables.push((table, n));
+            tables.push((table, self.count(sql, &params).await?));
         }
         Ok(tables)
     }

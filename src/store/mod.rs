@@ -107,9 +107,13 @@ impl Store {
         if !self.has_schema().await? {
             return Ok(0);
         }
-        let rows = self
-            .fetch_all("SELECT COUNT(*) AS n FROM _sqlx_migrations", &[])
-            .await?;
+        self.count("SELECT COUNT(*) AS n FROM _sqlx_migrations", &[])
+            .await
+    }
+
+    /// The number a one-row `SELECT COUNT(*) AS n …` gives (0 without a row).
+    pub async fn count(&self, sql: &str, params: &[SqlValue]) -> Result<i64> {
+        let rows = self.fetch_all(sql, params).await?;
         Ok(rows
             .first()
             .map(|r| r.i64("n"))
@@ -128,14 +132,7 @@ impl Store {
                 "SELECT COUNT(*) AS n FROM (SELECT to_regclass('_sqlx_migrations') AS t) AS r WHERE t IS NOT NULL"
             }
         };
-        let rows = self.fetch_all(sql, &[]).await?;
-        Ok(rows
-            .first()
-            .map(|r| r.i64("n"))
-            .transpose()?
-            .flatten()
-            .unwrap_or(0)
-            > 0)
+        Ok(self.count(sql, &[]).await? > 0)
     }
 
     /// Opens the database without migrating it.

@@ -4,6 +4,7 @@
 pub mod atomic_file;
 pub mod mail;
 pub mod process;
+pub mod progress;
 pub mod secrets;
 pub mod text;
 pub mod wildcard;

@@ -314,6 +314,12 @@ async fn rules_command(g: &Settings, cmd: RulesCommand) -> Result<ExitCode> {
                     if r.enabled { "yes" } else { "no" },
                     controls.join("; ")
                 )?;
+                if !r.remediation.is_empty() {
+                    writeln!(out, "    remediation: {}", one_line(&r.remediation))?;
+                }
+                if !r.references.is_empty() {
+                    writeln!(out, "    references: {}", r.references.join("; "))?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -522,6 +528,11 @@ impl ScratchStore {
     }
 }
 
+/// `text` with its line breaks and runs of spaces folded into single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A run that could not check everything says so before anything else; then
 /// `--fail-on` over the findings no exception accepts.
 fn run_exit_code(
@@ -533,7 +544,7 @@ fn run_exit_code(
     use crate::store::runs::OutcomeStatus;
     let incomplete = summary.outcomes.iter().any(|o| match o.status {
         OutcomeStatus::Failed => true,
-        OutcomeStatus::Skipped => !allow_skipped,
+        OutcomeStatus::Skipped | OutcomeStatus::NotApplicable => !allow_skipped,
         OutcomeStatus::Ok => false,
     });
     if incomplete {
@@ -548,7 +559,7 @@ fn run_exit_code(
             if allow_skipped {
                 ""
             } else {
-                "; --allow-skipped accepts skipped rules"
+                "; --allow-skipped accepts skipped and not applicable rules"
             }
         );
         return ExitCode::from(EXIT_INCOMPLETE);
@@ -580,6 +591,11 @@ fn report_outcomes(summary: &engine::RunSummary) {
         match o.status {
             OutcomeStatus::Skipped => eprintln!(
                 "warning: rule {} skipped: {}",
+                o.rule_id,
+                o.reason.as_deref().unwrap_or("")
+            ),
+            OutcomeStatus::NotApplicable => eprintln!(
+                "warning: rule {} not applicable: {}",
                 o.rule_id,
                 o.reason.as_deref().unwrap_or("")
             ),

@@ -71,6 +71,11 @@ contract_enum!(
 );
 
 contract_enum!(
+    /// `people.worker_type` (NULL means an employee).
+    WorkerType { Employee => "employee", Contractor => "contractor", Intern => "intern", Vendor => "vendor" }
+);
+
+contract_enum!(
     /// `principals.account_type`.
     AccountType { Human => "human", Service => "service", Shared => "shared", External => "external" }
 );

@@ -5,7 +5,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::model::{self, AccountStatus, AccountType, DataScope, EmploymentStatus, Outcome};
+use crate::model::{
+    self, AccountStatus, AccountType, DataScope, EmploymentStatus, Outcome, WorkerType,
+};
 use crate::store::{Backend, SqlValue};
 
 /// The columns of an account that `principal_history` keeps a version of
@@ -85,6 +87,7 @@ const fn req(name: &'static str, ty: ColumnType) -> ColumnSpec {
 
 use ColumnType::{Bool, Int, Text, Timestamp};
 const EMPLOYMENT: ColumnType = ColumnType::Enum(check_enum::<EmploymentStatus>);
+const WORKER_TYPE: ColumnType = ColumnType::Enum(check_enum::<WorkerType>);
 const ACCOUNT_TYPE: ColumnType = ColumnType::Enum(check_enum::<AccountType>);
 const ACCOUNT_STATUS: ColumnType = ColumnType::Enum(check_enum::<AccountStatus>);
 const DATA_SCOPE: ColumnType = ColumnType::Enum(check_enum::<DataScope>);
@@ -104,6 +107,7 @@ pub static PEOPLE: TableSpec = TableSpec {
         col("hired_at", Timestamp),
         col("terminated_at", Timestamp),
         col("department_since", Timestamp),
+        col("worker_type", WORKER_TYPE),
     ],
 };
 

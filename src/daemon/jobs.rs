@@ -174,6 +174,9 @@ impl JobRunner {
                 OutcomeStatus::Skipped => {
                     tracing::warn!(job = name, rule = %o.rule_id, reason, "rule skipped")
                 }
+                OutcomeStatus::NotApplicable => {
+                    tracing::warn!(job = name, rule = %o.rule_id, reason, "rule not applicable")
+                }
                 OutcomeStatus::Failed => {
                     tracing::error!(job = name, rule = %o.rule_id, error = reason, "rule failed")
                 }

@@ -5,8 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::error::Result;
 use crate::model::{Severity, Span, format_instant};
-use crate::store::Backend;
+use crate::store::{Backend, Tx};
 
 /// What a kind's evaluation knows of the rule it evaluates.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +61,8 @@ impl Context {
 pub struct Evaluation {
     /// Not evaluated, and why.
     pub skipped: Option<String>,
+    /// Not evaluated because no row fills data the rule depends on, and which.
+    pub not_applicable: Option<String>,
     /// Evaluated, with a caveat (e.g. one check left out for a stale feed).
     pub note: Option<String>,
 }
@@ -69,15 +72,23 @@ impl Evaluation {
     pub fn skipped(reason: String) -> Evaluation {
         Evaluation {
             skipped: Some(reason),
-            note: None,
+            ..Evaluation::default()
+        }
+    }
+
+    /// Not evaluated, because the data cannot carry the rule (`reason`).
+    pub fn not_applicable(reason: String) -> Evaluation {
+        Evaluation {
+            not_applicable: Some(reason),
+            ..Evaluation::default()
         }
     }
 
     /// Evaluated, with an optional caveat.
     pub fn noted(note: Option<String>) -> Evaluation {
         Evaluation {
-            skipped: None,
             note,
+            ..Evaluation::default()
         }
     }
 }
@@ -111,4 +122,30 @@ pub(crate) fn names<T: Copy>(items: &[T], as_str: fn(T) -> &'static str) -> Vec<
 pub(crate) fn instant_before(t: DateTime<Utc>, span: Span) -> DateTime<Utc> {
     t.checked_sub_signed(span.chrono())
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// A column a rule depends on: `table.column`, both names from the code.
+pub(crate) type Needed = (&'static str, &'static str);
+
+/// `Some(reason)` when the data cannot carry a rule: a table it reads is
+/// empty, or no row fills a column it depends on (no `expires_at` anywhere,
+/// no `mfa_enabled`). Such a rule is reported as not applicable with the
+/// reason, never as a clean pass. Each look stops at the first filled row.
+pub(crate) async fn unfilled(tx: &mut Tx, needed: &[Needed]) -> Result<Option<String>> {
+    for (table, column) in needed {
+        let filled = tx
+            .fetch_optional(
+                &format!("SELECT 1 AS filled FROM {table} WHERE {column} IS NOT NULL LIMIT 1"),
+                &[],
+            )
+            .await?;
+        if filled.is_none() {
+            return Ok(Some(if *column == "id" {
+                format!("the {table} table is empty")
+            } else {
+                format!("no row of {table} fills {column}")
+            }));
+        }
+    }
+    Ok(None)
 }

@@ -3,7 +3,8 @@
 //! Directories load in order (the shipped `rules/` first, then a deployment's
 //! own). A file holds either a whole rule (`id:`) or an override of one loaded
 //! before it (`override: <id>`), which may change `severity`, `enabled`,
-//! `controls` and any of the `params`, without editing the shipped file.
+//! `controls`, `remediation`, `references` and any of the `params`, without
+//! editing the shipped file.
 //! Files ending in `.test.yaml` are rule tests, not rules.
 
 use std::collections::BTreeMap;
@@ -248,6 +249,10 @@ struct RuleDoc<P> {
     severity: Severity,
     #[serde(default)]
     controls: Vec<Control>,
+    #[serde(default)]
+    remediation: String,
+    #[serde(default)]
+    references: Vec<String>,
     #[serde(default = "yes")]
     enabled: bool,
     kind: Spanned<String>,
@@ -267,6 +272,8 @@ struct OverrideDoc<P> {
     severity: Option<Severity>,
     enabled: Option<bool>,
     controls: Option<Vec<Control>>,
+    remediation: Option<String>,
+    references: Option<Vec<String>>,
     params: Option<P>,
 }
 
@@ -310,6 +317,8 @@ fn load_rule(file: &Path, source: &str) -> Result<Rule, LocatedError> {
         description: head.description,
         severity: head.severity,
         controls: head.controls,
+        remediation: head.remediation.trim().to_string(),
+        references: head.references,
         enabled: head.enabled,
         kind,
         sources: vec![file.to_path_buf()],
@@ -388,6 +397,12 @@ fn apply_override(
     }
     if let Some(controls) = head.controls {
         rule.controls = controls;
+    }
+    if let Some(remediation) = head.remediation {
+        rule.remediation = remediation.trim().to_string();
+    }
+    if let Some(references) = head.references {
+        rule.references = references;
     }
     rule.sources.push(file.to_path_buf());
     Ok(())

@@ -6,6 +6,8 @@
 //! description: …
 //! severity: medium
 //! controls: [{framework: PCI DSS 4.0, control: "8.2.6"}]
+//! remediation: Disable the account, or record why it must stay.
+//! references: ["PCI DSS 4.0 8.2.6"]
 //! kind: idle_accounts
 //! params: {max_idle: 90d}
 //! ```
@@ -42,6 +44,10 @@ pub struct Rule {
     pub description: String,
     pub severity: Severity,
     pub controls: Vec<Control>,
+    /// What to do about a finding: one short paragraph for the people who fix it.
+    pub remediation: String,
+    /// Where the risk and the fix are described (standards, vendor docs).
+    pub references: Vec<String>,
     pub enabled: bool,
     #[serde(flatten)]
     pub kind: RuleKind,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::context::{Context, RuleMeta};
+use super::context::{Context, Evaluation, RuleMeta};
 use super::error::Result;
 use super::rule::Rule;
 use super::sink::Sink;
@@ -164,9 +164,16 @@ async fn evaluate_all(
         let outcome = match result {
             Ok(evaluation) => {
                 end_rule(store, &mut scan, true).await?;
-                let (status, reason) = match (evaluation.skipped, evaluation.note) {
-                    (Some(reason), _) => (OutcomeStatus::Skipped, Some(reason)),
-                    (None, note) => (OutcomeStatus::Ok, note),
+                let (status, reason) = match evaluation {
+                    Evaluation {
+                        skipped: Some(reason),
+                        ..
+                    } => (OutcomeStatus::Skipped, Some(reason)),
+                    Evaluation {
+                        not_applicable: Some(reason),
+                        ..
+                    } => (OutcomeStatus::NotApplicable, Some(reason)),
+                    Evaluation { note, .. } => (OutcomeStatus::Ok, note),
                 };
                 total += sink.count;
                 max_severity = max_severity.max(sink.max_severity);
@@ -194,8 +201,8 @@ async fn evaluate_all(
             }
         };
         match outcome.status {
-            OutcomeStatus::Skipped => {
-                tracing::debug!(rule = %rule.id, reason = outcome.reason.as_deref().unwrap_or(""), "rule skipped")
+            OutcomeStatus::Skipped | OutcomeStatus::NotApplicable => {
+                tracing::debug!(rule = %rule.id, status = outcome.status.as_str(), reason = outcome.reason.as_deref().unwrap_or(""), "rule not evaluated")
             }
             _ => {
                 tracing::info!(rule = %rule.id, findings = outcome.finding_count, ms = outcome.duration_ms, "rule evaluated")

@@ -53,6 +53,9 @@ pub struct TestCase {
     pub expect: Vec<Expected>,
     #[serde(default)]
     pub clean: Vec<String>,
+    /// The case expects the rule to be reported as not applicable, with a
+    /// reason that contains this text (and no finding).
+    pub not_applicable: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,10 +164,26 @@ async fn run_case(store: &Store, rule: &Rule, case: &TestCase) -> Result<Vec<Str
 
     let mut failures = Vec::new();
     for outcome in &summary.outcomes {
-        if let Some(reason) = &outcome.reason
-            && outcome.status != crate::store::runs::OutcomeStatus::Ok
-        {
-            failures.push(format!("rule was {}: {reason}", outcome.status.as_str()));
+        use crate::store::runs::OutcomeStatus;
+        let reason = outcome.reason.as_deref().unwrap_or("");
+        match (&case.not_applicable, outcome.status) {
+            (Some(want), OutcomeStatus::NotApplicable) if !reason.contains(want.as_str()) => {
+                failures.push(format!(
+                    "expected not applicable because of `{want}`, but the reason was: {reason}"
+                ))
+            }
+            (Some(_), OutcomeStatus::NotApplicable) => {}
+            (Some(want), status) => failures.push(format!(
+                "expected not applicable because of `{want}`, but the rule was {}{}",
+                status.as_str(),
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                }
+            )),
+            (None, OutcomeStatus::Ok) => {}
+            (None, status) => failures.push(format!("rule was {}: {reason}", status.as_str())),
         }
     }
     let mut found = Vec::new();

@@ -71,6 +71,7 @@ pub fn outcome_label(status: OutcomeStatus) -> &'static str {
     match status {
         OutcomeStatus::Ok => "evaluated",
         OutcomeStatus::Skipped => "skipped",
+        OutcomeStatus::NotApplicable => "not_applicable",
         OutcomeStatus::Failed => "failed",
     }
 }
@@ -326,6 +327,7 @@ pub async fn write_run<W: Write>(
                 let status = match o.status {
                     OutcomeStatus::Ok => format!("{} finding(s)", o.finding_count),
                     OutcomeStatus::Skipped => "SKIPPED".into(),
+                    OutcomeStatus::NotApplicable => "NOT APPLICABLE".into(),
                     OutcomeStatus::Failed => "FAILED".into(),
                 };
                 write!(out, "  {:<24} {status} in {} ms", o.rule_id, o.duration_ms)?;

@@ -17,6 +17,9 @@ pub enum OutcomeStatus {
     Ok,
     /// Not evaluated, for a stated reason (e.g. a stale event feed).
     Skipped,
+    /// Not evaluated because the data cannot carry the rule: no row fills a
+    /// column it depends on (e.g. no account records `mfa_enabled`).
+    NotApplicable,
     Failed,
 }
 
@@ -25,6 +28,7 @@ impl OutcomeStatus {
         match self {
             OutcomeStatus::Ok => "ok",
             OutcomeStatus::Skipped => "skipped",
+            OutcomeStatus::NotApplicable => "not_applicable",
             OutcomeStatus::Failed => "failed",
         }
     }
@@ -357,6 +361,7 @@ impl Store {
                 let status = match r.req_text("status")?.as_str() {
                     "ok" => OutcomeStatus::Ok,
                     "skipped" => OutcomeStatus::Skipped,
+                    "not_applicable" => OutcomeStatus::NotApplicable,
                     _ => OutcomeStatus::Failed,
                 };
                 Ok(RuleOutcome {

@@ -11,6 +11,7 @@ pub mod kind;
 pub mod kinds;
 pub mod load;
 pub mod named_params;
+mod roles;
 pub mod rule;
 mod run;
 mod sink;

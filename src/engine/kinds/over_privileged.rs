@@ -16,7 +16,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 
@@ -24,9 +23,9 @@ use super::departed_still_active::person_of_principal;
 use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time, names};
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
-use crate::model::{Span, AccountStatus, DataScope, Finding, SubjectType};
+use crate::model::{Span, AccountStatus, Finding, SubjectType};
 use crate::store::{SqlValue, Tx};
-use crate::support::wildcard::{self, Case};
+use crate::engine::roles::RoleInfo;
 
 use crate::engine::kind::{Kind, gate_24h, invalid, statuses_active_pending, strings};
 
@@ -61,7 +60,7 @@ pub struct OverPrivileged {
 impl Default for OverPrivileged {
     fn default() -> Self {
         OverPrivileged {
-            sensitive_permissions: strings(&["*.export", "*.delete", "user.grant"]),
+            sensitive_permissions: crate::engine::roles::default_sensitive_permissions(),
             admin_departments: strings(&["IT"]),
             unused_after: Span::days(90),
             admin_actions: strings(&["grant", "revoke", "update", "delete", "export"]),
@@ -116,7 +115,8 @@ impl Kind for OverPrivileged {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        let roles = load_roles(tx, p).await?;
+        let mut roles = RoleInfo::load_all(tx, &p.sensitive_permissions).await?;
+        roles.retain(|_, r| r.sensitive() || (r.scope_all && r.has_export && r.has_delete));
         let stale = ctx.stale_events(p.max_event_age);
         let check_usage = stale.is_none();
 
@@ -164,7 +164,7 @@ impl Kind for OverPrivileged {
         let usage: serde_json::Map<String, serde_json::Value> = roles
             .iter()
             .filter(|(_, r)| r.sensitive())
-            .map(|(id, r)| (id.clone(), r.usage_actions(p).into()))
+            .map(|(id, r)| (id.clone(), r.usage_actions(&p.admin_actions, &p.data_actions).into()))
             .collect();
 
         let b = ctx.backend;
@@ -317,77 +317,6 @@ impl Kind for OverPrivileged {
             stale.map(|s| format!("usage check left out: {s}")),
         ))
     }
-}
-
-
-/// What makes a role sensitive, worked out from its row and permissions.
-#[derive(Debug, Default, Clone)]
-struct RoleInfo {
-    name: String,
-    privileged: bool,
-    scope_all: bool,
-    sensitive_permissions: Vec<String>,
-    /// Holds `user.grant` (or another sensitive `*.grant`): administers access.
-    grants_access: bool,
-    has_export: bool,
-    has_delete: bool,
-}
-
-impl RoleInfo {
-    fn sensitive(&self) -> bool {
-        self.privileged || self.scope_all || !self.sensitive_permissions.is_empty()
-    }
-
-    /// The event actions that count as using this role's sensitive access.
-    fn usage_actions(&self, p: &OverPrivileged) -> Vec<String> {
-        let mut actions: Vec<String> = Vec::new();
-        for perm in &self.sensitive_permissions {
-            let verb = perm.rsplit('.').next().unwrap_or(perm).to_ascii_lowercase();
-            if verb == "grant" {
-                actions.push("revoke".into());
-            }
-            actions.push(verb);
-        }
-        if self.privileged {
-            actions.extend(p.admin_actions.iter().cloned());
-        }
-        if self.scope_all {
-            actions.extend(p.data_actions.iter().cloned());
-        }
-        actions.sort();
-        actions.dedup();
-        actions
-    }
-}
-
-async fn load_roles(tx: &mut Tx, p: &OverPrivileged) -> Result<BTreeMap<String, RoleInfo>> {
-    let sql = "SELECT r.id, r.name, r.privileged, r.data_scope, rp.permission
-                 FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id
-                ORDER BY r.id, rp.permission";
-    let mut roles: BTreeMap<String, RoleInfo> = BTreeMap::new();
-    let mut rows = tx.fetch(sql, &[]);
-    while let Some(row) = rows.next().await {
-        let row = row?;
-        let id = row.req_text("id")?;
-        let info = roles.entry(id).or_default();
-        info.name = row.req_text("name")?;
-        info.privileged = row.bool("privileged")?.unwrap_or(false);
-        info.scope_all = row.text("data_scope")?.as_deref() == Some(DataScope::All.as_str());
-        if let Some(perm) = row.text("permission")? {
-            let verb = perm.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
-            info.has_export |= verb == "export";
-            info.has_delete |= verb == "delete";
-            if p.sensitive_permissions
-                .iter()
-                .any(|pat| wildcard::matches(pat, &perm, Case::Insensitive))
-            {
-                info.grants_access |= verb == "grant";
-                info.sensitive_permissions.push(perm);
-            }
-        }
-    }
-    roles.retain(|_, r| r.sensitive() || (r.scope_all && r.has_export && r.has_delete));
-    Ok(roles)
 }
 
 

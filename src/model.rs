@@ -104,7 +104,7 @@ contract_enum!(
 
 contract_enum!(
     /// What a finding is about.
-    SubjectType { Principal => "principal", Role => "role", Grant => "grant" }
+    SubjectType { Principal => "principal", Role => "role", Grant => "grant", Person => "person" }
 );
 
 /// What identifies a finding across runs: its rule and its subject.

@@ -108,6 +108,8 @@ const PLANT_IDLE: u64 = 404;
 const PLANT_OUTSIDE_ADMIN: u64 = 505;
 const PLANT_GENERIC_LOGIN: u64 = 606;
 const PLANT_SHARED_TYPE: u64 = 707;
+const PLANT_BULK_DELETE: u64 = 150;
+const PLANT_SOD: u64 = 250;
 
 /// Rows per bulk batch: large enough that round trips vanish, small enough
 /// that memory stays at a few megabytes.
@@ -346,7 +348,15 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
     let email = format!("{login}@hxtrade.example.com");
     let account_type = match (plant, rng.u32(..1000)) {
         (PLANT_SHARED_TYPE, _) => "shared",
-        (PLANT_BULK_EXPORT | PLANT_CONCURRENT | PLANT_DEPARTED_ACTIVE | PLANT_IDLE, _) => "human",
+        (
+            PLANT_BULK_EXPORT
+            | PLANT_BULK_DELETE
+            | PLANT_SOD
+            | PLANT_CONCURRENT
+            | PLANT_DEPARTED_ACTIVE
+            | PLANT_IDLE,
+            _,
+        ) => "human",
         (_, 0..=14) => "service",
         (_, 15..=24) => "external",
         _ => "human",
@@ -373,6 +383,8 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
     if matches!(
         plant,
         PLANT_BULK_EXPORT
+            | PLANT_BULK_DELETE
+            | PLANT_SOD
             | PLANT_CONCURRENT
             | PLANT_DEPARTED_ACTIVE
             | PLANT_IDLE
@@ -400,6 +412,7 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
             SqlValue::time(created_at - Duration::days(3)),
             SqlValue::Time(terminated_at),
             SqlValue::Time(None),
+            SqlValue::Text(None),
         ]);
     }
 
@@ -482,6 +495,21 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
                 );
             }
         }
+        PLANT_BULK_DELETE => {
+            let start = recent(&mut rng);
+            for k in 0..5 {
+                push(
+                    b,
+                    start + Duration::minutes(6 * k),
+                    "delete",
+                    Some(30),
+                    0,
+                    0,
+                    true,
+                    &mut rng,
+                );
+            }
+        }
         PLANT_CONCURRENT => {
             let start = recent(&mut rng);
             for k in 0..3 {
@@ -535,6 +563,10 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
     role_ids.extend(roles::roles_of(title));
     if plant == PLANT_OUTSIDE_ADMIN {
         role_ids.push(roles::SUPER);
+    }
+    if plant == PLANT_SOD {
+        // Creates contracts and controls their approval flow.
+        role_ids.extend([roles::SALES_REP, roles::APPROVAL_ADMIN]);
     }
     for (k, role) in role_ids.iter().enumerate() {
         let revoked = (rng.u32(..100) < 4).then(|| created_at + Duration::days(rng.i64(1..400)));

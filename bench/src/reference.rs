@@ -20,6 +20,8 @@ pub const RULES: &[&str] = &[
     "over-privileged",
     "bulk-export",
     "shared-account",
+    "bulk-delete",
+    "separation-of-duties",
 ];
 
 /// Spells an instant the way the backend stores it.
@@ -203,6 +205,133 @@ pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
                 base_from = offset(b, hour + baseline),
                 base_to = offset(b, hour + 1),
                 out = line(&["'principal'", "x.principal_id", "'high'"]),
+            )
+        }
+        // bulk-export's windows on deletes: 100 records or 10 uncounted
+        // deletes within an hour, or a spike of 20+ records over 5x the
+        // 30-day daily average.
+        "bulk-delete" => {
+            let hour = 3_600_000_000_i64;
+            let baseline = 30 * 86_400_000_000_i64;
+            let lookback = at(b, t - day * 30);
+            let read_from = at(b, t - day * 60 - Duration::hours(1));
+            format!(
+                "WITH x AS (
+                    SELECT e.principal_id, e.occurred_at,
+                           SUM(e.record_count) OVER w AS records,
+                           SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS uncounted,
+                           SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                               RANGE BETWEEN {base_from} PRECEDING AND {base_to} PRECEDING) AS base
+                      FROM events e
+                     WHERE e.action = 'delete' AND e.principal_id IS NOT NULL AND {OK}
+                       AND e.occurred_at > {read_from} AND e.occurred_at <= {tt}
+                    WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                                 RANGE BETWEEN {win} PRECEDING AND CURRENT ROW)
+                 )
+                 SELECT DISTINCT {out} FROM x
+                  WHERE x.occurred_at > {lookback}
+                    AND (x.records >= 100 OR x.uncounted >= 10
+                         OR (x.records >= 20 AND 6 * x.records > COALESCE(x.base, 0)))
+                  ORDER BY 1;",
+                win = offset(b, hour),
+                base_from = offset(b, hour + baseline),
+                base_to = offset(b, hour + 1),
+                out = line(&["'principal'", "x.principal_id", "'high'"]),
+            )
+        }
+        // A person (or an account of no known person) with live grants on
+        // both sides of one of the shipped conflicts, through accounts that
+        // are active, pending or locked. A side: roles with a permission
+        // matching one of its patterns (lower case, * as %).
+        "separation-of-duties" => {
+            let side = |patterns: &[&str]| {
+                let likes: Vec<String> = patterns
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "lower(rp.permission) LIKE '{}'",
+                            p.to_lowercase().replace('*', "%")
+                        )
+                    })
+                    .collect();
+                format!(
+                    "SELECT rp.role_id FROM role_permissions rp WHERE {}",
+                    likes.join(" OR ")
+                )
+            };
+            let conflicts: [(&[&str], &[&str]); 3] = [
+                (
+                    &[
+                        "crm.contract.save",
+                        "crm.contract.update",
+                        "contract.create",
+                        "contract.update",
+                    ],
+                    &[
+                        "manage.examineFlow.update",
+                        "workflow.update",
+                        "contract.approve",
+                        "contract.examine",
+                    ],
+                ),
+                (
+                    &[
+                        "crm.receivables.save",
+                        "crm.receivables.update",
+                        "crm.receivablesPlan.save",
+                        "receivable.create",
+                        "receivable.update",
+                        "payment.create",
+                    ],
+                    &[
+                        "manage.examineFlow.update",
+                        "workflow.update",
+                        "receivable.approve",
+                        "payment.approve",
+                    ],
+                ),
+                (
+                    &["manage.permission.update", "user.grant"],
+                    &[
+                        "manage.init.initData",
+                        "*log.delete",
+                        "*logs.delete",
+                        "audit.delete",
+                    ],
+                ),
+            ];
+            let (fx, fp) = (b.fold_case("x.email"), b.fold_case("p.email"));
+            let holds = conflicts
+                .iter()
+                .map(|(l, r)| {
+                    format!(
+                        "(MAX(CASE WHEN h.role_id IN ({}) THEN 1 ELSE 0 END) = 1
+                          AND MAX(CASE WHEN h.role_id IN ({}) THEN 1 ELSE 0 END) = 1)",
+                        side(l),
+                        side(r)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            format!(
+                "WITH linked AS (
+                    SELECT p.id, p.status, COALESCE(p.person_id,
+                           (SELECT x.id FROM people x WHERE {fx} = {fp}
+                             ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id LIMIT 1)) AS person
+                      FROM principals p
+                 ), held AS (
+                    SELECT CASE WHEN l.person IS NULL THEN 'principal|' || l.id ELSE 'person|' || l.person END AS holder,
+                           g.role_id
+                      FROM grants g JOIN linked l ON l.id = g.principal_id
+                     WHERE l.status IN ('active', 'pending', 'locked')
+                       AND (g.granted_at IS NULL OR g.granted_at <= {tt})
+                       AND (g.revoked_at IS NULL OR g.revoked_at > {tt})
+                       AND (g.expires_at IS NULL OR g.expires_at > {tt})
+                 )
+                 SELECT h.holder || '|high' FROM held h
+                  GROUP BY h.holder
+                 HAVING {holds}
+                  ORDER BY 1;"
             )
         }
         // Three distinct IPs or devices among an account's successful sign-ins

@@ -21,6 +21,13 @@ pub trait Kind:
     /// The `kind:` of rule files (snake_case).
     const NAME: &'static str;
 
+    /// Names the kind had before, still accepted in rule files.
+    const FORMER_NAMES: &'static [&'static str] = &[];
+
+    /// Parameters renamed: (former name, name). A rule file or override may
+    /// still use the former name.
+    const PARAM_ALIASES: &'static [(&'static str, &'static str)] = &[];
+
     /// The parameters of a rule file without `params:`; `Err` says what the
     /// kind needs instead (for kinds without a sensible default).
     fn defaults() -> Result<Self, &'static str>;

@@ -353,7 +353,7 @@ struct FromOverride<'a> {
 impl ParamsOp for FromOverride<'_> {
     type Error = LocatedError;
     fn apply<K: Kind>(&self, base: &K) -> Result<K, LocatedError> {
-        merge(self.file, self.source, base)
+        merge(self.file, self.source, base, K::PARAM_ALIASES)
     }
 }
 
@@ -363,7 +363,7 @@ struct MergeParams<'a>(&'a serde_json::Map<String, serde_json::Value>);
 impl ParamsOp for MergeParams<'_> {
     type Error = String;
     fn apply<K: Kind>(&self, base: &K) -> Result<K, String> {
-        merge_params(base, self.0)
+        merge_params(base, self.0, K::PARAM_ALIASES)
     }
 }
 
@@ -411,25 +411,37 @@ fn apply_override(
 /// Applies the params an override sets onto `base`, key by key. The override's
 /// params are first checked alone against the kind's type, so that an unknown
 /// field or a bad value is reported at its place in the override file.
-fn merge<P>(file: &Path, source: &str, base: &P) -> Result<P, LocatedError>
+fn merge<P>(
+    file: &Path,
+    source: &str,
+    base: &P,
+    aliases: &[(&str, &str)],
+) -> Result<P, LocatedError>
 where
     P: Serialize + DeserializeOwned,
 {
     let _checked: OverrideDoc<PartialCheck<P>> = yaml::parse(file, source)?;
     let doc: OverrideDoc<serde_json::Map<String, serde_json::Value>> = yaml::parse(file, source)?;
-    merge_params(base, &doc.params.unwrap_or_default())
+    merge_params(base, &doc.params.unwrap_or_default(), aliases)
         .map_err(|message| LocatedError::at_field(file, source, "params", message))
 }
 
-/// `base` with the keys of `params` replaced.
+/// `base` with the keys of `params` replaced; a key under a parameter's
+/// former name (`aliases`: former, current) replaces the current one.
 fn merge_params<P: Serialize + DeserializeOwned>(
     base: &P,
     params: &serde_json::Map<String, serde_json::Value>,
+    aliases: &[(&str, &str)],
 ) -> Result<P, String> {
     let mut merged = match serde_json::to_value(base) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
+    for (former, current) in aliases {
+        if params.contains_key(*former) {
+            merged.remove(*current);
+        }
+    }
     merged.extend(params.clone());
     serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| e.to_string())
 }

@@ -51,3 +51,26 @@ async fn shipped_rule_tests_pass(db: TestDb) {
 }
 
 on_both_backends!(shipped_rule_tests_pass);
+
+/// Every shipped rule tells people what to do about a finding, where the
+/// risk is described, and which controls of the four frameworks it
+/// evidences (an officer maps findings to controls by these).
+#[test]
+fn shipped_rules_carry_remediation_references_and_controls() {
+    let set = accessaudit::engine::load::load(&[], true).expect("shipped rules load");
+    let mut missing = Vec::new();
+    for rule in &set.rules {
+        if rule.remediation.split_whitespace().count() < 12 {
+            missing.push(format!("{}: no remediation paragraph", rule.id));
+        }
+        if rule.references.is_empty() {
+            missing.push(format!("{}: no references", rule.id));
+        }
+        for framework in ["PCI DSS 4.0", "ISO 27001:2022", "SOC 2", "SOX ITGC"] {
+            if !rule.controls.iter().any(|c| c.framework == framework) {
+                missing.push(format!("{}: no {framework} control", rule.id));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}

@@ -47,7 +47,9 @@ macro_rules! kinds {
                 maker: &M,
             ) -> Option<Result<RuleKind, M::Error>> {
                 $(
-                    if name == <$params as Kind>::NAME {
+                    if name == <$params as Kind>::NAME
+                        || <$params as Kind>::FORMER_NAMES.contains(&name)
+                    {
                         return Some(maker.make::<$params>().map(RuleKind::$variant));
                     }
                 )+
@@ -106,7 +108,8 @@ kinds! {
     IdleAccounts(idle_accounts::IdleAccounts),
     DepartedStillActive(departed_still_active::DepartedStillActive),
     OverPrivileged(over_privileged::OverPrivileged),
-    BulkExport(bulk_export::BulkExport),
+    BulkAction(bulk_action::BulkAction),
     SharedAccount(shared_account::SharedAccount),
+    SeparationOfDuties(separation_of_duties::SeparationOfDuties),
     Sql(sql::CustomSql),
 }

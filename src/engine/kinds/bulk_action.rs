@@ -1,15 +1,17 @@
-//! `bulk_export`: one principal exporting, within one sliding `window` (ends
-//! inclusive), at least `min_records` records; or, where the source records no
-//! row count, at least `min_exports_without_count` exports; or more than
-//! `spike_factor` times their own daily average over the `baseline` before
-//! the window, and at least `spike_min_records`.
+//! `bulk_action`: one principal doing `action` (an export by default; a
+//! delete for `bulk-delete`) in bulk: within one sliding `window` (ends
+//! inclusive), at least `min_records` records; or, where the source records
+//! no row count, at least `min_events_without_count` such events; or more
+//! than `spike_factor` times their own daily average over the `baseline`
+//! before the window, and at least `spike_min_records`. `bulk_export`, the
+//! kind's first name, is still accepted in rule files.
 //!
-//! The windows are SQL window functions over the exports of the lookback (and
-//! of the baseline before it). Only principals with an export inside the
-//! lookback can have a window ending there, so the scan first finds them
-//! (one range scan of the lookback's exports) and reads history only for
-//! them (index seeks on `events_principal_action_time`): an alert job's cost
-//! follows its new events, not the size of the log.
+//! The windows are SQL window functions over the action's events of the
+//! lookback (and of the baseline before it). Only principals with such an
+//! event inside the lookback can have a window ending there, so the scan
+//! first finds them (one range scan of the lookback's events) and reads
+//! history only for them (index seeks on `events_principal_action_time`): an
+//! alert job's cost follows its new events, not the size of the log.
 //! One finding per principal, with its worst window as evidence.
 
 use serde::{Deserialize, Serialize};
@@ -25,16 +27,19 @@ use crate::store::{SqlValue, Tx};
 
 use crate::engine::kind::{Kind, gate_24h, invalid};
 
-/// `bulk_export`: one principal exporting far more than usual.
+/// `bulk_action`: one principal doing an action in bulk, far more than usual.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BulkExport {
-    /// The sliding window exports are summed over.
+pub struct BulkAction {
+    /// The event action watched (`export`, `delete`, or any other).
+    pub action: String,
+    /// The sliding window the action's records are summed over.
     pub window: Span,
-    /// Records exported within one window that are a finding.
+    /// Records within one window that are a finding.
     pub min_records: i64,
-    /// Exports without a row count within one window that are a finding.
-    pub min_exports_without_count: i64,
+    /// Events without a row count within one window that are a finding.
+    #[serde(alias = "min_exports_without_count")]
+    pub min_events_without_count: i64,
     /// Spike: more than this many times the principal's daily average…
     pub spike_factor: f64,
     /// …over this period before the window…
@@ -48,12 +53,13 @@ pub struct BulkExport {
     pub max_event_age: Option<Span>,
 }
 
-impl Default for BulkExport {
+impl Default for BulkAction {
     fn default() -> Self {
-        BulkExport {
+        BulkAction {
+            action: "export".to_string(),
             window: Span::hours(1),
             min_records: 1000,
-            min_exports_without_count: 10,
+            min_events_without_count: 10,
             spike_factor: 5.0,
             baseline: Span::days(30),
             spike_min_records: 200,
@@ -63,8 +69,11 @@ impl Default for BulkExport {
     }
 }
 
-impl Kind for BulkExport {
-    const NAME: &'static str = "bulk_export";
+impl Kind for BulkAction {
+    const NAME: &'static str = "bulk_action";
+    const FORMER_NAMES: &'static [&'static str] = &["bulk_export"];
+    const PARAM_ALIASES: &'static [(&'static str, &'static str)] =
+        &[("min_exports_without_count", "min_events_without_count")];
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
@@ -74,8 +83,11 @@ impl Kind for BulkExport {
         if self.min_records < 1 {
             return invalid("min_records", "must be at least 1");
         }
-        if self.min_exports_without_count < 1 {
-            return invalid("min_exports_without_count", "must be at least 1");
+        if self.action.trim().is_empty() {
+            return invalid("action", "must name an event action");
+        }
+        if self.min_events_without_count < 1 {
+            return invalid("min_events_without_count", "must be at least 1");
         }
         if self.spike_factor.is_nan() || self.spike_factor <= 0.0 {
             return invalid("spike_factor", "must be greater than 0");
@@ -104,27 +116,28 @@ impl Kind for BulkExport {
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let micro = std::time::Duration::from_micros(1);
         // $1 = T, $2 = read from (exclusive), $3 = lookback start (exclusive),
-        // $4 = min records, $5 = min exports without count, $6 = spike minimum.
+        // $4 = min records, $5 = min events without count, $6 = spike
+        // minimum, $7 = the action (stored in lower case).
         // The sums are cast: PostgreSQL sums a BIGINT column as NUMERIC.
         let principals = &ctx.principals;
         let sql = format!(
             "WITH x AS (
                 SELECT e.principal_id, e.occurred_at,
                        CAST(SUM(e.record_count) OVER w AS BIGINT) AS records,
-                       COUNT(*) OVER w AS exports,
+                       COUNT(*) OVER w AS events,
                        CAST(SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS BIGINT) AS uncounted,
                        CAST(SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
                            RANGE BETWEEN {baseline_start} PRECEDING AND {baseline_end} PRECEDING) AS BIGINT) AS baseline_records
                   FROM events e
-                 WHERE e.action = 'export' AND e.principal_id IS NOT NULL AND {SUCCESS}
+                 WHERE e.action = $7 AND e.principal_id IS NOT NULL AND {SUCCESS}
                    AND e.occurred_at > $2 AND e.occurred_at <= $1
                    AND e.principal_id IN (SELECT c.principal_id FROM events c
-                                           WHERE c.action = 'export' AND c.occurred_at > $3 AND c.occurred_at <= $1
+                                           WHERE c.action = $7 AND c.occurred_at > $3 AND c.occurred_at <= $1
                                              AND (c.outcome IS NULL OR c.outcome = 'success'))
                 WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
                              RANGE BETWEEN {window} PRECEDING AND CURRENT ROW)
              )
-             SELECT x.principal_id, p.login, x.occurred_at, x.records, x.exports, x.uncounted, x.baseline_records
+             SELECT x.principal_id, p.login, x.occurred_at, x.records, x.events, x.uncounted, x.baseline_records
                FROM x LEFT JOIN {principals} p ON p.id = x.principal_id
               WHERE x.occurred_at > $3
                 AND (x.records >= $4 OR x.uncounted >= $5 OR x.records >= $6)
@@ -138,8 +151,9 @@ impl Kind for BulkExport {
             SqlValue::time(read_from),
             SqlValue::time(lookback_start),
             SqlValue::int(p.min_records),
-            SqlValue::int(p.min_exports_without_count),
+            SqlValue::int(p.min_events_without_count),
             SqlValue::int(p.spike_min_records),
+            SqlValue::text(p.action.to_lowercase()),
         ];
         let baseline_days = baseline.as_secs_f64() / 86_400.0;
         let mut worst: Option<Worst> = None;
@@ -152,13 +166,13 @@ impl Kind for BulkExport {
             let baseline_daily = row.i64("baseline_records")?.unwrap_or(0) as f64 / baseline_days;
             let mut reasons = Vec::new();
             if records >= p.min_records {
-                reasons.push("records_in_window");
+                reasons.push("records_in_window".to_string());
             }
-            if uncounted >= p.min_exports_without_count {
-                reasons.push("exports_without_count_in_window");
+            if uncounted >= p.min_events_without_count {
+                reasons.push(format!("{}_without_count_in_window", plural(&p.action)));
             }
             if records >= p.spike_min_records && records as f64 > p.spike_factor * baseline_daily {
-                reasons.push("spike_over_daily_average");
+                reasons.push("spike_over_daily_average".to_string());
             }
             if reasons.is_empty() {
                 continue;
@@ -176,7 +190,7 @@ impl Kind for BulkExport {
                 login: row.text("login")?,
                 window_end,
                 records,
-                exports: row.i64("exports")?.unwrap_or(0),
+                events: row.i64("events")?.unwrap_or(0),
                 uncounted,
                 baseline_daily,
                 reasons,
@@ -202,16 +216,21 @@ impl Kind for BulkExport {
 }
 
 
+/// `exports` for `export`: how evidence and reasons name the action's events.
+fn plural(action: &str) -> String {
+    format!("{}s", action.to_lowercase())
+}
+
 /// The worst window of one principal so far.
 struct Worst {
     principal_id: String,
     login: Option<String>,
     window_end: DateTime<Utc>,
     records: i64,
-    exports: i64,
+    events: i64,
     uncounted: i64,
     baseline_daily: f64,
-    reasons: Vec<&'static str>,
+    reasons: Vec<String>,
     windows_flagged: u64,
 }
 
@@ -220,7 +239,7 @@ async fn emit(
     w: Worst,
     _ctx: &Context,
     rule: &RuleMeta<'_>,
-    p: &BulkExport,
+    p: &BulkAction,
     sink: &mut Sink,
 ) -> Result<()> {
     let login = w.login.clone().unwrap_or_else(|| w.principal_id.clone());
@@ -233,18 +252,22 @@ async fn emit(
     ev.insert("window_start".into(), json_time(Some(window_start)));
     ev.insert("window_end".into(), json_time(Some(w.window_end)));
     ev.insert("records".into(), w.records.into());
-    ev.insert("exports".into(), w.exports.into());
-    ev.insert("exports_without_count".into(), w.uncounted.into());
+    // `exports`, `exports_without_count` for the shipped bulk-export.
+    let events = plural(&p.action);
+    ev.insert("action".into(), p.action.to_lowercase().into());
+    ev.insert(events.clone(), w.events.into());
+    ev.insert(format!("{events}_without_count"), w.uncounted.into());
     ev.insert(
         "baseline_daily_records".into(),
         ((w.baseline_daily * 10.0).round() / 10.0).into(),
     );
     ev.insert("reasons".into(), w.reasons.clone().into());
     ev.insert("windows_flagged".into(), w.windows_flagged.into());
-    let what = if w.records > 0 {
-        format!("exported {} records", w.records)
-    } else {
-        format!("made {} exports without a row count", w.exports)
+    let what = match (w.records > 0, p.action.to_lowercase().as_str()) {
+        (true, "export") => format!("exported {} records", w.records),
+        (true, "delete") => format!("deleted {} records", w.records),
+        (true, action) => format!("did {action} on {} records", w.records),
+        (false, _) => format!("made {} {events} without a row count", w.events),
     };
     sink.push(Finding {
         rule: rule.id.to_string(),

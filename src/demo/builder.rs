@@ -29,6 +29,8 @@ pub(crate) struct Person {
     pub hired_at: DateTime<Utc>,
     pub terminated_at: Option<DateTime<Utc>>,
     pub department_since: Option<DateTime<Utc>>,
+    /// `employee` (None), `contractor`, `intern` or `vendor`.
+    pub worker_type: Option<&'static str>,
 }
 
 pub(crate) struct Account {
@@ -128,6 +130,8 @@ pub(crate) struct Org {
 /// Who is who: the accounts (indexes) the planted cases are picked from, and
 /// the HR records of two department heads.
 pub(crate) struct Crew {
+    pub it_mgr: usize,
+    pub ops: Vec<usize>,
     pub crm_admins: Vec<usize>,
     pub net: Vec<usize>,
     pub managers: Vec<usize>,
@@ -309,6 +313,7 @@ impl<'r> Builder<'r> {
             hired_at: hired,
             terminated_at: None,
             department_since: None,
+            worker_type: None,
         });
         self.person_account.push(None);
         self.person_names.push((login, name.hanzi));

@@ -153,6 +153,7 @@ fn people_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
                 t(p.hired_at),
                 ot(p.terminated_at),
                 ot(p.department_since),
+                p.worker_type.unwrap_or_default().to_string(),
             ]
         }),
     )

@@ -257,6 +257,8 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
     b.grant(agency, AGENCY, date(2025, 3, 3) + Duration::hours(3));
 
     let crew = Crew {
+        it_mgr,
+        ops: ops.clone(),
         crm_admins: crm_admins.clone(),
         net: net.clone(),
         managers: managers.clone(),

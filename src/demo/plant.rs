@@ -298,4 +298,95 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     );
     let nid = b.id(night);
     b.plant("bulk-export", "principal", &nid);
+
+    // ---- Planted: bulk-delete ----
+    // An account executive on notice wipes their pipeline: 150 leads in 20 minutes.
+    let wiper = c.aes[64];
+    b.event(wiper, days_before(5, 17, 40), "login", None, None, 0);
+    for k in 0..5 {
+        b.event(
+            wiper,
+            days_before(5, 17, 45 + 4 * k),
+            "delete",
+            Some("lead"),
+            Some(30),
+            0,
+        );
+    }
+    let wid = b.id(wiper);
+    b.plant("bulk-delete", "principal", &wid);
+    // Twelve deletes of contacts without a row count within half an hour.
+    let purger = c.marketers[9];
+    b.event(purger, days_before(3, 10, 0), "login", None, None, 0);
+    for k in 0..12 {
+        b.event(
+            purger,
+            days_before(3, 10, 5 + 2 * k),
+            "delete",
+            Some("contact"),
+            None,
+            0,
+        );
+    }
+    let pid = b.id(purger);
+    b.plant("bulk-delete", "principal", &pid);
+    // A billing specialist who never deletes removes 60 invoices at once.
+    let remover = c.billing[4];
+    b.event(remover, days_before(8, 15, 0), "login", None, None, 0);
+    b.event(
+        remover,
+        days_before(8, 15, 10),
+        "delete",
+        Some("invoice"),
+        Some(60),
+        0,
+    );
+    let rid = b.id(remover);
+    b.plant("bulk-delete", "principal", &rid);
+
+    // ---- Planted: separation-of-duties ----
+    // The IT manager, who controls the approval flows, also took a sales
+    // role "to help with quarter-end contracts".
+    let it_mgr = c.it_mgr;
+    b.grant(it_mgr, SALES_REP, date(2026, 9, 28) + Duration::hours(9));
+    let person = b.person_of(it_mgr);
+    let it_mgr_person = b.people[person].id.clone();
+    b.plant("separation-of-duties", "person", &it_mgr_person);
+    // A sales operations analyst who records contracts runs the approval
+    // flows through a second account of her own, kept in IT's books.
+    let analyst = c.ops[1];
+    let person = b.person_of(analyst);
+    let email = b.people[person].email.clone();
+    let login = format!("{}-flows", b.accounts[analyst].login);
+    let id = b.next_id();
+    let second = b.system_account(
+        id,
+        &login,
+        "审批流维护",
+        "IT",
+        "human",
+        date(2026, 9, 1),
+        Pattern::LoginOnly,
+        "10.10.0.41",
+        "web-flows",
+    );
+    b.accounts[second].email = Some(email);
+    b.accounts[second].mfa = true;
+    // Granted under 90 days ago: over-privileged does not judge it unused yet.
+    b.grant(
+        second,
+        APPROVAL_ADMIN,
+        date(2026, 9, 1) + Duration::hours(1),
+    );
+    let analyst_person = b.people[person].id.clone();
+    b.plant("separation-of-duties", "person", &analyst_person);
+    // An accountant who records receivables was given the system settings
+    // role, workflows included, for a month-end and kept it.
+    let fm = c.accountants[7];
+    let g = b.grant(fm, SYS_SETTINGS, date(2026, 5, 11) + Duration::hours(14));
+    let person = b.person_of(fm);
+    let fm_person = b.people[person].id.clone();
+    b.plant("separation-of-duties", "person", &fm_person);
+    // A privileged role outside IT: over-privileged finds the grant too.
+    b.plant("over-privileged", "grant", &g);
 }

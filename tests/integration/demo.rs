@@ -10,11 +10,13 @@ use accessaudit::store::runs::OutcomeStatus;
 use accessaudit::{demo, engine};
 use common::TestDb;
 
-const RULES: [&str; 5] = [
+const RULES: [&str; 7] = [
+    "bulk-delete",
     "bulk-export",
     "departed-still-active",
     "idle-accounts",
     "over-privileged",
+    "separation-of-duties",
     "shared-account",
 ];
 
@@ -94,7 +96,7 @@ async fn demo_finds_exactly_the_planted_cases(db: TestDb) {
         let n = planted.iter().filter(|(r, _, _)| r == rule).count();
         assert!(n >= 3, "only {n} planted case(s) of {rule}");
     }
-    for subject in ["principal", "role", "grant"] {
+    for subject in ["principal", "role", "grant", "person"] {
         assert!(
             planted.iter().any(|(_, t, _)| t == subject),
             "no {subject} finding planted"

@@ -23,6 +23,14 @@ fn errors_of(dir: &Path) -> Vec<String> {
     }
 }
 
+/// How many rules are shipped (each with its test file).
+fn shipped_count() -> usize {
+    accessaudit::engine::load::load(&[], true)
+        .expect("shipped rules")
+        .rules
+        .len()
+}
+
 fn at(dir: &Path, file: &str) -> String {
     dir.join(file).display().to_string()
 }
@@ -34,10 +42,12 @@ fn shipped_rules_load_with_the_contract_ids_and_defaults() {
     assert_eq!(
         ids,
         [
+            "bulk-delete",
             "bulk-export",
             "departed-still-active",
             "idle-accounts",
             "over-privileged",
+            "separation-of-duties",
             "shared-account"
         ]
     );
@@ -51,16 +61,24 @@ fn shipped_rules_load_with_the_contract_ids_and_defaults() {
             .iter()
             .any(|c| c.framework == "PCI DSS 4.0" && c.control == "8.2.6")
     );
-    let RuleKind::BulkExport(b) = &set.get("bulk-export").unwrap().kind else {
+    let RuleKind::BulkAction(b) = &set.get("bulk-export").unwrap().kind else {
         panic!("kind")
     };
     assert_eq!(
         (
+            b.action.as_str(),
             b.min_records,
-            b.min_exports_without_count,
+            b.min_events_without_count,
             b.window.0.as_secs()
         ),
-        (1000, 10, 3600)
+        ("export", 1000, 10, 3600)
+    );
+    let RuleKind::BulkAction(d) = &set.get("bulk-delete").unwrap().kind else {
+        panic!("kind")
+    };
+    assert_eq!(
+        (d.action.as_str(), d.min_records, d.spike_min_records),
+        ("delete", 100, 20)
     );
     assert_eq!(
         (
@@ -249,7 +267,36 @@ fn overrides_change_params_severity_and_enabled_without_editing_shipped_files() 
         ]
     );
     assert!(!set.get("shared-account").unwrap().enabled);
-    assert_eq!(set.enabled().count(), 4);
+    assert_eq!(set.enabled().count(), shipped_count() - 1);
+}
+
+#[test]
+fn the_former_bulk_export_names_still_load() {
+    // A deployment's own rule written for the kind's first name, and an
+    // override using the parameter's first name.
+    let dir = dir_with(&[
+        (
+            "mine.yaml",
+            "id: my-exports\ntitle: Mine\nseverity: low\nkind: bulk_export\nparams:\n  min_exports_without_count: 4\n",
+        ),
+        (
+            "tune.yaml",
+            "override: bulk-export\nparams:\n  min_exports_without_count: 3\n",
+        ),
+    ]);
+    let set = accessaudit::engine::load::load(&[dir.path().to_path_buf()], true).expect("loads");
+    let RuleKind::BulkAction(mine) = &set.get("my-exports").unwrap().kind else {
+        panic!("kind")
+    };
+    assert_eq!(
+        (mine.action.as_str(), mine.min_events_without_count),
+        ("export", 4)
+    );
+    let RuleKind::BulkAction(tuned) = &set.get("bulk-export").unwrap().kind else {
+        panic!("kind")
+    };
+    assert_eq!(tuned.min_events_without_count, 3);
+    assert_eq!(tuned.min_records, 1000, "the rest keeps its shipped value");
 }
 
 #[test]
@@ -357,7 +404,7 @@ fn a_file_named_like_a_shipped_one_replaces_it() {
         (idle.title.as_str(), idle.sources.len()),
         ("Idle (ours)", 1)
     );
-    assert_eq!(set.rules.len(), 5);
+    assert_eq!(set.rules.len(), shipped_count());
 }
 
 #[test]
@@ -373,7 +420,10 @@ fn the_shipped_rules_directory_validates_with_its_tests() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("5 rule(s) and 5 rule test file(s) valid"),
+        stderr.contains(&format!(
+            "{n} rule(s) and {n} rule test file(s) valid",
+            n = shipped_count()
+        )),
         "{stderr}"
     );
 }

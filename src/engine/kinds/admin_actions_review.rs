@@ -9,7 +9,8 @@
 //!
 //! Severity is the rule's (low); medium when any of those actions happened
 //! outside `working_hours` (days, start inclusive, end exclusive, in its time
-//! zone) or the account is linked to no person. The events are few (admin
+//! zone) or the account is linked to no person (no `person_id` or email
+//! that matches a row of `people`). The events are few (admin
 //! actions of privileged accounts), so the working hours are judged here.
 
 use std::collections::BTreeMap;
@@ -242,9 +243,10 @@ impl Kind for AdminActionsReview {
         // $1 = T, $2 = lookback start (exclusive), $3 = privileged role ids,
         // $4 = actions, $5 = object types, $6 = actions on any object.
         let sql = format!(
-            "SELECT e.principal_id, e.action, e.occurred_at, p.login, {person} AS person_id
+            "SELECT e.principal_id, e.action, e.occurred_at, p.login, h.id AS person_id
                FROM events e
                JOIN {principals} p ON p.id = e.principal_id
+               LEFT JOIN people h ON h.id = {person}
               WHERE e.occurred_at > $2 AND e.occurred_at <= $1 AND {SUCCESS}
                 AND {actions}
                 AND ({object_types} OR {any_object})

@@ -152,12 +152,12 @@ impl Kind for DeviceSprawl {
                  GROUP BY s.principal_id, s.device_id
              )
              SELECT d.principal_id, d.device_id, d.first_new_at, p.login,
-                    CASE WHEN EXISTS (SELECT 1 FROM grants g
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM grants g
                                        WHERE g.principal_id = d.principal_id AND {roles}
                                          AND (g.granted_at IS NULL OR g.granted_at <= $1)
                                          AND (g.revoked_at IS NULL OR g.revoked_at > $1)
                                          AND (g.expires_at IS NULL OR g.expires_at > $1))
-                         THEN 1 ELSE 0 END AS privileged
+                         THEN 1 ELSE 0 END AS BIGINT) AS privileged
                FROM d JOIN {principals} p ON p.id = d.principal_id
               WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
               ORDER BY d.principal_id, d.device_id",

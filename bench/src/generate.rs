@@ -111,6 +111,36 @@ const PLANT_SHARED_TYPE: u64 = 707;
 const PLANT_BULK_DELETE: u64 = 150;
 const PLANT_SOD: u64 = 250;
 
+// Planted cases of transfer-kept-access, non-employee-access,
+// admin-actions-review and device-sprawl (account number modulo 1,000).
+/// Moved to another department 90 days ago, keeps a role of the old one.
+const PLANT_TRANSFER: u64 = 611;
+/// An external account with an export role and no end.
+const PLANT_EXTERNAL_EXPORT: u64 = 622;
+/// A contractor's account, its roles without an end.
+const PLANT_CONTRACTOR: u64 = 633;
+/// A privileged account granting and revoking on a Wednesday morning (UTC).
+const PLANT_ADMIN_ACTIONS: u64 = 644;
+/// A privileged account granting on a Saturday.
+const PLANT_ADMIN_WEEKEND: u64 = 655;
+/// Sign-ins from five devices within the last 30 days.
+const PLANT_MANY_DEVICES: u64 = 666;
+/// An account with export rights signing in from a device never seen.
+const PLANT_NEW_DEVICE: u64 = 677;
+/// An intern who can delete contracts (实习生的删除权限).
+const PLANT_INTERN_DELETE: u64 = 688;
+/// The plants above: active human (or external) accounts that exist all along.
+const PLANTS_B: &[u64] = &[
+    PLANT_TRANSFER,
+    PLANT_EXTERNAL_EXPORT,
+    PLANT_CONTRACTOR,
+    PLANT_ADMIN_ACTIONS,
+    PLANT_ADMIN_WEEKEND,
+    PLANT_MANY_DEVICES,
+    PLANT_NEW_DEVICE,
+    PLANT_INTERN_DELETE,
+];
+
 /// Rows per bulk batch: large enough that round trips vanish, small enough
 /// that memory stays at a few megabytes.
 const BATCH_ROWS: usize = 20_000;
@@ -361,12 +391,22 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
         (_, 15..=24) => "external",
         _ => "human",
     };
+    let account_type = match plant {
+        PLANT_EXTERNAL_EXPORT => "external",
+        p if PLANTS_B.contains(&p) => "human",
+        _ => account_type,
+    };
     let created_at = log_start - Duration::days(rng.i64(0..1500))
         + Duration::days(if rng.u32(..10) == 0 {
             rng.i64(0..LOG_DAYS)
         } else {
             0
         });
+    let created_at = if PLANTS_B.contains(&plant) {
+        created_at.min(log_start)
+    } else {
+        created_at
+    };
     // HR: 6% have left; their accounts are disabled on the day, except the
     // planted ones.
     let left = plant == PLANT_DEPARTED_ACTIVE || (plant > 710 && rng.u32(..100) < 6);
@@ -394,6 +434,16 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
     ) {
         status = "active";
     }
+    if PLANTS_B.contains(&plant) {
+        status = "active";
+    }
+    // The department before a planted transfer, and a role of it that the
+    // new department does not hold.
+    let (old_dept, old_role) = if dept == "Finance" {
+        ("Support", roles::SUPPORT_LEAD)
+    } else {
+        ("Finance", roles::FINANCE_OFFICER)
+    };
     let has_person = matches!(account_type, "human" | "external");
     if has_person {
         b.people.push(vec![
@@ -411,8 +461,23 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
             SqlValue::text(if left { "terminated" } else { "active" }),
             SqlValue::time(created_at - Duration::days(3)),
             SqlValue::Time(terminated_at),
-            SqlValue::Time(None),
-            SqlValue::Text(None),
+            // department_since: the hire, or the planted transfer.
+            SqlValue::time(if plant == PLANT_TRANSFER {
+                t - Duration::days(90)
+            } else {
+                created_at - Duration::days(3)
+            }),
+            // worker_type: NULL (an employee) for a third.
+            SqlValue::Text(
+                match (plant, account_type, title) {
+                    (PLANT_CONTRACTOR, _, _) => Some("contractor"),
+                    (PLANT_INTERN_DELETE, _, _) | (_, _, "Sales Intern") => Some("intern"),
+                    (_, "external", _) => Some("vendor"),
+                    _ if n.is_multiple_of(3) => None,
+                    _ => Some("employee"),
+                }
+                .map(str::to_string),
+            ),
         ]);
     }
 
@@ -533,6 +598,30 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
         }
         _ => {}
     }
+    // Wednesday 28 October 2026, 10:00 UTC, and Saturday 31 October.
+    let wednesday = t - Duration::days(4) + Duration::hours(2);
+    let saturday = t - Duration::days(1);
+    match plant {
+        PLANT_ADMIN_ACTIONS => {
+            for (k, action) in ["grant", "revoke", "grant"].iter().enumerate() {
+                let at = wednesday + Duration::minutes(10 * k as i64);
+                push(b, at, action, None, 0, 0, true, &mut rng);
+            }
+        }
+        PLANT_ADMIN_WEEKEND => push(b, saturday, "grant", None, 0, 0, true, &mut rng),
+        PLANT_MANY_DEVICES => {
+            let start = recent(&mut rng);
+            for k in 0..5 {
+                let at = start + Duration::minutes(30 * k as i64);
+                push(b, at, "login", None, 0, 10 + k, true, &mut rng);
+            }
+        }
+        PLANT_NEW_DEVICE => {
+            let at = recent(&mut rng);
+            push(b, at, "login", None, 0, 9, true, &mut rng);
+        }
+        _ => {}
+    }
 
     // A fifth of the sources do not keep last_login_at; the rest keep it
     // (idle accounts then rest on the column alone when the log is younger).
@@ -548,7 +637,11 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
         SqlValue::Text(has_person.then(|| email.clone())),
         // One in ten is matched to HR by email instead of person_id.
         SqlValue::Text((has_person && n % 10 != 3).then(|| person_id.clone())),
-        SqlValue::Text((!n.is_multiple_of(4)).then(|| dept.to_string())),
+        SqlValue::Text(match plant {
+            // the application still shows the department before the transfer
+            PLANT_TRANSFER => Some(old_dept.to_string()),
+            _ => (!n.is_multiple_of(4)).then(|| dept.to_string()),
+        }),
         SqlValue::text(account_type),
         SqlValue::text(status),
         SqlValue::Bool(Some(rng.u32(..10) < 8)),
@@ -580,6 +673,26 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
             SqlValue::Text((rng.u32(..10) != 0).then(|| "u0000001".to_string())),
             SqlValue::Time(expires),
             SqlValue::Time(revoked),
+        ]);
+    }
+    // The planted grants above, without an end.
+    let planted: &[&str] = match plant {
+        PLANT_TRANSFER => &[old_role],
+        PLANT_EXTERNAL_EXPORT | PLANT_NEW_DEVICE => &[roles::KEY_EXPORT],
+        PLANT_ADMIN_ACTIONS | PLANT_ADMIN_WEEKEND => &[roles::STAFF_ADMIN],
+        PLANT_INTERN_DELETE => &[roles::CONTRACT_ADMIN],
+        _ => &[],
+    };
+    for (k, role) in planted.iter().enumerate() {
+        b.grants.push(vec![
+            SqlValue::text(format!("g{n:07}-p{k}")),
+            SqlValue::text(id.clone()),
+            SqlValue::text(*role),
+            SqlValue::time(created_at),
+            SqlValue::text("u0000000"),
+            SqlValue::text("u0000001"),
+            SqlValue::Time(None),
+            SqlValue::Time(None),
         ]);
     }
 }

@@ -17,6 +17,10 @@ use accessaudit::store::Backend;
 pub const RULES: &[&str] = &[
     "idle-accounts",
     "departed-still-active",
+    "transfer-kept-access",
+    "non-employee-access",
+    "admin-actions-review",
+    "device-sprawl",
     "over-privileged",
     "bulk-export",
     "shared-account",
@@ -46,6 +50,193 @@ fn line(parts: &[&str]) -> String {
 }
 
 const OK: &str = "(e.outcome IS NULL OR e.outcome = 'success')";
+
+// ---- transfer-kept-access, non-employee-access, admin-actions-review,
+// device-sprawl: one function each, called from `sql`.
+
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The person of account `p`: its `person_id`, else the HR record with its
+/// email (ignoring case), the latest hire first.
+fn person_of(b: Backend) -> String {
+    format!(
+        "COALESCE(p.person_id, (SELECT x.id FROM people x WHERE {} = {}
+           ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id LIMIT 1))",
+        b.fold_case("x.email"),
+        b.fold_case("p.email")
+    )
+}
+
+/// Grant `g` is live at `tt`.
+fn live(tt: &str) -> String {
+    format!(
+        "(g.granted_at IS NULL OR g.granted_at <= {tt}) AND (g.revoked_at IS NULL OR g.revoked_at > {tt})
+         AND (g.expires_at IS NULL OR g.expires_at > {tt})"
+    )
+}
+
+/// Roles with a permission ending in `.export` or `.delete`, or `user.grant` (any case).
+const SENSITIVE_PERMISSION: &str =
+    "EXISTS (SELECT 1 FROM role_permissions rp WHERE rp.role_id = r.id
+      AND (lower(rp.permission) LIKE '%.export' OR lower(rp.permission) LIKE '%.delete'
+           OR lower(rp.permission) = 'user.grant'))";
+
+/// A live grant, made before its holder's person joined their department
+/// more than 30 days ago, of a role that under 10% of the department's other
+/// accounts (not disabled; departments of 5 or more) hold.
+fn transfer_kept_access(b: Backend, t: DateTime<Utc>) -> String {
+    let tt = at(b, t);
+    let grace = at(b, t - Duration::days(30));
+    format!(
+        "WITH acct AS (
+            SELECT p.id, {dk} AS dk, h.department_since AS since
+              FROM principals p JOIN people h ON h.id = {person}
+             WHERE p.status <> 'disabled' AND (p.created_at IS NULL OR p.created_at <= {tt})
+               AND h.department IS NOT NULL
+         ),
+         g AS (SELECT g.* FROM grants g WHERE {live}),
+         size AS (SELECT dk, COUNT(*) AS n FROM acct GROUP BY dk),
+         held AS (SELECT a.dk, g.role_id, COUNT(DISTINCT g.principal_id) AS n
+                    FROM g JOIN acct a ON a.id = g.principal_id GROUP BY a.dk, g.role_id)
+         SELECT {out}
+           FROM g JOIN acct a ON a.id = g.principal_id
+           JOIN size s ON s.dk = a.dk
+           JOIN held x ON x.dk = a.dk AND x.role_id = g.role_id
+          WHERE a.since < {grace} AND g.granted_at < a.since
+            AND s.n >= 5 AND (x.n - 1) * 10 < s.n - 1
+          ORDER BY 1;",
+        dk = b.fold_case("h.department"),
+        person = person_of(b),
+        live = live(&tt),
+        out = line(&["'grant'", "g.id", "'medium'"]),
+    )
+}
+
+/// Live grants of accounts (not disabled) typed external or of contractors,
+/// interns and vendors, without an end, ending more than 90 days after they
+/// were made, or sensitive (high): privileged, data_scope all, or a
+/// sensitive permission.
+fn non_employee_access(b: Backend, t: DateTime<Utc>) -> String {
+    let tt = at(b, t);
+    format!(
+        "WITH sensitive AS (
+            SELECT r.id FROM roles r WHERE r.privileged OR r.data_scope = 'all' OR {SENSITIVE_PERMISSION}
+         )
+         SELECT {out}
+           FROM grants g
+           JOIN principals p ON p.id = g.principal_id
+           LEFT JOIN people h ON h.id = {person}
+          WHERE p.status <> 'disabled' AND (p.created_at IS NULL OR p.created_at <= {tt})
+            AND {live}
+            AND (p.account_type = 'external' OR h.worker_type IN ('contractor', 'intern', 'vendor'))
+            AND (g.expires_at IS NULL
+                 OR g.expires_at - g.granted_at > {standing}
+                 OR g.role_id IN (SELECT id FROM sensitive))
+          ORDER BY 1;",
+        person = person_of(b),
+        live = live(&tt),
+        standing = offset(b, 90 * DAY_MICROS),
+        out = line(&[
+            "'grant'",
+            "g.id",
+            "CASE WHEN g.role_id IN (SELECT id FROM sensitive) THEN 'high' ELSE 'medium' END",
+        ]),
+    )
+}
+
+/// Accounts holding a privileged role or a sensitive permission at T that
+/// made, in the last 30 days, successful grant/revoke/delete/update events on
+/// users, roles, grants or permissions (grant and revoke on anything): low;
+/// medium when one was outside Monday to Friday 09:00-18:00 UTC or the
+/// account has no person in HR.
+fn admin_actions_review(b: Backend, t: DateTime<Utc>) -> String {
+    let tt = at(b, t);
+    let from = at(b, t - Duration::days(30));
+    let working = match b {
+        Backend::Sqlite => {
+            "(strftime('%w', e.occurred_at / 1000000, 'unixepoch') BETWEEN '1' AND '5'
+              AND strftime('%H:%M:%S', e.occurred_at / 1000000, 'unixepoch') >= '09:00:00'
+              AND strftime('%H:%M:%S', e.occurred_at / 1000000, 'unixepoch') < '18:00:00')"
+                .to_string()
+        }
+        Backend::Postgres => {
+            "(EXTRACT(ISODOW FROM e.occurred_at AT TIME ZONE 'UTC') BETWEEN 1 AND 5
+              AND CAST(e.occurred_at AT TIME ZONE 'UTC' AS time) >= TIME '09:00'
+              AND CAST(e.occurred_at AT TIME ZONE 'UTC' AS time) < TIME '18:00')"
+                .to_string()
+        }
+    };
+    format!(
+        "WITH priv AS (
+            SELECT DISTINCT g.principal_id FROM grants g JOIN roles r ON r.id = g.role_id
+             WHERE (r.privileged OR {SENSITIVE_PERMISSION}) AND {live}
+         ),
+         acts AS (
+            SELECT e.principal_id,
+                   CASE WHEN {working} THEN 0 ELSE 1 END AS outside,
+                   CASE WHEN EXISTS (SELECT 1 FROM people h WHERE h.id = {person}) THEN 0 ELSE 1 END AS nobody
+              FROM events e
+              JOIN principals p ON p.id = e.principal_id
+             WHERE e.principal_id IN (SELECT principal_id FROM priv)
+               AND (p.created_at IS NULL OR p.created_at <= {tt})
+               AND e.occurred_at > {from} AND e.occurred_at <= {tt} AND {OK}
+               AND e.action IN ('grant', 'revoke', 'delete', 'update')
+               AND (lower(e.object_type) IN ('user', 'role', 'grant', 'permission')
+                    OR e.action IN ('grant', 'revoke'))
+         )
+         SELECT {out} FROM acts GROUP BY principal_id ORDER BY 1;",
+        live = live(&tt),
+        person = person_of(b),
+        out = line(&[
+            "'principal'",
+            "principal_id",
+            "CASE WHEN MAX(outside) = 1 OR MAX(nobody) = 1 THEN 'medium' ELSE 'low' END",
+        ]),
+    )
+}
+
+/// Accounts (not disabled) with successful sign-ins from more than 3 devices
+/// in the last 30 days; or holding a privileged role or a sensitive
+/// permission at T and signing in, in the last 30 days, from a device not
+/// used in the 90 days before that sign-in (high).
+fn device_sprawl(b: Backend, t: DateTime<Utc>) -> String {
+    let tt = at(b, t);
+    let lookback = at(b, t - Duration::days(30));
+    let from = at(b, t - Duration::days(120));
+    format!(
+        "WITH s AS (
+            SELECT e.principal_id AS pid, e.device_id AS dev, e.occurred_at AS t
+              FROM events e
+             WHERE e.action = 'login' AND {OK} AND e.device_id IS NOT NULL
+               AND e.occurred_at > {from} AND e.occurred_at <= {tt}
+         ),
+         recent AS (SELECT * FROM s WHERE t > {lookback}),
+         priv AS (
+            SELECT DISTINCT g.principal_id FROM grants g JOIN roles r ON r.id = g.role_id
+             WHERE (r.privileged OR {SENSITIVE_PERMISSION}) AND {live}
+         ),
+         fresh AS (
+            SELECT DISTINCT r.pid FROM recent r
+             WHERE r.pid IN (SELECT principal_id FROM priv)
+               AND NOT EXISTS (SELECT 1 FROM s x WHERE x.pid = r.pid AND x.dev = r.dev
+                                  AND x.t < r.t AND x.t >= r.t - {baseline})
+         ),
+         many AS (SELECT pid FROM recent GROUP BY pid HAVING COUNT(DISTINCT dev) > 3)
+         SELECT {out}
+           FROM principals p
+           LEFT JOIN fresh f ON f.pid = p.id
+          WHERE p.status <> 'disabled' AND (p.created_at IS NULL OR p.created_at <= {tt})
+            AND (f.pid IS NOT NULL OR p.id IN (SELECT pid FROM many))
+          ORDER BY 1;",
+        live = live(&tt),
+        baseline = offset(b, 90 * DAY_MICROS),
+        out = line(&[
+            "'principal'",
+            "p.id",
+            "CASE WHEN f.pid IS NOT NULL THEN 'high' ELSE 'medium' END",
+        ]),
+    )
+}
 
 /// The reference query of `rule` as of `t`, or `None` for a rule it does not know.
 pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
@@ -99,6 +290,10 @@ pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
                 ]),
             )
         }
+        "transfer-kept-access" => transfer_kept_access(b, t),
+        "non-employee-access" => non_employee_access(b, t),
+        "admin-actions-review" => admin_actions_review(b, t),
+        "device-sprawl" => device_sprawl(b, t),
         // Live grants of sensitive roles (privileged, data_scope all, or a
         // *.export / *.delete / user.grant permission) held outside IT (for
         // administering roles), unused for 90 days, or by under 10% of peers;

@@ -245,7 +245,18 @@ impl Store {
     /// Applies the embedded migrations of this backend.
     pub async fn migrate(&self) -> Result<()> {
         match &self.pools {
-            Pools::Sqlite { rw, .. } => sqlx::migrate!("./migrations/sqlite").run(rw).await?,
+            Pools::Sqlite { rw, .. } => {
+                // A connection that edits a table's definition in place
+                // (writable_schema: 0008, 0009) keeps the old definition, its
+                // CHECKs, in memory until it is reopened; other connections
+                // reload it. So the migrations run on a connection that then
+                // leaves the pool and is closed.
+                let mut conn = rw.acquire().await?;
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&mut *conn)
+                    .await?;
+                sqlx::Connection::close(conn.detach()).await?;
+            }
             Pools::Postgres { pool, .. } => {
                 sqlx::migrate!("./migrations/postgres").run(pool).await?
             }

@@ -42,13 +42,17 @@ fn shipped_rules_load_with_the_contract_ids_and_defaults() {
     assert_eq!(
         ids,
         [
+            "admin-actions-review",
             "bulk-delete",
             "bulk-export",
             "departed-still-active",
+            "device-sprawl",
             "idle-accounts",
+            "non-employee-access",
             "over-privileged",
             "separation-of-duties",
-            "shared-account"
+            "shared-account",
+            "transfer-kept-access"
         ]
     );
     let idle = set.get("idle-accounts").unwrap();
@@ -419,11 +423,9 @@ fn the_shipped_rules_directory_validates_with_its_tests() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    let n = shipped_count();
     assert!(
-        stderr.contains(&format!(
-            "{n} rule(s) and {n} rule test file(s) valid",
-            n = shipped_count()
-        )),
+        stderr.contains(&format!("{n} rule(s) and {n} rule test file(s) valid")),
         "{stderr}"
     );
 }

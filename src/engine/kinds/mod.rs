@@ -107,6 +107,10 @@ macro_rules! kinds {
 kinds! {
     IdleAccounts(idle_accounts::IdleAccounts),
     DepartedStillActive(departed_still_active::DepartedStillActive),
+    TransferKeptAccess(transfer_kept_access::TransferKeptAccess),
+    NonEmployeeAccess(non_employee_access::NonEmployeeAccess),
+    AdminActionsReview(admin_actions_review::AdminActionsReview),
+    DeviceSprawl(device_sprawl::DeviceSprawl),
     OverPrivileged(over_privileged::OverPrivileged),
     BulkAction(bulk_action::BulkAction),
     SharedAccount(shared_account::SharedAccount),

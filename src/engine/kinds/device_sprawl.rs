@@ -1,0 +1,285 @@
+//! `device_sprawl`: too many devices, and new devices on privileged accounts
+//! (限制设备绑定数量, 新设备首次登录). From successful `login` events with a
+//! `device_id`:
+//! - `too_many_devices`: more than `max_devices` distinct devices within
+//!   `lookback` before T;
+//! - `new_device_on_privileged_account`: an account holding privileged access
+//!   at T (a live grant of a `privileged` role or of a role with a permission
+//!   matching `sensitive_permissions`) signing in within `lookback` from a
+//!   device it did not sign in from in the `baseline` before that sign-in
+//!   (a sign-in exactly `baseline` earlier counts as use). Severity high.
+//!
+//! One finding per account (subject `principal`), with its devices and, for
+//! new devices, the first such sign-in from each. The database reads the
+//! sign-ins of the lookback and its baseline (for accounts that signed in
+//! within the lookback only), finds each one's previous sign-in from the same
+//! device with a window function, and returns one row per account and device.
+
+use serde::{Deserialize, Serialize};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+
+use crate::engine::context::{
+    Context, Evaluation, RuleMeta, SUCCESS, evidence, instant_before, json_time, names, unfilled,
+};
+use crate::engine::error::Result;
+use crate::engine::roles::RoleInfo;
+use crate::engine::sink::Sink;
+use crate::model::{AccountStatus, Finding, Severity, Span, SubjectType};
+use crate::store::{SqlValue, Tx};
+
+use crate::engine::kind::{Kind, gate_24h, invalid, statuses_usable};
+
+/// `device_sprawl`: accounts signing in from many or new devices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceSprawl {
+    /// More distinct devices than this within `lookback` is a finding.
+    pub max_devices: u32,
+    /// Sign-ins considered: those within this period before T.
+    pub lookback: Span,
+    /// A device is new when the account did not sign in from it within
+    /// this period before the sign-in.
+    pub baseline: Span,
+    /// Permissions that make a role's holder privileged (besides
+    /// `roles.privileged`): patterns, case-insensitive.
+    pub sensitive_permissions: Vec<String>,
+    /// Flag new devices on privileged accounts (severity high).
+    pub flag_new_devices: bool,
+    /// Account statuses that are checked.
+    pub statuses: Vec<AccountStatus>,
+    /// Freshness gate on the event feed.
+    pub max_event_age: Option<Span>,
+}
+
+impl Default for DeviceSprawl {
+    fn default() -> Self {
+        DeviceSprawl {
+            max_devices: 3,
+            lookback: Span::days(30),
+            baseline: Span::days(90),
+            sensitive_permissions: crate::engine::roles::default_sensitive_permissions(),
+            flag_new_devices: true,
+            statuses: statuses_usable(),
+            max_event_age: gate_24h(),
+        }
+    }
+}
+
+/// At most this many devices are listed in a finding's evidence.
+const LISTED_DEVICES: usize = 50;
+
+/// One account's devices so far.
+struct Account {
+    id: String,
+    login: String,
+    privileged: bool,
+    devices: Vec<String>,
+    new_devices: Vec<(String, DateTime<Utc>)>,
+}
+
+impl Kind for DeviceSprawl {
+    const NAME: &'static str = "device_sprawl";
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.max_devices < 1 {
+            return invalid("max_devices", "must be at least 1");
+        }
+        if self.statuses.is_empty() {
+            return invalid("statuses", "must list at least one account status");
+        }
+        for pattern in &self.sensitive_permissions {
+            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
+                return invalid(
+                    "sensitive_permissions",
+                    "patterns are dotted names like `*.export`",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        if let Some(reason) = unfilled(tx, &[("events", "device_id")]).await? {
+            return Ok(Evaluation::not_applicable(reason));
+        }
+        if let Some(reason) = ctx.stale_events(p.max_event_age) {
+            return Ok(Evaluation::skipped(reason));
+        }
+        let roles = RoleInfo::load_all(tx, &p.sensitive_permissions).await?;
+        let privileged: Vec<&String> = roles
+            .iter()
+            .filter(|(_, r)| r.privileged || !r.sensitive_permissions.is_empty())
+            .map(|(id, _)| id)
+            .collect();
+        let b = ctx.backend;
+        let lookback_start = ctx.before(p.lookback);
+        // A sign-in just after the lookback start needs its whole baseline.
+        let read_from = instant_before(lookback_start, p.baseline);
+        // $1 = T, $2 = read from (exclusive), $3 = lookback start (exclusive),
+        // $4 = statuses, $5 = privileged role ids.
+        let principals = &ctx.principals;
+        let sql = format!(
+            "WITH s AS (
+                SELECT e.principal_id, e.device_id, e.occurred_at,
+                       LAG(e.occurred_at) OVER (PARTITION BY e.principal_id, e.device_id
+                                                ORDER BY e.occurred_at) AS previous_at
+                  FROM events e
+                 WHERE e.action = 'login' AND {SUCCESS} AND e.device_id IS NOT NULL
+                   AND e.occurred_at > $2 AND e.occurred_at <= $1
+                   AND e.principal_id IN (SELECT c.principal_id FROM events c
+                                           WHERE c.action = 'login' AND c.occurred_at > $3 AND c.occurred_at <= $1
+                                             AND c.device_id IS NOT NULL
+                                             AND (c.outcome IS NULL OR c.outcome = 'success'))
+             ),
+             d AS (
+                SELECT s.principal_id, s.device_id,
+                       MIN(CASE WHEN s.previous_at IS NULL OR s.previous_at < s.occurred_at - {baseline}
+                                THEN s.occurred_at END) AS first_new_at
+                  FROM s WHERE s.occurred_at > $3
+                 GROUP BY s.principal_id, s.device_id
+             )
+             SELECT d.principal_id, d.device_id, d.first_new_at, p.login,
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM grants g
+                                       WHERE g.principal_id = d.principal_id AND {roles}
+                                         AND (g.granted_at IS NULL OR g.granted_at <= $1)
+                                         AND (g.revoked_at IS NULL OR g.revoked_at > $1)
+                                         AND (g.expires_at IS NULL OR g.expires_at > $1))
+                         THEN 1 ELSE 0 END AS BIGINT) AS privileged
+               FROM d JOIN {principals} p ON p.id = d.principal_id
+              WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
+              ORDER BY d.principal_id, d.device_id",
+            baseline = b.interval(p.baseline.0),
+            roles = b.in_list("g.role_id", 5),
+            statuses = b.in_list("p.status", 4),
+        );
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::time(read_from),
+            SqlValue::time(lookback_start),
+            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+            SqlValue::list(&privileged),
+        ];
+        let mut current: Option<Account> = None;
+        let mut rows = tx.fetch(&sql, &params);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let id = row.req_text("principal_id")?;
+            if current.as_ref().is_some_and(|a| a.id != id)
+                && let Some(done) = current.take()
+            {
+                emit(done, p, rule, sink).await?;
+            }
+            let account = match current.as_mut() {
+                Some(a) => a,
+                None => current.insert(Account {
+                    id,
+                    login: row.req_text("login")?,
+                    privileged: row.i64("privileged")?.unwrap_or(0) == 1,
+                    devices: Vec::new(),
+                    new_devices: Vec::new(),
+                }),
+            };
+            let device = row.req_text("device_id")?;
+            if let Some(first) = row.time("first_new_at")? {
+                account.new_devices.push((device.clone(), first));
+            }
+            account.devices.push(device);
+        }
+        drop(rows);
+        if let Some(done) = current {
+            emit(done, p, rule, sink).await?;
+        }
+        Ok(Evaluation::default())
+    }
+}
+
+async fn emit(a: Account, p: &DeviceSprawl, rule: &RuleMeta<'_>, sink: &mut Sink) -> Result<()> {
+    let count = a.devices.len();
+    let mut reasons: Vec<&str> = Vec::new();
+    if count > p.max_devices as usize {
+        reasons.push("too_many_devices");
+    }
+    let new_device = p.flag_new_devices && a.privileged && !a.new_devices.is_empty();
+    if new_device {
+        reasons.push("new_device_on_privileged_account");
+    }
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    let mut ev = evidence();
+    ev.insert("login".into(), a.login.clone().into());
+    ev.insert("reasons".into(), reasons.clone().into());
+    ev.insert("device_count".into(), count.into());
+    ev.insert(
+        "devices".into(),
+        a.devices
+            .iter()
+            .take(LISTED_DEVICES)
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    ev.insert("max_devices".into(), p.max_devices.into());
+    ev.insert("lookback".into(), p.lookback.to_string().into());
+    ev.insert("privileged".into(), a.privileged.into());
+    if new_device {
+        let mut new_devices = a.new_devices.clone();
+        new_devices.sort_by_key(|(_, at)| *at);
+        let listed: Vec<serde_json::Value> = new_devices
+            .iter()
+            .take(LISTED_DEVICES)
+            .map(|(device, at)| {
+                let mut d = evidence();
+                d.insert("device_id".into(), device.clone().into());
+                d.insert("first_sign_in".into(), json_time(Some(*at)));
+                d.into()
+            })
+            .collect();
+        ev.insert("new_devices".into(), listed.into());
+        ev.insert("baseline".into(), p.baseline.to_string().into());
+    }
+    let title = if new_device {
+        let (device, at) = a
+            .new_devices
+            .iter()
+            .min_by_key(|(_, at)| *at)
+            .cloned()
+            .unwrap_or_default();
+        format!(
+            "{}: privileged account signed in from new device {device} at {}",
+            a.login,
+            crate::model::format_instant(at)
+        )
+    } else {
+        format!(
+            "{}: signed in from {count} devices in {}",
+            a.login, p.lookback
+        )
+    };
+    sink.push(Finding {
+        rule: rule.id.to_string(),
+        severity: if new_device {
+            rule.severity.max(Severity::High)
+        } else {
+            rule.severity
+        },
+        subject_type: SubjectType::Principal,
+        subject_id: a.id,
+        title,
+        evidence: ev,
+    })
+    .await
+}

@@ -1,0 +1,244 @@
+//! `non_employee_access`: access of people who are not employees (the seed:
+//! 外包人员开正式账号, 实习生的删除权限). A live grant on an account typed
+//! `external` (`account_types`), or whose person is a contractor, intern or
+//! vendor (`worker_types`, from `people.worker_type`; NULL is an employee),
+//! that
+//! - has no end (`no_end`: no `expires_at`);
+//! - ends more than `max_standing` after `granted_at`
+//!   (`longer_than_max_standing`; exactly `max_standing` is not);
+//! - or gives sensitive access (`sensitive`: a privileged role, a permission
+//!   matching `sensitive_permissions`, or `data_scope: all`).
+//!
+//! One finding per grant (subject `grant`), with the reasons and who makes the
+//! holder a non-employee; high when the access is sensitive. Not applicable
+//! when no account has one of `account_types` and no person fills
+//! `worker_type`: nothing then tells a non-employee from an employee.
+
+use serde::{Deserialize, Serialize};
+
+use futures_util::StreamExt;
+
+use super::departed_still_active::person_of_principal;
+use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names};
+use crate::engine::error::Result;
+use crate::engine::roles::RoleInfo;
+use crate::engine::sink::Sink;
+use crate::model::{AccountStatus, AccountType, Finding, Severity, Span, SubjectType, WorkerType};
+use crate::store::{SqlValue, Tx};
+
+use crate::engine::kind::{Kind, invalid, statuses_usable};
+
+/// `non_employee_access`: standing or sensitive access of non-employees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NonEmployeeAccess {
+    /// A grant that ends more than this after `granted_at` is a finding.
+    pub max_standing: Span,
+    /// Permissions that make a grant sensitive: patterns, case-insensitive
+    /// (`*` any run of characters, `?` one); privileged roles and
+    /// `data_scope: all` are sensitive too.
+    pub sensitive_permissions: Vec<String>,
+    /// Account types whose holders are not employees.
+    pub account_types: Vec<AccountType>,
+    /// Kinds of work (`people.worker_type`) whose people are not employees.
+    pub worker_types: Vec<WorkerType>,
+    /// Raise to high when the access is sensitive.
+    pub escalate_sensitive: bool,
+    /// Account statuses that are checked.
+    pub statuses: Vec<AccountStatus>,
+}
+
+impl Default for NonEmployeeAccess {
+    fn default() -> Self {
+        NonEmployeeAccess {
+            max_standing: Span::days(90),
+            sensitive_permissions: crate::engine::roles::default_sensitive_permissions(),
+            account_types: vec![AccountType::External],
+            worker_types: vec![
+                WorkerType::Contractor,
+                WorkerType::Intern,
+                WorkerType::Vendor,
+            ],
+            escalate_sensitive: true,
+            statuses: statuses_usable(),
+        }
+    }
+}
+
+impl Kind for NonEmployeeAccess {
+    const NAME: &'static str = "non_employee_access";
+
+    /// One finding per grant.
+    fn subject_type(&self) -> SubjectType {
+        SubjectType::Grant
+    }
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.account_types.is_empty() && self.worker_types.is_empty() {
+            return invalid(
+                "worker_types",
+                "account_types and worker_types cannot both be empty: nobody would be checked",
+            );
+        }
+        if self.worker_types.contains(&WorkerType::Employee) {
+            return invalid("worker_types", "employees are not non-employees");
+        }
+        if self.statuses.is_empty() {
+            return invalid("statuses", "must list at least one account status");
+        }
+        for pattern in &self.sensitive_permissions {
+            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
+                return invalid(
+                    "sensitive_permissions",
+                    "patterns are dotted names like `*.export`",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        let b = ctx.backend;
+        let account_types = names(&p.account_types, AccountType::as_str);
+        let worker_types = names(&p.worker_types, WorkerType::as_str);
+        // Without a typed account or a filled worker_type, every holder
+        // looks like an employee: say so rather than pass clean.
+        let principals = &ctx.principals;
+        let marked = tx
+            .fetch_optional(
+                &format!(
+                    "SELECT 1 AS marked WHERE EXISTS (SELECT 1 FROM {principals} p WHERE {types})
+                        OR EXISTS (SELECT 1 FROM people h WHERE h.worker_type IS NOT NULL)",
+                    types = b.in_list("p.account_type", 1),
+                ),
+                &[SqlValue::TextList(account_types.clone())],
+            )
+            .await?;
+        if marked.is_none() {
+            let typed = if account_types.is_empty() {
+                "no account type is watched".to_string()
+            } else {
+                format!("no account is typed {}", account_types.join(" or "))
+            };
+            return Ok(Evaluation::not_applicable(format!(
+                "{typed} and no row of people fills worker_type: nothing tells a non-employee from an employee"
+            )));
+        }
+
+        let roles = RoleInfo::load_all(tx, &p.sensitive_permissions).await?;
+        // $1 = T, $2 = statuses, $3 = account types, $4 = worker types.
+        let sql = format!(
+            "SELECT g.id AS grant_id, g.principal_id, g.role_id, g.granted_at, g.expires_at,
+                    p.login, p.account_type, h.id AS person_id, h.worker_type
+               FROM grants g
+               JOIN {principals} p ON p.id = g.principal_id
+               LEFT JOIN people h ON h.id = {person}
+              WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
+                AND (g.granted_at IS NULL OR g.granted_at <= $1)
+                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
+                AND (g.expires_at IS NULL OR g.expires_at > $1)
+                AND ({types} OR {workers})
+              ORDER BY g.id",
+            person = person_of_principal(b),
+            statuses = b.in_list("p.status", 2),
+            types = b.in_list("p.account_type", 3),
+            workers = b.in_list("h.worker_type", 4),
+        );
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+            SqlValue::TextList(account_types.clone()),
+            SqlValue::TextList(worker_types.clone()),
+        ];
+        let max_standing = p.max_standing.chrono();
+        let mut rows = tx.fetch(&sql, &params);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let granted_at = row.time("granted_at")?;
+            let expires_at = row.time("expires_at")?;
+            let role_id = row.req_text("role_id")?;
+            let role = roles.get(&role_id);
+            let mut reasons: Vec<&str> = Vec::new();
+            match (granted_at, expires_at) {
+                (_, None) => reasons.push("no_end"),
+                (Some(g), Some(e)) if e - g > max_standing => {
+                    reasons.push("longer_than_max_standing")
+                }
+                _ => {}
+            }
+            let sensitive = role.is_some_and(RoleInfo::sensitive);
+            if sensitive {
+                reasons.push("sensitive");
+            }
+            if reasons.is_empty() {
+                continue;
+            }
+
+            let account_type = row.req_text("account_type")?;
+            let worker_type = row.text("worker_type")?;
+            let mut who: Vec<String> = Vec::new();
+            if account_types.contains(&account_type) {
+                who.push(format!("account_type {account_type}"));
+            }
+            if let Some(w) = worker_type.as_ref().filter(|w| worker_types.contains(w)) {
+                who.push(format!("worker_type {w}"));
+            }
+            let login = row.req_text("login")?;
+            let role_name = role.map_or_else(|| role_id.clone(), |r| r.name.clone());
+            let mut ev = evidence();
+            ev.insert("principal_id".into(), row.req_text("principal_id")?.into());
+            ev.insert("login".into(), login.clone().into());
+            ev.insert("person_id".into(), row.text("person_id")?.into());
+            ev.insert("account_type".into(), account_type.into());
+            ev.insert("worker_type".into(), worker_type.into());
+            ev.insert("who".into(), who.clone().into());
+            ev.insert("role_id".into(), role_id.clone().into());
+            ev.insert("role".into(), role_name.clone().into());
+            ev.insert("reasons".into(), reasons.clone().into());
+            ev.insert("granted_at".into(), json_time(granted_at));
+            ev.insert("expires_at".into(), json_time(expires_at));
+            ev.insert("max_standing".into(), p.max_standing.to_string().into());
+            if let Some(r) = role.filter(|r| r.sensitive()) {
+                let mut access: Vec<String> = Vec::new();
+                if r.privileged {
+                    access.push("privileged role".into());
+                }
+                if r.scope_all {
+                    access.push("data_scope all".into());
+                }
+                access.extend(r.sensitive_permissions.iter().cloned());
+                ev.insert("sensitive_access".into(), access.into());
+            }
+            let severity = if sensitive && p.escalate_sensitive {
+                rule.severity.max(Severity::High)
+            } else {
+                rule.severity
+            };
+            sink.push(Finding {
+                rule: rule.id.to_string(),
+                severity,
+                subject_type: SubjectType::Grant,
+                subject_id: row.req_text("grant_id")?,
+                title: format!(
+                    "{login} ({}) holds {role_name} ({})",
+                    who.join(", "),
+                    reasons.join(", ").replace('_', " ")
+                ),
+                evidence: ev,
+            })
+            .await?;
+        }
+        Ok(Evaluation::default())
+    }
+}

@@ -247,7 +247,7 @@ impl Store {
         match &self.pools {
             Pools::Sqlite { rw, .. } => {
                 // A connection that edits a table's definition in place
-                // (writable_schema: 0008, 0009) keeps the old definition, its
+                // (writable_schema: 0008) keeps the old definition, its
                 // CHECKs, in memory until it is reopened; other connections
                 // reload it. So the migrations run on a connection that then
                 // leaves the pool and is closed.

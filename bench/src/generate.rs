@@ -400,6 +400,7 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
             SqlValue::time(created_at - Duration::days(3)),
             SqlValue::Time(terminated_at),
             SqlValue::Time(None),
+            SqlValue::Text(None),
         ]);
     }
 

@@ -109,4 +109,6 @@ kinds! {
     BulkExport(bulk_export::BulkExport),
     SharedAccount(shared_account::SharedAccount),
     Sql(sql::CustomSql),
+    // Issue 12, rules-a: grants, passwords, MFA, orphans.
+    ExpiredGrantStillLive(expired_grant_still_live::ExpiredGrantStillLive),
 }

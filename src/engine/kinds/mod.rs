@@ -111,4 +111,5 @@ kinds! {
     Sql(sql::CustomSql),
     // Issue 12, rules-a: grants, passwords, MFA, orphans.
     ExpiredGrantStillLive(expired_grant_still_live::ExpiredGrantStillLive),
+    GrantWithoutApproval(grant_without_approval::GrantWithoutApproval),
 }

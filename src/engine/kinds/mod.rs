@@ -112,4 +112,5 @@ kinds! {
     // Issue 12, rules-a: grants, passwords, MFA, orphans.
     ExpiredGrantStillLive(expired_grant_still_live::ExpiredGrantStillLive),
     GrantWithoutApproval(grant_without_approval::GrantWithoutApproval),
+    InitialPasswordUnchanged(initial_password_unchanged::InitialPasswordUnchanged),
 }

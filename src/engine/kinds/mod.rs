@@ -113,4 +113,5 @@ kinds! {
     ExpiredGrantStillLive(expired_grant_still_live::ExpiredGrantStillLive),
     GrantWithoutApproval(grant_without_approval::GrantWithoutApproval),
     InitialPasswordUnchanged(initial_password_unchanged::InitialPasswordUnchanged),
+    PrivilegedWithoutMfa(privileged_without_mfa::PrivilegedWithoutMfa),
 }

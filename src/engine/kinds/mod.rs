@@ -114,4 +114,5 @@ kinds! {
     GrantWithoutApproval(grant_without_approval::GrantWithoutApproval),
     InitialPasswordUnchanged(initial_password_unchanged::InitialPasswordUnchanged),
     PrivilegedWithoutMfa(privileged_without_mfa::PrivilegedWithoutMfa),
+    OrphanAccount(orphan_account::OrphanAccount),
 }

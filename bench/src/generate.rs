@@ -145,6 +145,101 @@ const PLANTS_B: &[u64] = &[
 /// that memory stays at a few megabytes.
 const BATCH_ROWS: usize = 20_000;
 
+// Issue 12, rules-a: planted cases of expired-grant-still-live,
+// grant-without-approval, initial-password-unchanged, privileged-without-mfa
+// and orphan-account (active human accounts from before the log).
+const PLANT_EXPIRED_GRANT: u64 = 111;
+const PLANT_EXPIRED_GRANT_USED: u64 = 122;
+const PLANT_NO_APPROVAL: u64 = 133;
+const PLANT_SELF_APPROVED: u64 = 144;
+const PLANT_INITIAL_PASSWORD: u64 = 155;
+const PLANT_NO_MFA: u64 = 166;
+const PLANT_ORPHAN_NO_MATCH: u64 = 177;
+const PLANT_ORPHAN_UNKNOWN_ID: u64 = 188;
+const RULES_A_PLANTS: &[u64] = &[
+    PLANT_EXPIRED_GRANT,
+    PLANT_EXPIRED_GRANT_USED,
+    PLANT_NO_APPROVAL,
+    PLANT_SELF_APPROVED,
+    PLANT_INITIAL_PASSWORD,
+    PLANT_NO_MFA,
+    PLANT_ORPHAN_NO_MATCH,
+    PLANT_ORPHAN_UNKNOWN_ID,
+];
+/// When the planted temporary grants ended: a month before the audit instant.
+const PLANT_EXPIRED_DAYS: i64 = 30;
+
+/// Privileged, over all data, or with a permission matching the default
+/// sensitive patterns (`*.export`, `*.delete`, `user.grant`): the roles whose
+/// holders have MFA and whose grants are approved, so that only the planted
+/// accounts are findings of the rules about them.
+fn sensitive_role(id: &str) -> bool {
+    roles::roles().iter().any(|r| {
+        r.id == id
+            && (r.privileged
+                || r.scope == "all"
+                || r.permissions.iter().any(|p| {
+                    p.ends_with(".export") || p.ends_with(".delete") || *p == "user.grant"
+                }))
+    })
+}
+
+/// A planted grant: role, granted_by, approved_by, expires_at.
+type PlantedGrant<'a> = (&'a str, &'a str, Option<String>, Option<DateTime<Utc>>);
+
+/// The planted grants of rules-a, granted when the account was created.
+fn rules_a_grants(
+    n: u64,
+    plant: u64,
+    id: &str,
+    email: &str,
+    created_at: DateTime<Utc>,
+    b: &mut Batches,
+) {
+    let ended = Some(as_of() - Duration::days(PLANT_EXPIRED_DAYS));
+    let approver = Some("u0000001".to_string());
+    let planted: Vec<PlantedGrant> = match plant {
+        // The temporary migration role, never revoked.
+        PLANT_EXPIRED_GRANT => vec![(roles::MIGRATION, "u0000000", approver, ended)],
+        PLANT_EXPIRED_GRANT_USED => vec![(roles::KEY_EXPORT, "u0000000", approver, ended)],
+        // No approval at all; approved by the one who granted it.
+        PLANT_NO_APPROVAL => vec![
+            (roles::CUSTOMER_ADMIN, "u0000000", None, None),
+            (
+                roles::CONTRACT_ADMIN,
+                "u0000002",
+                Some("u0000002".into()),
+                None,
+            ),
+        ],
+        // Privileged roles approved by their holder (email in another case; id).
+        PLANT_SELF_APPROVED => vec![
+            (
+                roles::STAFF_ADMIN,
+                "u0000000",
+                Some(email.to_uppercase()),
+                None,
+            ),
+            (roles::SUPER, "u0000000", Some(id.to_string()), None),
+        ],
+        // Sensitive access for the account without MFA.
+        PLANT_NO_MFA => vec![(roles::KEY_EXPORT, "u0000000", approver, None)],
+        _ => vec![],
+    };
+    for (k, (role, granted_by, approved_by, expires)) in planted.into_iter().enumerate() {
+        b.grants.push(vec![
+            SqlValue::text(format!("g{n:07}-p{k}")),
+            SqlValue::text(id),
+            SqlValue::text(role),
+            SqlValue::time(created_at),
+            SqlValue::text(granted_by),
+            SqlValue::Text(approved_by),
+            SqlValue::Time(expires),
+            SqlValue::Time(None),
+        ]);
+    }
+}
+
 struct Batches {
     people: Vec<Vec<SqlValue>>,
     principals: Vec<Vec<SqlValue>>,
@@ -411,6 +506,17 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
     // planted ones.
     let left = plant == PLANT_DEPARTED_ACTIVE || (plant > 710 && rng.u32(..100) < 6);
     let terminated_at = left.then(|| t - Duration::days(rng.i64(10..LOG_DAYS)));
+    // rules-a plants: active human accounts older than the log (their
+    // grants end inside it); the orphans have no HR record.
+    let rules_a_plant = RULES_A_PLANTS.contains(&plant);
+    let account_type = if rules_a_plant { "human" } else { account_type };
+    let created_at = if rules_a_plant {
+        created_at.min(log_start)
+    } else {
+        created_at
+    };
+    let in_hr = matches!(account_type, "human" | "external")
+        && !matches!(plant, PLANT_ORPHAN_NO_MATCH | PLANT_ORPHAN_UNKNOWN_ID);
     let mut status = match rng.u32(..100) {
         0..=2 => "pending",
         3..=5 => "disabled",
@@ -419,6 +525,9 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
     };
     if left {
         status = "disabled";
+    }
+    if rules_a_plant {
+        status = "active";
     }
     if matches!(
         plant,
@@ -445,7 +554,7 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
         ("Finance", roles::FINANCE_OFFICER)
     };
     let has_person = matches!(account_type, "human" | "external");
-    if has_person {
+    if in_hr {
         b.people.push(vec![
             SqlValue::text(person_id.clone()),
             // Upper case for some: accounts match HR by email ignoring case.
@@ -543,6 +652,19 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
         let (ip_k, dev_k) = (rng.u64(..2), rng.u64(..2));
         push(b, at, action, records, ip_k, dev_k, ok, &mut rng);
     }
+    match plant {
+        // Signed in, never changed the initial password.
+        PLANT_INITIAL_PASSWORD => {
+            let at = t - Duration::days(5);
+            push(b, at, "login", None, 0, 0, true, &mut rng);
+        }
+        // Exports through a temporary grant that ended a month ago.
+        PLANT_EXPIRED_GRANT_USED => {
+            let at = t - Duration::days(PLANT_EXPIRED_DAYS - 20);
+            push(b, at, "export", Some(20), 0, 0, true, &mut rng);
+        }
+        _ => {}
+    }
     let recent = |rng: &mut Rng| t - Duration::minutes(rng.i64(90..29 * 24 * 60));
     match plant {
         PLANT_BULK_EXPORT => {
@@ -630,6 +752,17 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
     } else {
         last_login.or_else(|| (rng.u32(..3) == 0).then(|| created_at + Duration::days(1)))
     };
+    // Holders of sensitive roles have MFA (but the planted one); everyone
+    // who ever signed in changed the initial password within three days
+    // (but the planted ones: never, or at the very instant of creation).
+    let mfa_draw = rng.u32(..10) < 8;
+    let holds_sensitive = roles::roles_of(title).iter().any(|r| sensitive_role(r));
+    let mfa = plant != PLANT_NO_MFA && (mfa_draw || holds_sensitive);
+    let password_changed_at = match plant {
+        PLANT_INITIAL_PASSWORD if (n / 1000) % 2 == 1 => Some(created_at),
+        PLANT_INITIAL_PASSWORD => None,
+        _ => (status != "pending").then(|| created_at + Duration::hours(1 + (n % 72) as i64)),
+    };
     b.principals.push(vec![
         SqlValue::text(id.clone()),
         SqlValue::text(login.clone()),
@@ -644,11 +777,22 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
         }),
         SqlValue::text(account_type),
         SqlValue::text(status),
-        SqlValue::Bool(Some(rng.u32(..10) < 8)),
+        SqlValue::Bool(Some(mfa)),
         SqlValue::time(created_at),
         SqlValue::Time(last_login_at),
-        SqlValue::Time(None),
+        SqlValue::Time(password_changed_at),
     ]);
+    if plant == PLANT_ORPHAN_NO_MATCH {
+        // No person_id: only its email could link it to HR, which lacks it.
+        let column = tables::PRINCIPALS
+            .columns
+            .iter()
+            .position(|c| c.name == "person_id");
+        if let (Some(row), Some(i)) = (b.principals.last_mut(), column) {
+            row[i] = SqlValue::Text(None);
+        }
+    }
+    rules_a_grants(n, plant, &id, &email, created_at, b);
 
     // Grants: Staff plus the roles of the title, granted at creation; some
     // revoked, some temporary.
@@ -664,13 +808,21 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
     for (k, role) in role_ids.iter().enumerate() {
         let revoked = (rng.u32(..100) < 4).then(|| created_at + Duration::days(rng.i64(1..400)));
         let expires = (rng.u32(..100) < 3).then(|| created_at + Duration::days(rng.i64(30..900)));
+        // A temporary grant that ended is revoked on the day.
+        let revoked = match expires {
+            Some(e) if e <= t => Some(revoked.map_or(e, |r| r.min(e))),
+            _ => revoked,
+        };
         b.grants.push(vec![
             SqlValue::text(format!("g{n:07}-{k}")),
             SqlValue::text(id.clone()),
             SqlValue::text(*role),
             SqlValue::time(created_at),
             SqlValue::text("u0000000"),
-            SqlValue::Text((rng.u32(..10) != 0).then(|| "u0000001".to_string())),
+            // Sensitive grants are always approved; a tenth of the others not.
+            SqlValue::Text(
+                (rng.u32(..10) != 0 || sensitive_role(role)).then(|| "u0000001".to_string()),
+            ),
             SqlValue::Time(expires),
             SqlValue::Time(revoked),
         ]);

@@ -22,6 +22,12 @@ pub const RULES: &[&str] = &[
     "admin-actions-review",
     "device-sprawl",
     "over-privileged",
+    // Issue 12, rules-a.
+    "expired-grant-still-live",
+    "grant-without-approval",
+    "initial-password-unchanged",
+    "privileged-without-mfa",
+    "orphan-account",
     "bulk-export",
     "shared-account",
     "bulk-delete",
@@ -566,6 +572,122 @@ pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
                  ) f
                  ORDER BY 1;",
                 out_s = line(&["'principal'", "f.principal_id", "'medium'"]),
+            )
+        }
+        _ => return rules_a(rule, b, t),
+    })
+}
+
+/// Roles that are privileged, over all data, or hold a permission matching
+/// the default sensitive patterns (`*.export`, `*.delete`, `user.grant`).
+const SENSITIVE_ROLES: &str = "SELECT r.id, r.privileged FROM roles r
+     WHERE r.privileged OR r.data_scope = 'all'
+        OR EXISTS (SELECT 1 FROM role_permissions rp WHERE rp.role_id = r.id
+                    AND (lower(rp.permission) LIKE '%.export' OR lower(rp.permission) LIKE '%.delete'
+                         OR lower(rp.permission) = 'user.grant'))";
+
+/// The reference queries of issue 12's rules-a (grants, passwords, MFA, orphans).
+fn rules_a(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
+    let tt = at(b, t);
+    let day = Duration::days(1);
+    let live = format!(
+        "(g.granted_at IS NULL OR g.granted_at <= {tt}) AND (g.revoked_at IS NULL OR g.revoked_at > {tt})
+         AND (g.expires_at IS NULL OR g.expires_at > {tt})"
+    );
+    Some(match rule {
+        // Grants that expired more than a day ago and are not revoked, on
+        // accounts that are not disabled; critical when the account did,
+        // after the expiry, what one of the role's permissions allows (its
+        // last dotted part; user.grant also allows revoke).
+        "expired-grant-still-live" => {
+            let cutoff = at(b, t - day);
+            format!(
+                "SELECT {out} FROM grants g JOIN principals p ON p.id = g.principal_id
+                  WHERE g.expires_at < {cutoff}
+                    AND (g.granted_at IS NULL OR g.granted_at <= {tt})
+                    AND (g.revoked_at IS NULL OR g.revoked_at > {tt})
+                    AND p.status <> 'disabled' AND (p.created_at IS NULL OR p.created_at <= {tt})
+                  ORDER BY 1;",
+                out = line(&[
+                    "'grant'",
+                    "g.id",
+                    &format!(
+                        "CASE WHEN EXISTS (SELECT 1 FROM events e JOIN role_permissions rp ON rp.role_id = g.role_id
+                                   WHERE e.principal_id = g.principal_id
+                                     AND e.occurred_at > g.expires_at AND e.occurred_at <= {tt} AND {OK}
+                                     AND (lower(rp.permission) LIKE ('%.' || e.action)
+                                          OR (e.action = 'revoke' AND lower(rp.permission) LIKE '%.grant')))
+                              THEN 'critical' ELSE 'high' END"
+                    ),
+                ]),
+            )
+        }
+        // Live sensitive grants on accounts that are not disabled, with no
+        // approver, approved by the holder (its id, its person's id, its
+        // email), or by the granter (emails ignoring case); high for
+        // privileged roles.
+        "grant-without-approval" => {
+            let (a, pe, gb, xe) = (
+                b.fold_case("g.approved_by"),
+                b.fold_case("p.email"),
+                b.fold_case("g.granted_by"),
+                b.fold_case("x.email"),
+            );
+            format!(
+                "WITH s AS ({SENSITIVE_ROLES})
+                 SELECT {out} FROM grants g JOIN s ON s.id = g.role_id JOIN principals p ON p.id = g.principal_id
+                  WHERE {live} AND p.status <> 'disabled' AND (p.created_at IS NULL OR p.created_at <= {tt})
+                    AND (g.approved_by IS NULL
+                         OR g.approved_by IN (p.id, p.person_id, g.granted_by)
+                         OR (p.person_id IS NULL AND EXISTS (SELECT 1 FROM people x
+                                                              WHERE x.id = g.approved_by AND {xe} = {pe}))
+                         OR (g.approved_by LIKE '%@%' AND ({a} = {pe} OR {a} = {gb})))
+                  ORDER BY 1;",
+                out = line(&[
+                    "'grant'",
+                    "g.id",
+                    "CASE WHEN s.privileged THEN 'high' ELSE 'medium' END",
+                ]),
+            )
+        }
+        // Active human accounts created more than 7 days ago that signed in
+        // and never changed their password after creation (as known at T).
+        "initial-password-unchanged" => {
+            let created = at(b, t - day * 7);
+            format!(
+                "SELECT {out} FROM principals p
+                  WHERE p.status = 'active' AND p.account_type = 'human' AND p.created_at < {created}
+                    AND NOT COALESCE(p.password_changed_at > p.created_at AND p.password_changed_at <= {tt}, FALSE)
+                    AND (p.last_login_at <= {tt}
+                         OR EXISTS (SELECT 1 FROM events e WHERE e.principal_id = p.id AND e.action = 'login'
+                                     AND e.occurred_at <= {tt} AND {OK}))
+                  ORDER BY 1;",
+                out = line(&["'principal'", "p.id", "'medium'"]),
+            )
+        }
+        // Active accounts with mfa_enabled false and a live sensitive grant.
+        "privileged-without-mfa" => format!(
+            "WITH s AS ({SENSITIVE_ROLES})
+             SELECT DISTINCT {out} FROM principals p
+               JOIN grants g ON g.principal_id = p.id JOIN s ON s.id = g.role_id
+              WHERE p.status = 'active' AND p.mfa_enabled = FALSE
+                AND (p.created_at IS NULL OR p.created_at <= {tt}) AND {live}
+              ORDER BY 1;",
+            out = line(&["'principal'", "p.id", "'high'"]),
+        ),
+        // Active or pending human accounts whose person_id is not in people,
+        // or that have none and whose email no person has (ignoring case).
+        "orphan-account" => {
+            let (xe, pe) = (b.fold_case("x.email"), b.fold_case("p.email"));
+            format!(
+                "SELECT {out} FROM principals p
+                  WHERE p.status IN ('active', 'pending') AND p.account_type = 'human'
+                    AND (p.created_at IS NULL OR p.created_at <= {tt})
+                    AND NOT EXISTS (SELECT 1 FROM people h WHERE h.id = p.person_id)
+                    AND (p.person_id IS NOT NULL OR p.email IS NULL
+                         OR NOT EXISTS (SELECT 1 FROM people x WHERE {xe} = {pe}))
+                  ORDER BY 1;",
+                out = line(&["'principal'", "p.id", "'medium'"]),
             )
         }
         _ => return None,

@@ -116,4 +116,10 @@ kinds! {
     SharedAccount(shared_account::SharedAccount),
     SeparationOfDuties(separation_of_duties::SeparationOfDuties),
     Sql(sql::CustomSql),
+    // Issue 12, rules-a: grants, passwords, MFA, orphans.
+    ExpiredGrantStillLive(expired_grant_still_live::ExpiredGrantStillLive),
+    GrantWithoutApproval(grant_without_approval::GrantWithoutApproval),
+    InitialPasswordUnchanged(initial_password_unchanged::InitialPasswordUnchanged),
+    PrivilegedWithoutMfa(privileged_without_mfa::PrivilegedWithoutMfa),
+    OrphanAccount(orphan_account::OrphanAccount),
 }

@@ -1,0 +1,249 @@
+//! `grant_without_approval`: live privileged or sensitive access (a role that
+//! is privileged, over all data, or holds a sensitive permission) that nobody
+//! independent approved (私自申请 / 无审批; the seed's 双人复核):
+//! - `no_approval`: `approved_by` is empty;
+//! - `self_approved`: approved by its own holder (the account's id, its
+//!   person's id, or its email);
+//! - `approved_by_granter`: approved by whoever made the grant.
+//!
+//! Ids are compared exactly, emails (values with an `@`) ignoring ASCII case.
+//! One finding per grant (subject `grant`), with the reasons; high for a
+//! privileged role. Not applicable when no grant fills `approved_by` (the
+//! source records no approvals at all).
+
+use serde::{Deserialize, Serialize};
+
+use futures_util::StreamExt;
+
+use super::departed_still_active::person_of_principal;
+use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names, unfilled};
+use crate::engine::error::Result;
+use crate::engine::kind::{Kind, invalid, statuses_usable};
+use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
+use crate::engine::sink::Sink;
+use crate::model::{AccountStatus, Finding, Severity, SubjectType};
+use crate::store::{SqlValue, Tx};
+
+/// Why a grant's approval is missing or not independent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalCheck {
+    /// No `approved_by`.
+    NoApproval,
+    /// Approved by the account that holds the grant (or its person).
+    SelfApproved,
+    /// Approved by the one who granted it (no second pair of eyes).
+    ApprovedByGranter,
+}
+
+impl ApprovalCheck {
+    fn as_str(self) -> &'static str {
+        match self {
+            ApprovalCheck::NoApproval => "no_approval",
+            ApprovalCheck::SelfApproved => "self_approved",
+            ApprovalCheck::ApprovedByGranter => "approved_by_granter",
+        }
+    }
+}
+
+/// `grant_without_approval`: sensitive grants without an independent approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrantWithoutApproval {
+    /// Permissions that make a role sensitive: patterns, case-insensitive
+    /// (`*` any run of characters, `?` one). Privileged roles and roles over
+    /// all data are sensitive whatever their permissions.
+    pub sensitive_permissions: Vec<String>,
+    /// Which reasons make a finding (a deployment without two-person review
+    /// leaves out `approved_by_granter`).
+    pub checks: Vec<ApprovalCheck>,
+    /// Statuses of the accounts whose grants are checked.
+    pub statuses: Vec<AccountStatus>,
+}
+
+impl Default for GrantWithoutApproval {
+    fn default() -> Self {
+        GrantWithoutApproval {
+            sensitive_permissions: default_sensitive_permissions(),
+            checks: vec![
+                ApprovalCheck::NoApproval,
+                ApprovalCheck::SelfApproved,
+                ApprovalCheck::ApprovedByGranter,
+            ],
+            statuses: statuses_usable(),
+        }
+    }
+}
+
+/// The same identity: ids exactly, emails ignoring ASCII case (as the
+/// backends' `fold_case` does).
+fn same_identity(a: &str, b: &str) -> bool {
+    a == b || (a.contains('@') && a.eq_ignore_ascii_case(b))
+}
+
+impl Kind for GrantWithoutApproval {
+    const NAME: &'static str = "grant_without_approval";
+
+    fn subject_type(&self) -> SubjectType {
+        SubjectType::Grant
+    }
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.checks.is_empty() {
+            return invalid("checks", "must list at least one check");
+        }
+        if self.statuses.is_empty() {
+            return invalid("statuses", "must list at least one account status");
+        }
+        for pattern in &self.sensitive_permissions {
+            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
+                return invalid(
+                    "sensitive_permissions",
+                    "patterns are dotted names like `*.export`",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        if let Some(reason) = unfilled(tx, &[("grants", "approved_by")]).await? {
+            return Ok(Evaluation::not_applicable(reason));
+        }
+        let mut roles = RoleInfo::load_all(tx, &p.sensitive_permissions).await?;
+        roles.retain(|_, r| r.sensitive());
+        if roles.is_empty() {
+            return Ok(Evaluation::default());
+        }
+        let sensitive: Vec<&String> = roles.keys().collect();
+        let b = ctx.backend;
+        let principals = &ctx.principals;
+        // $1 = T, $2 = statuses, $3 = sensitive role ids. The database keeps
+        // the candidates (no approver, or one equal to the holder or the
+        // granter); Rust names the reasons, with the same comparisons.
+        let approver = b.fold_case("g.approved_by");
+        let sql = format!(
+            "SELECT g.id AS grant_id, g.principal_id, g.role_id, g.granted_at, g.granted_by,
+                    g.approved_by, p.login, p.email, {person} AS person_id
+               FROM grants g
+               JOIN {principals} p ON p.id = g.principal_id
+              WHERE {roles}
+                AND (g.granted_at IS NULL OR g.granted_at <= $1)
+                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
+                AND (g.expires_at IS NULL OR g.expires_at > $1)
+                AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
+                AND (g.approved_by IS NULL
+                     OR g.approved_by = p.id
+                     OR g.approved_by = {person}
+                     OR g.approved_by = g.granted_by
+                     OR (g.approved_by LIKE '%@%'
+                         AND ({approver} = {email} OR {approver} = {granter})))
+              ORDER BY g.id",
+            person = person_of_principal(b),
+            roles = b.in_list("g.role_id", 3),
+            statuses = b.in_list("p.status", 2),
+            email = b.fold_case("p.email"),
+            granter = b.fold_case("g.granted_by"),
+        );
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+            SqlValue::list(&sensitive),
+        ];
+        let mut rows = tx.fetch(&sql, &params);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let role_id = row.req_text("role_id")?;
+            let Some(role) = roles.get(&role_id) else {
+                continue;
+            };
+            let principal_id = row.req_text("principal_id")?;
+            let approved_by = row.text("approved_by")?;
+            let granted_by = row.text("granted_by")?;
+            let email = row.text("email")?;
+            let person_id = row.text("person_id")?;
+            let mut reasons: Vec<&str> = Vec::new();
+            match approved_by.as_deref() {
+                None => reasons.push(ApprovalCheck::NoApproval.as_str()),
+                Some(a) => {
+                    let holder = a == principal_id
+                        || person_id.as_deref() == Some(a)
+                        || email.as_deref().is_some_and(|e| same_identity(a, e));
+                    if holder {
+                        reasons.push(ApprovalCheck::SelfApproved.as_str());
+                    }
+                    if granted_by.as_deref().is_some_and(|g| same_identity(a, g)) {
+                        reasons.push(ApprovalCheck::ApprovedByGranter.as_str());
+                    }
+                }
+            }
+            reasons.retain(|r| p.checks.iter().any(|c| c.as_str() == *r));
+            if reasons.is_empty() {
+                continue;
+            }
+
+            let login = row.req_text("login")?;
+            let mut access: Vec<String> = Vec::new();
+            if role.privileged {
+                access.push("privileged role".into());
+            }
+            if role.scope_all {
+                access.push("data_scope all".into());
+            }
+            access.extend(role.sensitive_permissions.iter().cloned());
+            let mut ev = evidence();
+            ev.insert("principal_id".into(), principal_id.into());
+            ev.insert("login".into(), login.clone().into());
+            ev.insert("role_id".into(), role_id.clone().into());
+            ev.insert("role".into(), role.name.clone().into());
+            ev.insert("privileged".into(), role.privileged.into());
+            ev.insert("sensitive_access".into(), access.into());
+            ev.insert("granted_at".into(), json_time(row.time("granted_at")?));
+            ev.insert("granted_by".into(), granted_by.into());
+            ev.insert("approved_by".into(), approved_by.into());
+            ev.insert("reasons".into(), reasons.clone().into());
+            sink.push(Finding {
+                rule: rule.id.to_string(),
+                severity: if role.privileged {
+                    Severity::High
+                } else {
+                    rule.severity
+                },
+                subject_type: SubjectType::Grant,
+                subject_id: row.req_text("grant_id")?,
+                title: format!(
+                    "{login} holds {} ({})",
+                    role.name,
+                    reasons.join(", ").replace('_', " ")
+                ),
+                evidence: ev,
+            })
+            .await?;
+        }
+        Ok(Evaluation::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_identity;
+
+    #[test]
+    fn ids_exactly_emails_ignoring_case() {
+        assert!(same_identity("u1", "u1"));
+        assert!(!same_identity("U1", "u1"));
+        assert!(same_identity("Ann@Corp.example", "ann@corp.example"));
+        assert!(!same_identity("ann@corp.example", "bob@corp.example"));
+    }
+}

@@ -1,0 +1,135 @@
+//! `orphan_account`: 僵尸账号 / 无 HR 记录. An open human account that no
+//! person in the HR roster owns:
+//! - `no_hr_match`: no `person_id`, and no person whose email matches the
+//!   account's (ignoring ASCII case; an account without email matches nobody);
+//! - `unknown_person_id`: a `person_id` that is not in `people`.
+//!
+//! One finding per account (subject `principal`). Not applicable when the
+//! people table is empty (a deployment without an HR feed would otherwise
+//! see every account as an orphan).
+
+use serde::{Deserialize, Serialize};
+
+use futures_util::StreamExt;
+
+use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names, unfilled};
+use crate::engine::error::Result;
+use crate::engine::kind::{Kind, invalid, statuses_active_pending};
+use crate::engine::sink::Sink;
+use crate::model::{AccountStatus, AccountType, Finding, SubjectType};
+use crate::store::{SqlValue, Tx};
+
+/// `orphan_account`: accounts without an owner in HR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrphanAccount {
+    /// Account statuses that are checked.
+    pub statuses: Vec<AccountStatus>,
+    /// Account types that are checked (service and shared accounts have no
+    /// person of their own by design).
+    pub account_types: Vec<AccountType>,
+}
+
+impl Default for OrphanAccount {
+    fn default() -> Self {
+        OrphanAccount {
+            statuses: statuses_active_pending(),
+            account_types: vec![AccountType::Human],
+        }
+    }
+}
+
+impl Kind for OrphanAccount {
+    const NAME: &'static str = "orphan_account";
+
+    fn defaults() -> Result<Self, &'static str> {
+        Ok(Self::default())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.statuses.is_empty() {
+            return invalid("statuses", "must list at least one account status");
+        }
+        if self.account_types.is_empty() {
+            return invalid("account_types", "must list at least one account type");
+        }
+        Ok(())
+    }
+
+    async fn evaluate(
+        &self,
+        tx: &mut Tx,
+        ctx: &Context,
+        rule: &RuleMeta<'_>,
+        sink: &mut Sink,
+    ) -> Result<Evaluation> {
+        let p = self;
+        if let Some(reason) = unfilled(tx, &[("people", "id")]).await? {
+            return Ok(Evaluation::not_applicable(reason));
+        }
+        let b = ctx.backend;
+        let principals = &ctx.principals;
+        // $1 = T, $2 = statuses, $3 = account types. A person_id is looked up
+        // by key; an account without one, by its email on the people_email_ci
+        // index (one seek per account: a NOT EXISTS under OR made PostgreSQL
+        // fold every person's email instead).
+        let sql = format!(
+            "SELECT p.id, p.login, p.status, p.email, p.person_id, p.created_at
+               FROM {principals} p
+               LEFT JOIN people h ON h.id = p.person_id
+              WHERE {statuses} AND {types}
+                AND (p.created_at IS NULL OR p.created_at <= $1)
+                AND h.id IS NULL
+                AND (p.person_id IS NOT NULL
+                     OR (SELECT x.id FROM people x WHERE {x_email} = {p_email} LIMIT 1) IS NULL)
+              ORDER BY p.id",
+            statuses = b.in_list("p.status", 2),
+            types = b.in_list("p.account_type", 3),
+            x_email = b.fold_case("x.email"),
+            p_email = b.fold_case("p.email"),
+        );
+        let params = [
+            SqlValue::time(ctx.as_of),
+            SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
+            SqlValue::TextList(names(&p.account_types, AccountType::as_str)),
+        ];
+        let mut rows = tx.fetch(&sql, &params);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let login = row.req_text("login")?;
+            let person_id = row.text("person_id")?;
+            let email = row.text("email")?;
+            let (reason, title) = match (&person_id, &email) {
+                (Some(pid), _) => (
+                    "unknown_person_id",
+                    format!("{login}: its person_id {pid} is not in the HR roster"),
+                ),
+                (None, Some(mail)) => (
+                    "no_hr_match",
+                    format!("{login}: no person_id, and no HR record has the email {mail}"),
+                ),
+                (None, None) => (
+                    "no_hr_match",
+                    format!("{login}: no person_id and no email to match an HR record"),
+                ),
+            };
+            let mut ev = evidence();
+            ev.insert("login".into(), login.clone().into());
+            ev.insert("status".into(), row.req_text("status")?.into());
+            ev.insert("reason".into(), reason.into());
+            ev.insert("person_id".into(), person_id.into());
+            ev.insert("email".into(), email.into());
+            ev.insert("created_at".into(), json_time(row.time("created_at")?));
+            sink.push(Finding {
+                rule: rule.id.to_string(),
+                severity: rule.severity,
+                subject_type: SubjectType::Principal,
+                subject_id: row.req_text("id")?,
+                title,
+                evidence: ev,
+            })
+            .await?;
+        }
+        Ok(Evaluation::default())
+    }
+}

@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time};
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
-use crate::model::{Span, Finding, SubjectType};
+use crate::model::{Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
 use crate::engine::kind::{Kind, gate_24h, invalid};
@@ -200,7 +200,8 @@ impl Kind for BulkAction {
                 None => candidate,
                 Some(w) => {
                     let flagged = w.windows_flagged + 1;
-                    let better = (candidate.records, candidate.uncounted) >= (w.records, w.uncounted);
+                    let better =
+                        (candidate.records, candidate.uncounted) >= (w.records, w.uncounted);
                     let mut keep = if better { candidate } else { w };
                     keep.windows_flagged = flagged;
                     keep
@@ -214,7 +215,6 @@ impl Kind for BulkAction {
         Ok(Evaluation::default())
     }
 }
-
 
 /// `exports` for `export`: how evidence and reasons name the action's events.
 fn plural(action: &str) -> String {
@@ -233,7 +233,6 @@ struct Worst {
     reasons: Vec<String>,
     windows_flagged: u64,
 }
-
 
 async fn emit(
     w: Worst,

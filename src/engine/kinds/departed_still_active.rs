@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names};
+use crate::engine::context::{
+    Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names,
+};
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
-use crate::model::{Span, AccountStatus, Finding, Severity, SubjectType};
+use crate::model::{AccountStatus, Finding, Severity, Span, SubjectType};
 use crate::store::{Backend, SqlValue, Tx};
 
 use crate::engine::kind::{Kind, invalid};
@@ -138,7 +140,6 @@ impl Kind for DepartedStillActive {
     }
 }
 
-
 /// The person of an account: `person_id`, or else the person whose email
 /// matches case-insensitively; where HR has several records with that email
 /// (a rehire), the most recently hired one.
@@ -151,4 +152,3 @@ pub(crate) fn person_of_principal(b: Backend) -> String {
         b.fold_case("p.email")
     )
 }
-

@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names};
+use crate::engine::context::{
+    Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names,
+};
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
-use crate::model::{Span, AccountStatus, AccountType, Finding, SubjectType};
+use crate::model::{AccountStatus, AccountType, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
 use crate::engine::kind::{Kind, gate_24h, invalid, statuses_active_pending};
@@ -152,5 +154,3 @@ impl Kind for IdleAccounts {
         Ok(Evaluation::noted(note))
     }
 }
-
-

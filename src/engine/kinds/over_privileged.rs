@@ -16,16 +16,15 @@
 
 use serde::{Deserialize, Serialize};
 
-
 use futures_util::StreamExt;
 
 use super::departed_still_active::person_of_principal;
 use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time, names};
 use crate::engine::error::Result;
-use crate::engine::sink::Sink;
-use crate::model::{Span, AccountStatus, Finding, SubjectType};
-use crate::store::{SqlValue, Tx};
 use crate::engine::roles::RoleInfo;
+use crate::engine::sink::Sink;
+use crate::model::{AccountStatus, Finding, Span, SubjectType};
+use crate::store::{SqlValue, Tx};
 
 use crate::engine::kind::{Kind, gate_24h, invalid, statuses_active_pending, strings};
 
@@ -164,7 +163,12 @@ impl Kind for OverPrivileged {
         let usage: serde_json::Map<String, serde_json::Value> = roles
             .iter()
             .filter(|(_, r)| r.sensitive())
-            .map(|(id, r)| (id.clone(), r.usage_actions(&p.admin_actions, &p.data_actions).into()))
+            .map(|(id, r)| {
+                (
+                    id.clone(),
+                    r.usage_actions(&p.admin_actions, &p.data_actions).into(),
+                )
+            })
             .collect();
 
         let b = ctx.backend;
@@ -318,7 +322,6 @@ impl Kind for OverPrivileged {
         ))
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -67,7 +67,9 @@ impl Kind for SeparationOfDuties {
     const NAME: &'static str = "separation_of_duties";
 
     fn defaults() -> Result<Self, &'static str> {
-        Err("kind `separation_of_duties` needs `params.conflicts`: the permission sets that must not be held together")
+        Err(
+            "kind `separation_of_duties` needs `params.conflicts`: the permission sets that must not be held together",
+        )
     }
 
     fn subject_type(&self) -> SubjectType {
@@ -130,7 +132,10 @@ impl Kind for SeparationOfDuties {
         // A conflict with an empty side is clean (nobody can hold both);
         // but when no pattern matches any permission at all, the patterns
         // speak another naming than the source: the rule cannot see.
-        if sides.iter().all(|s| s.left.is_empty() && s.right.is_empty()) {
+        if sides
+            .iter()
+            .all(|s| s.left.is_empty() && s.right.is_empty())
+        {
             return Ok(Evaluation::not_applicable(
                 "no permission in role_permissions matches a pattern of any conflict".to_string(),
             ));
@@ -192,7 +197,9 @@ impl SeparationOfDuties {
         // The holder: the person when judged across accounts and known,
         // else the account.
         let holder = if self.across_accounts {
-            format!("CASE WHEN {person} IS NOT NULL THEN 'person:' || {person} ELSE 'principal:' || p.id END")
+            format!(
+                "CASE WHEN {person} IS NOT NULL THEN 'person:' || {person} ELSE 'principal:' || p.id END"
+            )
         } else {
             "'principal:' || p.id".to_string()
         };
@@ -276,8 +283,14 @@ async fn emit(
     let mut conflicts = Vec::new();
     let mut names = Vec::new();
     for s in sides {
-        let left: Vec<&Held> = grants.iter().filter(|g| s.left.contains(&g.role_id)).collect();
-        let right: Vec<&Held> = grants.iter().filter(|g| s.right.contains(&g.role_id)).collect();
+        let left: Vec<&Held> = grants
+            .iter()
+            .filter(|g| s.left.contains(&g.role_id))
+            .collect();
+        let right: Vec<&Held> = grants
+            .iter()
+            .filter(|g| s.right.contains(&g.role_id))
+            .collect();
         if left.is_empty() || right.is_empty() {
             continue;
         }

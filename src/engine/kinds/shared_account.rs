@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time, names};
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
-use crate::model::{Span, AccountStatus, AccountType, Finding, SubjectType};
+use crate::model::{AccountStatus, AccountType, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
 use crate::engine::kind::{Kind, gate_24h, invalid, statuses_usable, strings};
@@ -154,8 +154,8 @@ impl Kind for SharedAccount {
                 };
                 window.push(at, row.text("ip")?, row.text("device_id")?, width);
                 let (ips, devices) = (window.ips.distinct(), window.devices.distinct());
-                let hit =
-                    ips >= p.min_distinct_ips as usize || devices >= p.min_distinct_devices as usize;
+                let hit = ips >= p.min_distinct_ips as usize
+                    || devices >= p.min_distinct_devices as usize;
                 if hit && ips + devices > best {
                     best = ips + devices;
                     concurrent.insert(
@@ -281,7 +281,6 @@ impl Kind for SharedAccount {
     }
 }
 
-
 /// Counts distinct values (IPs or devices) among the sign-ins of one window.
 #[derive(Default)]
 pub(crate) struct DistinctWindow {
@@ -365,7 +364,6 @@ fn generic_base(login: &str) -> String {
         .trim_end_matches(|c: char| c.is_ascii_digit() || "_-.".contains(c))
         .to_string()
 }
-
 
 #[cfg(test)]
 mod tests {

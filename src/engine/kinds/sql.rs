@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::named_params;
 use crate::engine::context::{Context, Evaluation, RuleMeta, instant_before};
 use crate::engine::error::{EngineError, Result};
+use crate::engine::named_params;
 use crate::engine::sink::Sink;
-use crate::model::{Span, Finding, Severity, SubjectType};
+use crate::model::{Finding, Severity, Span, SubjectType};
 use crate::store::{SqlValue, StoreError, Tx};
 
 use crate::engine::kind::{Kind, invalid};
@@ -68,10 +68,11 @@ impl Kind for CustomSql {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        let compiled = named_params::compile(&self.query)
-            .map_err(|e| ("query".to_string(), e.to_string()))?;
+        let compiled =
+            named_params::compile(&self.query).map_err(|e| ("query".to_string(), e.to_string()))?;
         for name in &compiled.names {
-            if name != "as_of" && !self.params.contains_key(name) && !self.before.contains_key(name) {
+            if name != "as_of" && !self.params.contains_key(name) && !self.before.contains_key(name)
+            {
                 return invalid(
                     "query",
                     &format!("`:{name}` is not set in params or before (`:as_of` is built in)"),
@@ -115,7 +116,11 @@ impl Kind for CustomSql {
 
 impl CustomSql {
     /// The values of the query's `:name` parameters, in order, as of `as_of`.
-    fn bind(&self, names: &[String], as_of: DateTime<Utc>) -> std::result::Result<Vec<SqlValue>, String> {
+    fn bind(
+        &self,
+        names: &[String],
+        as_of: DateTime<Utc>,
+    ) -> std::result::Result<Vec<SqlValue>, String> {
         names
             .iter()
             .map(|name| {
@@ -150,7 +155,10 @@ impl CustomSql {
         let params = self.bind(&compiled.names, as_of)?;
         // The query on lines of its own, so that a trailing comment in it
         // cannot swallow the wrapper.
-        let probe = format!("SELECT q.subject_id FROM (\n{}\n) AS q LIMIT 0", compiled.sql);
+        let probe = format!(
+            "SELECT q.subject_id FROM (\n{}\n) AS q LIMIT 0",
+            compiled.sql
+        );
         let explain = |e: StoreError| {
             let e = e.to_string();
             if e.contains("subject_id") {
@@ -237,6 +245,4 @@ async fn read_rows(
     }
 }
 
-
 const MAPPED: [&str; 4] = ["subject_id", "subject_type", "severity", "title"];
-

@@ -59,8 +59,8 @@ impl Metrics {
         let rules = Family::<Labels, Counter>::default();
         registry.register(
             "rule_outcomes",
-            "Rules of job runs by job and outcome (evaluated, skipped, failed): \
-             a run with skipped or failed rules did not check everything",
+            "Rules of job runs by job and outcome (evaluated, skipped, not_applicable, failed): \
+             a run with rules not evaluated did not check everything",
             rules.clone(),
         );
         let findings = Family::<Labels, Gauge>::default();

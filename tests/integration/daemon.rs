@@ -402,13 +402,17 @@ fn health_and_metrics_endpoints() {
     // events only) carries some rules, the others are not applicable; none
     // was skipped or failed.
     let outcome = |status: &str| -> usize {
-        let prefix = format!("accessaudit_rule_outcomes_total{{job=\"monthly\",status=\"{status}\"}} ");
+        let prefix =
+            format!("accessaudit_rule_outcomes_total{{job=\"monthly\",status=\"{status}\"}} ");
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(prefix.as_str()))
             .map_or(0, |n| n.trim().parse().expect("a count"))
     };
-    let shipped = accessaudit::engine::load::load(&[], true).unwrap().rules.len();
+    let shipped = accessaudit::engine::load::load(&[], true)
+        .unwrap()
+        .rules
+        .len();
     assert!(outcome("evaluated") >= 5, "{metrics}");
     assert_eq!(
         outcome("evaluated") + outcome("not_applicable"),

@@ -110,7 +110,10 @@ async fn json_output_follows_the_contract(db: TestDb) {
     // The contract's keys, and `rules` added (issue: no silent passes).
     assert_eq!(top, ["as_of", "findings", "rules", "run_id"]);
     let rules = doc["rules"].as_array().unwrap();
-    let shipped = accessaudit::engine::load::load(&[], true).unwrap().rules.len();
+    let shipped = accessaudit::engine::load::load(&[], true)
+        .unwrap()
+        .rules
+        .len();
     assert_eq!(rules.len(), shipped, "{rules:?}");
     for r in rules {
         assert_eq!(r["status"], "evaluated", "{r}");

@@ -502,18 +502,24 @@ pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
                 ),
             ];
             let (fx, fp) = (b.fold_case("x.email"), b.fold_case("p.email"));
-            let holds = conflicts
+            // Per conflict: the holders with both sides, and the accounts
+            // whose grants are on either side of it.
+            let involved = conflicts
                 .iter()
                 .map(|(l, r)| {
+                    let (l, r) = (side(l), side(r));
                     format!(
-                        "(MAX(CASE WHEN h.role_id IN ({}) THEN 1 ELSE 0 END) = 1
-                          AND MAX(CASE WHEN h.role_id IN ({}) THEN 1 ELSE 0 END) = 1)",
-                        side(l),
-                        side(r)
+                        "SELECT h.holder, h.principal_id FROM held h
+                          WHERE (h.role_id IN ({l}) OR h.role_id IN ({r}))
+                            AND h.holder IN (SELECT c.holder FROM held c GROUP BY c.holder
+                                             HAVING MAX(CASE WHEN c.role_id IN ({l}) THEN 1 ELSE 0 END) = 1
+                                                AND MAX(CASE WHEN c.role_id IN ({r}) THEN 1 ELSE 0 END) = 1)"
                     )
                 })
                 .collect::<Vec<_>>()
-                .join(" OR ");
+                .join(" UNION ");
+            // About the account when one account holds the conflicts, about
+            // the person when they take several of theirs.
             format!(
                 "WITH linked AS (
                     SELECT p.id, p.status, COALESCE(p.person_id,
@@ -522,16 +528,17 @@ pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
                       FROM principals p
                  ), held AS (
                     SELECT CASE WHEN l.person IS NULL THEN 'principal|' || l.id ELSE 'person|' || l.person END AS holder,
-                           g.role_id
+                           l.id AS principal_id, g.role_id
                       FROM grants g JOIN linked l ON l.id = g.principal_id
                      WHERE l.status IN ('active', 'pending', 'locked')
                        AND (g.granted_at IS NULL OR g.granted_at <= {tt})
                        AND (g.revoked_at IS NULL OR g.revoked_at > {tt})
                        AND (g.expires_at IS NULL OR g.expires_at > {tt})
-                 )
-                 SELECT h.holder || '|high' FROM held h
-                  GROUP BY h.holder
-                 HAVING {holds}
+                 ), involved AS ({involved})
+                 SELECT CASE WHEN COUNT(DISTINCT i.principal_id) > 1 THEN i.holder
+                             ELSE 'principal|' || MIN(i.principal_id) END || '|high'
+                   FROM involved i
+                  GROUP BY i.holder
                   ORDER BY 1;"
             )
         }

@@ -484,8 +484,8 @@ async fn wukongcrm_scenario(db: common::TestDb) {
         ("bulk-delete", "20008"),
         ("device-sprawl", "20007"),
         ("orphan-account", "20009"),
-        // Across accounts: the finding is the person's (HR employee).
-        ("separation-of-duties", "90010"),
+        // One account holds both sides: the finding is the account's.
+        ("separation-of-duties", "20010"),
         ("non-employee-access", "20006:180170"),
         ("non-employee-access", "20011:180170"),
         ("admin-actions-review", "14773"),

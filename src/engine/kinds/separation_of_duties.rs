@@ -10,8 +10,9 @@
 //! the database then selects the live grants of those roles and keeps only
 //! the holders with both sides (a window over the holder), so only the
 //! conflicting holders' grants are read back. One finding per holder,
-//! naming each conflict it is in: subject `person` (the `people.id`), or
-//! `principal` for an account that belongs to no known person.
+//! naming each conflict it is in: subject `principal` when one account
+//! holds the conflict, `person` (the `people.id`) when it takes several
+//! accounts of one person.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,14 +71,6 @@ impl Kind for SeparationOfDuties {
         Err(
             "kind `separation_of_duties` needs `params.conflicts`: the permission sets that must not be held together",
         )
-    }
-
-    fn subject_type(&self) -> SubjectType {
-        if self.across_accounts {
-            SubjectType::Person
-        } else {
-            SubjectType::Principal
-        }
     }
 
     fn check(&self) -> Result<(), (String, String)> {
@@ -177,6 +170,7 @@ fn roles_on_side(roles: &BTreeMap<String, RoleInfo>, patterns: &[String]) -> BTr
 struct Held {
     grant_id: String,
     role_id: String,
+    principal_id: String,
     login: String,
 }
 
@@ -211,7 +205,7 @@ impl SeparationOfDuties {
         let principals = &ctx.principals;
         // $1 = T, $2 = statuses, $3 = roles on a left side, $4 = on a right side.
         let sql = format!(
-            "SELECT x.holder, x.grant_id, x.role_id, x.login
+            "SELECT x.holder, x.grant_id, x.role_id, x.principal_id, x.login
                FROM (SELECT h.*, MAX(h.on_left) OVER (PARTITION BY h.holder) AS any_left,
                             MAX(h.on_right) OVER (PARTITION BY h.holder) AS any_right
                        FROM (SELECT {holder} AS holder, g.id AS grant_id, g.role_id,
@@ -244,6 +238,7 @@ impl SeparationOfDuties {
             let held = Held {
                 grant_id: row.req_text("grant_id")?,
                 role_id: row.req_text("role_id")?,
+                principal_id: row.req_text("principal_id")?,
                 login: row.req_text("login")?,
             };
             match &mut current {
@@ -264,7 +259,8 @@ impl SeparationOfDuties {
 }
 
 /// The finding of `holder` (`person:ID` or `principal:ID`), if its grants
-/// complete a conflict.
+/// complete a conflict: about the account that holds it, or about the
+/// person when it takes several of their accounts.
 async fn emit(
     rule: &RuleMeta<'_>,
     sink: &mut Sink,
@@ -282,6 +278,8 @@ async fn emit(
     };
     let mut conflicts = Vec::new();
     let mut names = Vec::new();
+    // The accounts and logins of the grants that complete a conflict.
+    let mut involved: BTreeMap<&str, &str> = BTreeMap::new();
     for s in sides {
         let left: Vec<&Held> = grants
             .iter()
@@ -294,6 +292,9 @@ async fn emit(
         if left.is_empty() || right.is_empty() {
             continue;
         }
+        for g in left.iter().chain(&right) {
+            involved.insert(&g.principal_id, &g.login);
+        }
         names.push(s.conflict.name.as_str());
         conflicts.push(serde_json::json!({
             "conflict": s.conflict.name,
@@ -305,19 +306,21 @@ async fn emit(
     if conflicts.is_empty() {
         return Ok(()); // a left side of one conflict and a right side of another
     }
-    let (subject_type, subject_id) = match holder.split_once(':') {
-        Some(("person", id)) => (SubjectType::Person, id.to_string()),
-        Some((_, id)) => (SubjectType::Principal, id.to_string()),
-        None => (SubjectType::Principal, holder.to_string()),
+    // The subject is the account when one account holds the conflict
+    // (whoever owns it), the person only when it takes several of theirs.
+    let person = holder.strip_prefix("person:");
+    let (subject_type, subject_id) = match (person, involved.keys().next()) {
+        (Some(person), _) if involved.len() > 1 => (SubjectType::Person, person.to_string()),
+        (_, Some(account)) => (SubjectType::Principal, account.to_string()),
+        (_, None) => return Ok(()),
     };
-    let mut logins: Vec<&str> = grants.iter().map(|g| g.login.as_str()).collect();
-    logins.sort_unstable();
-    logins.dedup();
+    let logins: Vec<&str> = involved.values().copied().collect();
     let mut ev = evidence();
     ev.insert("accounts".into(), logins.clone().into());
+    ev.insert("person".into(), person.into());
     ev.insert("conflicts".into(), conflicts.into());
     let who = match subject_type {
-        SubjectType::Person => format!("{} (person {subject_id})", logins.join(", ")),
+        SubjectType::Person => format!("person {subject_id} (accounts {})", logins.join(", ")),
         _ => logins.join(", "),
     };
     sink.push(Finding {

@@ -140,6 +140,8 @@ fn worker(a: &Account, rng: &mut Rng, out: &mut Vec<Event>) {
     };
     let exports = cadence_days(h.export.as_ref(), h, rng);
     let deletes = cadence_days(h.delete.as_ref(), h, rng);
+    // The day the second device (phone, home PC) was last used.
+    let mut second_used = lo;
     for d in lo..=hi {
         let export = exports.contains(&d);
         let delete = deletes.contains(&d);
@@ -148,10 +150,19 @@ fn worker(a: &Account, rng: &mut Rng, out: &mut Vec<Event>) {
             continue;
         }
         // Now and then from home: the second IP and device.
-        let slot = usize::from(h.ips.len() > 1 && rng.f64() < 0.15);
+        let mut slot = usize::from(h.ips.len() > 1 && rng.f64() < 0.15);
+        // The second device signs in at least every three weeks: one unused
+        // for the 90-day baseline would be a new device to device-sprawl.
+        let due = h.devices.len() > 1 && d - second_used >= 20;
+        if due {
+            slot = 1;
+        }
+        if slot == 1 {
+            second_used = d;
+        }
         let t0 = day(d) + minutes(450 + rng.i64(0..150));
         // A session often lasts from one day to the next: no sign-in then.
-        if rng.f64() < 0.6 {
+        if rng.f64() < 0.6 || due {
             if rng.f64() < 0.03 {
                 let mut failed = ev(a, t0 - minutes(2), "login_failed", None, None, slot);
                 failed.success = false;
@@ -185,6 +196,9 @@ fn worker(a: &Account, rng: &mut Rng, out: &mut Vec<Event>) {
         if rng.f64() < 0.06 {
             // An afternoon sign-in from the other place, if there is one.
             let other = usize::from(slot == 0 && (h.ips.len() > 1 || h.devices.len() > 1));
+            if other == 1 {
+                second_used = d;
+            }
             let at = day(d) + minutes(780 + rng.i64(0..240));
             out.push(ev(a, at, "login", None, None, other));
         }
@@ -201,28 +215,20 @@ fn worker(a: &Account, rng: &mut Rng, out: &mut Vec<Event>) {
             let at = t0 + minutes(rng.i64(30..450));
             out.push(ev(a, at, "delete", Some(c.object), Some(1), slot));
         }
-        if h.admin_p > 0.0 && rng.f64() < h.admin_p {
+        // IT's user and role maintenance: working days, office hours (the
+        // admin-actions-review rule raises anything else to medium).
+        if h.admin_p > 0.0 && !weekend(d) && rng.f64() < h.admin_p {
             for _ in 0..rng.i64(1..=3) {
                 let object = if rng.bool() { "user" } else { "role" };
                 out.push(ev(
                     a,
-                    t0 + minutes(rng.i64(15..480)),
+                    day(d) + minutes(540 + rng.i64(0..480)),
                     "update",
                     Some(object),
                     None,
                     slot,
                 ));
             }
-        }
-        if rng.f64() < 0.003 {
-            out.push(ev(
-                a,
-                t0 + minutes(1),
-                "password_change",
-                Some("user"),
-                None,
-                slot,
-            ));
         }
     }
 }

@@ -9,7 +9,7 @@ use fastrand::Rng;
 
 use super::names;
 use super::roles::*;
-use super::timeline::{Event, date, days_before};
+use super::timeline::{Event, date, days_before, window_start};
 
 /// The WukongCRM go-live: accounts of earlier hires were created that day.
 pub(crate) fn rollout() -> DateTime<Utc> {
@@ -28,8 +28,9 @@ pub(crate) struct Person {
     pub status: &'static str,
     pub hired_at: DateTime<Utc>,
     pub terminated_at: Option<DateTime<Utc>>,
+    /// The hire date, or the date of the last transfer.
     pub department_since: Option<DateTime<Utc>>,
-    /// `employee` (None), `contractor`, `intern` or `vendor`.
+    /// `employee`, `contractor`, `intern` or `vendor`.
     pub worker_type: Option<&'static str>,
 }
 
@@ -133,6 +134,7 @@ pub(crate) struct Crew {
     pub it_mgr: usize,
     pub ops: Vec<usize>,
     pub crm_admins: Vec<usize>,
+    pub helpdesk: Vec<usize>,
     pub net: Vec<usize>,
     pub managers: Vec<usize>,
     pub seniors: Vec<usize>,
@@ -312,8 +314,8 @@ impl<'r> Builder<'r> {
             status: "active",
             hired_at: hired,
             terminated_at: None,
-            department_since: None,
-            worker_type: None,
+            department_since: Some(hired),
+            worker_type: Some("employee"),
         });
         self.person_account.push(None);
         self.person_names.push((login, name.hanzi));
@@ -341,13 +343,13 @@ impl<'r> Builder<'r> {
         let habit = self.habit(dept, title, created);
         let (export, delete) = cadences_of(title);
         let account = self.accounts.len();
-        let mfa = dept == "IT" || self.rng.f64() < 0.2;
-        let password_changed_at = if self.rng.f64() < 0.15 {
-            None
-        } else {
-            let since = created.max(date(2026, 1, 1));
-            Some(self.between(since, days_before(3, 0, 0)).max(created))
-        };
+        // MFA is required for IT and for every title with sensitive access
+        // (export, delete, administration, all data); others may opt in.
+        let required = dept == "IT" || roles_of(title).iter().any(|r| sensitive(r));
+        let mfa = self.rng.f64() < 0.25 || required;
+        // The first sign-in, an hour or a few after the account was opened,
+        // forces the change of the initial password.
+        let first_sign_in = created + Duration::minutes(self.rng.i64(70..300));
         self.accounts.push(Account {
             id: (14_774 + account).to_string(),
             login,
@@ -360,7 +362,7 @@ impl<'r> Builder<'r> {
             mfa,
             created_at: created,
             last_login_at: None,
-            password_changed_at,
+            password_changed_at: Some(first_sign_in + Duration::minutes(1)),
             habit: Habit {
                 export,
                 delete,
@@ -370,6 +372,11 @@ impl<'r> Builder<'r> {
         });
         self.account_person.push(Some(person));
         self.person_account[person] = Some(account);
+        if first_sign_in >= window_start() {
+            self.event(account, first_sign_in, "login", None, None, 0);
+            let at = first_sign_in + Duration::minutes(1);
+            self.event(account, at, "password_change", Some("user"), None, 0);
+        }
         for role in std::iter::once(&STAFF).chain(roles_of(title)) {
             let at = created + Duration::minutes(self.rng.i64(5..600));
             self.grant(account, role, at);
@@ -404,6 +411,8 @@ impl<'r> Builder<'r> {
         acc.password_changed_at = None;
         acc.habit.pattern = Pattern::Dormant;
         let id = acc.id.clone();
+        // Nobody has signed in yet.
+        self.events.retain(|e| e.principal != id);
         for g in self.grants.iter_mut().filter(|g| g.principal_id == id) {
             g.granted_at = created + Duration::minutes(20);
         }
@@ -436,7 +445,7 @@ impl<'r> Builder<'r> {
             devices.push(format!("{os}-{:04x}", self.rng.u16(..)));
         }
         let admin_p = match title {
-            "IT Manager" => 0.3,
+            "IT Manager" => 0.5,
             "CRM Administrator" => 0.6,
             "IT Support Specialist" => 0.5,
             _ => 0.0,
@@ -458,7 +467,9 @@ impl<'r> Builder<'r> {
         }
     }
 
-    /// Grants `role` at `at`: by one of IT's granters, approved by the manager.
+    /// Grants `role` at `at`: by one of IT's granters, approved by the
+    /// holder's manager (by e-mail when the manager has no CRM account: the
+    /// department heads, approved by the CEO).
     pub(crate) fn grant(
         &mut self,
         account: usize,
@@ -474,8 +485,10 @@ impl<'r> Builder<'r> {
         let approved_by = self.account_person[account]
             .and_then(|p| self.people[p].manager_id.clone())
             .and_then(|m| self.people.iter().position(|x| x.id == m))
-            .and_then(|m| self.person_account[m])
-            .map(|a| self.id(a));
+            .map(|m| match self.person_account[m] {
+                Some(a) => self.id(a),
+                None => self.people[m].email.clone(),
+            });
         let id = format!("g{:05}", self.grants.len() + 1);
         self.grants.push(Grant {
             id: id.clone(),
@@ -550,7 +563,7 @@ impl<'r> Builder<'r> {
         let last_day = at - Duration::days(1);
         self.accounts[account].habit.until = self.accounts[account].habit.until.min(last_day);
         if disable {
-            let closed = at + Duration::minutes(self.rng.i64(10..60));
+            let closed = at + Duration::minutes(self.rng.i64(10..50));
             let by = self.granters[self.rng.usize(..self.granters.len())];
             let by = self.id(by);
             let a = &mut self.accounts[account];
@@ -598,7 +611,30 @@ impl<'r> Builder<'r> {
     }
 
     pub(crate) fn hire_date(&mut self, from_year: i32, to: DateTime<Utc>) -> DateTime<Utc> {
-        let d = self.between(date(from_year, 1, 1), to);
+        self.hire_between(date(from_year, 1, 1), to)
+    }
+
+    /// 09:00 on a day between two instants.
+    pub(crate) fn hire_between(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) -> DateTime<Utc> {
+        let d = self.between(from, to);
         d - Duration::minutes(d.timestamp() / 60 % 1440) + Duration::hours(9)
+    }
+
+    pub(crate) fn grant_mut(&mut self, id: &str) -> Option<&mut Grant> {
+        self.grants.iter_mut().find(|g| g.id == id)
+    }
+
+    /// Makes a grant temporary: it ends at `expires`, and IT revokes it at
+    /// `revoked` (on the day, in a clean company).
+    pub(crate) fn temporary(
+        &mut self,
+        id: &str,
+        expires: DateTime<Utc>,
+        revoked: Option<DateTime<Utc>>,
+    ) {
+        if let Some(g) = self.grant_mut(id) {
+            g.expires_at = Some(expires);
+            g.revoked_at = revoked;
+        }
     }
 }

@@ -5,10 +5,17 @@
 //! defaults: everyone who holds an export, delete or grant right uses it at
 //! least monthly; privileged roles stay in IT; every sensitive role is held by
 //! a whole title group, never by one peer in a crowd; nobody signs in from
-//! more than two IPs or devices; no export window reaches 200 records; leavers
-//! are disabled on the day.
+//! more than two IPs or devices, and each device at least every three weeks;
+//! no export window reaches 200 records; leavers are disabled on the day.
+//! Every holder of sensitive access has MFA; everyone changes the initial
+//! password at the first sign-in; every grant is approved by the holder's
+//! manager (the CEO for department heads), never by whoever grants it;
+//! temporary grants are revoked on the day they end; HR records when each
+//! person joined their department and whether they are an employee; IT's
+//! user and role maintenance happens in office hours (admin-actions-review
+//! still lists it every month: that review is its purpose).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc, Weekday};
 use fastrand::Rng;
 
 use super::builder::*;
@@ -34,6 +41,12 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
     );
     b.grant(admin, SUPER, rollout() - Duration::days(3));
     b.plant("shared-account", "principal", "14773");
+    // Still on the password of the install guide, since 2019.
+    b.plant("initial-password-unchanged", "principal", "14773");
+    // Super administrator behind a password alone: it is shared, so no one's phone.
+    b.plant("privileged-without-mfa", "principal", "14773");
+    // Nobody in HR owns it: no person, no e-mail.
+    b.plant("orphan-account", "principal", "14773");
 
     // HR roster without CRM accounts.
     let ceo = b.hire(
@@ -53,9 +66,13 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         Some(ceo),
         date(2016, 4, 11),
     );
-    for _ in 0..10 {
+    for i in 0..10 {
         let h = b.hire_date(2016, recent);
-        b.hire("Logistics", "Warehouse Operator", Some(logistics), h);
+        let p = b.hire("Logistics", "Warehouse Operator", Some(logistics), h);
+        // Agency workers (劳务派遣) in the warehouse; none has a CRM account.
+        if i % 3 == 2 {
+            b.people[p].worker_type = Some("contractor");
+        }
     }
 
     // IT.
@@ -66,6 +83,11 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         date(2016, 9, 5) + Duration::hours(9),
     );
     let it_head = b.person_of(it_mgr);
+    // The go-live sign-off: the IT manager approved the installer's account.
+    let it_mgr_id = b.id(it_mgr);
+    if let Some(g) = b.grants.first_mut() {
+        g.approved_by = Some(it_mgr_id.clone());
+    }
     let mut crm_admins = Vec::new();
     for _ in 0..2 {
         let h = b.hire_date(2016, date(2021, 12, 31));
@@ -118,10 +140,26 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         let h = b.hire_date(2017, if i < 140 { date(2025, 3, 31) } else { recent });
         aes.push(b.employee("Sales", "Account Executive", Some(mgr_people[i % 9]), h));
     }
+    // Sales interns: three long-term interns since spring, onboarded with the
+    // employees' standing roles (planted), and three summer interns whose
+    // access ends with their three months, the rule since July.
     let mut interns = Vec::new();
     for i in 0..6 {
-        let h = b.hire_date(2026, date(2026, 7, 15));
-        interns.push(b.employee("Sales", "Sales Intern", Some(mgr_people[i % 9]), h));
+        let h = if i < 3 {
+            b.hire_between(date(2026, 1, 5), date(2026, 4, 30))
+        } else {
+            b.hire_between(date(2026, 8, 3), date(2026, 8, 31))
+        };
+        let a = b.employee("Sales", "Sales Intern", Some(mgr_people[i % 9]), h);
+        let p = b.person_of(a);
+        b.people[p].worker_type = Some("intern");
+        if i >= 3 {
+            let id = b.id(a);
+            for g in b.grants.iter_mut().filter(|g| g.principal_id == id) {
+                g.expires_at = Some(h + Duration::days(90));
+            }
+        }
+        interns.push(a);
     }
 
     // Support.
@@ -177,9 +215,11 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         date(2018, 3, 19) + Duration::hours(9),
     );
     let mkt_head = b.person_of(mkt_dir);
+    // Hired by June: a privileged account's first sign-ins are new devices,
+    // and the run 45 days before the audit day would list them.
     let mut marketers = Vec::new();
     for _ in 0..15 {
-        let h = b.hire_date(2018, recent);
+        let h = b.hire_date(2018, date(2026, 6, 30));
         marketers.push(b.employee("Marketing", "Marketing Specialist", Some(mkt_head), h));
     }
     let comms_h = b.hire_date(2019, date(2024, 12, 31));
@@ -207,7 +247,14 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         "10.10.5.20",
         "etl-node-01",
     );
-    b.grant(etl, INTEGRATION, date(2021, 4, 12) + Duration::hours(2));
+    let g = b.grant(etl, INTEGRATION, date(2021, 4, 12) + Duration::hours(2));
+    if let Some(g) = b.grant_mut(&g) {
+        g.approved_by = Some(it_mgr_id.clone());
+    }
+    // A service account cannot answer an OTP prompt: all data behind a
+    // password, and no exception recorded for it.
+    let etl_id = b.id(etl);
+    b.plant("privileged-without-mfa", "principal", &etl_id);
     let id = b.next_id();
     let intake = b.system_account(
         id,
@@ -254,12 +301,15 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         "web-agency-01",
     );
     b.accounts[agency].email = Some("crm@brightpath-agency.example.net".into());
-    b.grant(agency, AGENCY, date(2025, 3, 3) + Duration::hours(3));
+    let g = b.grant(agency, AGENCY, date(2025, 3, 3) + Duration::hours(3));
+    // The agency's account has no end, though its contract is renewed yearly.
+    b.plant("non-employee-access", "grant", &g);
 
     let crew = Crew {
         it_mgr,
         ops: ops.clone(),
         crm_admins: crm_admins.clone(),
+        helpdesk: helpdesk.clone(),
         net: net.clone(),
         managers: managers.clone(),
         seniors: seniors.clone(),
@@ -276,13 +326,15 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
     super::plant::plant(&mut b, &crew);
 
     // ---- Clean texture ----
-    // Transfers from Support into Sales who kept their support role (harmless).
-    for &a in &aes[100..105] {
-        let since = b.between(date(2025, 6, 1), date(2026, 9, 30));
+    // Transfers from Support into Sales: IT took the support role away on
+    // the day for two of them; the three who kept it are planted.
+    for (n, &a) in aes[100..105].iter().enumerate() {
+        let day = b.between(date(2025, 6, 1), date(2026, 9, 30));
+        let since = day - Duration::minutes(day.timestamp() / 60 % 1440) + Duration::hours(10);
         let p = b.person_of(a);
         b.people[p].department_since = Some(since);
         let old = b.accounts[a].created_at + Duration::minutes(40);
-        b.grant(a, SUPPORT_AGENT, old);
+        let kept = b.grant(a, SUPPORT_AGENT, old);
         for g in b
             .grants
             .iter_mut()
@@ -290,11 +342,42 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         {
             g.granted_at = since;
         }
+        if n < 3 {
+            // Kept the support role nobody else in Sales has.
+            b.plant("transfer-kept-access", "grant", &kept);
+        } else if let Some(g) = b.grant_mut(&kept) {
+            g.revoked_at = Some(since);
+        }
     }
-    // A temporary export right that expired in September.
+    // A temporary export right for a key-account review, revoked on the day it
+    // ended (IT turned MFA on when granting it).
     let g = b.grant(aes[88], KEY_EXPORT, date(2026, 8, 24) + Duration::hours(10));
-    if let Some(grant) = b.grants.iter_mut().find(|x| x.id == g) {
-        grant.expires_at = Some(date(2026, 9, 30));
+    b.temporary(
+        &g,
+        date(2026, 9, 30),
+        Some(date(2026, 9, 30) + Duration::hours(10)),
+    );
+    b.accounts[aes[88]].mfa = true;
+    // Agents standing in for their team lead over the summer holidays, and a
+    // billing clerk helping Finance close the half-year: ended, revoked.
+    for (a, role, from, to) in [
+        (agents[5], SUPPORT_LEAD, date(2026, 7, 6), date(2026, 7, 24)),
+        (
+            agents[26],
+            SUPPORT_LEAD,
+            date(2026, 8, 10),
+            date(2026, 8, 28),
+        ),
+        (
+            billing[1],
+            FINANCE_OFFICER,
+            date(2026, 6, 22),
+            date(2026, 7, 3),
+        ),
+    ] {
+        let g = b.grant(a, role, from + Duration::hours(9));
+        b.temporary(&g, to, Some(to + Duration::hours(11)));
+        b.accounts[a].mfa = true;
     }
     // On leave for six weeks: not idle yet.
     let p = b.person_of(aes[120]);
@@ -319,9 +402,10 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
             }
         }
     }
-    // New hires whose accounts are waiting for their first day.
+    // New hires whose accounts are waiting for their first day (opened by
+    // IT on Tuesdays).
     for k in 0..3 {
-        let hired = days_before(5 + 3 * k, 9, 0);
+        let hired = days_before(5 + 7 * k, 9, 0);
         let m = mgr_people[k as usize];
         b.pending_employee("Sales", "Account Executive", Some(m), hired);
     }
@@ -338,6 +422,12 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         for _ in 0..n {
             let left = b.between(date(2023, 9, 1), date(2026, 10, 20));
             let left = left - Duration::minutes(left.timestamp() / 60 % 1440) + Duration::hours(17);
+            // The last day is a working day (a weekend date moves to Friday).
+            let left = match left.weekday() {
+                Weekday::Sat => left - Duration::days(1),
+                Weekday::Sun => left - Duration::days(2),
+                _ => left,
+            };
             let hired = b.hire_date(2016, left - Duration::days(200));
             let manager = match dept {
                 "Sales" => Some(mgr_people[b.rng.usize(..9)]),

@@ -32,6 +32,11 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     }
     let team_id = b.id(team);
     b.plant("shared-account", "principal", &team_id);
+    // The desk's password is the one IT typed in 2023; no one owns it in HR.
+    b.plant("initial-password-unchanged", "principal", &team_id);
+    b.plant("orphan-account", "principal", &team_id);
+    // Four desks, four browsers: more devices than one person has.
+    b.plant("device-sprawl", "principal", &team_id);
     // A UAT account nobody removed: generic and idle.
     let id = b.next_id();
     let test = b.system_account(
@@ -50,6 +55,9 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     let test_id = b.id(test);
     b.plant("shared-account", "principal", &test_id);
     b.plant("idle-accounts", "principal", &test_id);
+    // Still on the UAT password, and nobody's in HR.
+    b.plant("initial-password-unchanged", "principal", &test_id);
+    b.plant("orphan-account", "principal", &test_id);
     // One support agent's account signs in from four places within an hour.
     let roamer = c.agents[17];
     let at = days_before(2, 19, 5);
@@ -75,6 +83,7 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
         });
     }
     b.plant("shared-account", "principal", &rid);
+    b.plant("device-sprawl", "principal", &rid);
 
     // ---- Planted: idle-accounts ----
     // Moved to field work in June and stopped using the CRM.
@@ -143,16 +152,22 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
         MIGRATION,
         date(2026, 4, 8) + Duration::hours(10),
     );
-    if let Some(grant) = b.grants.iter_mut().find(|x| x.id == g) {
-        grant.expires_at = Some(date(2026, 5, 31));
-    }
-    // An intern given the super-admin role "for a data import".
+    b.temporary(&g, date(2026, 5, 31), None);
+    // Nobody revoked it when it ended (WukongCRM does not enforce an end).
+    b.plant("expired-grant-still-live", "grant", &g);
+    // An intern given the super-admin role "for a data import": no approval,
+    // no end, no MFA.
     let intern = c.interns[2];
     let g = b.grant(intern, SUPER, days_before(61, 10, 0));
-    if let Some(grant) = b.grants.iter_mut().find(|x| x.id == g) {
+    if let Some(grant) = b.grant_mut(&g) {
         grant.approved_by = None;
     }
+    b.accounts[intern].mfa = false;
     b.plant("over-privileged", "grant", &g);
+    b.plant("grant-without-approval", "grant", &g);
+    b.plant("non-employee-access", "grant", &g);
+    let iid = b.id(intern);
+    b.plant("privileged-without-mfa", "principal", &iid);
     // A sales manager who stopped exporting in the spring.
     let quiet = c.managers[4];
     if let Some(c) = b.accounts[quiet].habit.export.as_mut() {
@@ -172,6 +187,11 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
         date(2025, 11, 17) + Duration::hours(14),
     );
     b.plant("over-privileged", "grant", &g);
+    // The helpdesk specialist who granted it also approved it.
+    if let Some(grant) = b.grant_mut(&g) {
+        grant.approved_by = grant.granted_by.clone();
+    }
+    b.plant("grant-without-approval", "grant", &g);
     // A network engineer, once a CRM administrator, keeps super admin unused.
     let idle_admin = c.net[0];
     b.accounts[idle_admin].habit.pattern = Pattern::LoginOnly;
@@ -222,6 +242,8 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
         .map(|x| x.id.clone())
         .unwrap_or_default();
     b.plant("over-privileged", "grant", &g);
+    // Nobody else in Marketing holds it: access kept after the transfer.
+    b.plant("transfer-kept-access", "grant", &g);
 
     // ---- Planted: bulk-export ----
     // 5,000 customers in half an hour, a week before resigning.
@@ -239,7 +261,7 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
             0,
         );
     }
-    b.terminate(leaver, days_before(2, 18, 0), true);
+    b.terminate(leaver, days_before(2, 17, 0), true);
     let lid = b.id(leaver);
     b.plant("bulk-export", "principal", &lid);
     // Twelve 全部导出 exports (no row count) in 45 minutes.
@@ -370,16 +392,37 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
         "10.10.0.41",
         "web-flows",
     );
-    b.accounts[second].email = Some(email);
+    b.accounts[second].email = Some(email.clone());
     b.accounts[second].mfa = true;
+    b.accounts[second].password_changed_at = Some(date(2026, 9, 1) + Duration::hours(2));
     // Granted under 90 days ago: over-privileged does not judge it unused yet.
-    b.grant(
+    let g = b.grant(
         second,
         APPROVAL_ADMIN,
         date(2026, 9, 1) + Duration::hours(1),
     );
+    // She approved the request herself, with her own e-mail.
+    if let Some(grant) = b.grant_mut(&g) {
+        grant.approved_by = Some(email);
+    }
+    b.plant("grant-without-approval", "grant", &g);
     let analyst_person = b.people[person].id.clone();
     b.plant("separation-of-duties", "person", &analyst_person);
+    // And signs in to it from her sales laptop, a device it never used.
+    let laptop = &b.accounts[analyst].habit;
+    let (ip, device) = (laptop.ips.first().cloned(), laptop.devices.first().cloned());
+    b.events.push(Event {
+        at: days_before(9, 8, 55),
+        principal: b.id(second),
+        action: "login",
+        object: None,
+        records: None,
+        ip,
+        device,
+        success: true,
+    });
+    let sid = b.id(second);
+    b.plant("device-sprawl", "principal", &sid);
     // An accountant who records receivables was given the system settings
     // role, workflows included, for a month-end and kept it.
     let fm = c.accountants[7];
@@ -389,4 +432,128 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     b.plant("separation-of-duties", "person", &fm_person);
     // A privileged role outside IT: over-privileged finds the grant too.
     b.plant("over-privileged", "grant", &g);
+
+    // ---- Planted: expired-grant-still-live ----
+    // (And the migration role above.) Key-account export for the quarter-end
+    // review, ended 30 September; exports went on in October: critical.
+    let exporter = c.aes[47];
+    let g = b.grant(
+        exporter,
+        KEY_EXPORT,
+        date(2026, 9, 21) + Duration::hours(10),
+    );
+    b.temporary(&g, date(2026, 9, 30), None);
+    b.accounts[exporter].mfa = true;
+    for (day, n) in [(13, 45), (6, 38)] {
+        b.event(
+            exporter,
+            days_before(day, 14, 20),
+            "export",
+            Some("customer"),
+            Some(n),
+            0,
+        );
+    }
+    b.plant("expired-grant-still-live", "grant", &g);
+    // The same right for a trade-fair follow-up, ended 16 October, unused since.
+    let fair = c.aes[93];
+    let g = b.grant(fair, KEY_EXPORT, date(2026, 10, 5) + Duration::hours(10));
+    b.temporary(&g, date(2026, 10, 16), None);
+    b.accounts[fair].mfa = true;
+    b.plant("expired-grant-still-live", "grant", &g);
+
+    // ---- Planted: privileged-without-mfa ----
+    // (And admin, etl_sync and the intern above.) A senior account executive
+    // changed phones in the spring; IT switched MFA off to let them in.
+    let senior = c.seniors[11];
+    b.accounts[senior].mfa = false;
+    let sid = b.id(senior);
+    b.plant("privileged-without-mfa", "principal", &sid);
+
+    // ---- Planted: initial-password-unchanged ----
+    // (And admin, sales01 and test01.) A support agent still signs in with the
+    // password of the welcome mail: opened before the change was enforced.
+    let agent = c.agents[12];
+    b.accounts[agent].password_changed_at = None;
+    let aid = b.id(agent);
+    b.events
+        .retain(|e| !(e.principal == aid && e.action == "password_change"));
+    b.plant("initial-password-unchanged", "principal", &aid);
+
+    // ---- Planted: orphan-account ----
+    // (And admin, sales01 and test01.) The employee id was typed with a digit
+    // missing, so no HR record stands behind the account.
+    let typo = c.aes[77];
+    let person = b.person_of(typo);
+    let wrong = format!("E1{}", b.people[person].id.get(3..).unwrap_or_default());
+    b.accounts[typo].person_id = Some(wrong);
+    let tid = b.id(typo);
+    b.plant("orphan-account", "principal", &tid);
+
+    // ---- Planted: non-employee-access ----
+    // (And the agency and the intern's super admin.) The spring interns were
+    // onboarded like employees: standing roles without an end.
+    for &intern in &c.interns[..3] {
+        let id = b.id(intern);
+        let standing: Vec<String> = b
+            .grants
+            .iter()
+            .filter(|g| g.principal_id == id && g.role_id != SUPER)
+            .map(|g| g.id.clone())
+            .collect();
+        for g in standing {
+            b.plant("non-employee-access", "grant", &g);
+        }
+    }
+
+    // ---- Planted: admin-actions-review ----
+    // Every month a second person reviews what IT's administrators did to
+    // users and roles: each of them is a finding by design.
+    for &a in std::iter::once(&c.it_mgr)
+        .chain(&c.crm_admins)
+        .chain(&c.helpdesk)
+    {
+        let id = b.id(a);
+        b.plant("admin-actions-review", "principal", &id);
+    }
+    // A helpdesk specialist reset a password at 23:10 on a Saturday: medium.
+    b.event(
+        c.helpdesk[2],
+        days_before(15, 23, 10),
+        "update",
+        Some("user"),
+        None,
+        1,
+    );
+    // IT opened October's new hires with the shared admin login: nobody is
+    // accountable for it, medium.
+    for k in 0..3 {
+        b.event(
+            0,
+            days_before(19, 9, 5 + 4 * k),
+            "update",
+            Some("user"),
+            None,
+            0,
+        );
+    }
+    b.plant("admin-actions-review", "principal", "14773");
+
+    // ---- Planted: device-sprawl ----
+    // (And sales01, the roaming support agent and the approval-flow account.)
+    // The finance manager's account signed in at 02:50 from a PC and an IP
+    // nobody had seen, the night after a phishing mail: high.
+    let fm = c.fin_mgrs[0];
+    b.events.push(Event {
+        at: days_before(12, 2, 50),
+        principal: b.id(fm),
+        action: "login",
+        object: None,
+        records: None,
+        ip: Some("45.137.21.9".into()),
+        device: Some("win-7f3a".into()),
+        success: true,
+    });
+    let fid = b.id(fm);
+    b.plant("device-sprawl", "principal", &fid);
 }

@@ -111,6 +111,20 @@ pub fn roles() -> &'static [RoleDef] {
     &DATA.roles
 }
 
+/// Sensitive under the shipped rules' defaults: privileged, over all data, or
+/// holding an export, delete or `user.grant` permission. Their holders have
+/// MFA and approved grants, so that only planted accounts are findings.
+pub fn sensitive(id: &str) -> bool {
+    roles().iter().any(|r| {
+        r.id == id
+            && (r.privileged
+                || r.scope == "all"
+                || r.permissions.iter().any(|p| {
+                    p.ends_with(".export") || p.ends_with(".delete") || *p == "user.grant"
+                }))
+    })
+}
+
 /// The roles a title is given (besides `Staff`, which everyone has).
 pub fn roles_of(title: &str) -> &'static [&'static str] {
     DATA.titles.get(title).copied().unwrap_or(&[])
@@ -155,6 +169,8 @@ mod tests {
             }
         }
         assert_eq!(roles_of("Accountant"), [FINANCE_OFFICER]);
+        assert!(sensitive(SUPER) && sensitive(KEY_EXPORT) && sensitive(INTEGRATION));
+        assert!(!sensitive(SALES_REP) && !sensitive(STAFF) && !sensitive(AGENCY));
         assert!(roles_of("Nobody").is_empty());
     }
 }

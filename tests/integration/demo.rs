@@ -10,14 +10,23 @@ use accessaudit::store::runs::OutcomeStatus;
 use accessaudit::{demo, engine};
 use common::TestDb;
 
-const RULES: [&str; 7] = [
+const RULES: [&str; 16] = [
+    "admin-actions-review",
     "bulk-delete",
     "bulk-export",
     "departed-still-active",
+    "device-sprawl",
+    "expired-grant-still-live",
+    "grant-without-approval",
     "idle-accounts",
+    "initial-password-unchanged",
+    "non-employee-access",
+    "orphan-account",
     "over-privileged",
+    "privileged-without-mfa",
     "separation-of-duties",
     "shared-account",
+    "transfer-kept-access",
 ];
 
 type Key = (String, String, String);

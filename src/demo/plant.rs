@@ -371,9 +371,9 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     // role "to help with quarter-end contracts".
     let it_mgr = c.it_mgr;
     b.grant(it_mgr, SALES_REP, date(2026, 9, 28) + Duration::hours(9));
-    let person = b.person_of(it_mgr);
-    let it_mgr_person = b.people[person].id.clone();
-    b.plant("separation-of-duties", "person", &it_mgr_person);
+    // One account holds both sides: the finding is the account's.
+    let it_mgr_id = b.id(it_mgr);
+    b.plant("separation-of-duties", "principal", &it_mgr_id);
     // A sales operations analyst who records contracts runs the approval
     // flows through a second account of her own, kept in IT's books.
     let analyst = c.ops[1];
@@ -406,6 +406,7 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
         grant.approved_by = Some(email);
     }
     b.plant("grant-without-approval", "grant", &g);
+    // Two accounts of one person hold the two sides: the finding is hers.
     let analyst_person = b.people[person].id.clone();
     b.plant("separation-of-duties", "person", &analyst_person);
     // And signs in to it from her sales laptop, a device it never used.
@@ -427,9 +428,8 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     // role, workflows included, for a month-end and kept it.
     let fm = c.accountants[7];
     let g = b.grant(fm, SYS_SETTINGS, date(2026, 5, 11) + Duration::hours(14));
-    let person = b.person_of(fm);
-    let fm_person = b.people[person].id.clone();
-    b.plant("separation-of-duties", "person", &fm_person);
+    let fm_id = b.id(fm);
+    b.plant("separation-of-duties", "principal", &fm_id);
     // A privileged role outside IT: over-privileged finds the grant too.
     b.plant("over-privileged", "grant", &g);
 

@@ -105,3 +105,27 @@ pub(crate) fn strings(items: &[&str]) -> Vec<String> {
 pub(crate) fn invalid(field: &str, message: &str) -> Result<(), (String, String)> {
     Err((field.to_string(), message.to_string()))
 }
+
+/// `field` must list at least one `what` (an empty list would check nothing).
+pub(crate) fn non_empty<T>(field: &str, items: &[T], what: &str) -> Result<(), (String, String)> {
+    if items.is_empty() {
+        return invalid(field, &format!("must list at least one {what}"));
+    }
+    Ok(())
+}
+
+/// Permission patterns are dotted names with `*` / `?` wildcards: never
+/// empty, never with spaces (a pattern that matches nothing by mistake
+/// would make a rule silently blind).
+pub(crate) fn permission_patterns(
+    field: &str,
+    patterns: &[String],
+) -> Result<(), (String, String)> {
+    if patterns
+        .iter()
+        .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+    {
+        return invalid(field, "patterns are dotted names like `*.export`");
+    }
+    Ok(())
+}

@@ -95,6 +95,17 @@ impl RoleInfo {
         actions
     }
 
+    /// The sensitive roles by id (privileged, over all data, or holding a
+    /// permission matching one of `sensitive`).
+    pub async fn load_sensitive(
+        tx: &mut Tx,
+        sensitive: &[String],
+    ) -> Result<BTreeMap<String, RoleInfo>> {
+        let mut roles = Self::load_all(tx, sensitive).await?;
+        roles.retain(|_, r| r.sensitive());
+        Ok(roles)
+    }
+
     /// Every role by id, its sensitivity judged by the `sensitive` patterns
     /// (case-insensitive, `*` as a wildcard).
     pub async fn load_all(tx: &mut Tx, sensitive: &[String]) -> Result<BTreeMap<String, RoleInfo>> {

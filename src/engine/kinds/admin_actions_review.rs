@@ -30,7 +30,7 @@ use crate::engine::sink::Sink;
 use crate::model::{Finding, Severity, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, gate_24h, invalid, strings};
+use crate::engine::kind::{Kind, gate_24h, non_empty, permission_patterns, strings};
 
 /// `admin_actions_review`: privileged accounts' administrative actions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,18 +187,9 @@ impl Kind for AdminActionsReview {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.actions.is_empty() {
-            return invalid("actions", "must list at least one action");
-        }
+        non_empty("actions", &self.actions, "action")?;
         self.working_hours.parse()?;
-        for pattern in &self.sensitive_permissions {
-            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
-                return invalid(
-                    "sensitive_permissions",
-                    "patterns are dotted names like `*.export`",
-                );
-            }
-        }
+        permission_patterns("sensitive_permissions", &self.sensitive_permissions)?;
         Ok(())
     }
 

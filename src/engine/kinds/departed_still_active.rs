@@ -18,7 +18,7 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Severity, Span, SubjectType};
 use crate::store::{Backend, SqlValue, Tx};
 
-use crate::engine::kind::{Kind, invalid};
+use crate::engine::kind::{Kind, non_empty};
 
 /// `departed_still_active`: accounts of people HR has terminated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,9 +50,7 @@ impl Kind for DepartedStillActive {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
         Ok(())
     }
 

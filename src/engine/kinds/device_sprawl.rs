@@ -29,7 +29,9 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Severity, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, gate_24h, invalid, statuses_usable};
+use crate::engine::kind::{
+    Kind, gate_24h, invalid, non_empty, permission_patterns, statuses_usable,
+};
 
 /// `device_sprawl`: accounts signing in from many or new devices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,17 +92,8 @@ impl Kind for DeviceSprawl {
         if self.max_devices < 1 {
             return invalid("max_devices", "must be at least 1");
         }
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
-        for pattern in &self.sensitive_permissions {
-            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
-                return invalid(
-                    "sensitive_permissions",
-                    "patterns are dotted names like `*.export`",
-                );
-            }
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
+        permission_patterns("sensitive_permissions", &self.sensitive_permissions)?;
         Ok(())
     }
 

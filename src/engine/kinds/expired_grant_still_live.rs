@@ -19,7 +19,7 @@ use crate::engine::context::{
     Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names, unfilled,
 };
 use crate::engine::error::Result;
-use crate::engine::kind::{Kind, invalid, statuses_usable};
+use crate::engine::kind::{Kind, non_empty, statuses_usable};
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Severity, Span, SubjectType};
@@ -59,9 +59,7 @@ impl Kind for ExpiredGrantStillLive {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
         Ok(())
     }
 

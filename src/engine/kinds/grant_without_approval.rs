@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use super::departed_still_active::person_of_principal;
 use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names, unfilled};
 use crate::engine::error::Result;
-use crate::engine::kind::{Kind, invalid, statuses_usable};
+use crate::engine::kind::{Kind, non_empty, permission_patterns, statuses_usable};
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Severity, SubjectType};
@@ -93,20 +93,9 @@ impl Kind for GrantWithoutApproval {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.checks.is_empty() {
-            return invalid("checks", "must list at least one check");
-        }
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
-        for pattern in &self.sensitive_permissions {
-            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
-                return invalid(
-                    "sensitive_permissions",
-                    "patterns are dotted names like `*.export`",
-                );
-            }
-        }
+        non_empty("checks", &self.checks, "check")?;
+        non_empty("statuses", &self.statuses, "account status")?;
+        permission_patterns("sensitive_permissions", &self.sensitive_permissions)?;
         Ok(())
     }
 
@@ -121,8 +110,7 @@ impl Kind for GrantWithoutApproval {
         if let Some(reason) = unfilled(tx, &[("grants", "approved_by")]).await? {
             return Ok(Evaluation::not_applicable(reason));
         }
-        let mut roles = RoleInfo::load_all(tx, &p.sensitive_permissions).await?;
-        roles.retain(|_, r| r.sensitive());
+        let roles = RoleInfo::load_sensitive(tx, &p.sensitive_permissions).await?;
         if roles.is_empty() {
             return Ok(Evaluation::default());
         }

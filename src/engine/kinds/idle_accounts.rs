@@ -18,7 +18,7 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, gate_24h, invalid, statuses_active_pending};
+use crate::engine::kind::{Kind, gate_24h, non_empty, statuses_active_pending};
 
 /// `idle_accounts`: accounts whose last sign-in is older than `max_idle`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,9 +54,7 @@ impl Kind for IdleAccounts {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
         Ok(())
     }
 

@@ -18,7 +18,7 @@ use crate::engine::context::{
     Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names, unfilled,
 };
 use crate::engine::error::Result;
-use crate::engine::kind::{Kind, gate_24h, invalid};
+use crate::engine::kind::{Kind, gate_24h, non_empty};
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
@@ -57,12 +57,8 @@ impl Kind for InitialPasswordUnchanged {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
-        if self.account_types.is_empty() {
-            return invalid("account_types", "must list at least one account type");
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
+        non_empty("account_types", &self.account_types, "account type")?;
         Ok(())
     }
 

@@ -26,7 +26,7 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Severity, Span, SubjectType, WorkerType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, invalid, statuses_usable};
+use crate::engine::kind::{Kind, invalid, non_empty, permission_patterns, statuses_usable};
 
 /// `non_employee_access`: standing or sensitive access of non-employees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,17 +87,8 @@ impl Kind for NonEmployeeAccess {
         if self.worker_types.contains(&WorkerType::Employee) {
             return invalid("worker_types", "employees are not non-employees");
         }
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
-        for pattern in &self.sensitive_permissions {
-            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
-                return invalid(
-                    "sensitive_permissions",
-                    "patterns are dotted names like `*.export`",
-                );
-            }
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
+        permission_patterns("sensitive_permissions", &self.sensitive_permissions)?;
         Ok(())
     }
 

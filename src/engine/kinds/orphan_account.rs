@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 
 use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names, unfilled};
 use crate::engine::error::Result;
-use crate::engine::kind::{Kind, invalid, statuses_active_pending};
+use crate::engine::kind::{Kind, non_empty, statuses_active_pending};
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, SubjectType};
 use crate::store::{SqlValue, Tx};
@@ -47,12 +47,8 @@ impl Kind for OrphanAccount {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
-        if self.account_types.is_empty() {
-            return invalid("account_types", "must list at least one account type");
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
+        non_empty("account_types", &self.account_types, "account type")?;
         Ok(())
     }
 

@@ -26,7 +26,9 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, gate_24h, invalid, statuses_active_pending, strings};
+use crate::engine::kind::{
+    Kind, gate_24h, invalid, permission_patterns, statuses_active_pending, strings,
+};
 
 /// `over_privileged`: sensitive access held beyond need.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,14 +97,7 @@ impl Kind for OverPrivileged {
                 "must be at least 2 (a holder and one peer)",
             );
         }
-        for pattern in &self.sensitive_permissions {
-            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
-                return invalid(
-                    "sensitive_permissions",
-                    "patterns are dotted names like `*.export`",
-                );
-            }
-        }
+        permission_patterns("sensitive_permissions", &self.sensitive_permissions)?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 
 use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, names, unfilled};
 use crate::engine::error::Result;
-use crate::engine::kind::{Kind, invalid};
+use crate::engine::kind::{Kind, non_empty, permission_patterns};
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, SubjectType};
@@ -63,20 +63,9 @@ impl Kind for PrivilegedWithoutMfa {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
-        if self.account_types.is_empty() {
-            return invalid("account_types", "must list at least one account type");
-        }
-        for pattern in &self.sensitive_permissions {
-            if pattern.is_empty() || pattern.contains(char::is_whitespace) {
-                return invalid(
-                    "sensitive_permissions",
-                    "patterns are dotted names like `*.export`",
-                );
-            }
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
+        non_empty("account_types", &self.account_types, "account type")?;
+        permission_patterns("sensitive_permissions", &self.sensitive_permissions)?;
         Ok(())
     }
 
@@ -91,8 +80,7 @@ impl Kind for PrivilegedWithoutMfa {
         if let Some(reason) = unfilled(tx, &[("principals", "mfa_enabled")]).await? {
             return Ok(Evaluation::not_applicable(reason));
         }
-        let mut roles = RoleInfo::load_all(tx, &p.sensitive_permissions).await?;
-        roles.retain(|_, r| r.sensitive());
+        let roles = RoleInfo::load_sensitive(tx, &p.sensitive_permissions).await?;
         if roles.is_empty() {
             return Ok(Evaluation::default());
         }

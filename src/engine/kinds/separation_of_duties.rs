@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use super::departed_still_active::person_of_principal;
 use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, names, unfilled};
 use crate::engine::error::Result;
-use crate::engine::kind::{Kind, invalid, statuses_usable};
+use crate::engine::kind::{Kind, invalid, non_empty, statuses_usable};
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, SubjectType};
@@ -74,12 +74,8 @@ impl Kind for SeparationOfDuties {
     }
 
     fn check(&self) -> Result<(), (String, String)> {
-        if self.conflicts.is_empty() {
-            return invalid("conflicts", "must list at least one conflict");
-        }
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
+        non_empty("conflicts", &self.conflicts, "conflict")?;
+        non_empty("statuses", &self.statuses, "account status")?;
         for (i, c) in self.conflicts.iter().enumerate() {
             if c.name.trim().is_empty() {
                 return invalid(&format!("conflicts[{i}].name"), "must not be empty");

@@ -25,7 +25,7 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, invalid, statuses_usable};
+use crate::engine::kind::{Kind, invalid, non_empty, statuses_usable};
 
 /// `transfer_kept_access`: grants from before a transfer that the new
 /// department does not hold.
@@ -76,9 +76,7 @@ impl Kind for TransferKeptAccess {
                 "must be at least 2 (a holder and one peer)",
             );
         }
-        if self.statuses.is_empty() {
-            return invalid("statuses", "must list at least one account status");
-        }
+        non_empty("statuses", &self.statuses, "account status")?;
         Ok(())
     }
 

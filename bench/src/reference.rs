@@ -124,6 +124,7 @@ fn transfer_kept_access(b: Backend, t: DateTime<Utc>) -> String {
 /// sensitive permission.
 fn non_employee_access(b: Backend, t: DateTime<Utc>) -> String {
     let tt = at(b, t);
+    // One line per account: high when any of its findings' grants is sensitive.
     format!(
         "WITH sensitive AS (
             SELECT r.id FROM roles r WHERE r.privileged OR r.data_scope = 'all' OR {SENSITIVE_PERMISSION}
@@ -138,14 +139,16 @@ fn non_employee_access(b: Backend, t: DateTime<Utc>) -> String {
             AND (g.expires_at IS NULL
                  OR g.expires_at - g.granted_at > {standing}
                  OR g.role_id IN (SELECT id FROM sensitive))
+          GROUP BY p.id
           ORDER BY 1;",
         person = person_of(b),
         live = live(&tt),
         standing = offset(b, 90 * DAY_MICROS),
         out = line(&[
-            "'grant'",
-            "g.id",
-            "CASE WHEN g.role_id IN (SELECT id FROM sensitive) THEN 'high' ELSE 'medium' END",
+            "'principal'",
+            "p.id",
+            "CASE WHEN MAX(CASE WHEN g.role_id IN (SELECT id FROM sensitive) THEN 1 ELSE 0 END) = 1
+                  THEN 'high' ELSE 'medium' END",
         ]),
     )
 }

@@ -301,9 +301,10 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         "web-agency-01",
     );
     b.accounts[agency].email = Some("crm@brightpath-agency.example.net".into());
-    let g = b.grant(agency, AGENCY, date(2025, 3, 3) + Duration::hours(3));
+    b.grant(agency, AGENCY, date(2025, 3, 3) + Duration::hours(3));
     // The agency's account has no end, though its contract is renewed yearly.
-    b.plant("non-employee-access", "grant", &g);
+    let aid = b.id(agency);
+    b.plant("non-employee-access", "principal", &aid);
 
     let crew = Crew {
         it_mgr,

@@ -165,7 +165,7 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     b.accounts[intern].mfa = false;
     b.plant("over-privileged", "grant", &g);
     b.plant("grant-without-approval", "grant", &g);
-    b.plant("non-employee-access", "grant", &g);
+    // (non-employee-access finds this intern's account below, with the others.)
     let iid = b.id(intern);
     b.plant("privileged-without-mfa", "principal", &iid);
     // A sales manager who stopped exporting in the spring.
@@ -495,15 +495,7 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     // onboarded like employees: standing roles without an end.
     for &intern in &c.interns[..3] {
         let id = b.id(intern);
-        let standing: Vec<String> = b
-            .grants
-            .iter()
-            .filter(|g| g.principal_id == id && g.role_id != SUPER)
-            .map(|g| g.id.clone())
-            .collect();
-        for g in standing {
-            b.plant("non-employee-access", "grant", &g);
-        }
+        b.plant("non-employee-access", "principal", &id);
     }
 
     // ---- Planted: admin-actions-review ----

@@ -9,8 +9,9 @@
 //! - or gives sensitive access (`sensitive`: a privileged role, a permission
 //!   matching `sensitive_permissions`, or `data_scope: all`).
 //!
-//! One finding per grant (subject `grant`), with the reasons and who makes the
-//! holder a non-employee; high when the access is sensitive. Not applicable
+//! One finding per account (subject `principal`: the issue's "accounts …
+//! that hold access"), listing its grants with their reasons and who makes
+//! the holder a non-employee; high when any of the access is sensitive. Not applicable
 //! when no account has one of `account_types` and no person fills
 //! `worker_type`: nothing then tells a non-employee from an employee.
 
@@ -27,6 +28,54 @@ use crate::model::{AccountStatus, AccountType, Finding, Severity, Span, SubjectT
 use crate::store::{SqlValue, Tx};
 
 use crate::engine::kind::{Kind, invalid, non_empty, permission_patterns, statuses_usable};
+
+/// One non-employee's account and its grants that are findings.
+struct Holder {
+    principal_id: String,
+    login: String,
+    person_id: Option<String>,
+    account_type: String,
+    worker_type: Option<String>,
+    /// What makes the holder a non-employee.
+    who: Vec<String>,
+    grants: Vec<serde_json::Value>,
+    reasons: Vec<&'static str>,
+    sensitive: bool,
+}
+
+impl Holder {
+    async fn emit(self, p: &NonEmployeeAccess, rule: &RuleMeta<'_>, sink: &mut Sink) -> Result<()> {
+        let n = self.grants.len();
+        let mut ev = evidence();
+        ev.insert("login".into(), self.login.clone().into());
+        ev.insert("person_id".into(), self.person_id.into());
+        ev.insert("account_type".into(), self.account_type.into());
+        ev.insert("worker_type".into(), self.worker_type.into());
+        ev.insert("who".into(), self.who.clone().into());
+        ev.insert("reasons".into(), self.reasons.clone().into());
+        ev.insert("grants".into(), self.grants.into());
+        ev.insert("max_standing".into(), p.max_standing.to_string().into());
+        let severity = if self.sensitive && p.escalate_sensitive {
+            rule.severity.max(Severity::High)
+        } else {
+            rule.severity
+        };
+        sink.push(Finding {
+            rule: rule.id.to_string(),
+            severity,
+            subject_type: SubjectType::Principal,
+            subject_id: self.principal_id,
+            title: format!(
+                "{} ({}) holds {n} grant(s): {}",
+                self.login,
+                self.who.join(", "),
+                self.reasons.join(", ").replace('_', " ")
+            ),
+            evidence: ev,
+        })
+        .await
+    }
+}
 
 /// `non_employee_access`: standing or sensitive access of non-employees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,10 +118,6 @@ impl Kind for NonEmployeeAccess {
     const NAME: &'static str = "non_employee_access";
 
     /// One finding per grant.
-    fn subject_type(&self) -> SubjectType {
-        SubjectType::Grant
-    }
-
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
     }
@@ -140,7 +185,7 @@ impl Kind for NonEmployeeAccess {
                 AND (g.revoked_at IS NULL OR g.revoked_at > $1)
                 AND (g.expires_at IS NULL OR g.expires_at > $1)
                 AND ({types} OR {workers})
-              ORDER BY g.id",
+              ORDER BY g.principal_id, g.id",
             person = person_of_principal(b),
             statuses = b.in_list("p.status", 2),
             types = b.in_list("p.account_type", 3),
@@ -153,6 +198,8 @@ impl Kind for NonEmployeeAccess {
             SqlValue::TextList(worker_types.clone()),
         ];
         let max_standing = p.max_standing.chrono();
+        // Rows come ordered by account: an account is complete when the next begins.
+        let mut current: Option<Holder> = None;
         let mut rows = tx.fetch(&sql, &params);
         while let Some(row) = rows.next().await {
             let row = row?;
@@ -160,7 +207,7 @@ impl Kind for NonEmployeeAccess {
             let expires_at = row.time("expires_at")?;
             let role_id = row.req_text("role_id")?;
             let role = roles.get(&role_id);
-            let mut reasons: Vec<&str> = Vec::new();
+            let mut reasons: Vec<&'static str> = Vec::new();
             match (granted_at, expires_at) {
                 (_, None) => reasons.push("no_end"),
                 (Some(g), Some(e)) if e - g > max_standing => {
@@ -168,39 +215,58 @@ impl Kind for NonEmployeeAccess {
                 }
                 _ => {}
             }
-            let sensitive = role.is_some_and(RoleInfo::sensitive);
-            if sensitive {
+            let sensitive = role.filter(|r| r.sensitive());
+            if sensitive.is_some() {
                 reasons.push("sensitive");
             }
             if reasons.is_empty() {
                 continue;
             }
-
-            let account_type = row.req_text("account_type")?;
-            let worker_type = row.text("worker_type")?;
-            let mut who: Vec<String> = Vec::new();
-            if account_types.contains(&account_type) {
-                who.push(format!("account_type {account_type}"));
+            let principal_id = row.req_text("principal_id")?;
+            if current
+                .as_ref()
+                .is_some_and(|h| h.principal_id != principal_id)
+                && let Some(done) = current.take()
+            {
+                done.emit(p, rule, sink).await?;
             }
-            if let Some(w) = worker_type.as_ref().filter(|w| worker_types.contains(w)) {
-                who.push(format!("worker_type {w}"));
+            if current.is_none() {
+                let account_type = row.req_text("account_type")?;
+                let worker_type = row.text("worker_type")?;
+                let mut who: Vec<String> = Vec::new();
+                if account_types.contains(&account_type) {
+                    who.push(format!("account_type {account_type}"));
+                }
+                if let Some(w) = worker_type.as_ref().filter(|w| worker_types.contains(w)) {
+                    who.push(format!("worker_type {w}"));
+                }
+                current = Some(Holder {
+                    principal_id: principal_id.clone(),
+                    login: row.req_text("login")?,
+                    person_id: row.text("person_id")?,
+                    account_type,
+                    worker_type,
+                    who,
+                    grants: Vec::new(),
+                    reasons: Vec::new(),
+                    sensitive: false,
+                });
             }
-            let login = row.req_text("login")?;
-            let role_name = role.map_or_else(|| role_id.clone(), |r| r.name.clone());
-            let mut ev = evidence();
-            ev.insert("principal_id".into(), row.req_text("principal_id")?.into());
-            ev.insert("login".into(), login.clone().into());
-            ev.insert("person_id".into(), row.text("person_id")?.into());
-            ev.insert("account_type".into(), account_type.into());
-            ev.insert("worker_type".into(), worker_type.into());
-            ev.insert("who".into(), who.clone().into());
-            ev.insert("role_id".into(), role_id.clone().into());
-            ev.insert("role".into(), role_name.clone().into());
-            ev.insert("reasons".into(), reasons.clone().into());
-            ev.insert("granted_at".into(), json_time(granted_at));
-            ev.insert("expires_at".into(), json_time(expires_at));
-            ev.insert("max_standing".into(), p.max_standing.to_string().into());
-            if let Some(r) = role.filter(|r| r.sensitive()) {
+            let Some(holder) = current.as_mut() else {
+                continue;
+            };
+            let mut grant = evidence();
+            grant.insert("grant".into(), row.req_text("grant_id")?.into());
+            grant.insert("role_id".into(), role_id.clone().into());
+            grant.insert(
+                "role".into(),
+                role.map_or_else(|| role_id.clone(), |r| r.name.clone())
+                    .into(),
+            );
+            grant.insert("reasons".into(), reasons.clone().into());
+            grant.insert("granted_at".into(), json_time(granted_at));
+            grant.insert("expires_at".into(), json_time(expires_at));
+            if let Some(r) = sensitive {
                 let mut access: Vec<String> = Vec::new();
                 if r.privileged {
                     access.push("privileged role".into());
@@ -209,26 +275,19 @@ impl Kind for NonEmployeeAccess {
                     access.push("data_scope all".into());
                 }
                 access.extend(r.sensitive_permissions.iter().cloned());
-                ev.insert("sensitive_access".into(), access.into());
+                grant.insert("sensitive_access".into(), access.into());
+                holder.sensitive = true;
             }
-            let severity = if sensitive && p.escalate_sensitive {
-                rule.severity.max(Severity::High)
-            } else {
-                rule.severity
-            };
-            sink.push(Finding {
-                rule: rule.id.to_string(),
-                severity,
-                subject_type: SubjectType::Grant,
-                subject_id: row.req_text("grant_id")?,
-                title: format!(
-                    "{login} ({}) holds {role_name} ({})",
-                    who.join(", "),
-                    reasons.join(", ").replace('_', " ")
-                ),
-                evidence: ev,
-            })
-            .await?;
+            holder.grants.push(serde_json::Value::Object(grant));
+            for r in reasons {
+                if !holder.reasons.contains(&r) {
+                    holder.reasons.push(r);
+                }
+            }
+        }
+        drop(rows);
+        if let Some(done) = current {
+            done.emit(p, rule, sink).await?;
         }
         Ok(Evaluation::default())
     }

@@ -74,6 +74,52 @@ pub struct Config {
     /// Foreign systems read by `accessaudit sync` through a source mapping.
     #[serde(default)]
     pub sources: BTreeMap<String, crate::collect::source::SourceConfig>,
+    /// Personal data in messages: a profile per recipient group, and the
+    /// key of pseudonyms.
+    #[serde(default)]
+    pub pii: PiiConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    /// The key of pseudonyms, from a file (a systemd credential by name)
+    /// or an environment variable; never in this file.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// Recipient group → `clear`, `pseudonymise` or `mask`.
+    #[serde(default)]
+    pub groups: BTreeMap<String, crate::support::pii::Profile>,
+}
+
+impl PiiConfig {
+    /// Where the key is read from.
+    pub fn key_ref(&self) -> crate::support::secrets::SecretRef<'_> {
+        crate::support::secrets::SecretRef {
+            what: "the PII pseudonym key",
+            env: self.key_env.as_deref(),
+            file: self.key_file.as_deref(),
+        }
+    }
+}
+
+/// Besides the report to the job's recipients: one digest per owner with
+/// only the findings of the people they own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestConfig {
+    /// Who owns a finding: `manager` (the subject's `people.manager_id`).
+    pub by: DigestBy,
+    /// Groups or addresses that get the findings nobody owns.
+    pub fallback: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DigestBy {
+    Manager,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +152,9 @@ pub struct JobConfig {
     /// never resolved. None: only after it resolved and came back.
     #[serde(default)]
     pub realert_after: Option<Span>,
+    /// Digests per owner (manager) besides the report; none: no digests.
+    #[serde(default)]
+    pub digests: Option<DigestConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -335,6 +384,17 @@ impl Config {
         out
     }
 
+    /// The PII profile of an address: the strictest of the groups it is
+    /// in (a plain address not in any group: clear).
+    pub fn profile_of(&self, address: &str) -> crate::support::pii::Profile {
+        self.recipients
+            .iter()
+            .filter(|(_, members)| members.iter().any(|m| m == address))
+            .map(|(g, _)| self.pii.groups.get(g).copied().unwrap_or_default())
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Semantic checks: (dotted field, message) for each problem.
     fn check(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
@@ -390,6 +450,50 @@ impl Config {
                 }
             }
         }
+        for (name, job) in &self.jobs {
+            if let Some(d) = &job.digests {
+                if d.fallback.is_empty() {
+                    problems.push((
+                        format!("jobs.{name}.digests.fallback"),
+                        "give at least one group or address for the findings nobody owns"
+                            .to_string(),
+                    ));
+                }
+                for r in &d.fallback {
+                    if !self.recipients.contains_key(r)
+                        && let Err(e) = check_mailbox(r)
+                    {
+                        problems.push((
+                            format!("jobs.{name}.digests.fallback"),
+                            format!("`{r}` is neither a recipient group nor an address ({e})"),
+                        ));
+                    }
+                }
+            }
+        }
+        for (group, profile) in &self.pii.groups {
+            if !self.recipients.contains_key(group) {
+                problems.push((
+                    format!("pii.groups.{group}"),
+                    format!("`{group}` is not a recipient group"),
+                ));
+            }
+            if *profile == crate::support::pii::Profile::Pseudonymise
+                && self.pii.key_file.is_none()
+                && self.pii.key_env.is_none()
+            {
+                problems.push((
+                    format!("pii.groups.{group}"),
+                    "pseudonymise needs a key: set pii.key_file or pii.key_env".to_string(),
+                ));
+            }
+        }
+        if self.pii.key_file.is_some() && self.pii.key_env.is_some() {
+            problems.push((
+                "pii.key_file".to_string(),
+                "give key_file or key_env, not both".to_string(),
+            ));
+        }
         for (name, source) in &self.sources {
             for (field, message) in source.check(self.tz()) {
                 problems.push((format!("sources.{name}.{field}"), message));
@@ -420,6 +524,7 @@ impl Config {
         for source in self.sources.values_mut() {
             source.resolve_paths(base);
         }
+        self.pii.key_file.iter_mut().for_each(join);
         if let Transport::File { dir } = &mut self.mail.transport {
             join(dir);
         }

@@ -4,6 +4,7 @@
 //! outcome, retrying with exponential backoff.
 
 pub mod outbox;
+pub mod routing;
 pub mod sender;
 pub mod transport;
 

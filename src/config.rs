@@ -78,6 +78,27 @@ pub struct Config {
     /// key of pseudonyms.
     #[serde(default)]
     pub pii: PiiConfig,
+    /// Named webhooks jobs post their findings to (JSON, signed).
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// http:// or https:// URL the JSON is POSTed to.
+    pub url: String,
+    /// The key of the body's HMAC-SHA256 signature, from a file (a systemd
+    /// credential by name) or an environment variable.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Personal data in the posted findings: `clear`, `pseudonymise`, `mask`.
+    #[serde(default)]
+    pub pii: crate::support::pii::Profile,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: Span,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -155,6 +176,9 @@ pub struct JobConfig {
     /// Digests per owner (manager) besides the report; none: no digests.
     #[serde(default)]
     pub digests: Option<DigestConfig>,
+    /// Names of `webhooks:` this job's findings are posted to.
+    #[serde(default)]
+    pub webhooks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -302,6 +326,9 @@ fn default_give_up_after() -> Span {
 }
 fn default_smtp_timeout() -> Span {
     Span(std::time::Duration::from_secs(60))
+}
+fn default_webhook_timeout() -> Span {
+    Span(std::time::Duration::from_secs(10))
 }
 fn default_catch_up() -> Span {
     Span::days(7)
@@ -471,6 +498,42 @@ impl Config {
                 }
             }
         }
+        for (name, job) in &self.jobs {
+            for w in &job.webhooks {
+                if !self.webhooks.contains_key(w) {
+                    problems.push((
+                        format!("jobs.{name}.webhooks"),
+                        format!("`{w}` is not a webhook of `webhooks:`"),
+                    ));
+                }
+            }
+        }
+        for (name, w) in &self.webhooks {
+            let scheme_ok = w.url.parse::<hyper::Uri>().ok().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
+            if !scheme_ok {
+                problems.push((
+                    format!("webhooks.{name}.url"),
+                    "not an http:// or https:// URL".to_string(),
+                ));
+            }
+            if w.secret_file.is_some() && w.secret_env.is_some() {
+                problems.push((
+                    format!("webhooks.{name}.secret_file"),
+                    "give secret_file or secret_env, not both".to_string(),
+                ));
+            }
+            if w.pii == crate::support::pii::Profile::Pseudonymise
+                && self.pii.key_file.is_none()
+                && self.pii.key_env.is_none()
+            {
+                problems.push((
+                    format!("webhooks.{name}.pii"),
+                    "pseudonymise needs a key: set pii.key_file or pii.key_env".to_string(),
+                ));
+            }
+        }
         for (group, profile) in &self.pii.groups {
             if !self.recipients.contains_key(group) {
                 problems.push((
@@ -525,6 +588,9 @@ impl Config {
             source.resolve_paths(base);
         }
         self.pii.key_file.iter_mut().for_each(join);
+        for w in self.webhooks.values_mut() {
+            w.secret_file.iter_mut().for_each(join);
+        }
         if let Transport::File { dir } = &mut self.mail.transport {
             join(dir);
         }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use super::Loaded;
 use crate::deliver::{OutgoingMessage, outbox, routing};
-use crate::model::FindingKey;
+use crate::model::{FindingKey, SubjectType};
 use crate::report::audience::Audience;
 use crate::report::facts::{Undelivered, undelivered_window};
 use crate::report::render::{self, RenderedReport, ReportInputs};
@@ -125,6 +125,168 @@ pub async fn deliveries(
     run_id: i64,
     news: Option<&BTreeSet<FindingKey>>,
 ) -> Result<Vec<OutgoingMessage>> {
+    let mut messages = mail_messages(store, loaded, run_id, news).await?;
+    messages.extend(webhook_messages(store, loaded, run_id, news).await?);
+    Ok(messages)
+}
+
+/// The most findings one webhook post lists (chat messages stay short; the
+/// mailed report has them all).
+const WEBHOOK_LISTED: usize = 50;
+
+fn is_news(news: Option<&BTreeSet<FindingKey>>, f: &crate::model::Finding) -> bool {
+    news.is_none_or(|n| {
+        n.contains(&FindingKey {
+            rule: f.rule.clone(),
+            subject_type: f.subject_type.as_str().to_string(),
+            subject_id: f.subject_id.clone(),
+        })
+    })
+}
+
+/// One JSON message per webhook of the run's job: the run's figures and its
+/// current findings (for an alert job: those not alerted yet), with a
+/// `text` line that Slack, Mattermost and Teams show as it is.
+async fn webhook_messages(
+    store: &Store,
+    loaded: &Loaded,
+    run_id: i64,
+    news: Option<&BTreeSet<FindingKey>>,
+) -> Result<Vec<OutgoingMessage>> {
+    let config = &loaded.settings.config;
+    let lc = lifecycle::lifecycle(store, run_id).await?;
+    let Some(job_name) = lc.run.job.clone() else {
+        return Ok(Vec::new());
+    };
+    let Some(job) = config
+        .jobs
+        .get(&job_name)
+        .filter(|j| !j.webhooks.is_empty())
+    else {
+        return Ok(Vec::new());
+    };
+    let deployment = loaded.settings.deployment_id(store).await?;
+    let base = mail::report_message_id(&deployment, run_id, Some(&job_name), &config.mail.from);
+    let listed: Vec<&lifecycle::Entry> = lc
+        .entries
+        .iter()
+        .filter(|e| e.status != lifecycle::Status::Resolved && is_news(news, &e.finding))
+        .collect();
+    let counts = lc.counts();
+    let as_of = crate::model::format_instant(lc.run.as_of);
+    let needs_directory = job.webhooks.iter().any(|w| {
+        config
+            .webhooks
+            .get(w)
+            .is_some_and(|c| c.pii != Profile::Clear)
+    });
+    let directory = match needs_directory {
+        true => Some(routing::Directory::read(store).await?),
+        false => None,
+    };
+    let key = match job.webhooks.iter().any(|w| {
+        config
+            .webhooks
+            .get(w)
+            .is_some_and(|c| c.pii == Profile::Pseudonymise)
+    }) {
+        true => config.pii.key_ref().read()?,
+        false => None,
+    };
+    let mut messages = Vec::new();
+    for name in &job.webhooks {
+        let Some(hook) = config.webhooks.get(name) else {
+            continue;
+        };
+        let masker = directory
+            .as_ref()
+            .filter(|_| hook.pii != Profile::Clear)
+            .map(|d| {
+                let mut m = Masker::new(hook.pii, key.clone());
+                d.words().for_each(|w| m.add_word(w));
+                (m, d)
+            });
+        let mut clear_values = HashSet::new();
+        let findings: Vec<serde_json::Value> = listed
+            .iter()
+            .take(WEBHOOK_LISTED)
+            .map(|e| {
+                let f = &e.finding;
+                let (mut title, mut subject) = (f.title.clone(), f.subject_id.clone());
+                if let Some((m, d)) = &masker {
+                    title = m.text(&title, &d.names_of(f.subject_type, &f.subject_id));
+                    if matches!(f.subject_type, SubjectType::Principal | SubjectType::Person) {
+                        subject = m.replacement(&subject);
+                    }
+                    clear_values.extend(
+                        d.clear_values_of(f.subject_type, &f.subject_id)
+                            .into_iter()
+                            .map(|v| v.to_lowercase()),
+                    );
+                }
+                serde_json::json!({
+                    "rule": f.rule,
+                    "severity": f.severity.as_str(),
+                    "status": e.status.as_str(),
+                    "subject_type": f.subject_type.as_str(),
+                    "subject_id": subject,
+                    "title": title,
+                })
+            })
+            .collect();
+        let what = if news.is_some() { "new" } else { "current" };
+        let mut text = format!(
+            "accessaudit {job_name}, as of {as_of}: {} {what} finding(s); {} new, {} open, {} resolved, {} accepted",
+            listed.len(),
+            counts.new,
+            counts.open,
+            counts.resolved,
+            counts.accepted
+        );
+        for f in findings.iter().take(10) {
+            text.push_str(&format!(
+                "\n• [{}] {}: {}",
+                f["severity"].as_str().unwrap_or(""),
+                f["rule"].as_str().unwrap_or(""),
+                f["title"].as_str().unwrap_or("")
+            ));
+        }
+        let body = serde_json::json!({
+            "text": text,
+            "job": job_name,
+            "run_id": run_id,
+            "as_of": as_of,
+            "report_message_id": base,
+            "counts": counts,
+            "findings": findings,
+            "more": listed.len().saturating_sub(WEBHOOK_LISTED),
+        })
+        .to_string();
+        if masker.is_some() && crate::support::pii::shows_any(&body, &clear_values) {
+            anyhow::bail!(
+                "the webhook `{name}` post would show a subject's login or email in clear; not queued"
+            );
+        }
+        messages.push(OutgoingMessage {
+            message_id: format!("webhook-{}.{base}", mail::safe_name(name, '-')),
+            job: Some(job_name.clone()),
+            run_id: Some(run_id),
+            envelope_from: config.mail.from.clone(),
+            recipients: vec![format!("{}{name}", crate::deliver::webhook::PREFIX)],
+            subject: format!("accessaudit {job_name}, as of {as_of} (webhook {name})"),
+            body,
+        });
+    }
+    Ok(messages)
+}
+
+/// The mail messages of a run (see `deliveries`).
+async fn mail_messages(
+    store: &Store,
+    loaded: &Loaded,
+    run_id: i64,
+    news: Option<&BTreeSet<FindingKey>>,
+) -> Result<Vec<OutgoingMessage>> {
     let config = &loaded.settings.config;
     let run = store
         .run_record(run_id)
@@ -147,13 +309,7 @@ pub async fn deliveries(
             routing::Routed {
                 key: (f.rule.clone(), f.subject_type, f.subject_id.clone()),
                 current: e.status != lifecycle::Status::Resolved,
-                news: news.is_none_or(|n| {
-                    n.contains(&FindingKey {
-                        rule: f.rule.clone(),
-                        subject_type: f.subject_type.as_str().to_string(),
-                        subject_id: f.subject_id.clone(),
-                    })
-                }),
+                news: is_news(news, f),
                 owner: directory.manager_address(f.subject_type, &f.subject_id),
             }
         })

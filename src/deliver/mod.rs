@@ -7,6 +7,7 @@ pub mod outbox;
 pub mod routing;
 pub mod sender;
 pub mod transport;
+pub mod webhook;
 
 pub use outbox::{OutboxDepth, OutgoingMessage};
 pub use transport::{Transport, TransportError};

@@ -24,3 +24,4 @@ mod sync_documents;
 mod sync_sql_sources;
 mod sync_wukongcrm;
 mod systemd_unit;
+mod webhooks;

@@ -681,6 +681,37 @@ mod tests {
     }
 
     #[test]
+    fn routing_errors_name_the_field() {
+        let text = "recipients:\n  it: [a@x.org]\npii:\n  groups:\n    it: pseudonymise\n    nobody: mask\nwebhooks:\n  chat:\n    url: ftp://x\njobs:\n  m:\n    webhooks: [chat, nope]\n    digests:\n      by: manager\n      fallback: [nowhere]\n";
+        let e = Config::parse(Path::new("c.yaml"), text).unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "jobs.m.digests.fallback",
+                "jobs.m.webhooks",
+                "webhooks.chat.url",
+                "pii.groups.it",
+                "pii.groups.nobody",
+            ],
+            "{e}"
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "jobs:\n  m:\n    digests:\n      by: role-owner\n      fallback: [a@x.org]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].line, 4, "{e}");
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "recipients:\n  a: [x@y.org]\n  b: [x@y.org]\npii:\n  groups:\n    b: mask\n",
+        )
+        .unwrap();
+        assert_eq!(c.profile_of("x@y.org"), crate::support::pii::Profile::Mask);
+        assert_eq!(c.profile_of("z@y.org"), crate::support::pii::Profile::Clear);
+    }
+
+    #[test]
     fn groups_expand_to_addresses() {
         let text = "recipients:\n  it: [a@x.org, b@x.org]\n";
         let c = Config::parse(Path::new("c.yaml"), text).unwrap();

@@ -140,6 +140,10 @@ pub enum Command {
     /// Check the configuration and what the database roles may do.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Personal data in masked reports: re-identify pseudonyms (auditors,
+    /// with the key of `pii.key_file`/`pii.key_env`).
+    #[command(subcommand)]
+    Pii(PiiCommand),
     /// Print the canonical model: every table, column, type and allowed
     /// value, what each rule reads, and the output contract (docs/CANONICAL.md).
     Schema,
@@ -152,6 +156,18 @@ pub enum Command {
     },
     /// Print the manual page (roff; `accessaudit man | man -l -`).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PiiCommand {
+    /// Print the account or person each pseudonym (`pii-…`) stands for,
+    /// found by hashing the store's logins, emails, names and ids again
+    /// with the key; exit 1 when one is not found.
+    Reveal {
+        /// Pseudonyms as a pseudonymised report shows them.
+        #[arg(required = true)]
+        tokens: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+mod pii;
 mod reports;
 
 use crate::app::{self, Loaded, Overrides, Settings};
 use crate::cli::{
     Cli, Command, ConfigCommand, DemoArgs, GlobalArgs, ImportArgs, ListFormat, OutputFormat,
-    RulesCommand, RunArgs, SyncArgs,
+    PiiCommand, RulesCommand, RunArgs, SyncArgs,
 };
 use crate::collect::{csv_import, tables};
 use crate::engine::{self, RuleSet, load as rules};
@@ -103,6 +104,7 @@ async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
         Command::Demo(args) => demo(g, args).await,
         Command::Report(args) => reports::report(g, args).await,
         Command::Runs(cmd) => reports::runs(g, cmd).await,
+        Command::Pii(PiiCommand::Reveal { tokens }) => pii::reveal(g, &tokens).await,
         Command::Exceptions(cmd) => reports::exceptions_command(g, cmd).await,
         Command::Config(ConfigCommand::Check) => config_check(g).await,
         Command::Serve => bail!("`serve` is the daemon's: main starts it"),

@@ -74,6 +74,73 @@ pub struct Config {
     /// Foreign systems read by `accessaudit sync` through a source mapping.
     #[serde(default)]
     pub sources: BTreeMap<String, crate::collect::source::SourceConfig>,
+    /// Personal data in messages: a profile per recipient group, and the
+    /// key of pseudonyms.
+    #[serde(default)]
+    pub pii: PiiConfig,
+    /// Named webhooks jobs post their findings to (JSON, signed).
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, WebhookConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// http:// or https:// URL the JSON is POSTed to.
+    pub url: String,
+    /// The key of the body's HMAC-SHA256 signature, from a file (a systemd
+    /// credential by name) or an environment variable.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Personal data in the posted findings: `clear`, `pseudonymise`, `mask`.
+    #[serde(default)]
+    pub pii: crate::support::pii::Profile,
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: Span,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiConfig {
+    /// The key of pseudonyms, from a file (a systemd credential by name)
+    /// or an environment variable; never in this file.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// Recipient group → `clear`, `pseudonymise` or `mask`.
+    #[serde(default)]
+    pub groups: BTreeMap<String, crate::support::pii::Profile>,
+}
+
+impl PiiConfig {
+    /// Where the key is read from.
+    pub fn key_ref(&self) -> crate::support::secrets::SecretRef<'_> {
+        crate::support::secrets::SecretRef {
+            what: "the PII pseudonym key",
+            env: self.key_env.as_deref(),
+            file: self.key_file.as_deref(),
+        }
+    }
+}
+
+/// Besides the report to the job's recipients: one digest per owner with
+/// only the findings of the people they own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestConfig {
+    /// Who owns a finding: `manager` (the subject's `people.manager_id`).
+    pub by: DigestBy,
+    /// Groups or addresses that get the findings nobody owns.
+    pub fallback: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DigestBy {
+    Manager,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +173,12 @@ pub struct JobConfig {
     /// never resolved. None: only after it resolved and came back.
     #[serde(default)]
     pub realert_after: Option<Span>,
+    /// Digests per owner (manager) besides the report; none: no digests.
+    #[serde(default)]
+    pub digests: Option<DigestConfig>,
+    /// Names of `webhooks:` this job's findings are posted to.
+    #[serde(default)]
+    pub webhooks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -254,6 +327,9 @@ fn default_give_up_after() -> Span {
 fn default_smtp_timeout() -> Span {
     Span(std::time::Duration::from_secs(60))
 }
+fn default_webhook_timeout() -> Span {
+    Span(std::time::Duration::from_secs(10))
+}
 fn default_catch_up() -> Span {
     Span::days(7)
 }
@@ -335,6 +411,17 @@ impl Config {
         out
     }
 
+    /// The PII profile of an address: the strictest of the groups it is
+    /// in (a plain address not in any group: clear).
+    pub fn profile_of(&self, address: &str) -> crate::support::pii::Profile {
+        self.recipients
+            .iter()
+            .filter(|(_, members)| members.iter().any(|m| m == address))
+            .map(|(g, _)| self.pii.groups.get(g).copied().unwrap_or_default())
+            .max()
+            .unwrap_or_default()
+    }
+
     /// Semantic checks: (dotted field, message) for each problem.
     fn check(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
@@ -390,6 +477,86 @@ impl Config {
                 }
             }
         }
+        for (name, job) in &self.jobs {
+            if let Some(d) = &job.digests {
+                if d.fallback.is_empty() {
+                    problems.push((
+                        format!("jobs.{name}.digests.fallback"),
+                        "give at least one group or address for the findings nobody owns"
+                            .to_string(),
+                    ));
+                }
+                for r in &d.fallback {
+                    if !self.recipients.contains_key(r)
+                        && let Err(e) = check_mailbox(r)
+                    {
+                        problems.push((
+                            format!("jobs.{name}.digests.fallback"),
+                            format!("`{r}` is neither a recipient group nor an address ({e})"),
+                        ));
+                    }
+                }
+            }
+        }
+        for (name, job) in &self.jobs {
+            for w in &job.webhooks {
+                if !self.webhooks.contains_key(w) {
+                    problems.push((
+                        format!("jobs.{name}.webhooks"),
+                        format!("`{w}` is not a webhook of `webhooks:`"),
+                    ));
+                }
+            }
+        }
+        for (name, w) in &self.webhooks {
+            let scheme_ok = w.url.parse::<hyper::Uri>().ok().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
+            if !scheme_ok {
+                problems.push((
+                    format!("webhooks.{name}.url"),
+                    "not an http:// or https:// URL".to_string(),
+                ));
+            }
+            if w.secret_file.is_some() && w.secret_env.is_some() {
+                problems.push((
+                    format!("webhooks.{name}.secret_file"),
+                    "give secret_file or secret_env, not both".to_string(),
+                ));
+            }
+            if w.pii == crate::support::pii::Profile::Pseudonymise
+                && self.pii.key_file.is_none()
+                && self.pii.key_env.is_none()
+            {
+                problems.push((
+                    format!("webhooks.{name}.pii"),
+                    "pseudonymise needs a key: set pii.key_file or pii.key_env".to_string(),
+                ));
+            }
+        }
+        for (group, profile) in &self.pii.groups {
+            if !self.recipients.contains_key(group) {
+                problems.push((
+                    format!("pii.groups.{group}"),
+                    format!("`{group}` is not a recipient group"),
+                ));
+            }
+            if *profile == crate::support::pii::Profile::Pseudonymise
+                && self.pii.key_file.is_none()
+                && self.pii.key_env.is_none()
+            {
+                problems.push((
+                    format!("pii.groups.{group}"),
+                    "pseudonymise needs a key: set pii.key_file or pii.key_env".to_string(),
+                ));
+            }
+        }
+        if self.pii.key_file.is_some() && self.pii.key_env.is_some() {
+            problems.push((
+                "pii.key_file".to_string(),
+                "give key_file or key_env, not both".to_string(),
+            ));
+        }
         for (name, source) in &self.sources {
             for (field, message) in source.check(self.tz()) {
                 problems.push((format!("sources.{name}.{field}"), message));
@@ -419,6 +586,10 @@ impl Config {
         self.reports_dir.iter_mut().for_each(join);
         for source in self.sources.values_mut() {
             source.resolve_paths(base);
+        }
+        self.pii.key_file.iter_mut().for_each(join);
+        for w in self.webhooks.values_mut() {
+            w.secret_file.iter_mut().for_each(join);
         }
         if let Transport::File { dir } = &mut self.mail.transport {
             join(dir);
@@ -507,6 +678,37 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.0[0].field, "sources.x.kind", "{e}");
+    }
+
+    #[test]
+    fn routing_errors_name_the_field() {
+        let text = "recipients:\n  it: [a@x.org]\npii:\n  groups:\n    it: pseudonymise\n    nobody: mask\nwebhooks:\n  chat:\n    url: ftp://x\njobs:\n  m:\n    webhooks: [chat, nope]\n    digests:\n      by: manager\n      fallback: [nowhere]\n";
+        let e = Config::parse(Path::new("c.yaml"), text).unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "jobs.m.digests.fallback",
+                "jobs.m.webhooks",
+                "webhooks.chat.url",
+                "pii.groups.it",
+                "pii.groups.nobody",
+            ],
+            "{e}"
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "jobs:\n  m:\n    digests:\n      by: role-owner\n      fallback: [a@x.org]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].line, 4, "{e}");
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "recipients:\n  a: [x@y.org]\n  b: [x@y.org]\npii:\n  groups:\n    b: mask\n",
+        )
+        .unwrap();
+        assert_eq!(c.profile_of("x@y.org"), crate::support::pii::Profile::Mask);
+        assert_eq!(c.profile_of("z@y.org"), crate::support::pii::Profile::Clear);
     }
 
     #[test]

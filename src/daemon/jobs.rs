@@ -193,20 +193,21 @@ impl JobRunner {
         let realert_before = job.realert_after.map(|s| now - s.chrono());
         // Render (and archive) before the transaction: SQLite has one writer,
         // and the archive is written by a transaction of its own.
-        let send = match job.send {
-            SendPolicy::Always => true,
-            SendPolicy::NewFindings => {
-                !alerts::pending(&self.store, name, summary.run_id, realert_before)
+        let news = match job.send {
+            SendPolicy::Always => None,
+            SendPolicy::NewFindings => Some(
+                alerts::pending(&self.store, name, summary.run_id, realert_before)
                     .await?
-                    .is_empty()
-            }
+                    .into_iter()
+                    .collect::<std::collections::BTreeSet<_>>(),
+            ),
         };
-        let message = match send {
-            true => Some(app::reports::outgoing(
-                &loaded.app,
-                app::reports::render_and_archive(&self.store, &loaded.app, summary.run_id).await?,
-            )?),
-            false => None,
+        let messages = match news.as_ref().is_none_or(|n| !n.is_empty()) {
+            true => {
+                app::reports::deliveries(&self.store, &loaded.app, summary.run_id, news.as_ref())
+                    .await?
+            }
+            false => Vec::new(),
         };
         let mut tx = self.store.begin().await?;
         let alerted = match job.send {
@@ -217,9 +218,10 @@ impl JobRunner {
                     .len() as u64
             }
         };
+        // The report and its digests commit with the slot: all or none.
         let mut queued = false;
-        if let Some(message) = &message {
-            queued = outbox::enqueue(&mut tx, message, now).await?;
+        for message in &messages {
+            queued |= outbox::enqueue(&mut tx, message, now).await?;
         }
         slots::finish(&mut tx, name, slot_at, Some(summary.run_id), now).await?;
         tx.commit().await?;

@@ -272,7 +272,14 @@ async fn sender_loop(
 
 /// One pass of the outbox sender, with its figures recorded.
 async fn deliver(store: &Store, loaded: &Running, metrics: &Metrics) {
-    match sender::deliver_due(store, &loaded.transport, &loaded.app.settings.config.mail).await {
+    match sender::deliver_due(
+        store,
+        &loaded.transport,
+        &loaded.webhooks,
+        &loaded.app.settings.config.mail,
+    )
+    .await
+    {
         Ok(pass) => {
             metrics.database_up.store(true, Ordering::Relaxed);
             metrics.deliveries(&pass);

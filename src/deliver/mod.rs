@@ -4,8 +4,10 @@
 //! outcome, retrying with exponential backoff.
 
 pub mod outbox;
+pub mod routing;
 pub mod sender;
 pub mod transport;
+pub mod webhook;
 
 pub use outbox::{OutboxDepth, OutgoingMessage};
 pub use transport::{Transport, TransportError};

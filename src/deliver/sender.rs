@@ -7,16 +7,18 @@ use chrono::Utc;
 
 use super::outbox;
 use super::transport::{Transport, TransportError};
+use super::webhook::{self, Webhooks};
 use crate::config::MailConfig;
 use crate::store::{Result, Store};
 
 /// How long a claimed message stays ours before another sender may take it
 /// over (we crashed, or hung past the SMTP timeout).
-pub fn claim_lease(transport: &Transport) -> Duration {
-    match transport {
+pub fn claim_lease(transport: &Transport, webhooks: &Webhooks) -> Duration {
+    let mail = match transport {
         Transport::Smtp { timeout, .. } => *timeout + Duration::from_secs(15),
         Transport::Files { .. } => Duration::from_secs(60),
-    }
+    };
+    mail.max(webhooks.longest_timeout() + Duration::from_secs(15))
 }
 
 /// What one pass did.
@@ -39,16 +41,22 @@ pub struct PassReport {
 pub async fn deliver_due(
     store: &Store,
     transport: &Transport,
+    webhooks: &Webhooks,
     mail: &MailConfig,
 ) -> Result<PassReport> {
     let mut report = PassReport::default();
-    let lease = claim_lease(transport);
+    let lease = claim_lease(transport, webhooks);
     for id in outbox::due(store, Utc::now(), 100).await? {
         let Some(queued) = outbox::claim(store, id, Utc::now(), lease).await? else {
             continue; // another daemon took it
         };
         let m = &queued.message;
-        match transport.deliver(m).await {
+        // Webhooks ride the same outbox: same claim, backoff and give-up.
+        let outcome = match webhook::target(m) {
+            Some(name) => webhooks.deliver(name, m).await,
+            None => transport.deliver(m).await,
+        };
+        match outcome {
             Ok(()) => {
                 outbox::mark_sent(store, id, Utc::now()).await?;
                 report.sent += 1;
@@ -58,7 +66,10 @@ pub async fn deliver_due(
                     recipients = m.recipients.len(),
                     attempts = queued.attempts,
                     "message delivered ({})",
-                    transport.describe()
+                    match webhook::target(m) {
+                        Some(name) => format!("webhook {name}"),
+                        None => transport.describe(),
+                    }
                 );
             }
             Err(e) => {

@@ -21,6 +21,8 @@ pub enum ReportError {
     Address(String, String),
     #[error("building the message: {0}")]
     Mime(String),
+    #[error("the {0} message would show a subject's login or email in clear; not rendered")]
+    Masking(String),
     #[error("writing the CSV: {0}")]
     Csv(#[from] csv::Error),
 }

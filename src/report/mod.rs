@@ -8,9 +8,11 @@
 //! - `chart`: findings per rule over the last runs, as a PNG;
 //! - `render`: the report of a run as one MIME message, in three steps:
 //!   `facts` (read), `view` (the templates' data), `mime` (the message);
+//! - `audience`: a digest's findings only, personal data masked;
 //! - `archive`: every rendered report with its SHA-256, and verification.
 
 pub mod archive;
+pub mod audience;
 pub mod chart;
 pub mod error;
 pub mod exceptions;

@@ -50,6 +50,8 @@ pub struct ReportInputs<'a> {
     pub recipients: &'a [String],
     /// Messages given up on in the window of `facts::undelivered_window`.
     pub undelivered: Vec<Undelivered>,
+    /// A digest or a PII profile; `None`: the job's report as it is.
+    pub audience: Option<&'a super::audience::Audience>,
 }
 
 /// Renders the report of run `run_id` with the template of its job (from
@@ -61,7 +63,10 @@ pub async fn render(
 ) -> Result<RenderedReport, ReportError> {
     let config = inputs.config;
     let tz = config.tz();
-    let facts = facts::read(store, run_id, tz, inputs.undelivered).await?;
+    let mut facts = facts::read(store, run_id, tz, inputs.undelivered).await?;
+    if let Some(a) = inputs.audience {
+        a.apply(&mut facts);
+    }
     let run = &facts.lifecycle.run;
     let job_config = run.job.as_ref().and_then(|j| config.jobs.get(j));
     let template = job_config
@@ -77,19 +82,28 @@ pub async fn render(
         .and_then(|j| j.subject.clone())
         .unwrap_or_else(|| "accessaudit report: {job}, as of {as_of}".to_string())
         .replace("{job}", &job_name)
-        .replace("{as_of}", &as_of_local);
+        .replace("{as_of}", &as_of_local)
+        + inputs
+            .audience
+            .map(|a| a.subject_note.as_str())
+            .unwrap_or("");
 
     let chart_png = chart::findings_per_rule(&facts.history)?;
     let csv_name = format!("{}-findings.csv", file_stem(run.job.as_deref(), run_id));
     let data = view::context(&facts, inputs.rules, &subject, tz, &csv_name);
     let (html, text) = inputs.templates.render(&template, &data)?;
     let csv = mime::findings_csv(&facts.lifecycle)?;
-    let message_id = mail::bracketed(&mail::report_message_id(
+    let mut message_id = mail::report_message_id(
         inputs.deployment,
         run_id,
         run.job.as_deref(),
         &config.mail.from,
-    ));
+    );
+    if let Some(a) = inputs.audience {
+        a.check(&[&html, &text, &String::from_utf8_lossy(&csv)])?;
+        message_id = a.message_id(&message_id);
+    }
+    let message_id = mail::bracketed(&message_id);
     let eml = mime::build(&mime::Parts {
         from: &config.mail.from,
         to: inputs.recipients,

@@ -3,6 +3,7 @@
 
 pub mod atomic_file;
 pub mod mail;
+pub mod pii;
 pub mod process;
 pub mod progress;
 pub mod secrets;

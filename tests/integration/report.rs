@@ -42,6 +42,7 @@ async fn render_run(
         deployment: "test",
         recipients,
         undelivered: Vec::new(),
+        audience: None,
     };
     render::render(store, inputs, run_id).await
 }

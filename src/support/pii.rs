@@ -7,8 +7,9 @@
 
 use std::collections::HashSet;
 
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::secrets::Secret;
 
@@ -38,26 +39,14 @@ impl Profile {
 pub const MASK: &str = "[masked]";
 pub const TOKEN_PREFIX: &str = "pii-";
 
-/// HMAC-SHA256 (RFC 2104) over `sha2`, which the project already builds:
-/// the `hmac` crate in the lock file is of another `digest` generation.
+/// HMAC-SHA256 (RFC 2104), by the `hmac` crate of the `digest` generation
+/// that `sha2` 0.10 belongs to.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| k.map(|b| b ^ byte);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -12,6 +12,9 @@ use plotters::prelude::*;
 /// The Content-ID of the chart in the HTML part (`<img src="cid:…">`).
 pub const CHART_CID: &str = "findings-chart";
 
+/// The Content-ID of the findings-by-department bar chart.
+pub const DEPARTMENTS_CID: &str = "findings-by-department";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
     #[error("drawing the chart: {0}")]
@@ -129,15 +132,88 @@ pub fn findings_per_rule(points: &[Point]) -> Result<Vec<u8>, ChartError> {
             .map_err(draw_err)?;
         root.present().map_err(draw_err)?;
     }
+    encode(&buffer, WIDTH, HEIGHT)
+}
+
+fn encode(buffer: &[u8], width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
     let mut png_bytes = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut png_bytes, WIDTH, HEIGHT);
+        let mut encoder = png::Encoder::new(&mut png_bytes, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header()?;
-        writer.write_image_data(&buffer)?;
+        writer.write_image_data(buffer)?;
     }
     Ok(png_bytes)
+}
+
+/// The most departments the bar chart draws; the rest are summed as "other".
+const DEPARTMENT_BARS: usize = 10;
+
+/// Horizontal bars: findings per department (most first), as a PNG.
+pub fn findings_by_department(departments: &[(String, u64)]) -> Result<Vec<u8>, ChartError> {
+    register_font()?;
+    let mut bars: Vec<(String, u64)> = departments.iter().take(DEPARTMENT_BARS).cloned().collect();
+    let rest: u64 = departments.iter().skip(DEPARTMENT_BARS).map(|d| d.1).sum();
+    if rest > 0 {
+        bars.push(("other departments".to_string(), rest));
+    }
+    let rows = bars.len().max(1) as u32;
+    let height = 60 + rows * 26;
+    let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
+    let mut buffer = vec![255u8; (WIDTH * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let label_w = 200i32;
+        let top = 36i32;
+        let bar_area = WIDTH as i32 - label_w - 70;
+        root.draw(&Text::new(
+            "Findings by department",
+            (12, 8),
+            ("sans-serif", 18).into_font().color(&BLACK),
+        ))
+        .map_err(draw_err)?;
+        if bars.is_empty() {
+            root.draw(&Text::new(
+                "No findings.",
+                (label_w, top + 4),
+                ("sans-serif", 13).into_font().color(&BLACK),
+            ))
+            .map_err(draw_err)?;
+        }
+        for (i, (name, n)) in bars.iter().enumerate() {
+            let y = top + i as i32 * 26;
+            // Long names are cut so that they never run into the bars.
+            let shown: String = if name.chars().count() > 26 {
+                format!("{}…", name.chars().take(25).collect::<String>())
+            } else {
+                name.clone()
+            };
+            root.draw(&Text::new(
+                shown,
+                (12, y + 4),
+                ("sans-serif", 13).into_font().color(&BLACK),
+            ))
+            .map_err(draw_err)?;
+            let w = ((*n as f64 / max as f64) * bar_area as f64)
+                .round()
+                .max(2.0) as i32;
+            root.draw(&Rectangle::new(
+                [(label_w, y), (label_w + w, y + 18)],
+                PALETTE[0].filled(),
+            ))
+            .map_err(draw_err)?;
+            root.draw(&Text::new(
+                n.to_string(),
+                (label_w + w + 6, y + 3),
+                ("sans-serif", 13).into_font().color(&BLACK),
+            ))
+            .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    encode(&buffer, WIDTH, height)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! the audit looked (rows per canonical table, the newest event), messages
 //! that could not be delivered, and the history the chart draws.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
@@ -12,6 +12,7 @@ use super::error::ReportError;
 use super::lifecycle::{self, Lifecycle};
 use crate::model::Severity;
 use crate::store::Store;
+use crate::store::SubjectInfo;
 use crate::store::runs::RunRecord;
 
 /// A message of an earlier report that was given up on: the report says
@@ -41,6 +42,8 @@ pub struct Facts {
     pub previous_totals: Option<BTreeMap<Severity, i64>>,
     pub proof: DataProof,
     pub history: Vec<chart::Point>,
+    /// Who each finding is about, as of the run's instant, by (subject_type, subject_id).
+    pub subjects: HashMap<(String, String), SubjectInfo>,
 }
 
 /// How many runs the chart draws.
@@ -88,7 +91,19 @@ pub async fn read(
         undelivered,
     };
     let history = history(store, &lc, tz).await?;
+    let keys: Vec<(String, String)> = lc
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.finding.subject_type.as_str().to_string(),
+                e.finding.subject_id.clone(),
+            )
+        })
+        .collect();
+    let subjects = store.subjects(lc.run.as_of, &keys).await?;
     Ok(Facts {
+        subjects,
         lifecycle: lc,
         previous_totals,
         proof,

@@ -13,6 +13,7 @@
 mod backend;
 mod bulk;
 mod canonical;
+pub use canonical::SubjectInfo;
 mod error;
 mod postgres;
 mod privileges;

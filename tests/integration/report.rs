@@ -431,9 +431,10 @@ async fn lifecycle_and_report(db: TestDb) {
         skipped.text
     );
     assert!(
-        skipped
-            .html
-            .contains("<b>Not complete:</b> 0 of 1 rules were evaluated")
+        skipped.html.contains("with 0 of 1 rules. It found")
+            && skipped.html.contains(
+                "Not every rule was evaluated:</b> Idle accounts (skipped: event feed is stale"
+            )
     );
 }
 

@@ -84,7 +84,13 @@ pub async fn render(
         .replace("{job}", &job_name)
         .replace("{as_of}", &as_of_local);
 
-    let chart_png = chart::findings_per_rule(&facts.history)?;
+    let titles = inputs
+        .rules
+        .rules
+        .iter()
+        .map(|r| (r.id.clone(), r.title.clone()))
+        .collect();
+    let chart_png = chart::findings_per_rule(&facts.history, &titles)?;
     let departments_png = chart::findings_by_department(&view::by_department(&facts))?;
     let csv_name = format!("{}-findings.csv", file_stem(run.job.as_deref(), run_id));
     let in_mail = (

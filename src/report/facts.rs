@@ -12,7 +12,7 @@ use super::error::ReportError;
 use super::lifecycle::{self, Lifecycle};
 use crate::model::Severity;
 use crate::store::Store;
-use crate::store::SubjectInfo;
+use crate::store::canonical::SubjectInfo;
 use crate::store::runs::RunRecord;
 
 /// A message of an earlier report that was given up on: the report says

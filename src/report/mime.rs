@@ -31,7 +31,7 @@ use super::view;
 use crate::config::ReportConfig;
 use crate::engine::RuleSet;
 use crate::model::format_instant;
-use crate::store::SubjectInfo;
+use crate::store::canonical::SubjectInfo;
 use crate::support::mail;
 
 /// Lower-case hex SHA-256.

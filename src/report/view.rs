@@ -15,7 +15,7 @@ use super::lifecycle::{Entry, Status};
 use crate::config::ReportConfig;
 use crate::engine::{Rule, RuleSet};
 use crate::model::{Severity, format_instant};
-use crate::store::SubjectInfo;
+use crate::store::canonical::SubjectInfo;
 use crate::store::runs::OutcomeStatus;
 
 /// How a report presents things besides the facts: the time zone, due
@@ -158,8 +158,12 @@ pub(super) fn delta_text(now: i64, before: Option<i64>) -> String {
 /// The SHA-256 of a rule as loaded (its file with any override applied,
 /// as JSON): which version of each rule ran.
 pub fn rule_digest(rule: &Rule) -> String {
+    use sha2::{Digest, Sha256};
     let text = serde_json::to_string(rule).unwrap_or_default();
-    super::mime::sha256_hex(text.as_bytes())
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 const SEVERITIES: [Severity; 5] = [

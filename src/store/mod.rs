@@ -12,8 +12,7 @@
 
 mod backend;
 mod bulk;
-mod canonical;
-pub use canonical::SubjectInfo;
+pub mod canonical;
 mod error;
 mod postgres;
 mod privileges;

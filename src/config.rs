@@ -81,6 +81,9 @@ pub struct Config {
     /// Named webhooks jobs post their findings to (JSON, signed).
     #[serde(default)]
     pub webhooks: BTreeMap<String, WebhookConfig>,
+    /// How reports present findings (due dates, the CSV attachment).
+    #[serde(default)]
+    pub report: ReportConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -720,4 +723,40 @@ mod tests {
             ["a@x.org", "b@x.org", "c@x.org"]
         );
     }
+}
+
+// ---- report: how reports present findings (kept apart from delivery) ----
+
+/// `report:` of the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// How long an open finding may stay open, per severity, before the
+    /// report marks it overdue (counted from when it was first seen). A
+    /// severity left out has no due date.
+    #[serde(default = "default_due")]
+    pub due: BTreeMap<crate::model::Severity, Span>,
+    /// Start the CSV attachment with a UTF-8 byte-order mark, so that Excel
+    /// reads non-ASCII names correctly.
+    #[serde(default = "yes")]
+    pub csv_bom: bool,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            due: default_due(),
+            csv_bom: true,
+        }
+    }
+}
+
+fn default_due() -> BTreeMap<crate::model::Severity, Span> {
+    use crate::model::Severity;
+    BTreeMap::from([
+        (Severity::Critical, Span::days(7)),
+        (Severity::High, Span::days(30)),
+        (Severity::Medium, Span::days(90)),
+        (Severity::Low, Span::days(180)),
+    ])
 }

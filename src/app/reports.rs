@@ -100,7 +100,10 @@ pub fn write_files(report: &RenderedReport, out: &Path) -> Result<Vec<PathBuf>> 
     let stem = render::file_stem(report.job.as_deref(), report.run_id);
     let files = [
         (out.join(format!("{stem}.eml")), report.eml.as_slice()),
-        (out.join(format!("{stem}.html")), report.html.as_bytes()),
+        (
+            out.join(format!("{stem}.html")),
+            report.html_file.as_bytes(),
+        ),
         (
             out.join(format!("{stem}-findings.csv")),
             report.csv.as_slice(),

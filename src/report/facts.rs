@@ -3,7 +3,7 @@
 //! the audit looked (rows per canonical table, the newest event), messages
 //! that could not be delivered, and the history the chart draws.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
@@ -12,6 +12,7 @@ use super::error::ReportError;
 use super::lifecycle::{self, Lifecycle};
 use crate::model::Severity;
 use crate::store::Store;
+use crate::store::canonical::SubjectInfo;
 use crate::store::runs::RunRecord;
 
 /// A message of an earlier report that was given up on: the report says
@@ -41,6 +42,8 @@ pub struct Facts {
     pub previous_totals: Option<BTreeMap<Severity, i64>>,
     pub proof: DataProof,
     pub history: Vec<chart::Point>,
+    /// Who each finding is about, as of the run's instant, by (subject_type, subject_id).
+    pub subjects: HashMap<(String, String), SubjectInfo>,
 }
 
 /// How many runs the chart draws.
@@ -88,7 +91,19 @@ pub async fn read(
         undelivered,
     };
     let history = history(store, &lc, tz).await?;
+    let keys: Vec<(String, String)> = lc
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.finding.subject_type.as_str().to_string(),
+                e.finding.subject_id.clone(),
+            )
+        })
+        .collect();
+    let subjects = store.subjects(lc.run.as_of, &keys).await?;
     Ok(Facts {
+        subjects,
         lifecycle: lc,
         previous_totals,
         proof,
@@ -96,41 +111,61 @@ pub async fn read(
     })
 }
 
+/// Findings per rule of one run; None: not evaluated.
+type RuleCounts = BTreeMap<String, Option<u64>>;
+
 /// Findings per rule over the last 12 succeeded runs of the job up to this
-/// one (from the recorded rule outcomes), oldest first.
+/// one (from the recorded rule outcomes), oldest first; a rule that was not
+/// evaluated in a run has no count there. Each run is labelled by its day,
+/// with the time where two runs share a day.
 async fn history(
     store: &Store,
     lc: &Lifecycle,
     tz: chrono_tz::Tz,
 ) -> Result<Vec<chart::Point>, ReportError> {
-    let day = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d").to_string();
-    let Some(job) = &lc.run.job else {
-        return Ok(vec![chart::Point {
-            label: day(lc.run.as_of),
-            counts: lc
-                .outcomes
-                .iter()
-                .map(|o| (o.rule_id.clone(), o.finding_count))
-                .collect(),
-        }]);
-    };
-    let rows = store
-        .finding_history(job, lc.run.as_of, lc.run.id, HISTORY_RUNS)
-        .await?;
-    let mut points: Vec<(i64, chart::Point)> = Vec::new();
-    for (id, as_of, rule, count) in rows {
-        if points.last().map(|(last, _)| *last) != Some(id) {
-            points.push((
-                id,
-                chart::Point {
-                    label: day(as_of),
-                    counts: BTreeMap::new(),
-                },
-            ));
+    let rows: Vec<(i64, DateTime<Utc>, String, Option<u64>)> = match &lc.run.job {
+        None => lc
+            .outcomes
+            .iter()
+            .map(|o| {
+                let ok = o.status == crate::store::runs::OutcomeStatus::Ok;
+                (
+                    lc.run.id,
+                    lc.run.as_of,
+                    o.rule_id.clone(),
+                    ok.then_some(o.finding_count),
+                )
+            })
+            .collect(),
+        Some(job) => {
+            store
+                .finding_history(job, lc.run.as_of, lc.run.id, HISTORY_RUNS)
+                .await?
         }
-        if let Some((_, p)) = points.last_mut() {
-            p.counts.insert(rule, count);
+    };
+    let mut runs: Vec<(i64, DateTime<Utc>, RuleCounts)> = Vec::new();
+    for (id, as_of, rule, count) in rows {
+        if runs.last().map(|(last, _, _)| *last) != Some(id) {
+            runs.push((id, as_of, BTreeMap::new()));
+        }
+        if let Some((_, _, counts)) = runs.last_mut() {
+            counts.insert(rule, count);
         }
     }
-    Ok(points.into_iter().map(|(_, p)| p).collect())
+    let day = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d").to_string();
+    let mut per_day: HashMap<String, usize> = HashMap::new();
+    for (_, t, _) in &runs {
+        *per_day.entry(day(*t)).or_default() += 1;
+    }
+    Ok(runs
+        .into_iter()
+        .map(|(_, t, counts)| chart::Point {
+            label: if per_day.get(&day(t)).copied().unwrap_or(0) > 1 {
+                t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+            } else {
+                day(t)
+            },
+            counts,
+        })
+        .collect())
 }

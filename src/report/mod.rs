@@ -9,14 +9,18 @@
 //! - `render`: the report of a run as one MIME message, in three steps:
 //!   `facts` (read), `view` (the templates' data), `mime` (the message);
 //! - `audience`: a digest's findings only, personal data masked;
+//! - `humanise`: evidence as labelled facts, control ids in numeric order;
+//!   `controls`: the names of the controls the shipped rules evidence;
 //! - `archive`: every rendered report with its SHA-256, and verification.
 
 pub mod archive;
 pub mod audience;
 pub mod chart;
+pub mod controls;
 pub mod error;
 pub mod exceptions;
 pub mod facts;
+pub mod humanise;
 pub mod lifecycle;
 pub mod mime;
 pub mod output;

@@ -30,10 +30,15 @@ pub struct RenderedReport {
     pub message_id: String,
     /// The whole message as sent (`lettre::Message::formatted`).
     pub eml: Vec<u8>,
+    /// The HTML part as sent: pictures by Content-ID.
     pub html: String,
+    /// The same report as a standalone file: pictures as data URIs, so
+    /// that it shows them opened in a browser.
+    pub html_file: String,
     pub text: String,
     pub csv: Vec<u8>,
     pub chart_png: Vec<u8>,
+    pub departments_png: Vec<u8>,
     /// Lower-case hex SHA-256 of `eml`.
     pub sha256: String,
     pub counts: Counts,
@@ -88,11 +93,32 @@ pub async fn render(
             .map(|a| a.subject_note.as_str())
             .unwrap_or("");
 
-    let chart_png = chart::findings_per_rule(&facts.history)?;
+    let titles = inputs
+        .rules
+        .rules
+        .iter()
+        .map(|r| (r.id.clone(), r.title.clone()))
+        .collect();
+    let chart_png = chart::findings_per_rule(&facts.history, &titles)?;
+    let departments_png = chart::findings_by_department(&view::by_department(&facts))?;
     let csv_name = format!("{}-findings.csv", file_stem(run.job.as_deref(), run_id));
-    let data = view::context(&facts, inputs.rules, &subject, tz, &csv_name);
-    let (html, text) = inputs.templates.render(&template, &data)?;
-    let csv = mime::findings_csv(&facts.lifecycle)?;
+    let in_mail = (
+        format!("cid:{}", chart::CHART_CID),
+        format!("cid:{}", chart::DEPARTMENTS_CID),
+    );
+    let in_file = (data_uri(&chart_png), data_uri(&departments_png));
+    let view_of = |(chart_src, departments_chart_src): &(String, String)| {
+        let p = view::Presentation {
+            tz,
+            config: &config.report,
+            chart_src,
+            departments_chart_src,
+        };
+        view::context(&facts, inputs.rules, &subject, &p, &csv_name)
+    };
+    let (html, text) = inputs.templates.render(&template, &view_of(&in_mail))?;
+    let (html_file, _) = inputs.templates.render(&template, &view_of(&in_file))?;
+    let csv = mime::findings_csv(&facts, inputs.rules, tz, &config.report)?;
     let mut message_id = mail::report_message_id(
         inputs.deployment,
         run_id,
@@ -100,7 +126,7 @@ pub async fn render(
         &config.mail.from,
     );
     if let Some(a) = inputs.audience {
-        a.check(&[&html, &text, &String::from_utf8_lossy(&csv)])?;
+        a.check(&[&html, &html_file, &text, &String::from_utf8_lossy(&csv)])?;
         message_id = a.message_id(&message_id);
     }
     let message_id = mail::bracketed(&message_id);
@@ -113,6 +139,8 @@ pub async fn render(
         text: &text,
         html: &html,
         chart_png: &chart_png,
+        departments_png: &departments_png,
+        list: &job_name,
         csv_name: &csv_name,
         csv: &csv,
     })?;
@@ -125,12 +153,23 @@ pub async fn render(
         message_id,
         eml,
         html,
+        html_file,
         text,
         csv,
         chart_png,
+        departments_png,
         sha256,
         counts: facts.lifecycle.counts(),
     })
+}
+
+/// A PNG as a `data:` URI, for the standalone HTML file.
+fn data_uri(png: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
 }
 
 /// The stem of a run's report files: `<job>-run<ID>` (`ad-hoc` for a run of

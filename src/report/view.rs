@@ -8,44 +8,117 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::chart::CHART_CID;
+use super::controls;
 use super::facts::{DataProof, Facts};
+use super::humanise::{self, natural_key};
 use super::lifecycle::{Entry, Status};
-use crate::engine::RuleSet;
+use crate::config::ReportConfig;
+use crate::engine::{Rule, RuleSet};
 use crate::model::{Severity, format_instant};
+use crate::store::canonical::SubjectInfo;
 use crate::store::runs::OutcomeStatus;
+
+/// How a report presents things besides the facts: the time zone, due
+/// dates, and where the pictures come from (a Content-ID in the mail, a
+/// data URI in the standalone file).
+pub struct Presentation<'a> {
+    pub tz: chrono_tz::Tz,
+    pub config: &'a ReportConfig,
+    pub chart_src: &'a str,
+    pub departments_chart_src: &'a str,
+}
 
 /// The most findings listed per rule and status in the message itself.
 pub const LISTED: usize = 50;
 
 const FRAMEWORKS: [&str; 4] = ["PCI DSS", "ISO 27001", "SOC 2", "SOX ITGC"];
 
-fn evidence_rows(evidence: &serde_json::Map<String, Value>) -> Value {
+fn evidence_rows(evidence: &serde_json::Map<String, Value>, tz: chrono_tz::Tz) -> Value {
     Value::Array(
-        evidence
-            .iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                json!({"key": k, "value": text})
-            })
+        humanise::facts(evidence, tz)
+            .into_iter()
+            .map(|f| json!({"key": f.key, "name": f.label, "value": f.value}))
             .collect(),
     )
 }
 
-fn entry_json(e: &Entry) -> Value {
+/// The age of a finding at the run's instant and its due date, if its
+/// severity has one. Resolved and accepted findings are not due.
+pub struct Age {
+    pub days_open: i64,
+    pub due: Option<DateTime<Utc>>,
+    pub overdue: bool,
+}
+
+pub fn age(e: &Entry, as_of: DateTime<Utc>, config: &ReportConfig) -> Age {
+    let first = e.first_seen.unwrap_or(as_of);
+    let due = match e.status {
+        Status::New | Status::Open => config
+            .due
+            .get(&e.finding.severity)
+            .map(|span| first + span.chrono()),
+        Status::Resolved | Status::Accepted => None,
+    };
+    Age {
+        days_open: (as_of - first).num_days().max(0),
+        due,
+        overdue: due.is_some_and(|d| as_of > d),
+    }
+}
+
+fn opt(v: &Option<String>) -> Value {
+    v.clone().map(Value::from).unwrap_or(Value::Null)
+}
+
+/// How a subject is named: its login, else its name, else its role, else its id.
+pub fn subject_label(f: &crate::model::Finding, s: Option<&SubjectInfo>) -> String {
+    s.and_then(|s| {
+        s.login
+            .clone()
+            .or_else(|| s.display_name.clone())
+            .or_else(|| s.role.clone())
+    })
+    .unwrap_or_else(|| f.subject_id.clone())
+}
+
+fn subject_json(f: &crate::model::Finding, s: Option<&SubjectInfo>) -> Value {
+    let empty = SubjectInfo::default();
+    let info = s.unwrap_or(&empty);
+    json!({
+        "label": subject_label(f, s),
+        "login": opt(&info.login),
+        "display_name": opt(&info.display_name),
+        "department": opt(&info.department),
+        "title": opt(&info.title),
+        "manager": opt(&info.manager),
+        "role": opt(&info.role),
+    })
+}
+
+fn entry_json(e: &Entry, facts: &Facts, rules: &RuleSet, p: &Presentation) -> Value {
     let f = &e.finding;
+    let as_of = facts.lifecycle.run.as_of;
+    let a = age(e, as_of, p.config);
+    let subject = facts
+        .subjects
+        .get(&(f.subject_type.as_str().to_string(), f.subject_id.clone()));
     json!({
         "rule": f.rule,
+        "rule_title": rules.get(&f.rule).map(|r| r.title.clone()).unwrap_or_else(|| f.rule.clone()),
         "severity": f.severity.as_str(),
         "severity_colour": severity_colour(f.severity),
         "subject_type": f.subject_type.as_str(),
         "subject_id": f.subject_id,
+        "subject": subject_json(f, subject),
         "title": f.title,
         "status": e.status.as_str(),
         "first_seen": e.first_seen.map(format_instant).unwrap_or_default(),
-        "evidence": evidence_rows(&f.evidence),
+        "first_seen_local": e.first_seen.map(|t| humanise::instant(t, p.tz)).unwrap_or_default(),
+        "days_open": a.days_open,
+        "due": a.due.map(|d| d.with_timezone(&p.tz).format("%Y-%m-%d").to_string()).unwrap_or_default(),
+        "overdue": a.overdue,
+        "evidence": evidence_rows(&f.evidence, p.tz),
+        "evidence_json": Value::Object(f.evidence.clone()).to_string(),
         "exception": e.exception.as_ref().map(exception_json).unwrap_or(Value::Null),
         "was_open_before": e.seen_before,
     })
@@ -82,15 +155,58 @@ pub(super) fn delta_text(now: i64, before: Option<i64>) -> String {
     }
 }
 
+/// The SHA-256 of a rule as loaded (its file with any override applied,
+/// as JSON): which version of each rule ran.
+pub fn rule_digest(rule: &Rule) -> String {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::to_string(rule).unwrap_or_default();
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+const SEVERITIES: [Severity; 5] = [
+    Severity::Critical,
+    Severity::High,
+    Severity::Medium,
+    Severity::Low,
+    Severity::Info,
+];
+
+/// Findings per department of their subject (HR's, else the account's),
+/// most first; the findings of this run that are not resolved.
+pub fn by_department(facts: &Facts) -> Vec<(String, u64)> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for e in facts
+        .lifecycle
+        .entries
+        .iter()
+        .filter(|e| e.status != Status::Resolved)
+    {
+        let f = &e.finding;
+        let dept = facts
+            .subjects
+            .get(&(f.subject_type.as_str().to_string(), f.subject_id.clone()))
+            .and_then(|s| s.department.clone())
+            .unwrap_or_else(|| "(no department)".to_string());
+        *counts.entry(dept).or_default() += 1;
+    }
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
 /// The data the templates see. Its shape is documented in
 /// report-templates/README.md; `sample_context` has every field.
 pub fn context(
     facts: &Facts,
     rules: &RuleSet,
     subject: &str,
-    tz: chrono_tz::Tz,
+    p: &Presentation,
     csv_name: &str,
 ) -> Value {
+    let tz = p.tz;
     let lc = &facts.lifecycle;
     let proof: &DataProof = &facts.proof;
     let previous_totals = facts.previous_totals.as_ref();
@@ -101,15 +217,13 @@ pub fn context(
         .filter(|e| e.status != Status::Resolved)
         .collect();
     let mut totals = Vec::new();
-    for sev in [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ] {
+    let mut severity_words = Vec::new();
+    for sev in SEVERITIES {
         let now = current.iter().filter(|e| e.finding.severity == sev).count() as i64;
         let before = previous_totals.map(|t| t.get(&sev).copied().unwrap_or(0));
+        if now > 0 {
+            severity_words.push(format!("{now} {}", sev.as_str()));
+        }
         totals.push(json!({
             "severity": sev.as_str(),
             "colour": severity_colour(sev),
@@ -120,8 +234,10 @@ pub fn context(
     }
     let total_now = current.len() as i64;
     let total_before = previous_totals.map(|t| t.values().sum::<i64>());
+    let item = |e: &Entry| entry_json(e, facts, rules, p);
 
     let mut rule_sections = Vec::new();
+    // framework → control → rule ids
     let mut framework_controls: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for o in &lc.outcomes {
         let rule = rules.get(&o.rule_id);
@@ -152,7 +268,7 @@ pub fn context(
                 .filter(|e| e.finding.rule == o.rule_id && e.status == status)
                 .collect();
             json!({
-                "items": all.iter().take(LISTED).map(|e| entry_json(e)).collect::<Vec<_>>(),
+                "items": all.iter().take(LISTED).map(|e| item(e)).collect::<Vec<_>>(),
                 "total": all.len(),
                 "more": all.len().saturating_sub(LISTED),
             })
@@ -171,6 +287,7 @@ pub fn context(
             "title": rule.map(|r| r.title.clone()).unwrap_or_else(|| o.rule_id.clone()),
             "severity": rule.map(|r| r.severity.as_str()).unwrap_or(""),
             "controls": controls,
+            "remediation": rule.map(|r| r.remediation.clone()).unwrap_or_default(),
             "status": o.status.as_str(),
             "ran": o.status == OutcomeStatus::Ok,
             "reason": o.reason.clone().unwrap_or_default(),
@@ -183,6 +300,48 @@ pub fn context(
             "quiet": quiet,
         }));
     }
+    // A control's status: findings if a rule behind it found any (not
+    // resolved), else not evaluated if one of them did not run, else none.
+    let rule_status = |id: &str| -> (&'static str, i64) {
+        let findings = current.iter().filter(|e| e.finding.rule == id).count() as i64;
+        match lc.outcomes.iter().find(|o| o.rule_id == id) {
+            Some(o) if o.status != OutcomeStatus::Ok => ("not evaluated", findings),
+            _ if findings > 0 => ("findings", findings),
+            _ => ("no findings", 0),
+        }
+    };
+    let control_rows = |fw: &str, ctl: &BTreeMap<String, Vec<String>>| -> Vec<Value> {
+        let mut ids: Vec<&String> = ctl.keys().collect();
+        ids.sort_by_key(|c| natural_key(c));
+        ids.into_iter()
+            .map(|control| {
+                let ids = &ctl[control];
+                let statuses: Vec<(&'static str, i64)> =
+                    ids.iter().map(|id| rule_status(id)).collect();
+                let status = if statuses.iter().any(|s| s.0 == "findings") {
+                    "findings"
+                } else if statuses.iter().any(|s| s.0 == "not evaluated") {
+                    "not evaluated"
+                } else {
+                    "no findings"
+                };
+                json!({
+                    "control": control,
+                    "name": controls::name(fw, control),
+                    "status": status,
+                    "status_colour": control_colour(status),
+                    "findings": statuses.iter().map(|s| s.1).sum::<i64>(),
+                    "rules": ids.join(", "),
+                    "rule_list": ids.iter().zip(&statuses).map(|(id, (st, n))| json!({
+                        "id": id,
+                        "title": rules.get(id).map(|r| r.title.clone()).unwrap_or_else(|| id.to_string()),
+                        "status": st,
+                        "findings": n,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    };
     // The four frameworks the rules map to always appear (saying so when no rule
     // of the job evidences one), then any other a deployment's rules name.
     let mut frameworks = Vec::new();
@@ -194,9 +353,7 @@ pub fn context(
             if fw.starts_with(prefix) {
                 listed.insert(fw.clone());
                 names.push(fw.clone());
-                for (control, rules) in ctl {
-                    controls.push(json!({"control": control, "rules": rules.join(", ")}));
-                }
+                controls.extend(control_rows(fw, ctl));
             }
         }
         frameworks.push(json!({
@@ -207,13 +364,37 @@ pub fn context(
     }
     for (fw, ctl) in &framework_controls {
         if !listed.contains(fw) {
-            let controls: Vec<Value> = ctl
-                .iter()
-                .map(|(control, rules)| json!({"control": control, "rules": rules.join(", ")}))
-                .collect();
-            frameworks.push(json!({"name": fw, "controls": controls, "evidenced": true}));
+            frameworks
+                .push(json!({"name": fw, "controls": control_rows(fw, ctl), "evidenced": true}));
         }
     }
+
+    // The executive summary: the oldest open high and critical findings.
+    let mut oldest: Vec<&Entry> = current
+        .iter()
+        .copied()
+        .filter(|e| {
+            matches!(e.status, Status::New | Status::Open) && e.finding.severity >= Severity::High
+        })
+        .collect();
+    oldest.sort_by(|a, b| {
+        a.first_seen
+            .cmp(&b.first_seen)
+            .then_with(|| b.finding.severity.cmp(&a.finding.severity))
+    });
+    let overdue = current
+        .iter()
+        .filter(|e| age(e, lc.run.as_of, p.config).overdue)
+        .count();
+    let rows_of = |table: &str| {
+        proof
+            .tables
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    let departments = by_department(facts);
     let counts = lc.counts();
     json!({
         "subject": subject,
@@ -228,8 +409,20 @@ pub fn context(
             "as_of": format_instant(p.as_of),
             "as_of_local": local(p.as_of),
         })).unwrap_or(Value::Null),
+        "summary": {
+            "accounts": rows_of("principals"),
+            "grants": rows_of("grants"),
+            "people": rows_of("people"),
+            "severities": if severity_words.is_empty() { "none".to_string() } else { severity_words.join(", ") },
+            "oldest": oldest.iter().take(5).map(|e| item(e)).collect::<Vec<_>>(),
+            "overdue": overdue,
+        },
         "totals": totals,
-        "total": {"count": total_now, "change": delta_text(total_now, total_before)},
+        "total": {
+            "count": total_now,
+            "previous": total_before.map(Value::from).unwrap_or(Value::Null),
+            "change": delta_text(total_now, total_before),
+        },
         "counts": counts,
         "not_rechecked": lc.not_rechecked,
         "evaluation": {
@@ -238,6 +431,7 @@ pub fn context(
             "complete": lc.outcomes.iter().all(|o| o.status == OutcomeStatus::Ok),
             "not_evaluated": lc.outcomes.iter().filter(|o| o.status != OutcomeStatus::Ok).map(|o| json!({
                 "id": o.rule_id,
+                "title": rules.get(&o.rule_id).map(|r| r.title.clone()).unwrap_or_else(|| o.rule_id.clone()),
                 "status": o.status.as_str(),
                 "reason": o.reason.clone().unwrap_or_default(),
             })).collect::<Vec<_>>(),
@@ -246,6 +440,7 @@ pub fn context(
         "expired_exceptions": lc.expired_exceptions.iter().map(exception_json).collect::<Vec<_>>(),
         "has_expired_exceptions": !lc.expired_exceptions.is_empty(),
         "frameworks": frameworks,
+        "departments": departments.iter().map(|(d, n)| json!({"department": d, "count": n})).collect::<Vec<_>>(),
         "proof": {
             "rules": lc.outcomes.iter().map(|o| json!({
                 "id": o.rule_id,
@@ -264,9 +459,24 @@ pub fn context(
             })).collect::<Vec<_>>(),
             "has_failed_deliveries": !proof.undelivered.is_empty(),
         },
+        "tool": {"name": "accessaudit", "version": env!("CARGO_PKG_VERSION")},
+        "rule_versions": lc.outcomes.iter().map(|o| json!({
+            "id": o.rule_id,
+            "sha256": rules.get(&o.rule_id).map(rule_digest).unwrap_or_else(|| "unknown (not loaded)".to_string()),
+        })).collect::<Vec<_>>(),
         "chart_cid": CHART_CID,
+        "chart_src": p.chart_src,
+        "departments_chart_src": p.departments_chart_src,
         "csv_name": csv_name,
     })
+}
+
+fn control_colour(status: &str) -> &'static str {
+    match status {
+        "findings" => "#b03a2e",
+        "not evaluated" => "#9a6700",
+        _ => "#1e8449",
+    }
 }
 
 #[cfg(test)]

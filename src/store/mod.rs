@@ -12,7 +12,7 @@
 
 mod backend;
 mod bulk;
-mod canonical;
+pub mod canonical;
 mod error;
 mod postgres;
 mod privileges;

@@ -396,10 +396,10 @@ impl Store {
         as_of: DateTime<Utc>,
         run_id: i64,
         limit: i64,
-    ) -> Result<Vec<(i64, DateTime<Utc>, String, u64)>> {
+    ) -> Result<Vec<(i64, DateTime<Utc>, String, Option<u64>)>> {
         let rows = self
             .fetch_all(
-                "SELECT r.id, r.as_of, o.rule_id, o.finding_count
+                "SELECT r.id, r.as_of, o.rule_id, o.finding_count, o.status
                    FROM runs r JOIN rule_outcomes o ON o.run_id = r.id
                   WHERE r.id IN (SELECT id FROM runs
                                   WHERE job = $1 AND (status = 'succeeded' OR id = $3)
@@ -420,7 +420,11 @@ impl Store {
                     r.i64("id")?.unwrap_or(0),
                     r.time("as_of")?.unwrap_or(as_of),
                     r.req_text("rule_id")?,
-                    r.i64("finding_count")?.unwrap_or(0).max(0) as u64,
+                    // A rule that was not evaluated has no count (a gap, not a zero).
+                    match r.text("status")?.as_deref() {
+                        Some("ok") => Some(r.i64("finding_count")?.unwrap_or(0).max(0) as u64),
+                        _ => None,
+                    },
                 ))
             })
             .collect()

@@ -16,6 +16,7 @@ mod demo;
 mod hardening;
 mod import;
 mod report;
+mod report_demo;
 mod routing;
 mod rule_loading;
 mod run;

@@ -213,7 +213,18 @@ async fn lifecycle_and_report(db: TestDb) {
     let html = &report.html;
     for bad in ["<script", "<img src=x", "onerror=alert(2)>", "<b>kept"] {
         assert!(!html.contains(bad), "raw `{bad}` in the HTML");
+        // The standalone file too, with its new parts (subject line, ids,
+        // executive summary, departments).
+        assert!(
+            !report.html_file.contains(bad),
+            "raw `{bad}` in the .html file"
+        );
     }
+    // The hostile department reaches the subject line, escaped.
+    assert!(html.contains("data-aa=\"subject-department\">&quot;&gt;&lt;img src&#x3D;x"));
+    // The CSV's humanised columns are neutralised too (a display name `=HYPERLINK…`).
+    let csv_text = String::from_utf8_lossy(&report.csv);
+    assert!(!csv_text.contains(",=HYPERLINK"), "a formula in the CSV");
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "escaped login missing"
@@ -432,9 +443,10 @@ async fn lifecycle_and_report(db: TestDb) {
         skipped.text
     );
     assert!(
-        skipped
-            .html
-            .contains("<b>Not complete:</b> 0 of 1 rules were evaluated")
+        skipped.html.contains("with 0 of 1 rules. It found")
+            && skipped.html.contains(
+                "Not every rule was evaluated:</b> Idle accounts (skipped: event feed is stale"
+            )
     );
 }
 

@@ -575,7 +575,7 @@ fn a_message_that_keeps_failing_is_marked_failed() {
 /// run is left `running`. `ACCESSAUDIT_KILL_CAMPAIGN=N` sets the number of
 /// kills (CI: 30; the hardening issue's figure: 100).
 #[test]
-fn kill_campaign_loses_nothing_and_duplicates_nothing() {
+fn kill_campaign_loses_nothing_and_duplicates_only_after_a_kill_mid_send() {
     let kills_wanted: u32 = std::env::var("ACCESSAUDIT_KILL_CAMPAIGN")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -675,13 +675,21 @@ fn kill_campaign_loses_nothing_and_duplicates_nothing() {
             .unwrap_or_default()
     };
     let queued = rt
-        .block_on(store.fetch_all("SELECT message_id FROM outbox ORDER BY id", &[]))
+        .block_on(store.fetch_all("SELECT message_id, attempts FROM outbox ORDER BY id", &[]))
         .expect("outbox");
     let mut expected: Vec<String> = queued
         .iter()
         .map(|r| format!("<{}>", r.req_text("message_id").expect("id")))
         .collect();
     expected.sort();
+    // Messages handed to the server more than once: claimed again after a
+    // sender died holding them (docs/ARCHITECTURE.md: the one window for a
+    // duplicate is between the server's acceptance and our record of it).
+    let retried: std::collections::BTreeSet<String> = queued
+        .iter()
+        .filter(|r| r.i64("attempts").ok().flatten().unwrap_or(0) > 1)
+        .map(|r| format!("<{}>", r.req_text("message_id").expect("id")))
+        .collect();
     let mut received: Vec<String> = eml_files(&mail)
         .iter()
         .map(|f| {
@@ -700,7 +708,18 @@ fn kill_campaign_loses_nothing_and_duplicates_nothing() {
         expected.len() >= 5,
         "too few messages to mean anything ({figures})"
     );
-    if received != expected {
+    // Every queued message arrives; one arrives twice only when it was
+    // retried after a kill, with the same Message-ID (which a receiving
+    // mail system collapses), and never more often than the daemon died.
+    let mut distinct = received.clone();
+    distinct.dedup();
+    let duplicated: Vec<&String> = distinct
+        .iter()
+        .filter(|id| received.iter().filter(|x| x == id).count() > 1)
+        .collect();
+    let unexplained = duplicated.iter().any(|id| !retried.contains(*id))
+        || received.len() - distinct.len() > kills.0 as usize;
+    if distinct != expected || unexplained {
         let log = std::fs::read_to_string(&log).unwrap_or_default();
         let mut report = String::new();
         let ids: std::collections::BTreeSet<&String> = expected.iter().chain(&received).collect();
@@ -709,13 +728,18 @@ fn kill_campaign_loses_nothing_and_duplicates_nothing() {
             let got = received.iter().filter(|x| *x == id).count();
             if sent != got {
                 let bare = id.trim_matches(|c| c == '<' || c == '>');
-                report.push_str(&format!("{id}: queued {sent}, received {got}\n"));
+                report.push_str(&format!(
+                    "{id}: queued {sent}, received {got}, retried after a kill: {}\n",
+                    retried.contains(id)
+                ));
                 for line in log.lines().filter(|l| l.contains(bare)) {
                     report.push_str(&format!("    {line}\n"));
                 }
             }
         }
-        panic!("{figures}: each queued message must arrive once:\n{report}");
+        panic!(
+            "{figures}: each queued message must arrive, and twice only after a kill mid-send:\n{report}"
+        );
     }
     // No run left running: the dead daemons' runs are abandoned, with the reason.
     assert_eq!(

@@ -43,8 +43,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The stable CSV columns of the report's attachment (the first ten as
-/// they always were), then the columns a person reads, as the HTML shows them.
-pub const REPORT_CSV_COLUMNS: [&str; 21] = [
+/// they always were), then the columns a person reads, as the HTML shows them
+/// (a rule's remediation is per rule: the report's rule section has it, a
+/// copy in every row would make the attachment of a large run several
+/// hundred megabytes larger).
+pub const REPORT_CSV_COLUMNS: [&str; 20] = [
     "run_id",
     "status",
     "rule",
@@ -65,7 +68,6 @@ pub const REPORT_CSV_COLUMNS: [&str; 21] = [
     "due",
     "overdue",
     "evidence_text",
-    "remediation",
 ];
 
 /// Every finding of the run (and the resolved ones), one row each; every
@@ -125,7 +127,6 @@ pub fn findings_csv(
                 .map(|x| format!("{}: {}", x.label, x.value))
                 .collect::<Vec<_>>()
                 .join("; "),
-            rule.map(|r| r.remediation.clone()).unwrap_or_default(),
         ];
         w.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))?;
     }

@@ -277,7 +277,6 @@ fn the_demo_report_reads_as_a_workpaper() {
         "due",
         "overdue",
         "evidence_text",
-        "remediation",
     ] {
         assert!(headers.iter().any(|h| h == col), "no column {col}");
     }

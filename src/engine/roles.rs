@@ -55,6 +55,20 @@ impl RoleInfo {
         self.privileged || self.scope_all || !self.sensitive_permissions.is_empty()
     }
 
+    /// What makes the role sensitive, in words for evidence: `privileged
+    /// role`, `data_scope all`, and its sensitive permissions.
+    pub fn sensitive_access(&self) -> Vec<String> {
+        let mut access: Vec<String> = Vec::new();
+        if self.privileged {
+            access.push("privileged role".into());
+        }
+        if self.scope_all {
+            access.push("data_scope all".into());
+        }
+        access.extend(self.sensitive_permissions.iter().cloned());
+        access
+    }
+
     /// The event actions that count as using this role's sensitive access:
     /// the verbs of its sensitive permissions (`grant` also covers
     /// `revoke`), `admin_actions` for a privileged role and `data_actions`

@@ -2,6 +2,7 @@
 //! of the pipeline.
 
 pub mod atomic_file;
+pub mod http;
 pub mod mail;
 pub mod pii;
 pub mod process;

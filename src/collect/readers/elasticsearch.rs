@@ -11,7 +11,6 @@
 //! HTTP/1.1 is hyper's client connection over a tokio socket, TLS rustls
 //! with the system's roots: no OpenSSL, and crates the build already has.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,8 +20,9 @@ use hyper::{Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, pki_types::ServerName};
+
+use crate::support::http::{send, tls_connector};
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::files::document_row;
 use super::{RawRow, utc_to_local};
@@ -323,37 +323,4 @@ impl EsClient {
         };
         Ok(())
     }
-}
-
-async fn send<S>(
-    io: TokioIo<S>,
-    request: Request<Full<Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    sender.send_request(request).await
-}
-
-fn tls_connector() -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        // The provider's defaults are always valid; fall back to the
-        // crate default only if that ever changes.
-        .unwrap_or_else(|_| {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        });
-    TlsConnector::from(Arc::new(config))
 }

@@ -267,14 +267,7 @@ impl Kind for NonEmployeeAccess {
             grant.insert("granted_at".into(), json_time(granted_at));
             grant.insert("expires_at".into(), json_time(expires_at));
             if let Some(r) = sensitive {
-                let mut access: Vec<String> = Vec::new();
-                if r.privileged {
-                    access.push("privileged role".into());
-                }
-                if r.scope_all {
-                    access.push("data_scope all".into());
-                }
-                access.extend(r.sensitive_permissions.iter().cloned());
+                let access = r.sensitive_access();
                 grant.insert("sensitive_access".into(), access.into());
                 holder.sensitive = true;
             }

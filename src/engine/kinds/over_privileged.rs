@@ -275,14 +275,7 @@ impl Kind for OverPrivileged {
             }
 
             let login = row.req_text("login")?;
-            let mut access: Vec<String> = Vec::new();
-            if role.privileged {
-                access.push("privileged role".into());
-            }
-            if role.scope_all {
-                access.push("data_scope all".into());
-            }
-            access.extend(role.sensitive_permissions.iter().cloned());
+            let access = role.sensitive_access();
             let mut ev = evidence();
             ev.insert("principal_id".into(), row.req_text("principal_id")?.into());
             ev.insert("login".into(), login.clone().into());

@@ -247,6 +247,41 @@ fn device_sprawl(b: Backend, t: DateTime<Utc>) -> String {
     )
 }
 
+/// One principal doing `action` in bulk: within a 1-hour window (ends
+/// inclusive) of the last 30 days, at least `min_records` records or 10
+/// events without a count, or at least `spike_min` records and more than 5x
+/// the daily average of the 30 days before the window.
+fn bulk(b: Backend, t: DateTime<Utc>, action: &str, min_records: i64, spike_min: i64) -> String {
+    let (tt, day) = (at(b, t), Duration::days(1));
+    let hour = 3_600_000_000_i64;
+    let baseline = 30 * 86_400_000_000_i64;
+    let lookback = at(b, t - day * 30);
+    let read_from = at(b, t - day * 60 - Duration::hours(1));
+    format!(
+        "WITH x AS (
+            SELECT e.principal_id, e.occurred_at,
+                   SUM(e.record_count) OVER w AS records,
+                   SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS uncounted,
+                   SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                       RANGE BETWEEN {base_from} PRECEDING AND {base_to} PRECEDING) AS base
+              FROM events e
+             WHERE e.action = '{action}' AND e.principal_id IS NOT NULL AND {OK}
+               AND e.occurred_at > {read_from} AND e.occurred_at <= {tt}
+            WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
+                         RANGE BETWEEN {win} PRECEDING AND CURRENT ROW)
+         )
+         SELECT DISTINCT {out} FROM x
+          WHERE x.occurred_at > {lookback}
+            AND (x.records >= {min_records} OR x.uncounted >= 10
+                 OR (x.records >= {spike_min} AND 6 * x.records > COALESCE(x.base, 0)))
+          ORDER BY 1;",
+        win = offset(b, hour),
+        base_from = offset(b, hour + baseline),
+        base_to = offset(b, hour + 1),
+        out = line(&["'principal'", "x.principal_id", "'high'"]),
+    )
+}
+
 /// The reference query of `rule` as of `t`, or `None` for a rule it does not know.
 pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
     let tt = at(b, t);
@@ -382,68 +417,11 @@ pub fn sql(rule: &str, b: Backend, t: DateTime<Utc>) -> Option<String> {
         // In the last 30 days, a 1-hour window (ends inclusive) with at least
         // 1,000 exported records, or 10 exports without a count, or at least
         // 200 records and more than 5x the daily average of the 30 days before.
-        "bulk-export" => {
-            let hour = 3_600_000_000_i64;
-            let baseline = 30 * 86_400_000_000_i64;
-            let lookback = at(b, t - day * 30);
-            let read_from = at(b, t - day * 60 - Duration::hours(1));
-            format!(
-                "WITH x AS (
-                    SELECT e.principal_id, e.occurred_at,
-                           SUM(e.record_count) OVER w AS records,
-                           SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS uncounted,
-                           SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
-                               RANGE BETWEEN {base_from} PRECEDING AND {base_to} PRECEDING) AS base
-                      FROM events e
-                     WHERE e.action = 'export' AND e.principal_id IS NOT NULL AND {OK}
-                       AND e.occurred_at > {read_from} AND e.occurred_at <= {tt}
-                    WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
-                                 RANGE BETWEEN {win} PRECEDING AND CURRENT ROW)
-                 )
-                 SELECT DISTINCT {out} FROM x
-                  WHERE x.occurred_at > {lookback}
-                    AND (x.records >= 1000 OR x.uncounted >= 10
-                         OR (x.records >= 200 AND 6 * x.records > COALESCE(x.base, 0)))
-                  ORDER BY 1;",
-                win = offset(b, hour),
-                base_from = offset(b, hour + baseline),
-                base_to = offset(b, hour + 1),
-                out = line(&["'principal'", "x.principal_id", "'high'"]),
-            )
-        }
-        // bulk-export's windows on deletes: 100 records or 10 uncounted
-        // deletes within an hour, or a spike of 20+ records over 5x the
-        // 30-day daily average.
-        "bulk-delete" => {
-            let hour = 3_600_000_000_i64;
-            let baseline = 30 * 86_400_000_000_i64;
-            let lookback = at(b, t - day * 30);
-            let read_from = at(b, t - day * 60 - Duration::hours(1));
-            format!(
-                "WITH x AS (
-                    SELECT e.principal_id, e.occurred_at,
-                           SUM(e.record_count) OVER w AS records,
-                           SUM(CASE WHEN e.record_count IS NULL THEN 1 ELSE 0 END) OVER w AS uncounted,
-                           SUM(e.record_count) OVER (PARTITION BY e.principal_id ORDER BY e.occurred_at
-                               RANGE BETWEEN {base_from} PRECEDING AND {base_to} PRECEDING) AS base
-                      FROM events e
-                     WHERE e.action = 'delete' AND e.principal_id IS NOT NULL AND {OK}
-                       AND e.occurred_at > {read_from} AND e.occurred_at <= {tt}
-                    WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
-                                 RANGE BETWEEN {win} PRECEDING AND CURRENT ROW)
-                 )
-                 SELECT DISTINCT {out} FROM x
-                  WHERE x.occurred_at > {lookback}
-                    AND (x.records >= 100 OR x.uncounted >= 10
-                         OR (x.records >= 20 AND 6 * x.records > COALESCE(x.base, 0)))
-                  ORDER BY 1;",
-                win = offset(b, hour),
-                base_from = offset(b, hour + baseline),
-                base_to = offset(b, hour + 1),
-                out = line(&["'principal'", "x.principal_id", "'high'"]),
-            )
-        }
-        // A person (or an account of no known person) with live grants on
+        "bulk-export" => bulk(b, t, "export", 1000, 200),
+        // The same windows on deletes: 100 records, 10 uncounted deletes, or
+        // a spike of 20+ records.
+        "bulk-delete" => bulk(b, t, "delete", 100, 20),
+        // An account, or a person across their accounts, with live grants on
         // both sides of one of the shipped conflicts, through accounts that
         // are active, pending or locked. A side: roles with a permission
         // matching one of its patterns (lower case, * as %).

@@ -125,7 +125,7 @@ pub(crate) fn instant_before(t: DateTime<Utc>, span: Span) -> DateTime<Utc> {
 }
 
 /// A column a rule depends on: `table.column`, both names from the code.
-pub(crate) type Needed = (&'static str, &'static str);
+pub type Needed = (&'static str, &'static str);
 
 /// `Some(reason)` when the data cannot carry a rule: a table it reads is
 /// empty, or no row fills a column it depends on (no `expires_at` anywhere,

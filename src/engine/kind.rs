@@ -7,7 +7,7 @@ use std::future::Future;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::context::{Context, Evaluation, RuleMeta};
+use super::context::{Context, Evaluation, Needed, RuleMeta};
 use super::error::Result;
 use super::sink::Sink;
 use crate::model::{AccountStatus, SubjectType};
@@ -23,6 +23,11 @@ pub trait Kind:
 
     /// Names the kind had before, still accepted in rule files.
     const FORMER_NAMES: &'static [&'static str] = &[];
+
+    /// The columns the kind depends on (`table`, `column`; `id` for "the
+    /// table has a row"): when no row fills one, the rule is not applicable
+    /// with that reason and is not evaluated (`RuleKind::evaluate`).
+    const NEEDS: &'static [Needed] = &[];
 
     /// Parameters renamed: (former name, name). A rule file or override may
     /// still use the former name.

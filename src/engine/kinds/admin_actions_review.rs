@@ -21,9 +21,7 @@ use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use futures_util::StreamExt;
 
 use super::departed_still_active::person_of_principal;
-use crate::engine::context::{
-    Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time, unfilled,
-};
+use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, SUCCESS, evidence, json_time, unfilled};
 use crate::engine::error::Result;
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
@@ -181,6 +179,7 @@ struct Actor {
 
 impl Kind for AdminActionsReview {
     const NAME: &'static str = "admin_actions_review";
+    const NEEDS: &'static [Needed] = &[("roles", "id"), ("grants", "id")];
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
@@ -201,9 +200,6 @@ impl Kind for AdminActionsReview {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        if let Some(reason) = unfilled(tx, &[("roles", "id"), ("grants", "id")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         if let Some(reason) = ctx.stale_events(p.max_event_age) {
             return Ok(Evaluation::skipped(reason));
         }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use futures_util::StreamExt;
 
 use crate::engine::context::{
-    Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names, unfilled,
+    Context, Evaluation, Needed, RuleMeta, SUCCESS, days_between, evidence, json_time, names,
 };
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
@@ -44,6 +44,8 @@ impl Default for DepartedStillActive {
 
 impl Kind for DepartedStillActive {
     const NAME: &'static str = "departed_still_active";
+    // Without an HR roster nobody can be seen to have left.
+    const NEEDS: &'static [Needed] = &[("people", "id")];
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
@@ -62,10 +64,6 @@ impl Kind for DepartedStillActive {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        // Without an HR roster nobody can be seen to have left.
-        if let Some(reason) = unfilled(tx, &[("people", "id")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         let b = ctx.backend;
         // $1 = T, $2 = T - grace.
         let principals = &ctx.principals;

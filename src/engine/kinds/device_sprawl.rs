@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use crate::engine::context::{
-    Context, Evaluation, RuleMeta, SUCCESS, evidence, instant_before, json_time, names, unfilled,
+    Context, Evaluation, Needed, RuleMeta, SUCCESS, evidence, instant_before, json_time, names,
 };
 use crate::engine::error::Result;
 use crate::engine::roles::RoleInfo;
@@ -83,6 +83,7 @@ struct Account {
 
 impl Kind for DeviceSprawl {
     const NAME: &'static str = "device_sprawl";
+    const NEEDS: &'static [Needed] = &[("events", "device_id")];
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
@@ -105,9 +106,6 @@ impl Kind for DeviceSprawl {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        if let Some(reason) = unfilled(tx, &[("events", "device_id")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         if let Some(reason) = ctx.stale_events(p.max_event_age) {
             return Ok(Evaluation::skipped(reason));
         }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use futures_util::StreamExt;
 
 use crate::engine::context::{
-    Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names, unfilled,
+    Context, Evaluation, Needed, RuleMeta, SUCCESS, days_between, evidence, json_time, names,
 };
 use crate::engine::error::Result;
 use crate::engine::kind::{Kind, non_empty, statuses_usable};
@@ -49,6 +49,7 @@ impl Default for ExpiredGrantStillLive {
 
 impl Kind for ExpiredGrantStillLive {
     const NAME: &'static str = "expired_grant_still_live";
+    const NEEDS: &'static [Needed] = &[("grants", "expires_at")];
 
     fn subject_type(&self) -> SubjectType {
         SubjectType::Grant
@@ -71,9 +72,6 @@ impl Kind for ExpiredGrantStillLive {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        if let Some(reason) = unfilled(tx, &[("grants", "expires_at")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         // What each role enables decides which events are use of it; the
         // patterns do not matter here (only `enabled_actions` is read).
         let roles = RoleInfo::load_all(tx, &[]).await?;

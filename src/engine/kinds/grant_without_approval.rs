@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use futures_util::StreamExt;
 
 use super::departed_still_active::person_of_principal;
-use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names, unfilled};
+use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, json_time, names};
 use crate::engine::error::Result;
 use crate::engine::kind::{Kind, non_empty, permission_patterns, statuses_usable};
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
@@ -83,6 +83,7 @@ fn same_identity(a: &str, b: &str) -> bool {
 
 impl Kind for GrantWithoutApproval {
     const NAME: &'static str = "grant_without_approval";
+    const NEEDS: &'static [Needed] = &[("grants", "approved_by")];
 
     fn subject_type(&self) -> SubjectType {
         SubjectType::Grant
@@ -107,9 +108,6 @@ impl Kind for GrantWithoutApproval {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        if let Some(reason) = unfilled(tx, &[("grants", "approved_by")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         let roles = RoleInfo::load_sensitive(tx, &p.sensitive_permissions).await?;
         if roles.is_empty() {
             return Ok(Evaluation::default());

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use futures_util::StreamExt;
 
 use crate::engine::context::{
-    Context, Evaluation, RuleMeta, SUCCESS, days_between, evidence, json_time, names, unfilled,
+    Context, Evaluation, Needed, RuleMeta, SUCCESS, days_between, evidence, json_time, names,
 };
 use crate::engine::error::Result;
 use crate::engine::kind::{Kind, gate_24h, non_empty};
@@ -51,6 +51,7 @@ impl Default for InitialPasswordUnchanged {
 
 impl Kind for InitialPasswordUnchanged {
     const NAME: &'static str = "initial_password_unchanged";
+    const NEEDS: &'static [Needed] = &[("principals", "password_changed_at")];
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
@@ -70,9 +71,6 @@ impl Kind for InitialPasswordUnchanged {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        if let Some(reason) = unfilled(tx, &[("principals", "password_changed_at")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         // Sign-ins are positive evidence: a stale feed can only hide some,
         // so the rule runs and says so.
         let note = ctx

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::context::{Context, Evaluation, RuleMeta};
+use super::context::{Context, Evaluation, Needed, RuleMeta, unfilled};
 use super::error::Result;
 use super::kind::{Kind, ParamsMaker, ParamsOp};
 use super::sink::Sink;
@@ -96,8 +96,20 @@ macro_rules! kinds {
                 rule: &RuleMeta<'_>,
                 sink: &mut Sink,
             ) -> Result<Evaluation> {
+                // No silent clean: data the kind depends on that no row
+                // fills makes the rule not applicable, whatever the kind.
+                if let Some(reason) = unfilled(tx, self.needs()).await? {
+                    return Ok(Evaluation::not_applicable(reason));
+                }
                 match self {
                     $(RuleKind::$variant(p) => p.evaluate(tx, ctx, rule, sink).await,)+
+                }
+            }
+
+            /// The columns the kind depends on (see `Kind::NEEDS`).
+            pub fn needs(&self) -> &'static [Needed] {
+                match self {
+                    $(RuleKind::$variant(_) => <$params as Kind>::NEEDS,)+
                 }
             }
         }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names, unfilled};
+use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, json_time, names};
 use crate::engine::error::Result;
 use crate::engine::kind::{Kind, non_empty, statuses_active_pending};
 use crate::engine::sink::Sink;
@@ -41,6 +41,7 @@ impl Default for OrphanAccount {
 
 impl Kind for OrphanAccount {
     const NAME: &'static str = "orphan_account";
+    const NEEDS: &'static [Needed] = &[("people", "id")];
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
@@ -60,9 +61,6 @@ impl Kind for OrphanAccount {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        if let Some(reason) = unfilled(tx, &[("people", "id")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         let b = ctx.backend;
         let principals = &ctx.principals;
         // $1 = T, $2 = statuses, $3 = account types. A person_id is looked up

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, names, unfilled};
+use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, names};
 use crate::engine::error::Result;
 use crate::engine::kind::{Kind, non_empty, permission_patterns};
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
@@ -57,6 +57,7 @@ struct Holder {
 
 impl Kind for PrivilegedWithoutMfa {
     const NAME: &'static str = "privileged_without_mfa";
+    const NEEDS: &'static [Needed] = &[("principals", "mfa_enabled")];
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
@@ -77,9 +78,6 @@ impl Kind for PrivilegedWithoutMfa {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        if let Some(reason) = unfilled(tx, &[("principals", "mfa_enabled")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         let roles = RoleInfo::load_sensitive(tx, &p.sensitive_permissions).await?;
         if roles.is_empty() {
             return Ok(Evaluation::default());

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use futures_util::StreamExt;
 
 use super::departed_still_active::person_of_principal;
-use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, names, unfilled};
+use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, names};
 use crate::engine::error::Result;
 use crate::engine::kind::{Kind, invalid, non_empty, statuses_usable};
 use crate::engine::roles::RoleInfo;
@@ -66,6 +66,7 @@ impl Default for SeparationOfDuties {
 
 impl Kind for SeparationOfDuties {
     const NAME: &'static str = "separation_of_duties";
+    const NEEDS: &'static [Needed] = &[("role_permissions", "permission")];
 
     fn defaults() -> Result<Self, &'static str> {
         Err(
@@ -105,9 +106,6 @@ impl Kind for SeparationOfDuties {
         rule: &RuleMeta<'_>,
         sink: &mut Sink,
     ) -> Result<Evaluation> {
-        if let Some(reason) = unfilled(tx, &[("role_permissions", "permission")]).await? {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         let roles = RoleInfo::load_all(tx, &[]).await?;
         let sides: Vec<Sides> = self
             .conflicts

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 
 use super::departed_still_active::person_of_principal;
 use crate::engine::context::{
-    Context, Evaluation, RuleMeta, days_between, evidence, json_time, names, unfilled,
+    Context, Evaluation, Needed, RuleMeta, days_between, evidence, json_time, names,
 };
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
@@ -56,6 +56,7 @@ impl Default for TransferKeptAccess {
 
 impl Kind for TransferKeptAccess {
     const NAME: &'static str = "transfer_kept_access";
+    const NEEDS: &'static [Needed] = &[("people", "department_since"), ("grants", "granted_at")];
 
     /// One finding per grant.
     fn subject_type(&self) -> SubjectType {
@@ -88,14 +89,6 @@ impl Kind for TransferKeptAccess {
         sink: &mut Sink,
     ) -> Result<Evaluation> {
         let p = self;
-        if let Some(reason) = unfilled(
-            tx,
-            &[("people", "department_since"), ("grants", "granted_at")],
-        )
-        .await?
-        {
-            return Ok(Evaluation::not_applicable(reason));
-        }
         let b = ctx.backend;
         // $1 = T, $2 = T - grace, $3 = statuses, $4 = peer_min_group.
         // The peer share is worked out below, from the counts.

@@ -134,6 +134,13 @@ pub enum Command {
     /// Recorded runs: list them, verify their archived reports.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Signing keys of reports (Ed25519).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Check a signed report offline, with no database: its signature with
+    /// the public key, and every part against the signed manifest. Exit 0
+    /// when intact, 1 with the reason when not (changed, wrong key, unsigned).
+    Verify(VerifyArgs),
     /// Accepted risks: findings reported as accepted instead of open.
     #[command(subcommand)]
     Exceptions(ExceptionsCommand),
@@ -210,15 +217,75 @@ pub enum RunsCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
     },
-    /// Recompute the SHA-256 of a run's archived reports and compare; exit 1
-    /// on any mismatch.
+    /// Recompute the SHA-256 of a run's archived reports and compare; with
+    /// --chain, walk the whole ledger. Exit 1 on any mismatch.
     Verify {
+        /// The run id (optional with --chain).
+        #[arg(required_unless_present = "chain")]
+        id: Option<i64>,
+        /// Also check that this .eml file is byte for byte an archived report of the run.
+        #[arg(long, requires = "id")]
+        file: Option<PathBuf>,
+        /// Walk the whole ledger: every entry chained to the one before, no
+        /// gap, every archived report as recorded and none unrecorded; name
+        /// the first entry changed, removed or inserted.
+        #[arg(long)]
+        chain: bool,
+    },
+    /// Write a recorded run for other tools: `--format oscal`, NIST OSCAL
+    /// 1.0.6 assessment results (JSON) with the run's findings,
+    /// observations with their evidence, and the controls its rules name.
+    Export {
         /// The run id.
         id: i64,
-        /// Also check that this .eml file is byte for byte an archived report of the run.
+        /// The format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Write to this file (atomically) instead of standard output.
         #[arg(long)]
-        file: Option<PathBuf>,
+        out: Option<PathBuf>,
     },
+}
+
+/// What `runs export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// OSCAL 1.0.6 assessment results, JSON.
+    Oscal,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new Ed25519 key pair for signing reports: the private key
+    /// (PKCS#8 PEM, mode 0600) and the public key (PEM) beside it; prints
+    /// the public key. Never overwrites a file.
+    Generate {
+        /// The private key file to write (point `report.signing_key_file` at it).
+        private_key: PathBuf,
+        /// The public key file [default: PRIVATE_KEY.pub].
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Print the public key (PEM) and fingerprint of a private key file, or
+    /// of the configured `report.signing_key_file`/`signing_key_env`.
+    Public {
+        /// A private key file [default: the configured signing key].
+        private_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A received report: the .eml (self-contained), or its .html or
+    /// -findings.csv file with the manifest and signature beside it.
+    pub file: PathBuf,
+    /// The public key of the deployment that signed it (PEM).
+    #[arg(long, value_name = "KEY")]
+    pub public_key: PathBuf,
+    /// The manifest (`….manifest.json`, its `.sig` beside it) of a file
+    /// that is no .eml [default: the one beside FILE].
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

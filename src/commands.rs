@@ -7,13 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
+mod evidence;
 mod pii;
 mod reports;
 
 use crate::app::{self, Loaded, Overrides, Settings};
 use crate::cli::{
-    Cli, Command, ConfigCommand, DemoArgs, GlobalArgs, ImportArgs, ListFormat, OutputFormat,
-    PiiCommand, RulesCommand, RunArgs, SyncArgs,
+    Cli, Command, ConfigCommand, DemoArgs, GlobalArgs, ImportArgs, KeysCommand, ListFormat,
+    OutputFormat, PiiCommand, RulesCommand, RunArgs, SyncArgs,
 };
 use crate::collect::{csv_import, tables};
 use crate::engine::{self, RuleSet, load as rules};
@@ -66,6 +67,12 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .render(&mut std::io::stdout())?;
             return Ok(ExitCode::SUCCESS);
         }
+        // A recipient's checks and key making need no configuration either.
+        Command::Verify(args) => return evidence::verify(args),
+        Command::Keys(KeysCommand::Generate {
+            private_key,
+            public_key,
+        }) => return evidence::generate(private_key, public_key.as_deref()),
         _ => {}
     }
     let settings = Settings::resolve(&overrides(&cli.global))?;
@@ -106,9 +113,16 @@ async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
         Command::Runs(cmd) => reports::runs(g, cmd).await,
         Command::Pii(PiiCommand::Reveal { tokens }) => pii::reveal(g, &tokens).await,
         Command::Exceptions(cmd) => reports::exceptions_command(g, cmd).await,
+        Command::Keys(KeysCommand::Public { private_key }) => {
+            evidence::public(g, private_key.as_deref())
+        }
         Command::Config(ConfigCommand::Check) => config_check(g).await,
         Command::Serve => bail!("`serve` is the daemon's: main starts it"),
-        Command::Schema | Command::Completions { .. } | Command::Man => {
+        Command::Schema
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::Verify(_)
+        | Command::Keys(KeysCommand::Generate { .. }) => {
             Ok(ExitCode::SUCCESS) // answered above, before the settings
         }
     }

@@ -554,6 +554,12 @@ impl Config {
                 ));
             }
         }
+        if self.report.signing_key_file.is_some() && self.report.signing_key_env.is_some() {
+            problems.push((
+                "report.signing_key_file".to_string(),
+                "give signing_key_file or signing_key_env, not both".to_string(),
+            ));
+        }
         if self.pii.key_file.is_some() && self.pii.key_env.is_some() {
             problems.push((
                 "pii.key_file".to_string(),
@@ -591,6 +597,7 @@ impl Config {
             source.resolve_paths(base);
         }
         self.pii.key_file.iter_mut().for_each(join);
+        self.report.signing_key_file.iter_mut().for_each(join);
         for w in self.webhooks.values_mut() {
             w.secret_file.iter_mut().for_each(join);
         }
@@ -740,6 +747,14 @@ pub struct ReportConfig {
     /// reads non-ASCII names correctly.
     #[serde(default = "yes")]
     pub csv_bom: bool,
+    /// The Ed25519 private key reports are signed with (PKCS#8 PEM, made by
+    /// `accessaudit keys generate`), from a file (or a systemd credential
+    /// by name) or an environment variable; without one, reports are not
+    /// signed.
+    #[serde(default)]
+    pub signing_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub signing_key_env: Option<String>,
 }
 
 impl Default for ReportConfig {
@@ -747,6 +762,19 @@ impl Default for ReportConfig {
         ReportConfig {
             due: default_due(),
             csv_bom: true,
+            signing_key_file: None,
+            signing_key_env: None,
+        }
+    }
+}
+
+impl ReportConfig {
+    /// Where the signing key is read from.
+    pub fn signing_key_ref(&self) -> crate::support::secrets::SecretRef<'_> {
+        crate::support::secrets::SecretRef {
+            what: "report.signing_key",
+            env: self.signing_key_env.as_deref(),
+            file: self.signing_key_file.as_deref(),
         }
     }
 }

@@ -12,6 +12,7 @@ use super::settings::{Overrides, Settings};
 use crate::engine::{Rule, RuleSet, load as rules};
 use crate::report::templates::Templates;
 use crate::schedule::Schedule;
+use crate::support::signing::SigningKey;
 
 /// Slots of scheduled source syncs are named `sync:<source>`.
 pub const SYNC_PREFIX: &str = "sync:";
@@ -23,6 +24,9 @@ pub struct Loaded {
     pub templates: Templates,
     /// Jobs by name and source syncs (`sync:<source>`) with a schedule.
     pub schedules: BTreeMap<String, Schedule>,
+    /// The key reports are signed with (`report.signing_key_file`), read
+    /// with the rest: a key that cannot be read refuses the set.
+    pub signing_key: Option<SigningKey>,
 }
 
 impl Loaded {
@@ -104,11 +108,15 @@ impl Loaded {
                 .collect();
             bail!("{}", errors.join("\n"));
         }
+        let signing_key = SigningKey::read(config.report.signing_key_ref()).map_err(|e| {
+            anyhow!("{e}\nnothing was run: fix report.signing_key_file or report.signing_key_env")
+        })?;
         Ok(Loaded {
             settings,
             rules,
             templates,
             schedules,
+            signing_key,
         })
     }
 

@@ -9,8 +9,10 @@
 //!   schedules, with the config's references to them checked together — and
 //!   "which rules does this run evaluate";
 //! - `reports`: render a run's report, archive it, write its files or hand
-//!   it to the outbox.
+//!   it to the outbox;
+//! - `ledger`: the check of the whole ledger and of the records it covers.
 
+pub mod ledger;
 pub mod loaded;
 pub mod reports;
 pub mod settings;

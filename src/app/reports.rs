@@ -13,7 +13,7 @@ use crate::model::{FindingKey, SubjectType};
 use crate::report::audience::Audience;
 use crate::report::facts::{Undelivered, undelivered_window};
 use crate::report::render::{self, RenderedReport, ReportInputs};
-use crate::report::{archive, lifecycle};
+use crate::report::{archive, lifecycle, manifest};
 use crate::store::Store;
 use crate::support::pii::{Masker, Profile};
 use crate::support::secrets::Secret;
@@ -85,6 +85,7 @@ async fn render_for(
             recipients,
             undelivered,
             audience,
+            signer: loaded.signing_key.as_ref(),
         },
         run_id,
     )
@@ -94,7 +95,8 @@ async fn render_for(
 }
 
 /// Writes a rendered report into `out`: `<job>-run<ID>.eml`, `.html` and
-/// `-findings.csv`, each atomically. Returns the paths written.
+/// `-findings.csv` (and, signed, `.manifest.json` and `.manifest.json.sig`),
+/// each atomically. Returns the paths written.
 pub fn write_files(report: &RenderedReport, out: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let stem = render::file_stem(report.job.as_deref(), report.run_id);
@@ -109,6 +111,17 @@ pub fn write_files(report: &RenderedReport, out: &Path) -> Result<Vec<PathBuf>> 
             report.csv.as_slice(),
         ),
     ];
+    let mut files = files.to_vec();
+    if let Some(signed) = &report.signed {
+        files.push((
+            out.join(format!("{stem}{}", manifest::MANIFEST_SUFFIX)),
+            signed.manifest.as_slice(),
+        ));
+        files.push((
+            out.join(format!("{stem}{}", manifest::SIGNATURE_SUFFIX)),
+            signed.signature.as_slice(),
+        ));
+    }
     let mut written = Vec::new();
     for (path, bytes) in files {
         atomic_file::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;

@@ -8,9 +8,10 @@ use anyhow::{Context, Result, bail};
 
 use super::{load_rules, open_store, print_json};
 use crate::app::{self, Loaded, Settings};
-use crate::cli::{ExceptionsCommand, ListFormat, ReportArgs, RunsCommand};
+use crate::cli::{ExceptionsCommand, ExportFormat, ListFormat, ReportArgs, RunsCommand};
 use crate::model::format_instant;
 use crate::report::{archive, exceptions, mime};
+use crate::store::Store;
 
 pub(super) async fn report(g: &Settings, args: ReportArgs) -> Result<ExitCode> {
     let loaded = Loaded::from_settings(g.clone())?;
@@ -97,49 +98,13 @@ pub(super) async fn runs(g: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        RunsCommand::Verify { id, file } => {
-            if store.run_record(id).await?.is_none() {
-                bail!("no run {id} in this database: `accessaudit runs list` shows the runs");
-            }
-            let checks = archive::verify(&store, id).await?;
-            if checks.is_empty() {
-                bail!(
-                    "run {id} has no archived report: render one with `accessaudit report --run {id}`"
-                );
-            }
+        RunsCommand::Verify { id, file, chain } => {
             let mut ok = true;
-            for v in &checks {
-                if v.intact() {
-                    println!(
-                        "ok        report {} of run {id} ({}, {} bytes): sha256 {}",
-                        v.report.id, v.report.template, v.report.size, v.report.sha256
-                    );
-                } else {
-                    ok = false;
-                    println!(
-                        "MISMATCH  report {} of run {id}: archived sha256 {}, content now {}",
-                        v.report.id, v.report.sha256, v.actual_sha256
-                    );
-                }
+            if let Some(id) = id {
+                ok &= verify_run(&store, id, file).await?;
             }
-            if let Some(path) = file {
-                let bytes =
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                let sha = mime::sha256_hex(&bytes);
-                match checks.iter().find(|v| v.report.sha256 == sha) {
-                    Some(v) => println!(
-                        "ok        {} is archived report {} (sha256 {sha})",
-                        path.display(),
-                        v.report.id
-                    ),
-                    None => {
-                        ok = false;
-                        println!(
-                            "MISMATCH  {} (sha256 {sha}) is no archived report of run {id}",
-                            path.display()
-                        );
-                    }
-                }
+            if chain {
+                ok &= verify_chain(&store).await?;
             }
             Ok(if ok {
                 ExitCode::SUCCESS
@@ -147,7 +112,97 @@ pub(super) async fn runs(g: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        RunsCommand::Export { id, format, out } => export(g, &store, id, format, out).await,
     }
+}
+
+/// `runs verify ID [--file F]`: whether every archived report of the run
+/// (and F) is as archived.
+async fn verify_run(store: &Store, id: i64, file: Option<PathBuf>) -> Result<bool> {
+    if store.run_record(id).await?.is_none() {
+        bail!("no run {id} in this database: `accessaudit runs list` shows the runs");
+    }
+    let checks = archive::verify(store, id).await?;
+    if checks.is_empty() {
+        bail!("run {id} has no archived report: render one with `accessaudit report --run {id}`");
+    }
+    let mut ok = true;
+    for v in &checks {
+        if v.intact() {
+            println!(
+                "ok        report {} of run {id} ({}, {} bytes): sha256 {}",
+                v.report.id, v.report.template, v.report.size, v.report.sha256
+            );
+        } else {
+            ok = false;
+            println!(
+                "MISMATCH  report {} of run {id}: archived sha256 {}, content now {}",
+                v.report.id, v.report.sha256, v.actual_sha256
+            );
+        }
+    }
+    if let Some(path) = file {
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let sha = mime::sha256_hex(&bytes);
+        match checks.iter().find(|v| v.report.sha256 == sha) {
+            Some(v) => println!(
+                "ok        {} is archived report {} (sha256 {sha})",
+                path.display(),
+                v.report.id
+            ),
+            None => {
+                ok = false;
+                println!(
+                    "MISMATCH  {} (sha256 {sha}) is no archived report of run {id}",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// The most problems `runs verify --chain` lists (the first is what counts).
+const BREAKS_LISTED: usize = 20;
+
+/// `runs verify --chain`: the whole ledger.
+async fn verify_chain(store: &Store) -> Result<bool> {
+    let check = app::ledger::verify_chain(store).await?;
+    let head = match &check.head {
+        Some(h) => format!("head {} sha256 {}", h.name(), h.entry_hash),
+        None => "empty".to_string(),
+    };
+    for (kind, n) in &check.unchecked {
+        println!(
+            "note      {n} ledger entr{} of kind `{kind}`, unknown to this version: chained, record not checked",
+            if *n == 1 { "y" } else { "ies" }
+        );
+    }
+    if check.intact() {
+        println!(
+            "ok        ledger: {} entr{}, chain intact, every record as recorded and none unrecorded; {head}",
+            check.entries,
+            if check.entries == 1 { "y" } else { "ies" }
+        );
+        return Ok(true);
+    }
+    for (i, b) in check.breaks.iter().take(BREAKS_LISTED).enumerate() {
+        let tag = if i == 0 { "FIRST" } else { "BROKEN" };
+        println!("{tag:<10}{b}");
+    }
+    if check.breaks.len() > BREAKS_LISTED {
+        println!(
+            "BROKEN    … and {} more problem(s)",
+            check.breaks.len() - BREAKS_LISTED
+        );
+    }
+    println!(
+        "BROKEN    ledger: {} entr{} walked, {} problem(s), the first listed first; {head}",
+        check.entries,
+        if check.entries == 1 { "y" } else { "ies" },
+        check.breaks.len()
+    );
+    Ok(false)
 }
 
 pub(super) async fn exceptions_command(g: &Settings, cmd: ExceptionsCommand) -> Result<ExitCode> {
@@ -236,4 +291,37 @@ pub(super) async fn exceptions_command(g: &Settings, cmd: ExceptionsCommand) -> 
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `runs export ID --format oscal`.
+async fn export(
+    g: &Settings,
+    store: &Store,
+    id: i64,
+    format: ExportFormat,
+    out: Option<PathBuf>,
+) -> Result<ExitCode> {
+    if store.run_record(id).await?.is_none() {
+        bail!("no run {id} in this database: `accessaudit runs list` shows the runs");
+    }
+    let rules = load_rules(g)?;
+    let deployment = g.deployment_id(store).await?;
+    let document = match format {
+        ExportFormat::Oscal => crate::report::oscal::export(store, &rules, &deployment, id).await?,
+    };
+    let mut text = serde_json::to_string_pretty(&document)?;
+    text.push('\n');
+    match out {
+        Some(path) => {
+            crate::support::atomic_file::write(&path, text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "run {id} written to {} (OSCAL {})",
+                path.display(),
+                crate::report::oscal::OSCAL_VERSION
+            );
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -2,15 +2,20 @@
 //! `verify` recomputes the digest of what is stored, so a changed byte in an
 //! archived report is caught; `verify_file` compares a received .eml with it.
 //!
-//! The digest sits beside the bytes, so this proves integrity against
-//! accidental or careless change; a party able to rewrite both columns is out
-//! of its reach (keep a copy of the digests elsewhere, e.g. in the sent mail).
+//! The digest sits beside the bytes, so alone it proves integrity against
+//! accidental or careless change. Each archived report is also an entry of
+//! the ledger (`store::ledger`, kind `report`, subject the report's id),
+//! appended in the archiving transaction: a report changed, removed or
+//! slipped in later is found by `runs verify --chain`.
 
 use chrono::{DateTime, Utc};
 
 use super::mime::sha256_hex;
 use super::render::RenderedReport;
-use crate::store::{DbRow, SqlValue, Store, StoreError};
+use crate::store::{DbRow, SqlValue, Store, StoreError, ledger};
+
+/// The ledger's kind of an archived report.
+pub const LEDGER_KIND: &str = "report";
 
 /// An archived report, without its bytes.
 #[derive(Debug, Clone)]
@@ -42,22 +47,25 @@ impl Verification {
 /// Archives a rendered report and returns its archive id. Archiving the same
 /// bytes of the same run and template twice keeps one copy.
 pub async fn archive(store: &Store, report: &RenderedReport) -> Result<i64, StoreError> {
-    let mut tx = store.begin().await?;
-    tx.execute(
-        "INSERT INTO reports (run_id, job, template, message_id, sha256, eml, created_at)
+    // The write lock from the start (SQLite): the ledger's tail read below
+    // stays the tail until this commits.
+    let mut tx = store.begin_write().await?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO reports (run_id, job, template, message_id, sha256, eml, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (run_id, template, sha256) DO NOTHING",
-        &[
-            SqlValue::int(report.run_id),
-            SqlValue::Text(report.job.clone()),
-            SqlValue::text(&report.template),
-            SqlValue::text(&report.message_id),
-            SqlValue::text(&report.sha256),
-            SqlValue::Bytes(Some(report.eml.clone())),
-            SqlValue::time(Utc::now()),
-        ],
-    )
-    .await?;
+            &[
+                SqlValue::int(report.run_id),
+                SqlValue::Text(report.job.clone()),
+                SqlValue::text(&report.template),
+                SqlValue::text(&report.message_id),
+                SqlValue::text(&report.sha256),
+                SqlValue::Bytes(Some(report.eml.clone())),
+                SqlValue::time(Utc::now()),
+            ],
+        )
+        .await?;
     let row = tx
         .fetch_optional(
             "SELECT id FROM reports WHERE run_id = $1 AND template = $2 AND sha256 = $3",
@@ -68,12 +76,75 @@ pub async fn archive(store: &Store, report: &RenderedReport) -> Result<i64, Stor
             ],
         )
         .await?;
-    let id = row.map(|r| r.i64("id")).transpose()?.flatten();
+    let id = row
+        .map(|r| r.i64("id"))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| StoreError::Decode {
+            column: "reports.id".into(),
+            message: "the archived report is not there".into(),
+        })?;
+    if inserted > 0 {
+        ledger::append(
+            &mut tx,
+            LEDGER_KIND,
+            &id.to_string(),
+            &sha256_hex(&report.eml),
+        )
+        .await?;
+    }
     tx.commit().await?;
-    id.ok_or_else(|| StoreError::Decode {
-        column: "reports.id".into(),
-        message: "the archived report is not there".into(),
-    })
+    Ok(id)
+}
+
+/// What an archived report is now, for the ledger's check of an entry of
+/// kind `report`: (what, SHA-256) of its bytes and of the digest recorded
+/// beside them; `None` when the report is gone.
+pub async fn ledger_content(
+    store: &Store,
+    subject: &str,
+) -> Result<Option<Vec<(&'static str, String)>>, StoreError> {
+    let Ok(id) = subject.parse::<i64>() else {
+        return Ok(None);
+    };
+    let rows = store
+        .fetch_all(
+            "SELECT sha256, eml FROM reports WHERE id = $1",
+            &[SqlValue::int(id)],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(vec![
+        (
+            "its content",
+            sha256_hex(&row.bytes("eml")?.unwrap_or_default()),
+        ),
+        ("its recorded SHA-256", row.req_text("sha256")?),
+    ]))
+}
+
+/// Archived reports that no ledger entry covers (by id, with their archive
+/// time): none unless someone wrote the table by hand.
+pub async fn unledgered(store: &Store) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    let rows = store
+        .fetch_all(
+            "SELECT r.id, r.created_at FROM reports r
+              WHERE NOT EXISTS (SELECT 1 FROM ledger l
+                                 WHERE l.kind = $1 AND l.subject = CAST(r.id AS TEXT))
+              ORDER BY r.id",
+            &[SqlValue::text(LEDGER_KIND)],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.i64("id")?.unwrap_or(0).to_string(),
+                r.time("created_at")?.unwrap_or_default(),
+            ))
+        })
+        .collect()
 }
 
 const COLUMNS: &str = "id, run_id, job, template, message_id, sha256, created_at";

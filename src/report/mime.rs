@@ -10,7 +10,9 @@
 //! │   │   └── text/html    (the html template; the chart as <img src="cid:…">)
 //! │   ├── image/png        (inline, Content-ID: the chart)
 //! │   └── image/png        (inline, Content-ID: findings by department)
-//! └── text/csv             (attachment: every finding, neutralised cells)
+//! ├── text/csv             (attachment: every finding, neutralised cells)
+//! ├── application/json     (signed reports: the manifest, `report::manifest`)
+//! └── application/octet-stream (signed reports: the manifest's signature)
 //! ```
 
 use std::time::SystemTime;
@@ -150,6 +152,8 @@ pub struct Parts<'a> {
     pub list: &'a str,
     pub csv_name: &'a str,
     pub csv: &'a [u8],
+    /// Attachments after the CSV: (file name, content type, bytes).
+    pub extra: &'a [(String, &'static str, Vec<u8>)],
 }
 
 /// The whole message as sent (`lettre::Message::formatted`).
@@ -186,7 +190,7 @@ pub fn build(p: &Parts) -> Result<Vec<u8>, ReportError> {
     }
     // Boundaries derived from the Message-ID: the same run renders to the same bytes.
     let boundary = |part: &str| format!("=_{}_{part}", &sha256_hex(p.message_id.as_bytes())[..24]);
-    let body = MultiPart::mixed()
+    let mut body = MultiPart::mixed()
         .boundary(boundary("mixed"))
         .multipart(
             MultiPart::related()
@@ -210,6 +214,12 @@ pub fn build(p: &Parts) -> Result<Vec<u8>, ReportError> {
             p.csv.to_vec(),
             ContentType::parse("text/csv; charset=utf-8").map_err(mime_err)?,
         ));
+    for (name, content_type, bytes) in p.extra {
+        body = body.singlepart(Attachment::new(name.clone()).body(
+            bytes.clone(),
+            ContentType::parse(content_type).map_err(mime_err)?,
+        ));
+    }
     let message = builder.multipart(body).map_err(mime_err)?;
     Ok(message.formatted())
 }

@@ -11,7 +11,10 @@
 //! - `audience`: a digest's findings only, personal data masked;
 //! - `humanise`: evidence as labelled facts, control ids in numeric order;
 //!   `controls`: the names of the controls the shipped rules evidence;
-//! - `archive`: every rendered report with its SHA-256, and verification.
+//! - `archive`: every rendered report with its SHA-256 (and its ledger
+//!   entry), and verification;
+//! - `manifest`: a signed report's manifest, and its offline verification;
+//! - `oscal`: a run as OSCAL assessment results.
 
 pub mod archive;
 pub mod audience;
@@ -22,7 +25,9 @@ pub mod exceptions;
 pub mod facts;
 pub mod humanise;
 pub mod lifecycle;
+pub mod manifest;
 pub mod mime;
+pub mod oscal;
 pub mod output;
 pub mod render;
 pub mod sample;

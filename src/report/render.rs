@@ -11,6 +11,7 @@ use super::chart;
 use super::error::ReportError;
 use super::facts::{self, Undelivered};
 use super::lifecycle::Counts;
+use super::manifest;
 use super::mime::{self, sha256_hex};
 use super::templates::Templates;
 use super::view;
@@ -18,6 +19,7 @@ use crate::config::Config;
 use crate::engine::RuleSet;
 use crate::store::Store;
 use crate::support::mail;
+use crate::support::signing::SigningKey;
 
 /// A rendered report: everything the archive, the files and delivery need.
 #[derive(Debug, Clone)]
@@ -42,6 +44,16 @@ pub struct RenderedReport {
     /// Lower-case hex SHA-256 of `eml`.
     pub sha256: String,
     pub counts: Counts,
+    /// With a signing key: the manifest and its signature (also inside
+    /// `eml`), written beside the files.
+    pub signed: Option<Signed>,
+}
+
+/// A report's signed manifest (`report::manifest`).
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub manifest: Vec<u8>,
+    pub signature: Vec<u8>,
 }
 
 /// What a report is made of besides the run itself.
@@ -57,6 +69,9 @@ pub struct ReportInputs<'a> {
     pub undelivered: Vec<Undelivered>,
     /// A digest or a PII profile; `None`: the job's report as it is.
     pub audience: Option<&'a super::audience::Audience>,
+    /// The deployment's signing key (`report.signing_key_file`): the report
+    /// then carries a signed manifest.
+    pub signer: Option<&'a SigningKey>,
 }
 
 /// Renders the report of run `run_id` with the template of its job (from
@@ -130,7 +145,7 @@ pub async fn render(
         message_id = a.message_id(&message_id);
     }
     let message_id = mail::bracketed(&message_id);
-    let eml = mime::build(&mime::Parts {
+    let mut parts = mime::Parts {
         from: &config.mail.from,
         to: inputs.recipients,
         subject: &subject,
@@ -143,7 +158,38 @@ pub async fn render(
         list: &job_name,
         csv_name: &csv_name,
         csv: &csv,
-    })?;
+        extra: &[],
+    };
+    let mut eml = mime::build(&parts)?;
+    let mut signed = None;
+    if let Some(key) = inputs.signer {
+        let stem = file_stem(run.job.as_deref(), run_id);
+        let files = [
+            manifest::file_digest(&format!("{stem}.html"), html_file.as_bytes()),
+            manifest::file_digest(&csv_name, &csv),
+        ];
+        let m = signed_manifest(&facts, inputs.rules, &eml, key, files.to_vec())?;
+        let bytes = m.to_bytes();
+        let signature = key.sign(&bytes).to_vec();
+        let extra = [
+            (
+                format!("{stem}{}", manifest::MANIFEST_SUFFIX),
+                "application/json",
+                bytes.clone(),
+            ),
+            (
+                format!("{stem}{}", manifest::SIGNATURE_SUFFIX),
+                "application/octet-stream",
+                signature.clone(),
+            ),
+        ];
+        parts.extra = &extra;
+        eml = mime::build(&parts)?;
+        signed = Some(Signed {
+            manifest: bytes,
+            signature,
+        });
+    }
     let sha256 = sha256_hex(&eml);
     Ok(RenderedReport {
         run_id,
@@ -160,6 +206,73 @@ pub async fn render(
         departments_png,
         sha256,
         counts: facts.lifecycle.counts(),
+        signed,
+    })
+}
+
+/// The manifest of a report whose message, unsigned, is `unsigned`: its
+/// parts and headers as a recipient's parser will read them.
+fn signed_manifest(
+    facts: &facts::Facts,
+    rules: &RuleSet,
+    unsigned: &[u8],
+    key: &SigningKey,
+    files: Vec<manifest::Digest>,
+) -> Result<manifest::Manifest, ReportError> {
+    use crate::model::format_instant;
+    let read = manifest::message_parts(unsigned)
+        .map_err(|e| ReportError::Mime(format!("the rendered message does not parse: {e}")))?;
+    let lc = &facts.lifecycle;
+    Ok(manifest::Manifest {
+        format: manifest::FORMAT.to_string(),
+        tool: manifest::Tool {
+            name: "accessaudit".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        key: manifest::KeyInfo {
+            algorithm: "ed25519".into(),
+            fingerprint: key.public().fingerprint(),
+        },
+        run: manifest::RunInfo {
+            id: lc.run.id,
+            job: lc.run.job.clone(),
+            as_of: format_instant(lc.run.as_of),
+            finished_at: lc.run.finished_at.map(format_instant),
+        },
+        message: manifest::MessageInfo {
+            message_id: read.message_id,
+            subject: read.subject,
+            from: read.from,
+            date: read.date,
+        },
+        parts: read.parts,
+        files,
+        rules: lc
+            .outcomes
+            .iter()
+            .map(|o| manifest::RuleInfo {
+                id: o.rule_id.clone(),
+                sha256: rules
+                    .get(&o.rule_id)
+                    .map(view::rule_digest)
+                    .unwrap_or_else(|| "unknown (not loaded)".to_string()),
+                status: o.status.as_str().to_string(),
+                findings: o.finding_count,
+            })
+            .collect(),
+        data: manifest::DataInfo {
+            tables: facts
+                .proof
+                .tables
+                .iter()
+                .map(|(t, n)| manifest::TableRows {
+                    table: t.to_string(),
+                    rows: *n,
+                })
+                .collect(),
+            newest_event: facts.proof.newest_event.map(format_instant),
+        },
+        findings: lc.counts(),
     })
 }
 

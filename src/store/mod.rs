@@ -14,6 +14,7 @@ mod backend;
 mod bulk;
 pub mod canonical;
 mod error;
+pub mod ledger;
 mod postgres;
 mod privileges;
 mod schema;
@@ -261,6 +262,12 @@ impl Store {
                 sqlx::migrate!("./migrations/postgres").run(pool).await?
             }
         }
+        // Records archived before the ledger existed are chained once, in
+        // their order (SHA-256 is not in SQLite's SQL, so not in 0010).
+        let adopted = ledger::adopt(self).await?;
+        if adopted > 0 {
+            tracing::info!("{adopted} archived record(s) chained into the ledger");
+        }
         Ok(())
     }
 
@@ -321,6 +328,18 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match &self.pools {
             Pools::Sqlite { rw, .. } => Tx::Sqlite(rw.begin().await?),
+            Pools::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Starts a read-write transaction that holds the write lock from its
+    /// start on SQLite (`BEGIN IMMEDIATE`): what it reads is the newest
+    /// state and stays so until it commits, as a ledger append needs
+    /// (`ledger::append`). On PostgreSQL a plain transaction (the append
+    /// locks what it needs).
+    pub async fn begin_write(&self) -> Result<Tx> {
+        Ok(match &self.pools {
+            Pools::Sqlite { rw, .. } => Tx::Sqlite(rw.begin_with("BEGIN IMMEDIATE").await?),
             Pools::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
         })
     }

@@ -20,7 +20,7 @@ pub static SCAN_READABLE: [&str; 8] = [
 /// schedules, exceptions and syncs. Never readable by a deployment's SQL.
 /// (With `SCAN_READABLE`, every table the migrations make: a test holds
 /// the two lists to the schema.)
-pub static ENGINE_TABLES: [&str; 13] = [
+pub static ENGINE_TABLES: [&str; 15] = [
     "runs",
     "rule_outcomes",
     "findings",
@@ -33,5 +33,7 @@ pub static ENGINE_TABLES: [&str; 13] = [
     "source_rows",
     "source_watermarks",
     "deployment",
+    "ledger",
+    "ledger_adopt",
     "_sqlx_migrations",
 ];

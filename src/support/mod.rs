@@ -8,5 +8,6 @@ pub mod pii;
 pub mod process;
 pub mod progress;
 pub mod secrets;
+pub mod signing;
 pub mod text;
 pub mod wildcard;

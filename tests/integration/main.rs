@@ -13,6 +13,7 @@ mod architecture;
 mod as_of;
 mod daemon;
 mod demo;
+mod evidence;
 mod hardening;
 mod import;
 mod report;

@@ -43,6 +43,7 @@ async fn render_run(
         recipients,
         undelivered: Vec::new(),
         audience: None,
+        signer: None,
     };
     render::render(store, inputs, run_id).await
 }

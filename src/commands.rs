@@ -144,6 +144,13 @@ async fn config_check(g: &Settings) -> Result<ExitCode> {
         g.config.sources.len(),
         loaded.schedules.len()
     );
+    match &loaded.signing_key {
+        Some(key) => println!(
+            "report signing: Ed25519, public key {}",
+            key.public().fingerprint()
+        ),
+        None => println!("report signing: off (no report.signing_key_file or signing_key_env)"),
+    }
     let store = open_store(g).await?;
     println!(
         "database: {} ({}), schema up to date",

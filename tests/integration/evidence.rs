@@ -511,6 +511,33 @@ async fn signed_reports_verify_offline_and_tampering_is_refused() {
     ] {
         assert!(out.join(format!("{stem}{suffix}")).is_file(), "{suffix}");
     }
+    // The configured key: its public half, and `config check` names it.
+    let configured = |args: &[&str]| {
+        common::accessaudit()
+            .current_dir(d)
+            .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+            .env("CREDENTIALS_DIRECTORY", &creds)
+            .args(["--config", "config.yaml"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = configured(&["keys", "public"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        std::fs::read_to_string(d.join("signing.pem.pub")).unwrap()
+    );
+    let fingerprint = text(&o.stderr).trim().replace("fingerprint ", "");
+    let o = configured(&["config", "check"]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains(&format!(
+            "report signing: Ed25519, public key {fingerprint}"
+        )),
+        "{}",
+        text(&o.stdout)
+    );
     // Deterministic: the same run, the same key, the same bytes.
     assert!(report(&[]).status.success());
     assert_eq!(std::fs::read(&eml_path).unwrap(), first);

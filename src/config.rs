@@ -16,6 +16,12 @@ use serde::Deserialize;
 use crate::model::Span;
 use crate::yaml::{self, LocatedError, LocatedErrors};
 
+mod reviews;
+pub use reviews::{
+    DeadlineAction, DeltaPolicy, EscalateTo, Escalation, JustificationRule, ReviewConfig,
+    ReviewPageConfig, ReviewScope, ReviewerRule,
+};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -84,6 +90,12 @@ pub struct Config {
     /// How reports present findings (due dates, the CSV attachment).
     #[serde(default)]
     pub report: ReportConfig,
+    /// Access-review campaigns by name (README, "Access reviews").
+    #[serde(default)]
+    pub reviews: BTreeMap<String, ReviewConfig>,
+    /// Where `serve` serves reviewers' pages.
+    #[serde(default)]
+    pub review_page: Option<ReviewPageConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -565,6 +577,19 @@ impl Config {
                 problems.push((format!("sources.{name}.{field}"), message));
             }
         }
+        let is_recipient = |r: &str| -> Result<(), String> {
+            if self.recipients.contains_key(r) {
+                return Ok(());
+            }
+            check_mailbox(r)
+                .map_err(|e| format!("`{r}` is neither a recipient group nor an address ({e})"))
+        };
+        problems.extend(reviews::check(
+            &self.reviews,
+            self.review_page.as_ref(),
+            &is_recipient,
+            self.tz(),
+        ));
         for r in &self.daemon.failure_recipients {
             if !self.recipients.contains_key(r)
                 && let Err(e) = check_mailbox(r)

@@ -791,3 +791,151 @@ async fn the_reviewer_page(db: TestDb) {
 }
 
 on_both_backends!(a_whole_campaign, the_reviewer_page);
+
+/// The daemon keeps a campaign: opened on its schedule once whatever the
+/// number of daemons, each reviewer invited once with a link minted as the
+/// message is sent (in the mail, never in the database), a decision made
+/// on the page survives a daemon killed, a reminder before the deadline,
+/// and the close at the deadline with its evidence, once.
+async fn a_campaign_kept_by_two_daemons(db: TestDb) {
+    use crate::common::daemon::{Daemon, eml_files, once_at, soon, wait_until};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("temp dir");
+    load(dir.path(), &db.url);
+    let port = crate::common::daemon::free_port();
+    let config = config(dir.path(), &db.url, port);
+    let opening = soon(3);
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace(
+        "    reviewer: manager\n",
+        &format!(
+            "    reviewer: manager\n    schedule: \"{}\"\n    duration: 14s\n    reminders: [7s]\n",
+            once_at(opening)
+        ),
+    ) + "daemon:\n  catch_up: 1m\n";
+    std::fs::write(&config, text).expect("config");
+    let a = Daemon::start(&config, &dir.path().join("a.log"));
+    // The second daemon shares the database and the public address of the
+    // pages (behind one proxy); it listens on a port of its own.
+    let second = dir.path().join("second.yaml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let other = crate::common::daemon::free_port();
+    std::fs::write(
+        &second,
+        text.replace(
+            &format!("listen: 127.0.0.1:{port}"),
+            &format!("listen: 127.0.0.1:{other}"),
+        ),
+    )
+    .expect("config");
+    let b = Daemon::start(&second, &dir.path().join("b.log"));
+    let outbox = dir.path().join("outbox");
+    let invitation = |f: &std::path::PathBuf| {
+        std::fs::read_to_string(f).is_ok_and(|t| t.contains("You have access to review"))
+    };
+    wait_until("the invitations", Duration::from_secs(30), || {
+        eml_files(&outbox).iter().filter(|f| invitation(f)).count() >= 2
+    });
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) AS n FROM review_campaigns").await,
+        1,
+        "one campaign per slot"
+    );
+    let invitations: Vec<String> = eml_files(&outbox)
+        .iter()
+        .filter(|f| invitation(f))
+        .map(|f| std::fs::read_to_string(f).expect("eml"))
+        .collect();
+    // Reviewers: mia, and compliance (the fallback); cal reviews nothing.
+    assert_eq!(invitations.len(), 2, "one invitation per reviewer");
+    let mia = invitations
+        .iter()
+        .find(|t| t.contains("mia@x.org"))
+        .expect("Mia's invitation");
+    let message = mail_parser::MessageParser::default()
+        .parse(mia.as_bytes())
+        .expect("mail");
+    let body = message.body_text(0).expect("text").into_owned();
+    let link = body
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("http://127.0.0.1:{port}/review/")))
+        .unwrap_or_else(|| panic!("a link in {body}"))
+        .to_string();
+    let token = link.rsplit('/').next().unwrap_or_default().to_string();
+    let stored = db
+        .store
+        .fetch_all("SELECT body FROM outbox", &[])
+        .await
+        .expect("outbox");
+    assert!(
+        stored.iter().all(|r| !r
+            .text("body")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .contains(&token)),
+        "the link is not in the outbox"
+    );
+    // Decide on the page of daemon A, then kill it: nothing is lost.
+    let path = link
+        .trim_start_matches(&format!("http://127.0.0.1:{port}"))
+        .to_string();
+    let (status, head, _) = http(port, "GET", &path, None, "");
+    assert_eq!(status, 200, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_string();
+    let csrf = cookie
+        .split_once('=')
+        .map(|(_, v)| v.to_string())
+        .expect("csrf");
+    let all = items(&config, "1");
+    let bob = item(&all, "g-bob-sales")["id"].to_string();
+    let (status, _, _) = http(
+        port,
+        "POST",
+        &path,
+        Some(&cookie),
+        &format!("csrf={csrf}&d-{bob}=keep&action=save"),
+    );
+    assert_eq!(status, 200);
+    a.kill9();
+    wait_until("the reminder", Duration::from_secs(30), || {
+        eml_files(&outbox).iter().any(|f| {
+            std::fs::read_to_string(f).is_ok_and(|t| t.contains("Reminder: access reviews"))
+        })
+    });
+    wait_until("the close", Duration::from_secs(40), || {
+        eml_files(&outbox)
+            .iter()
+            .any(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("Access review evidence")))
+    });
+    let all = items(&config, "1");
+    assert_eq!(
+        item(&all, "g-bob-sales")["decision"]["decision"],
+        "keep",
+        "the page's decision survived"
+    );
+    assert_eq!(item(&all, "g-bob-sales")["decision"]["source"], "page");
+    assert_eq!(item(&all, "g-ann-sales")["decision"]["source"], "policy");
+    let evidence = eml_files(&outbox)
+        .iter()
+        .filter(|f| std::fs::read_to_string(f).is_ok_and(|t| t.contains("Access review evidence")))
+        .count();
+    assert_eq!(evidence, 1, "closed once");
+    let reminders = count(
+        &db,
+        "SELECT COUNT(*) AS n FROM review_notices WHERE kind LIKE 'remind%' AND reviewer <> '*'",
+    )
+    .await;
+    assert_eq!(
+        reminders, 2,
+        "each reviewer with undecided items reminded once"
+    );
+    b.stop();
+}
+
+on_both_backends!(a_campaign_kept_by_two_daemons);

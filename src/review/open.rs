@@ -392,10 +392,14 @@ async fn populate(
         let fingerprint = fingerprint(l, &info, role_row, person);
         let prev: Option<&PreviousDecision> =
             previous.get(&(l.principal_id.clone(), l.role_id.clone()));
+        // Kept by a person in the previous campaign of this definition, on
+        // the same facts. A keep by policy (the deadline, or an earlier
+        // delta) certifies nothing: it is never carried forward.
         let unchanged_keep = prev.filter(|p| {
             Some(p.campaign_id) == previous_campaign
                 && p.fingerprint == fingerprint
                 && p.decision == super::Decision::Keep
+                && !matches!(p.source.as_str(), "policy" | "delta")
         });
         let context = json!({
             "login": l.login,

@@ -939,3 +939,81 @@ async fn a_campaign_kept_by_two_daemons(db: TestDb) {
 }
 
 on_both_backends!(a_campaign_kept_by_two_daemons);
+
+/// Delta re-certification: an item a reviewer kept in the previous campaign
+/// of the same definition, whose facts did not change, is certified by
+/// policy (`unchanged: skip`); one whose facts changed is asked again, with
+/// the previous decision shown.
+async fn unchanged_access_kept_last_time_is_certified(db: TestDb) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    load(dir.path(), &db.url);
+    let config = config(dir.path(), &db.url, crate::common::daemon::free_port());
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace(
+            "at_deadline: revoke",
+            "at_deadline: none\n    unchanged: skip",
+        ),
+    )
+    .expect("config");
+    let first = ok(&cli(
+        &config,
+        &["reviews", "open", "quarterly", "--as-of", T],
+    ))
+    .trim()
+    .to_string();
+    let all = items(&config, &first);
+    let ann_admin = item(&all, "g-ann-admin")["id"].to_string();
+    let bob_sales = item(&all, "g-bob-sales")["id"].to_string();
+    ok(&cli(
+        &config,
+        &[
+            "reviews",
+            "decide",
+            &first,
+            &ann_admin,
+            &bob_sales,
+            "--decision",
+            "keep",
+            "--by",
+            "mia@x.org",
+            "--justification",
+            "needed",
+        ],
+    ));
+    ok(&cli(&config, &["reviews", "close", &first]));
+    // Bob changes title: his access is asked again.
+    let people = write(
+        dir.path(),
+        "bob.csv",
+        "id,email,full_name,department,title,manager_id,employment_status\nbob,bob@x.org,Bob Builder,Sales,Sales Manager,mia,active\n",
+    );
+    ok(&accessaudit()
+        .args(["--database", &db.url, "import", "people"])
+        .arg(&people)
+        .output()
+        .expect("import"));
+    let second = ok(&cli(
+        &config,
+        &["reviews", "open", "quarterly", "--as-of", T],
+    ))
+    .trim()
+    .to_string();
+    let all = items(&config, &second);
+    let ann = item(&all, "g-ann-admin");
+    assert_eq!(ann["decision"]["source"], "delta", "{ann}");
+    assert_eq!(ann["decision"]["decision"], "keep");
+    assert_eq!(ann["context"]["unchanged_since_keep"], true);
+    let bob = item(&all, "g-bob-sales");
+    assert!(
+        bob["decision"].is_null(),
+        "changed facts are asked again: {bob}"
+    );
+    assert_eq!(bob["context"]["previous"]["decision"], "keep");
+    assert_eq!(bob["context"]["previous"]["unchanged"], false);
+    // Kept by policy last time certifies nothing.
+    assert!(item(&all, "g-svc-admin")["decision"].is_null());
+}
+
+on_both_backends!(unchanged_access_kept_last_time_is_certified);

@@ -146,7 +146,8 @@ impl PiiConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DigestConfig {
-    /// Who owns a finding: `manager` (the subject's `people.manager_id`).
+    /// Who owns a finding: `manager` (the subject's `people.manager_id`) or
+    /// `role-owner` (`roles.owner_id` of the grant's role).
     pub by: DigestBy,
     /// Groups or addresses that get the findings nobody owns.
     pub fallback: Vec<String>,
@@ -155,7 +156,13 @@ pub struct DigestConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DigestBy {
+    /// The subject's manager (`people.manager_id`).
     Manager,
+    /// The owner of the role a finding is about (`roles.owner_id`): a
+    /// grant's role, or the role itself; findings about an account or a
+    /// person go to the fallback.
+    #[serde(alias = "role_owner")]
+    RoleOwner,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -726,7 +733,7 @@ mod tests {
         );
         let e = Config::parse(
             Path::new("c.yaml"),
-            "jobs:\n  m:\n    digests:\n      by: role-owner\n      fallback: [a@x.org]\n",
+            "jobs:\n  m:\n    digests:\n      by: department\n      fallback: [a@x.org]\n",
         )
         .unwrap_err();
         assert_eq!(e.0[0].line, 4, "{e}");

@@ -144,6 +144,10 @@ pub enum Command {
     /// Accepted risks: findings reported as accepted instead of open.
     #[command(subcommand)]
     Exceptions(ExceptionsCommand),
+    /// Access reviews: open a campaign, decide items, export and import
+    /// decisions, close it with its evidence report.
+    #[command(subcommand)]
+    Reviews(ReviewsCommand),
     /// Check the configuration and what the database roles may do.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -163,6 +167,141 @@ pub enum Command {
     },
     /// Print the manual page (roff; `accessaudit man | man -l -`).
     Man,
+}
+
+/// How `reviews` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReviewFormat {
+    /// Aligned columns for a person.
+    #[default]
+    Table,
+    /// JSON, for scripts.
+    Json,
+    /// CSV, for a spreadsheet (`import-decisions` reads it back).
+    Csv,
+}
+
+/// keep or revoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DecisionArg {
+    Keep,
+    Revoke,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewsCommand {
+    /// Open a campaign of `reviews:` now: its population frozen as of
+    /// --as-of (default now), every reviewer invited through the outbox.
+    Open {
+        /// The campaign's name in `reviews:`.
+        name: String,
+        /// The instant whose live grants are reviewed (RFC 3339 or a date).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Every campaign, the newest first, with its progress.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReviewFormat,
+    },
+    /// One campaign: its items with reviewer, decision and context, and the
+    /// state of its revocations (done / pending / overdue).
+    Show {
+        /// The campaign id.
+        id: i64,
+        /// Only the items of this reviewer (address or people id).
+        #[arg(long)]
+        reviewer: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReviewFormat,
+    },
+    /// Decide items (all or none): keep or revoke, as their reviewer.
+    Decide {
+        /// The campaign id.
+        id: i64,
+        /// Item ids.
+        #[arg(required = true)]
+        items: Vec<i64>,
+        /// keep or revoke.
+        #[arg(long, value_enum)]
+        decision: DecisionArg,
+        /// Who decides: the items' reviewer (address or people id).
+        #[arg(long)]
+        by: String,
+        /// Why (required where the campaign asks for it).
+        #[arg(long)]
+        justification: Option<String>,
+    },
+    /// Hand items over to another reviewer (recorded; they are told).
+    Delegate {
+        id: i64,
+        #[arg(required = true)]
+        items: Vec<i64>,
+        /// The items' reviewer handing them over.
+        #[arg(long)]
+        by: String,
+        /// The new reviewer: a people id, an address or a recipient group.
+        #[arg(long)]
+        to: String,
+    },
+    /// Record the decisions of a CSV file (`export --format csv`, filled
+    /// in): all or nothing, errors by line and column.
+    ImportDecisions {
+        id: i64,
+        file: PathBuf,
+        /// Who decides every row [default: each row's `reviewer`].
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Print a campaign's items for a spreadsheet or a script.
+    Export {
+        id: i64,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ReviewFormat,
+    },
+    /// Close a campaign now: the deadline's action on undecided items, the
+    /// revocations to IT, the evidence report archived and sent.
+    Close {
+        id: i64,
+        /// Also write the evidence report into this directory (.eml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Issue a new personal link for a reviewer and print it.
+    Link {
+        id: i64,
+        /// The reviewer (address, people id or recipient group).
+        #[arg(long)]
+        reviewer: String,
+    },
+    /// Serve one reviewer's page from this machine and print its link,
+    /// until interrupted (Ctrl-C): a try-out, or reviews without the daemon.
+    Page {
+        id: i64,
+        /// The reviewer (address, people id or recipient group).
+        #[arg(long)]
+        reviewer: String,
+        /// The local address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        listen: std::net::SocketAddr,
+    },
+    /// Revoke the links of a reviewer (or every link of the campaign).
+    RevokeLinks {
+        id: i64,
+        #[arg(long)]
+        reviewer: Option<String>,
+    },
+    /// Remind every reviewer with undecided items now.
+    Remind { id: i64 },
+    /// Move undecided items to the reviewers' managers (or the fallback) now.
+    Escalate { id: i64 },
+    /// Recompute the SHA-256 of a closed campaign's archived evidence
+    /// report (and of a received copy with --file); exit 1 on a mismatch.
+    Verify {
+        id: i64,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

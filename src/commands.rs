@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 mod evidence;
 mod pii;
 mod reports;
+mod reviews;
 
 use crate::app::{self, Loaded, Overrides, Settings};
 use crate::cli::{
@@ -117,6 +118,7 @@ async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
             evidence::public(g, private_key.as_deref())
         }
         Command::Config(ConfigCommand::Check) => config_check(g).await,
+        Command::Reviews(cmd) => reviews::command(g, cmd).await,
         Command::Serve => bail!("`serve` is the daemon's: main starts it"),
         Command::Schema
         | Command::Completions { .. }
@@ -636,6 +638,9 @@ fn report_outcomes(summary: &engine::RunSummary) {
     }
 }
 
+/// The demo's access-review campaign.
+const DEMO_REVIEW: &str = "demo-quarterly";
+
 async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
     let loaded = Loaded::from_settings(g.clone())?;
     let set = &loaded.rules;
@@ -727,6 +732,49 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         "verify its archived copy: accessaudit --database {url} runs verify {}",
         summary.run_id
     );
+    // An access review of the demo's sensitive access, as a quarterly
+    // campaign would open it: each holder's manager reviews.
+    let mut review_config = g.config.clone();
+    review_config.reviews.insert(
+        DEMO_REVIEW.to_string(),
+        crate::config::ReviewConfig {
+            schedule: None,
+            scope: crate::config::ReviewScope {
+                sensitive_only: true,
+                ..Default::default()
+            },
+            reviewer: crate::config::ReviewerRule::Manager,
+            fallback: "compliance".into(),
+            duration: crate::model::Span::days(14),
+            reminders: vec![crate::model::Span::days(3)],
+            escalation: None,
+            at_deadline: crate::config::DeadlineAction::None,
+            justification: crate::config::JustificationRule::Sensitive,
+            remediation_sla: crate::model::Span::days(7),
+            unchanged: crate::config::DeltaPolicy::Prefill,
+            recipients: vec!["compliance".into()],
+            revocations_to: vec!["it".into()],
+            findings_from: DEMO_JOB.into(),
+        },
+    );
+    let now = chrono::Utc::now();
+    if let Some(opened) =
+        crate::review::open::open(&store, &review_config, DEMO_REVIEW, org.as_of, None, now).await?
+    {
+        let busiest = opened
+            .reviewers
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(k, _)| k.trim_start_matches("person:").to_string())
+            .unwrap_or_default();
+        eprintln!(
+            "access review {} opened: {} items of sensitive access for {} reviewers; review them in a browser: accessaudit --database {url} reviews page {} --reviewer {busiest}",
+            opened.campaign_id,
+            opened.items,
+            opened.reviewers.len(),
+            opened.campaign_id
+        );
+    }
     eprintln!(
         "explore it: accessaudit --database {url} run --as-of {} --format json",
         crate::model::format_instant(org.as_of)

@@ -16,6 +16,12 @@ use serde::Deserialize;
 use crate::model::Span;
 use crate::yaml::{self, LocatedError, LocatedErrors};
 
+mod reviews;
+pub use reviews::{
+    DeadlineAction, DeltaPolicy, EscalateTo, Escalation, JustificationRule, ReviewConfig,
+    ReviewPageConfig, ReviewScope, ReviewerRule,
+};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -84,6 +90,12 @@ pub struct Config {
     /// How reports present findings (due dates, the CSV attachment).
     #[serde(default)]
     pub report: ReportConfig,
+    /// Access-review campaigns by name (README, "Access reviews").
+    #[serde(default)]
+    pub reviews: BTreeMap<String, ReviewConfig>,
+    /// Where `serve` serves reviewers' pages.
+    #[serde(default)]
+    pub review_page: Option<ReviewPageConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,7 +146,8 @@ impl PiiConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DigestConfig {
-    /// Who owns a finding: `manager` (the subject's `people.manager_id`).
+    /// Who owns a finding: `manager` (the subject's `people.manager_id`) or
+    /// `role-owner` (`roles.owner_id` of the grant's role).
     pub by: DigestBy,
     /// Groups or addresses that get the findings nobody owns.
     pub fallback: Vec<String>,
@@ -143,7 +156,13 @@ pub struct DigestConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DigestBy {
+    /// The subject's manager (`people.manager_id`).
     Manager,
+    /// The owner of the role a finding is about (`roles.owner_id`): a
+    /// grant's role, or the role itself; findings about an account or a
+    /// person go to the fallback.
+    #[serde(alias = "role_owner")]
+    RoleOwner,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -571,6 +590,19 @@ impl Config {
                 problems.push((format!("sources.{name}.{field}"), message));
             }
         }
+        let is_recipient = |r: &str| -> Result<(), String> {
+            if self.recipients.contains_key(r) {
+                return Ok(());
+            }
+            check_mailbox(r)
+                .map_err(|e| format!("`{r}` is neither a recipient group nor an address ({e})"))
+        };
+        problems.extend(reviews::check(
+            &self.reviews,
+            self.review_page.as_ref(),
+            &is_recipient,
+            self.tz(),
+        ));
         for r in &self.daemon.failure_recipients {
             if !self.recipients.contains_key(r)
                 && let Err(e) = check_mailbox(r)
@@ -708,7 +740,7 @@ mod tests {
         );
         let e = Config::parse(
             Path::new("c.yaml"),
-            "jobs:\n  m:\n    digests:\n      by: role-owner\n      fallback: [a@x.org]\n",
+            "jobs:\n  m:\n    digests:\n      by: department\n      fallback: [a@x.org]\n",
         )
         .unwrap_err();
         assert_eq!(e.0[0].line, 4, "{e}");

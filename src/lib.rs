@@ -19,6 +19,7 @@ pub mod demo;
 pub mod engine;
 pub mod model;
 pub mod report;
+pub mod review;
 pub mod schedule;
 pub mod store;
 pub mod support;

@@ -315,7 +315,16 @@ async fn mail_messages(
         let recipients = loaded.recipients(report.job.as_deref());
         return Ok(vec![outgoing_to(loaded, report, recipients)?]);
     };
-    let directory = routing::Directory::read(store).await?;
+    let by = job.digests.as_ref().map(|d| d.by);
+    let directory = match by {
+        Some(crate::config::DigestBy::RoleOwner) => {
+            routing::Directory::read(store)
+                .await?
+                .with_role_owners(store)
+                .await?
+        }
+        _ => routing::Directory::read(store).await?,
+    };
     let lc = lifecycle::lifecycle(store, run_id).await?;
     let routed: Vec<routing::Routed> = lc
         .entries
@@ -326,7 +335,7 @@ async fn mail_messages(
                 key: (f.rule.clone(), f.subject_type, f.subject_id.clone()),
                 current: e.status != lifecycle::Status::Resolved,
                 news: is_news(news, f),
-                owner: directory.manager_address(f.subject_type, &f.subject_id),
+                owner: by.and_then(|by| directory.owner_address(by, f.subject_type, &f.subject_id)),
             }
         })
         .collect();

@@ -139,6 +139,7 @@ pub static ROLES: TableSpec = TableSpec {
         col("description", Text),
         col("data_scope", DATA_SCOPE),
         dflt("privileged", Bool, "false"),
+        col("owner_id", Text),
     ],
 };
 
@@ -194,6 +195,37 @@ pub static ALL: [&TableSpec; 6] = [
 pub fn table(name: &str) -> Option<&'static TableSpec> {
     ALL.iter().copied().find(|t| t.name == name)
 }
+
+/// What closed access reviews asked IT to revoke (written by
+/// `review::close`; read by `review-revocation-pending`). Not importable:
+/// rule tests fill it as a fixture.
+pub static REVIEW_REVOCATIONS: TableSpec = TableSpec {
+    name: "review_revocations",
+    key: &["item_id"],
+    columns: &[
+        req("item_id", Int),
+        req("campaign_id", Int),
+        req("campaign", Text),
+        req("grant_id", Text),
+        req("principal_id", Text),
+        req("role_id", Text),
+        req("decided_by", Text),
+        req("decided_at", Timestamp),
+        req("due_at", Timestamp),
+    ],
+};
+
+/// The tables a rule test's fixtures may fill: the canonical ones and what
+/// the review stage records for rules.
+pub static FIXTURES: [&TableSpec; 7] = [
+    &PEOPLE,
+    &PRINCIPALS,
+    &ROLES,
+    &ROLE_PERMISSIONS,
+    &GRANTS,
+    &EVENTS,
+    &REVIEW_REVOCATIONS,
+];
 
 /// A value that does not fit its column.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -73,6 +73,25 @@ pub async fn serve(o: Overrides) -> Result<()> {
             }
         });
     }
+    if let Some(page) = &loaded.app.settings.config.review_page {
+        let addr = page.listen;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("the daemon did not start: cannot listen on {addr}"))?;
+        tracing::info!(
+            "reviewers' pages on http://{addr}/review/… ({})",
+            page.public_url
+        );
+        let state = Arc::new(crate::review::web::PageState {
+            store: store.clone(),
+            config: loaded.app.settings.config.clone(),
+        });
+        tokio::spawn(async move {
+            if let Err(e) = crate::review::web::serve(listener, state).await {
+                tracing::error!("review page on {addr} stopped: {e}");
+            }
+        });
+    }
     let runner = Arc::new(JobRunner {
         store: store.clone(),
         owner: owner_id(),
@@ -258,6 +277,20 @@ async fn sender_loop(
 ) {
     loop {
         let current = loaded.borrow().clone();
+        // Access reviews: openings, reminders, escalations and closes that
+        // fell due (each at most once, whichever daemon gets there).
+        let config = &current.app.settings.config;
+        if (!config.reviews.is_empty() || config.review_page.is_some())
+            && let Err(e) = crate::review::cycle::tick(
+                &store,
+                config,
+                Utc::now(),
+                config.daemon.catch_up.chrono(),
+            )
+            .await
+        {
+            tracing::error!("access reviews: {e}");
+        }
         deliver(&store, &current, &metrics).await;
         if *stop.borrow() {
             return;
@@ -277,6 +310,9 @@ async fn deliver(store: &Store, loaded: &Running, metrics: &Metrics) {
         &loaded.transport,
         &loaded.webhooks,
         &loaded.app.settings.config.mail,
+        &crate::review::notify::LinkMinter {
+            config: &loaded.app.settings.config,
+        },
     )
     .await
     {

@@ -3,6 +3,7 @@
 //! due messages, hands them to the transport (SMTP or files) and records the
 //! outcome, retrying with exponential backoff.
 
+pub mod compose;
 pub mod outbox;
 pub mod routing;
 pub mod sender;

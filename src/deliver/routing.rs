@@ -42,6 +42,10 @@ pub struct Directory {
     /// Person id → the email of one of their accounts (the lowest id), for
     /// a manager the roster has no email for.
     account_email_of_person: HashMap<String, String>,
+    /// Role id → its owner (a person id), and grant id → its role: read only
+    /// for role-owner digests (`Directory::with_role_owners`).
+    role_owner: HashMap<String, String>,
+    grant_role: HashMap<String, String>,
 }
 
 impl Directory {
@@ -88,6 +92,60 @@ impl Directory {
             d.people.insert(id, p);
         }
         Ok(d)
+    }
+
+    /// Also reads who owns each role and the role of each grant.
+    pub async fn with_role_owners(mut self, store: &Store) -> Result<Directory> {
+        for r in store
+            .fetch_all(
+                "SELECT id, owner_id FROM roles WHERE owner_id IS NOT NULL",
+                &[],
+            )
+            .await?
+        {
+            if let Some(owner) = r.text("owner_id")?.filter(|o| !o.trim().is_empty()) {
+                self.role_owner.insert(r.req_text("id")?, owner);
+            }
+        }
+        for r in store
+            .fetch_all("SELECT id, role_id FROM grants", &[])
+            .await?
+        {
+            self.grant_role
+                .insert(r.req_text("id")?, r.req_text("role_id")?);
+        }
+        Ok(self)
+    }
+
+    /// The address of the owner of the role a finding is about: a grant's
+    /// role, or the role itself.
+    pub fn role_owner_address(
+        &self,
+        subject_type: SubjectType,
+        subject_id: &str,
+    ) -> Option<String> {
+        let role = match subject_type {
+            SubjectType::Role => subject_id,
+            SubjectType::Grant => self.grant_role.get(subject_id)?.as_str(),
+            SubjectType::Principal | SubjectType::Person => return None,
+        };
+        let owner = self.role_owner.get(role)?;
+        let address = self.email_of_person(owner)?;
+        crate::config::check_mailbox(address).ok()?;
+        Some(address.to_string())
+    }
+
+    /// The owner of a finding under a digest rule.
+    pub fn owner_address(
+        &self,
+        by: crate::config::DigestBy,
+        subject_type: SubjectType,
+        subject_id: &str,
+    ) -> Option<String> {
+        match by {
+            crate::config::DigestBy::Manager => self.manager_address(subject_type, subject_id),
+            crate::config::DigestBy::RoleOwner => self.role_owner_address(subject_type, subject_id),
+        }
     }
 
     /// The person a finding's subject is: an account's `person_id`, else
@@ -271,17 +329,21 @@ pub fn plan(config: &Config, job: &JobConfig, findings: &[Routed]) -> Vec<Planne
     for ((keys, profile, owner, fallback), recipients) in groups {
         use sha2::Digest;
         let h = sha2::Sha256::digest(recipients.join("\n").as_bytes());
+        let yours = match digests.by {
+            crate::config::DigestBy::Manager => "your people's findings",
+            crate::config::DigestBy::RoleOwner => "findings on the roles you own",
+        };
         let note = match (owner, fallback) {
-            (true, false) => " — your people's findings",
-            (false, true) => " — findings without an owner",
-            _ => " — your people's findings and those without an owner",
+            (true, false) => format!(" — {yours}"),
+            (false, true) => " — findings without an owner".to_string(),
+            _ => format!(" — {yours} and those without an owner"),
         };
         out.push(Planned {
             recipients,
             profile,
             only: Some(keys),
             tag: Some(format!("digest-{}", crate::support::pii::hex(&h[..6]))),
-            subject_note: note.to_string(),
+            subject_note: note,
         });
     }
     out

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::outbox;
+use futures_util::future::BoxFuture;
+
+use super::outbox::{self, OutgoingMessage};
 use super::transport::{Transport, TransportError};
 use super::webhook::{self, Webhooks};
 use crate::config::MailConfig;
@@ -37,12 +39,39 @@ pub struct PassReport {
     pub setup_failing: Option<bool>,
 }
 
+/// Last-moment work on a message as it is sent. The review stage mints a
+/// reviewer's link here, so that the link exists only in the mail that went
+/// out (its hash in the database), never in the outbox.
+pub trait Finisher: Sync {
+    /// The message to send instead of `m` (`None`: `m` as stored). An
+    /// error is a failed attempt, retried like a refused send.
+    fn finish<'a>(
+        &'a self,
+        store: &'a Store,
+        m: &'a OutgoingMessage,
+    ) -> BoxFuture<'a, std::result::Result<Option<OutgoingMessage>, String>>;
+}
+
+/// Sends every message as stored.
+pub struct AsStored;
+
+impl Finisher for AsStored {
+    fn finish<'a>(
+        &'a self,
+        _store: &'a Store,
+        _m: &'a OutgoingMessage,
+    ) -> BoxFuture<'a, std::result::Result<Option<OutgoingMessage>, String>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
 /// Delivers every message due now.
 pub async fn deliver_due(
     store: &Store,
     transport: &Transport,
     webhooks: &Webhooks,
     mail: &MailConfig,
+    finisher: &dyn Finisher,
 ) -> Result<PassReport> {
     let mut report = PassReport::default();
     let lease = claim_lease(transport, webhooks);
@@ -50,11 +79,20 @@ pub async fn deliver_due(
         let Some(queued) = outbox::claim(store, id, Utc::now(), lease).await? else {
             continue; // another daemon took it
         };
-        let m = &queued.message;
+        let (finished, prepared) = match finisher.finish(store, &queued.message).await {
+            Ok(m) => (m, None),
+            Err(e) => (None, Some(e)),
+        };
+        let m = finished.as_ref().unwrap_or(&queued.message);
         // Webhooks ride the same outbox: same claim, backoff and give-up.
-        let outcome = match webhook::target(m) {
-            Some(name) => webhooks.deliver(name, m).await,
-            None => transport.deliver(m).await,
+        let outcome = match prepared {
+            Some(e) => Err(TransportError::Transient(format!(
+                "preparing the message: {e}"
+            ))),
+            None => match webhook::target(m) {
+                Some(name) => webhooks.deliver(name, m).await,
+                None => transport.deliver(m).await,
+            },
         };
         match outcome {
             Ok(()) => {

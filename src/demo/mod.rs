@@ -77,7 +77,7 @@ pub fn generate(seed: u64) -> anyhow::Result<DemoData> {
     let out = vec![
         (&tables::PEOPLE, people_csv(&org)?),
         (&tables::PRINCIPALS, principals_csv(&org)?),
-        (&tables::ROLES, roles_csv()?),
+        (&tables::ROLES, roles_csv(&org)?),
         (&tables::ROLE_PERMISSIONS, role_permissions_csv()?),
         (&tables::GRANTS, grants_csv(&org)?),
         (&tables::EVENTS, events_csv(&events)?),
@@ -181,7 +181,17 @@ fn principals_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
     )
 }
 
-fn roles_csv() -> anyhow::Result<Vec<u8>> {
+fn roles_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
+    // Role owners (the reviewers of `role_owner` access reviews): IT's
+    // manager owns the administrative roles, the sales director the rest.
+    let owner = |title: &str| {
+        org.people
+            .iter()
+            .find(|p| p.title == title)
+            .map(|p| p.id.clone())
+            .unwrap_or_default()
+    };
+    let (it_owner, business_owner) = (owner("IT Manager"), owner("Sales Director"));
     write_csv(
         &tables::ROLES,
         roles::roles().iter().map(|r| {
@@ -191,6 +201,11 @@ fn roles_csv() -> anyhow::Result<Vec<u8>> {
                 r.description.to_string(),
                 r.scope.to_string(),
                 r.privileged.to_string(),
+                if r.privileged {
+                    it_owner.clone()
+                } else {
+                    business_owner.clone()
+                },
             ]
         }),
     )

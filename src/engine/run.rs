@@ -229,7 +229,7 @@ async fn evaluate_all(
 /// itself) as they are. T is written into the SQL as a literal because each
 /// rule numbers its own parameters; it is a timestamp we format, never text
 /// from a user.
-async fn principals_at(tx: &mut Tx, b: Backend, as_of: DateTime<Utc>) -> Result<String> {
+pub(crate) async fn principals_at(tx: &mut Tx, b: Backend, as_of: DateTime<Utc>) -> Result<String> {
     let changed_since = tx
         .fetch_optional(
             "SELECT 1 AS changed FROM principal_history WHERE valid_from > $1 OR valid_to > $1 LIMIT 1",

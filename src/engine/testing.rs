@@ -256,14 +256,14 @@ async fn load_fixtures(
         .begin()
         .await
         .map_err(|e| CaseError::Other(e.to_string()))?;
-    for table in tables::ALL.iter().rev() {
+    for table in tables::FIXTURES.iter().rev() {
         tx.execute(&format!("DELETE FROM {}", table.name), &[])
             .await
             .map_err(|e| CaseError::Other(e.to_string()))?;
     }
     for (name, rows) in fixtures {
-        let Some(table) = tables::table(name) else {
-            let names: Vec<&str> = tables::ALL.iter().map(|t| t.name).collect();
+        let Some(table) = tables::FIXTURES.iter().copied().find(|t| t.name == name) else {
+            let names: Vec<&str> = tables::FIXTURES.iter().map(|t| t.name).collect();
             return Err(CaseError::Other(format!(
                 "fixtures: unknown table `{name}`; tables are {}",
                 names.join(", ")

@@ -5,7 +5,7 @@
 /// reports, outbox, slots, exceptions…) are out of its reach: on SQLite the
 /// scan authorizer enforces this list; on PostgreSQL the scan role's grants
 /// do (README, "Database roles").
-pub static SCAN_READABLE: [&str; 8] = [
+pub static SCAN_READABLE: [&str; 9] = [
     "people",
     "principals",
     "roles",
@@ -14,13 +14,16 @@ pub static SCAN_READABLE: [&str; 8] = [
     "events",
     "principal_history",
     "access_changes",
+    // What closed access reviews asked IT to revoke: the input of
+    // review-revocation-pending, as much a fact for rules as a grant.
+    "review_revocations",
 ];
 
 /// The engine's own tables: what it records of runs, reports, deliveries,
 /// schedules, exceptions and syncs. Never readable by a deployment's SQL.
 /// (With `SCAN_READABLE`, every table the migrations make: a test holds
 /// the two lists to the schema.)
-pub static ENGINE_TABLES: [&str; 15] = [
+pub static ENGINE_TABLES: [&str; 22] = [
     "runs",
     "rule_outcomes",
     "findings",
@@ -35,5 +38,12 @@ pub static ENGINE_TABLES: [&str; 15] = [
     "deployment",
     "ledger",
     "ledger_adopt",
+    "review_campaigns",
+    "review_items",
+    "review_assignments",
+    "review_decisions",
+    "review_links",
+    "review_notices",
+    "review_reports",
     "_sqlx_migrations",
 ];

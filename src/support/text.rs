@@ -70,6 +70,28 @@ pub fn for_plain_text(s: &str) -> String {
         .collect()
 }
 
+/// `s` as HTML text or attribute value: `&`, `<`, `>`, `"` and `'`
+/// escaped, so that whatever a name holds is shown as text.
+///
+/// ```
+/// use accessaudit::support::text::html_escape;
+/// assert_eq!(html_escape("<b a='1'>&\""), "&lt;b a=&#39;1&#39;&gt;&amp;&quot;");
+/// ```
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ mod hardening;
 mod import;
 mod report;
 mod report_demo;
+mod reviews;
 mod routing;
 mod rule_loading;
 mod run;

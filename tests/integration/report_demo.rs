@@ -259,7 +259,7 @@ fn the_demo_report_reads_as_a_workpaper() {
     assert!(footer.contains("principals"), "no data proof in the footer");
     assert_eq!(
         doc.select(&sel("[data-aa=rule-versions] tr")).count(),
-        16,
+        17,
         "a SHA-256 per rule"
     );
 

@@ -312,3 +312,100 @@ fn digests_per_manager_and_masked_groups_on_postgres() {
     let (s, _db) = Setup::postgres(&rt);
     digests_and_masks(&s);
 }
+
+/// Digests per role owner: grants of Ann's role go to Ann, of Bob's role to
+/// Bob, findings about a grant of a role without an owner (and about
+/// accounts) to the fallback.
+#[test]
+fn digests_per_role_owner() {
+    let s = Setup::sqlite();
+    load_org(&s);
+    std::fs::write(
+        s.path("roles.csv"),
+        "id,name,owner_id\nr-ann,Ann's role,m1\nr-bob,Bob's role,m2\nr-none,Nobody's role,\n",
+    )
+    .expect("write");
+    std::fs::write(
+        s.path("grants.csv"),
+        "id,principal_id,role_id,granted_at,expires_at\n\
+         g1,a1,r-ann,2025-01-01,2025-06-01\n\
+         g2,a3,r-bob,2025-01-01,2025-06-01\n\
+         g3,a4,r-none,2025-01-01,2025-06-01\n",
+    )
+    .expect("write");
+    for table in ["roles", "grants"] {
+        let out = common::accessaudit()
+            .args(["--database", &s.database, "import", table])
+            .arg(s.path(&format!("{table}.csv")))
+            .output()
+            .expect("import");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let config = config(&s, &once_at(soon(4)));
+    edit(
+        &config,
+        "rules: [idle-accounts]",
+        "rules: [expired-grant-still-live]",
+    );
+    edit(&config, "by: manager", "by: role_owner");
+    edit(
+        &config,
+        "recipients: [compliance, works-council]",
+        "recipients: [compliance]",
+    );
+    let creds = s.path("creds");
+    let daemon = Daemon::start_with_env(
+        &config,
+        &s.path("daemon.log"),
+        &[("CREDENTIALS_DIRECTORY", creds.to_str().expect("utf-8"))],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while eml_files(&s.path("outbox")).len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "four messages: {:?}\n{}",
+            eml_files(&s.path("outbox")),
+            daemon_log(&s)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(daemon.stop().success());
+    let got = delivered(&s.path("outbox"));
+    let to: Vec<&str> = got.keys().map(String::as_str).collect();
+    assert_eq!(
+        to,
+        [
+            "ann@corp.example",
+            "bob@corp.example",
+            "dpo@example.com",
+            "it@example.com"
+        ]
+    );
+    let ann = &got["ann@corp.example"];
+    assert!(
+        has_subject(ann, "g1") && !has_subject(ann, "g2") && !has_subject(ann, "g3"),
+        "{}",
+        ann.csv
+    );
+    assert!(
+        ann.subject.contains("findings on the roles you own"),
+        "{}",
+        ann.subject
+    );
+    let bob = &got["bob@corp.example"];
+    assert!(
+        has_subject(bob, "g2") && !has_subject(bob, "g1"),
+        "{}",
+        bob.csv
+    );
+    let it = &got["it@example.com"];
+    assert!(
+        has_subject(it, "g3") && !has_subject(it, "g1"),
+        "{}",
+        it.csv
+    );
+}

@@ -55,6 +55,7 @@ fn shipped_rules_load_with_the_contract_ids_and_defaults() {
             "orphan-account",
             "over-privileged",
             "privileged-without-mfa",
+            "review-revocation-pending",
             "separation-of-duties",
             "shared-account",
             "transfer-kept-access"

@@ -531,7 +531,7 @@ async fn wukongcrm_scenario(db: common::TestDb) {
             "no row of principals fills mfa_enabled",
         ),
     ];
-    assert_eq!(got.outcomes.len(), 16, "{:?}", got.outcomes);
+    assert_eq!(got.outcomes.len(), 17, "{:?}", got.outcomes);
     for (rule, (status, reason)) in &got.outcomes {
         match not_applicable.iter().find(|(r, _)| r == rule) {
             Some((_, why)) => {

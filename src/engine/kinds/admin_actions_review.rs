@@ -21,7 +21,9 @@ use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use futures_util::StreamExt;
 
 use super::departed_still_active::person_of_principal;
-use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, SUCCESS, evidence, json_time, unfilled};
+use crate::engine::context::{
+    Context, Evaluation, Needed, RuleMeta, SUCCESS, evidence, json_time, unfilled,
+};
 use crate::engine::error::Result;
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;

@@ -134,4 +134,6 @@ kinds! {
     InitialPasswordUnchanged(initial_password_unchanged::InitialPasswordUnchanged),
     PrivilegedWithoutMfa(privileged_without_mfa::PrivilegedWithoutMfa),
     OrphanAccount(orphan_account::OrphanAccount),
+    // Issue 13: access reviews.
+    ReviewRevocationPending(review_revocation_pending::ReviewRevocationPending),
 }

@@ -1,0 +1,208 @@
+//! Decisions from a spreadsheet: `reviews export ID --format csv` gives the
+//! items, a reviewer fills `decision` (keep / revoke) and `justification`,
+//! and `reviews import-decisions ID FILE.csv` records them, all or nothing,
+//! each problem named by file, line and column.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use super::decide::{self, Ask};
+use super::open::People;
+use super::record;
+use super::{Decision, DecisionSource, Result, ReviewError};
+use crate::config::Config;
+use crate::store::Store;
+use crate::yaml::LocatedError;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Imported {
+    pub recorded: usize,
+    pub unchanged: usize,
+    /// Rows left without a decision.
+    pub blank: usize,
+}
+
+/// The address in a reviewer label (`Name <a@x>` → `a@x`; a group label
+/// `it (a@x, b@x)` → `it`; anything else as it is).
+fn who_of(label: &str) -> String {
+    let label = label.trim();
+    if let (Some(open), Some(close)) = (label.rfind('<'), label.rfind('>'))
+        && open < close
+    {
+        return label[open + 1..close].trim().to_string();
+    }
+    match label.split_once(" (") {
+        Some((group, _)) => group.to_string(),
+        None => label.to_string(),
+    }
+}
+
+/// Imports decisions for a campaign. `by`: who decides every row (else
+/// each row's `reviewer`).
+pub async fn import(
+    store: &Store,
+    config: &Config,
+    campaign_id: i64,
+    file: &Path,
+    by: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Imported> {
+    let located = |line: usize, column: usize, field: &str, message: String| LocatedError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        field: field.to_string(),
+        message,
+    };
+    let data = std::fs::read(file).map_err(|e| {
+        ReviewError::File(vec![located(
+            0,
+            0,
+            "",
+            format!("cannot read the file: {e}"),
+        )])
+    })?;
+    let data = data.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&data);
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(data);
+    let header = reader
+        .headers()
+        .map_err(|e| ReviewError::File(vec![located(1, 1, "", format!("not a CSV header: {e}"))]))?
+        .clone();
+    let col = |name: &str| header.iter().position(|h| h.trim() == name);
+    let (Some(c_item), Some(c_decision)) = (col("item_id"), col("decision")) else {
+        return Err(ReviewError::File(vec![located(
+            1,
+            1,
+            "",
+            "the header needs the columns item_id and decision (and justification, reviewer)"
+                .into(),
+        )]));
+    };
+    let c_just = col("justification");
+    let c_reviewer = col("reviewer");
+    if by.is_none() && c_reviewer.is_none() {
+        return Err(ReviewError::File(vec![located(
+            1,
+            1,
+            "",
+            "no `reviewer` column: say who decides with --by".into(),
+        )]));
+    }
+    struct Row {
+        line: usize,
+        item_id: i64,
+        decision: Decision,
+        justification: Option<String>,
+        by: String,
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut blank = 0;
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line() as usize);
+                errors.push(located(line, 1, "", format!("not a CSV row: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map_or(line, |p| p.line() as usize);
+        let cell = |c: usize| record.get(c).unwrap_or("").trim();
+        let decision_text = cell(c_decision);
+        if decision_text.is_empty() {
+            blank += 1;
+            continue;
+        }
+        let item_id = match cell(c_item).parse::<i64>() {
+            Ok(id) => id,
+            Err(_) => {
+                errors.push(located(
+                    line,
+                    c_item + 1,
+                    "item_id",
+                    format!("`{}` is not an item id", cell(c_item)),
+                ));
+                continue;
+            }
+        };
+        let Some(decision) = Decision::parse(decision_text) else {
+            errors.push(located(
+                line,
+                c_decision + 1,
+                "decision",
+                format!("`{decision_text}` is not keep or revoke"),
+            ));
+            continue;
+        };
+        let who = match (by, c_reviewer) {
+            (Some(b), _) => b.to_string(),
+            (None, Some(c)) => who_of(cell(c)),
+            (None, None) => String::new(),
+        };
+        if who.is_empty() {
+            errors.push(located(
+                line,
+                c_reviewer.map_or(1, |c| c + 1),
+                "reviewer",
+                "no reviewer: fill it or give --by".into(),
+            ));
+            continue;
+        }
+        rows.push(Row {
+            line,
+            item_id,
+            decision,
+            justification: c_just
+                .map(|c| cell(c).to_string())
+                .filter(|j| !j.is_empty()),
+            by: who,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ReviewError::File(errors));
+    }
+    let mut tx = store.begin().await?;
+    let campaign = record::campaign(&mut tx, campaign_id).await?;
+    let people = People::load(&mut tx).await?;
+    let mut out = Imported {
+        blank,
+        ..Imported::default()
+    };
+    for r in &rows {
+        let ask = Ask {
+            item_id: r.item_id,
+            decision: r.decision,
+            justification: r.justification.as_deref(),
+            by: &r.by,
+            source: DecisionSource::Import,
+        };
+        match decide::decide_in(&mut tx, config, &people, &campaign, &ask, now).await {
+            Ok(decide::Outcome::Recorded) => out.recorded += 1,
+            Ok(decide::Outcome::Unchanged) => out.unchanged += 1,
+            Err(ReviewError::Refused(m)) => {
+                errors.push(located(r.line, c_decision + 1, "decision", m))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !errors.is_empty() {
+        tx.rollback().await?;
+        return Err(ReviewError::File(errors));
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reviewer_labels_give_who_decides() {
+        assert_eq!(super::who_of("Ann Lee <ann@x.org>"), "ann@x.org");
+        assert_eq!(super::who_of("it (a@x.org, b@x.org)"), "it");
+        assert_eq!(super::who_of(" boss@x.org "), "boss@x.org");
+    }
+}

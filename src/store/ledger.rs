@@ -280,19 +280,6 @@ pub async fn page(store: &Store, after_seq: i64, limit: i64) -> Result<Vec<Entry
         .collect()
 }
 
-/// The entries of one record, oldest first.
-pub async fn entries_of(store: &Store, kind: &str, subject: &str) -> Result<Vec<Entry>> {
-    store
-        .fetch_all(
-            &format!("SELECT {COLUMNS} FROM ledger WHERE kind = $1 AND subject = $2 ORDER BY seq"),
-            &[SqlValue::text(kind), SqlValue::text(subject)],
-        )
-        .await?
-        .iter()
-        .map(decode)
-        .collect()
-}
-
 /// What is wrong with the ledger or a record it covers, naming the place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Break {

@@ -339,6 +339,12 @@ pub struct ReportArgs {
     /// working directory].
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write the messages routing makes of the run, as the daemon
+    /// queues them: each manager's digest, the fallback's, and the report
+    /// pseudonymised or masked for recipient groups (`jobs.NAME.digests`,
+    /// `pii.groups`); files `JOB-runID-TAG.eml`, `.html`, `-findings.csv`.
+    #[arg(long)]
+    pub routed: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -714,7 +714,7 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         args.out.display()
     );
     let report = app::reports::render_and_archive(&store, &loaded, summary.run_id).await?;
-    let files = app::reports::write_files(&report, &args.out)?;
+    let files = app::reports::write_files(&report, None, &args.out)?;
     let c = report.counts;
     eprintln!(
         "monthly report ({} new, {} open, {} resolved, {} accepted) written to {}; open the .html in a browser or the .eml in a mail client",

@@ -375,6 +375,8 @@ async fn write_roles(tx: &mut Tx) -> Result<(), StoreError> {
                 SqlValue::text(r.description),
                 SqlValue::text(r.scope),
                 SqlValue::Bool(Some(r.privileged)),
+                // No role owners: the benchmark has no access reviews.
+                SqlValue::Text(None),
             ]
         })
         .collect();

@@ -96,10 +96,14 @@ async fn render_for(
 
 /// Writes a rendered report into `out`: `<job>-run<ID>.eml`, `.html` and
 /// `-findings.csv` (and, signed, `.manifest.json` and `.manifest.json.sig`),
-/// each atomically. Returns the paths written.
-pub fn write_files(report: &RenderedReport, out: &Path) -> Result<Vec<PathBuf>> {
+/// each atomically; a routed rendering (`tag`: a digest, a masked copy) as
+/// `<job>-run<ID>-<tag>…`. Returns the paths written.
+pub fn write_files(report: &RenderedReport, tag: Option<&str>, out: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let stem = render::file_stem(report.job.as_deref(), report.run_id);
+    let mut stem = render::file_stem(report.job.as_deref(), report.run_id);
+    if let Some(tag) = tag {
+        stem = format!("{stem}-{}", mail::safe_name(tag, '_'));
+    }
     let files = [
         (out.join(format!("{stem}.eml")), report.eml.as_slice()),
         (
@@ -303,6 +307,34 @@ async fn mail_messages(
     run_id: i64,
     news: Option<&BTreeSet<FindingKey>>,
 ) -> Result<Vec<OutgoingMessage>> {
+    renderings(store, loaded, run_id, news)
+        .await?
+        .into_iter()
+        .map(|r| outgoing_to(loaded, r.report, r.recipients))
+        .collect()
+}
+
+/// One rendering of a run's report and who gets it.
+pub struct Rendering {
+    pub report: RenderedReport,
+    pub recipients: Vec<String>,
+    /// `None`: the job's report in clear (the run's own Message-ID, what
+    /// `render_and_archive` renders); else the routing tag (`pii-mask`,
+    /// `digest-…`) that prefixes its Message-ID.
+    pub tag: Option<String>,
+}
+
+/// Every rendering of a run's report that its job sends, each archived: the
+/// report once per PII profile among the job's recipients and, for a job
+/// with `digests`, one digest per owner and one to the fallback (see
+/// `deliver::routing`). `news`: for an alert job, the findings not alerted
+/// yet; a digest is rendered only when it carries one.
+pub async fn renderings(
+    store: &Store,
+    loaded: &Loaded,
+    run_id: i64,
+    news: Option<&BTreeSet<FindingKey>>,
+) -> Result<Vec<Rendering>> {
     let config = &loaded.settings.config;
     let run = store
         .run_record(run_id)
@@ -313,7 +345,11 @@ async fn mail_messages(
         // A plain job: its report to its recipients, as it always was.
         let report = render_and_archive(store, loaded, run_id).await?;
         let recipients = loaded.recipients(report.job.as_deref());
-        return Ok(vec![outgoing_to(loaded, report, recipients)?]);
+        return Ok(vec![Rendering {
+            report,
+            recipients,
+            tag: None,
+        }]);
     };
     let by = job.digests.as_ref().map(|d| d.by);
     let directory = match by {
@@ -348,22 +384,30 @@ async fn mail_messages(
         true => config.pii.key_ref().read()?,
         false => None,
     };
-    let mut messages = Vec::new();
+    let mut out = Vec::new();
     for planned in routing::plan(config, job, &routed) {
         if planned.recipients.is_empty() {
             continue;
         }
-        if planned.tag.is_none() {
-            let report = render_for(store, loaded, run_id, &planned.recipients, None).await?;
-            messages.push(outgoing_to(loaded, report, planned.recipients)?);
-            continue;
-        }
-        let audience = audience(&directory, &lc, &planned, key.clone());
-        let report =
-            render_for(store, loaded, run_id, &planned.recipients, Some(&audience)).await?;
-        messages.push(outgoing_to(loaded, report, planned.recipients)?);
+        let audience = planned
+            .tag
+            .is_some()
+            .then(|| audience(&directory, &lc, &planned, key.clone()));
+        let report = render_for(
+            store,
+            loaded,
+            run_id,
+            &planned.recipients,
+            audience.as_ref(),
+        )
+        .await?;
+        out.push(Rendering {
+            report,
+            recipients: planned.recipients,
+            tag: planned.tag,
+        });
     }
-    Ok(messages)
+    Ok(out)
 }
 
 /// The audience of one planned message: its findings and its masking.

@@ -30,12 +30,28 @@ pub(super) async fn report(g: &Settings, args: ReportArgs) -> Result<ExitCode> {
         .or_else(|| g.config.reports_dir.clone())
         .unwrap_or_else(|| PathBuf::from("."));
     let report = app::reports::render_and_archive(&store, &loaded, run_id).await?;
-    let files = app::reports::write_files(&report, &out)?;
+    let mut files = app::reports::write_files(&report, None, &out)?;
     let c = report.counts;
     eprintln!(
         "report of run {run_id}: {} new, {} open, {} resolved, {} accepted; sha256 {}",
         c.new, c.open, c.resolved, c.accepted, report.sha256
     );
+    if args.routed {
+        // What the daemon queues besides the report in clear (for an alert
+        // job the digests carry every current finding: which ones were
+        // already alerted is the daemon's to know).
+        for r in app::reports::renderings(&store, &loaded, run_id, None).await? {
+            let Some(tag) = r.tag.as_deref() else {
+                continue;
+            };
+            eprintln!(
+                "{tag} of run {run_id} to {}: sha256 {}",
+                r.recipients.join(", "),
+                r.report.sha256
+            );
+            files.extend(app::reports::write_files(&r.report, Some(tag), &out)?);
+        }
+    }
     for f in files {
         println!("{}", f.display());
     }

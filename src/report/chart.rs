@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 /// The Content-ID of the chart in the HTML part (`<img src="cid:…">`).
@@ -35,17 +36,44 @@ pub struct Point {
 pub const WIDTH: u32 = 720;
 pub const HEIGHT: u32 = 360;
 
-/// Colour-blind-safe palette (Okabe–Ito), one colour per rule in order.
+/// Line colours of the rules: Okabe–Ito's colour-blind-safe set without
+/// its yellow, orange and sky blue (too pale on white), completed from Paul
+/// Tol's. Each stands out from white by at least 3:1 (WCAG's contrast for
+/// graphics); the picture carries its own white background, so a mail
+/// client's dark mode does not change what the lines are drawn on. Black is
+/// the total's.
 const PALETTE: [RGBColor; 8] = [
-    RGBColor(0, 114, 178),
-    RGBColor(213, 94, 0),
-    RGBColor(0, 158, 115),
-    RGBColor(204, 121, 167),
-    RGBColor(230, 159, 0),
-    RGBColor(86, 180, 233),
-    RGBColor(240, 228, 66),
-    RGBColor(0, 0, 0),
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(51, 34, 136),   // indigo
+    RGBColor(184, 134, 11),  // dark goldenrod
+    RGBColor(136, 34, 85),   // wine
+    RGBColor(102, 102, 102), // grey
 ];
+
+/// How a line is drawn besides its colour; with its marker, so that two
+/// rules of one colour differ even where a series is a single point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pattern {
+    /// Solid line, round markers.
+    Solid,
+    /// Dashed line, triangles.
+    Dashed,
+    /// Dotted line, squares.
+    Dotted,
+}
+
+const PATTERNS: [Pattern; 3] = [Pattern::Solid, Pattern::Dashed, Pattern::Dotted];
+
+/// The style of the `i`-th rule (rules in id order): every colour solid
+/// first, then dashed, then dotted. 24 distinct styles; a job of more rules
+/// than that starts over.
+pub fn series_style(i: usize) -> (RGBColor, Pattern) {
+    let i = i % (PALETTE.len() * PATTERNS.len());
+    (PALETTE[i % PALETTE.len()], PATTERNS[i / PALETTE.len()])
+}
 
 fn register_font() -> Result<(), ChartError> {
     static FONT: OnceLock<bool> = OnceLock::new();
@@ -86,8 +114,10 @@ const LEGEND_ROW: u32 = 18;
 const LEGEND_COLUMNS: usize = 2;
 
 /// Draws one line per rule across `points` (oldest first), and the total,
-/// and returns a PNG. Lines are named by `titles` (rule id → title) in a
-/// legend below the plot, where it covers nothing.
+/// and returns a PNG. The total has its own scale (the right axis), so that
+/// the rules' lines use the plot's whole height instead of crowding under
+/// it. Lines are named by `titles` (rule id → title) in a legend below the
+/// plot, where it covers nothing.
 pub fn findings_per_rule(
     points: &[Point],
     titles: &BTreeMap<String, String>,
@@ -104,18 +134,14 @@ pub fn findings_per_rule(
         .iter()
         .map(|p| p.counts.values().copied().sum::<Option<u64>>())
         .collect();
-    let max = totals
+    let top = |max: u64| max + max / 10 + 1;
+    let rule_max = points
         .iter()
-        .flatten()
-        .copied()
-        .chain(
-            points
-                .iter()
-                .flat_map(|p| p.counts.values().flatten().copied()),
-        )
+        .flat_map(|p| p.counts.values().flatten().copied())
         .max()
         .unwrap_or(0)
         .max(1);
+    let total_max = totals.iter().flatten().copied().max().unwrap_or(0).max(1);
     let entries = rules.len() + 1;
     let legend_rows = entries.div_ceil(LEGEND_COLUMNS) as u32;
     let height = HEIGHT + 8 + legend_rows * LEGEND_ROW;
@@ -128,56 +154,73 @@ pub fn findings_per_rule(
         let mut chart = ChartBuilder::on(&plot)
             .caption("Findings per rule, last runs", ("sans-serif", 18))
             .margin(12)
-            .margin_right(40)
             .x_label_area_size(28)
             .y_label_area_size(40)
-            .build_cartesian_2d(0usize..last, 0u64..(max + max / 10 + 1))
-            .map_err(draw_err)?;
+            .right_y_label_area_size(44)
+            .build_cartesian_2d(0usize..last, 0u64..top(rule_max))
+            .map_err(draw_err)?
+            .set_secondary_coord(0usize..last, 0u64..top(total_max));
         let labels: Vec<String> = points.iter().map(|p| p.label.clone()).collect();
         chart
             .configure_mesh()
             // One label per run, never the same run twice.
             .x_labels(points.len().max(1))
             .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
-            .y_desc("findings")
+            .y_desc("findings per rule")
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(draw_err)?;
-        let mut keys: Vec<(String, ShapeStyle)> = Vec::new();
-        let mut draw = |values: &[Option<u64>], style: ShapeStyle| -> Result<(), ChartError> {
-            for seg in segments(values) {
-                chart
-                    .draw_series(LineSeries::new(seg.clone(), style))
-                    .map_err(draw_err)?;
-                chart
-                    .draw_series(seg.into_iter().map(|xy| Circle::new(xy, 3, style.filled())))
-                    .map_err(draw_err)?;
-            }
-            Ok(())
-        };
-        draw(&totals, BLACK.stroke_width(3))?;
-        keys.push(("Total".to_string(), BLACK.stroke_width(3)));
+        chart
+            .configure_secondary_axes()
+            .y_desc("total")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(draw_err)?;
+        let total = (BLACK, Pattern::Solid, 3);
+        for seg in segments(&totals) {
+            chart
+                .draw_secondary_series(LineSeries::new(seg.clone(), BLACK.stroke_width(3)))
+                .map_err(draw_err)?;
+            chart
+                .draw_secondary_series(seg.into_iter().map(|xy| Circle::new(xy, 3, BLACK.filled())))
+                .map_err(draw_err)?;
+        }
+        let mut keys = vec![("Total (right axis)".to_string(), total)];
         for (i, rule) in rules.iter().enumerate() {
-            // Black is the total's; rules take the other colours.
-            let colour = PALETTE[i % (PALETTE.len() - 1)];
+            let (colour, pattern) = series_style(i);
             let values: Vec<Option<u64>> = points
                 .iter()
                 .map(|p| p.counts.get(*rule).copied().flatten())
                 .collect();
-            draw(&values, colour.stroke_width(2))?;
+            for seg in segments(&values) {
+                // Pixels of the whole picture, made relative to the plot.
+                let (ox, oy) = plot.get_base_pixel();
+                let line: Vec<(i32, i32)> = seg
+                    .iter()
+                    .map(|xy| chart.backend_coord(xy))
+                    .map(|(x, y)| (x - ox, y - oy))
+                    .collect();
+                draw_line(&plot, &line, &line, colour, pattern, 2)?;
+            }
             let title = titles
                 .get(*rule)
                 .cloned()
                 .unwrap_or_else(|| rule.to_string());
-            keys.push((title, colour.stroke_width(2)));
+            keys.push((title, (colour, pattern, 2)));
         }
         let column_w = (WIDTH as i32 - 24) / LEGEND_COLUMNS as i32;
-        for (i, (title, style)) in keys.iter().enumerate() {
+        for (i, (title, (colour, pattern, width))) in keys.iter().enumerate() {
             let x = 12 + (i % LEGEND_COLUMNS) as i32 * column_w;
             let y = 4 + (i / LEGEND_COLUMNS) as i32 * LEGEND_ROW as i32;
-            legend
-                .draw(&PathElement::new(vec![(x, y + 7), (x + 18, y + 7)], *style))
-                .map_err(draw_err)?;
+            let sample = [(x, y + 7), (x + 26, y + 7)];
+            draw_line(
+                &legend,
+                &sample,
+                &[(x + 13, y + 7)],
+                *colour,
+                *pattern,
+                *width,
+            )?;
             let shown: String = if title.chars().count() > 44 {
                 format!("{}…", title.chars().take(43).collect::<String>())
             } else {
@@ -186,7 +229,7 @@ pub fn findings_per_rule(
             legend
                 .draw(&Text::new(
                     shown,
-                    (x + 24, y),
+                    (x + 32, y),
                     ("sans-serif", 12).into_font().color(&BLACK),
                 ))
                 .map_err(draw_err)?;
@@ -194,6 +237,35 @@ pub fn findings_per_rule(
         root.present().map_err(draw_err)?;
     }
     encode(&buffer, WIDTH, height)
+}
+
+/// A line through `points` (pixels of `area`), in its pattern, with the
+/// pattern's marker at `marks`.
+fn draw_line(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    points: &[(i32, i32)],
+    marks: &[(i32, i32)],
+    colour: RGBColor,
+    pattern: Pattern,
+    width: u32,
+) -> Result<(), ChartError> {
+    let stroke = colour.stroke_width(width);
+    match pattern {
+        Pattern::Solid => area.draw(&PathElement::new(points.to_vec(), stroke)),
+        Pattern::Dashed => area.draw(&DashedPathElement::new(points.to_vec(), 7, 5, stroke)),
+        Pattern::Dotted => area.draw(&DashedPathElement::new(points.to_vec(), 2, 4, stroke)),
+    }
+    .map_err(draw_err)?;
+    for &(x, y) in marks {
+        let fill = colour.filled();
+        match pattern {
+            Pattern::Solid => area.draw(&Circle::new((x, y), 3, fill)),
+            Pattern::Dashed => area.draw(&TriangleMarker::new((x, y), 5, fill)),
+            Pattern::Dotted => area.draw(&Rectangle::new([(x - 3, y - 3), (x + 3, y + 3)], fill)),
+        }
+        .map_err(draw_err)?;
+    }
+    Ok(())
 }
 
 fn encode(buffer: &[u8], width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
@@ -314,6 +386,74 @@ mod tests {
             rgb.iter().any(|p| *p == [0, 114, 178]),
             "no line in the first colour"
         );
+    }
+
+    /// WCAG's contrast ratio of a colour against white.
+    fn contrast_on_white(c: RGBColor) -> f64 {
+        let lin = |v: u8| {
+            let v = f64::from(v) / 255.0;
+            if v <= 0.03928 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        let l = 0.2126 * lin(c.0) + 0.7152 * lin(c.1) + 0.0722 * lin(c.2);
+        1.05 / (l + 0.05)
+    }
+
+    #[test]
+    fn sixteen_rules_get_sixteen_distinct_styles_that_show_on_white() {
+        let styles: Vec<((u8, u8, u8), Pattern)> = (0..16)
+            .map(series_style)
+            .map(|(c, p)| ((c.0, c.1, c.2), p))
+            .collect();
+        let distinct: std::collections::HashSet<_> = styles.iter().collect();
+        assert_eq!(distinct.len(), 16, "{styles:?}");
+        // 24 before any repeats (a deployment's own rules on top of ours).
+        let all: std::collections::HashSet<_> = (0..24)
+            .map(series_style)
+            .map(|(c, p)| ((c.0, c.1, c.2), p))
+            .collect();
+        assert_eq!(all.len(), 24);
+        for c in PALETTE {
+            assert_ne!((c.0, c.1, c.2), (0, 0, 0), "black is the total's");
+            let ratio = contrast_on_white(c);
+            assert!(ratio >= 3.0, "{c:?} is {ratio:.2}:1 on white");
+        }
+    }
+
+    #[test]
+    fn sixteen_rules_are_drawn_in_their_colours_on_an_opaque_white_picture() {
+        let rules: Vec<String> = (0..16).map(|i| format!("rule-{i:02}")).collect();
+        let points: Vec<Point> = (0..4u64)
+            .map(|run| Point {
+                label: format!("2026-0{}-01", run + 1),
+                counts: rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.clone(), Some(i as u64 + run)))
+                    .collect(),
+            })
+            .collect();
+        let png_bytes = findings_per_rule(&points, &BTreeMap::new()).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(&png_bytes));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        // No alpha channel: a dark-mode client cannot show its own background
+        // through the picture.
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        assert_eq!(&pixels[..3], &[255, 255, 255], "the corner is not white");
+        let rgb: std::collections::HashSet<&[u8]> = pixels.chunks(3).collect();
+        for c in PALETTE {
+            assert!(
+                rgb.contains(&[c.0, c.1, c.2][..]),
+                "no line in {c:?} among 16 rules"
+            );
+        }
+        // The legend has a row for every rule and the total: 9 rows of 2.
+        assert_eq!(info.height, HEIGHT + 8 + 9 * LEGEND_ROW);
     }
 
     #[test]

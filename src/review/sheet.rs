@@ -39,16 +39,30 @@ fn who_of(label: &str) -> String {
     }
 }
 
-/// Imports decisions for a campaign. `by`: who decides every row (else
-/// each row's `reviewer`).
-pub async fn import(
-    store: &Store,
-    config: &Config,
-    campaign_id: i64,
-    file: &Path,
-    by: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<Imported> {
+/// A decision read from a sheet, with its line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SheetRow {
+    pub line: usize,
+    pub item_id: i64,
+    pub decision: Decision,
+    pub justification: Option<String>,
+    pub by: String,
+}
+
+/// A sheet read and checked, before anything is recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Sheet {
+    pub rows: Vec<SheetRow>,
+    /// Rows left without a decision.
+    pub blank: usize,
+    /// The column of `decision` (1-based), where refusals are pointed.
+    pub decision_column: usize,
+}
+
+/// Reads a decisions CSV (a UTF-8 byte-order mark allowed). `by`: who
+/// decides every row (else each row's `reviewer`). Every problem is named
+/// by file, line and column.
+pub fn parse(file: &Path, data: &[u8], by: Option<&str>) -> Result<Sheet> {
     let located = |line: usize, column: usize, field: &str, message: String| LocatedError {
         file: file.to_path_buf(),
         line,
@@ -56,15 +70,7 @@ pub async fn import(
         field: field.to_string(),
         message,
     };
-    let data = std::fs::read(file).map_err(|e| {
-        ReviewError::File(vec![located(
-            0,
-            0,
-            "",
-            format!("cannot read the file: {e}"),
-        )])
-    })?;
-    let data = data.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&data);
+    let data = data.strip_prefix("\u{feff}".as_bytes()).unwrap_or(data);
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(data);
     let header = reader
         .headers()
@@ -90,16 +96,11 @@ pub async fn import(
             "no `reviewer` column: say who decides with --by".into(),
         )]));
     }
-    struct Row {
-        line: usize,
-        item_id: i64,
-        decision: Decision,
-        justification: Option<String>,
-        by: String,
-    }
-    let mut rows = Vec::new();
+    let mut sheet = Sheet {
+        decision_column: c_decision + 1,
+        ..Sheet::default()
+    };
     let mut errors = Vec::new();
-    let mut blank = 0;
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
         let record = match record {
@@ -114,7 +115,7 @@ pub async fn import(
         let cell = |c: usize| record.get(c).unwrap_or("").trim();
         let decision_text = cell(c_decision);
         if decision_text.is_empty() {
-            blank += 1;
+            sheet.blank += 1;
             continue;
         }
         let item_id = match cell(c_item).parse::<i64>() {
@@ -152,7 +153,7 @@ pub async fn import(
             ));
             continue;
         }
-        rows.push(Row {
+        sheet.rows.push(SheetRow {
             line,
             item_id,
             decision,
@@ -162,17 +163,48 @@ pub async fn import(
             by: who,
         });
     }
-    if !errors.is_empty() {
-        return Err(ReviewError::File(errors));
+    if errors.is_empty() {
+        Ok(sheet)
+    } else {
+        Err(ReviewError::File(errors))
     }
+}
+
+/// Imports decisions for a campaign. `by`: who decides every row (else
+/// each row's `reviewer`).
+pub async fn import(
+    store: &Store,
+    config: &Config,
+    campaign_id: i64,
+    file: &Path,
+    by: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Imported> {
+    let located = |line: usize, column: usize, field: &str, message: String| LocatedError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        field: field.to_string(),
+        message,
+    };
+    let data = std::fs::read(file).map_err(|e| {
+        ReviewError::File(vec![located(
+            0,
+            0,
+            "",
+            format!("cannot read the file: {e}"),
+        )])
+    })?;
+    let sheet = parse(file, &data, by)?;
+    let mut errors = Vec::new();
     let mut tx = store.begin().await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     let people = People::load(&mut tx).await?;
     let mut out = Imported {
-        blank,
+        blank: sheet.blank,
         ..Imported::default()
     };
-    for r in &rows {
+    for r in &sheet.rows {
         let ask = Ask {
             item_id: r.item_id,
             decision: r.decision,
@@ -184,7 +216,7 @@ pub async fn import(
             Ok(decide::Outcome::Recorded) => out.recorded += 1,
             Ok(decide::Outcome::Unchanged) => out.unchanged += 1,
             Err(ReviewError::Refused(m)) => {
-                errors.push(located(r.line, c_decision + 1, "decision", m))
+                errors.push(located(r.line, sheet.decision_column, "decision", m))
             }
             Err(e) => return Err(e),
         }

@@ -2,8 +2,8 @@
 //! one per file; the tests still run in parallel). The harness all of them
 //! share is `common`: real SQLite files and the PostgreSQL of `.ci/services`
 //! (`common::db`), the binary with a clean environment
-//! (`common::accessaudit`), and the daemon beside a real SMTP server
-//! (`common::daemon`).
+//! (`common::accessaudit`), the daemon beside a real SMTP server
+//! (`common::daemon`), and a real browser (`common::browser`).
 
 #[macro_use]
 mod common;
@@ -17,6 +17,7 @@ mod evidence;
 mod hardening;
 mod import;
 mod report;
+mod report_browser;
 mod report_demo;
 mod reviews;
 mod routing;

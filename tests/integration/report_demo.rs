@@ -20,6 +20,13 @@ fn text_of(e: scraper::ElementRef) -> String {
 
 /// Runs `accessaudit demo` into a temporary directory: (dir, run id).
 fn demo() -> (tempfile::TempDir, i64) {
+    let (dir, json) = demo_json();
+    (dir, json["run_id"].as_i64().expect("run id"))
+}
+
+/// Runs `accessaudit demo` into a temporary directory (database `d.db`,
+/// files in `out/`): (dir, the findings as `run --format json` prints them).
+pub(crate) fn demo_json() -> (tempfile::TempDir, serde_json::Value) {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = common::accessaudit()
         .arg("demo")
@@ -36,7 +43,7 @@ fn demo() -> (tempfile::TempDir, i64) {
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    (dir, json["run_id"].as_i64().expect("run id"))
+    (dir, json)
 }
 
 /// Dotted control ids as numbers, for checking the order.

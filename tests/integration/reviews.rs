@@ -1017,3 +1017,67 @@ async fn unchanged_access_kept_last_time_is_certified(db: TestDb) {
 }
 
 on_both_backends!(unchanged_access_kept_last_time_is_certified);
+
+/// Escalation: undecided items move once to the reviewer's manager (a
+/// group's items to the fallback they already are with), recorded as
+/// escalated, and the new reviewer is told.
+async fn undecided_items_escalate_once_to_the_managers(db: TestDb) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    load(dir.path(), &db.url);
+    let config = config(dir.path(), &db.url, crate::common::daemon::free_port());
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace(
+            "    reviewer: manager\n",
+            "    reviewer: manager\n    escalation: {after: 1d, to: manager}\n",
+        ),
+    )
+    .expect("config");
+    let id = ok(&cli(
+        &config,
+        &["reviews", "open", "quarterly", "--as-of", T],
+    ))
+    .trim()
+    .to_string();
+    let all = items(&config, &id);
+    let bob_sales = item(&all, "g-bob-sales")["id"].to_string();
+    ok(&cli(
+        &config,
+        &[
+            "reviews",
+            "decide",
+            &id,
+            &bob_sales,
+            "--decision",
+            "keep",
+            "--by",
+            "mia@x.org",
+        ],
+    ));
+    let out = cli(&config, &["reviews", "escalate", &id]);
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 item(s) escalated"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = items(&config, &id);
+    assert_eq!(item(&all, "g-ann-admin")["reviewer"], "person:cal");
+    assert_eq!(item(&all, "g-ann-admin")["assigned_because"], "escalated");
+    assert_eq!(
+        item(&all, "g-bob-sales")["reviewer"],
+        "person:mia",
+        "decided items stay"
+    );
+    assert_eq!(item(&all, "g-svc-admin")["reviewer"], "group:compliance");
+    let out = cli(&config, &["reviews", "escalate", &id]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0 item(s) escalated"),
+        "once"
+    );
+    let told = count(&db, "SELECT COUNT(*) AS n FROM review_notices WHERE kind = 'escalation' AND reviewer = 'person:cal'").await;
+    assert_eq!(told, 1);
+}
+
+on_both_backends!(undecided_items_escalate_once_to_the_managers);

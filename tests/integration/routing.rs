@@ -140,22 +140,10 @@ fn shows_word(text: &str, word: &str) -> bool {
         .any(|w| w.trim_matches('.').eq_ignore_ascii_case(word))
 }
 
-fn digests_and_masks(s: &Setup) {
-    load_org(s);
-    let config = config(s, &once_at(soon(4)));
-    let creds = s.path("creds");
-    let daemon = Daemon::start_with_env(
-        &config,
-        &s.path("daemon.log"),
-        &[("CREDENTIALS_DIRECTORY", creds.to_str().expect("utf-8"))],
-    );
-    // The report in clear, pseudonymised, two managers' digests, the fallback.
-    wait_until("five messages", Duration::from_secs(60), || {
-        eml_files(&s.path("outbox")).len() >= 5
-    });
-    assert!(daemon.stop().success());
-    assert!(!daemon_log(s).contains(KEY), "the key is never logged");
-    let got = delivered(&s.path("outbox"));
+/// The messages of one run of the job of `config`, by recipient: the report
+/// in clear, the pseudonymised report, two managers' digests and the masked
+/// fallback, each with what it may show and nothing else.
+fn check_routed(got: &BTreeMap<String, Delivered>) {
     let to: Vec<&str> = got.keys().map(String::as_str).collect();
     assert_eq!(
         to,
@@ -251,6 +239,26 @@ fn digests_and_masks(s: &Setup) {
         );
     }
     assert!(!has_subject(wc, "a1"), "account ids are pseudonymised too");
+}
+
+fn digests_and_masks(s: &Setup) {
+    load_org(s);
+    let config = config(s, &once_at(soon(4)));
+    let creds = s.path("creds");
+    let daemon = Daemon::start_with_env(
+        &config,
+        &s.path("daemon.log"),
+        &[("CREDENTIALS_DIRECTORY", creds.to_str().expect("utf-8"))],
+    );
+    // The report in clear, pseudonymised, two managers' digests, the fallback.
+    wait_until("five messages", Duration::from_secs(60), || {
+        eml_files(&s.path("outbox")).len() >= 5
+    });
+    assert!(daemon.stop().success());
+    assert!(!daemon_log(s).contains(KEY), "the key is never logged");
+    let got = delivered(&s.path("outbox"));
+    check_routed(&got);
+    let wc = &got["wc@example.com"];
     // An auditor with the key re-identifies a pseudonym.
     let tokens: std::collections::BTreeSet<&str> = wc
         .all
@@ -407,5 +415,84 @@ fn digests_per_role_owner() {
         has_subject(it, "g3") && !has_subject(it, "g1"),
         "{}",
         it.csv
+    );
+}
+
+/// `accessaudit report --routed` writes the messages the daemon would queue
+/// for the run (the same checks as the daemon's delivery above), each an
+/// archived report of the run; without `--routed`, the report in clear only.
+#[test]
+fn report_routed_writes_the_digests_and_masked_copies() {
+    let s = Setup::sqlite();
+    load_org(&s);
+    let config = config(&s, "0 0 1 1 *");
+    let creds = s.path("creds");
+    let cli = |args: &[&str]| {
+        let out = common::accessaudit()
+            .args(["--config", config.to_str().expect("utf-8")])
+            .args(args)
+            .env("CREDENTIALS_DIRECTORY", &creds)
+            .output()
+            .expect("accessaudit");
+        assert!(
+            out.status.success(),
+            "accessaudit {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let run: serde_json::Value =
+        serde_json::from_slice(&cli(&["run", "--job", "monthly", "--format", "json"]).stdout)
+            .expect("JSON");
+    let run_id = run["run_id"].as_i64().expect("run id").to_string();
+
+    let plain = s.path("plain");
+    cli(&[
+        "report",
+        "--run",
+        &run_id,
+        "--out",
+        plain.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(eml_files(&plain).len(), 1, "the report in clear only");
+
+    let routed = s.path("routed");
+    let out = cli(&[
+        "report",
+        "--run",
+        &run_id,
+        "--routed",
+        "--out",
+        routed.to_str().expect("utf-8"),
+    ]);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    // Three files per message (.eml, .html, -findings.csv), all listed.
+    assert_eq!(listed.lines().count(), 15, "{listed}");
+    for path in listed.lines() {
+        assert!(Path::new(path).is_file(), "{path} listed, not written");
+    }
+    let got = delivered(&routed);
+    check_routed(&got);
+    // Each is a report of the run as archived (`runs verify` finds it).
+    for eml in eml_files(&routed) {
+        let out = cli(&[
+            "runs",
+            "verify",
+            &run_id,
+            "--file",
+            eml.to_str().expect("utf-8"),
+        ]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.lines().last().is_some_and(|l| l.starts_with("ok")),
+            "{}: {said}",
+            eml.display()
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(KEY), "the key is never printed");
+    assert!(
+        stderr.contains("ann@corp.example"),
+        "who gets each: {stderr}"
     );
 }

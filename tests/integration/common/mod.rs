@@ -1,8 +1,10 @@
 //! The one harness every integration test uses: real databases (`db`), the
-//! real binary with a clean environment (`accessaudit`), and the daemon with
-//! a real SMTP server (`daemon`). Never mocks.
+//! real binary with a clean environment (`accessaudit`), the daemon with a
+//! real SMTP server (`daemon`), and headless Chromium (`browser`). Never
+//! mocks.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod daemon;
 #[macro_use]
 pub mod db;

@@ -222,6 +222,17 @@ async fn queue(
     Ok(true)
 }
 
+/// The step of sending every reviewer's invitation.
+pub const INVITATIONS: &str = "invitations";
+
+/// The step of the escalation.
+pub const ESCALATION: &str = "escalation";
+
+/// Whether a campaign-wide step was taken (a read).
+pub async fn step_taken(store: &Store, campaign_id: i64, step: &str) -> Result<bool> {
+    record::notice_exists(store, campaign_id, "*", step).await
+}
+
 /// Records a campaign-wide step (a reminder round, the escalation) once;
 /// false when it was already taken.
 async fn mark_step(tx: &mut Tx, campaign_id: i64, step: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -237,6 +248,13 @@ pub async fn invite(
     now: DateTime<Utc>,
 ) -> Result<usize> {
     let mut tx = store.begin().await?;
+    record::lock_campaign(&mut tx, campaign_id).await?;
+    // All invitations commit with the step's mark: a daemon that fails
+    // half-way leaves the step to the next pass, never half of it done.
+    if !mark_step(&mut tx, campaign_id, INVITATIONS, now).await? {
+        tx.rollback().await?;
+        return Ok(0);
+    }
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     let people = People::load(&mut tx).await?;
     let mut n = 0;
@@ -304,7 +322,7 @@ pub async fn escalate(
         return Ok(0);
     };
     if campaign.status == CampaignStatus::Closed
-        || !mark_step(&mut tx, campaign_id, "escalation", now).await?
+        || !mark_step(&mut tx, campaign_id, ESCALATION, now).await?
     {
         tx.rollback().await?;
         return Ok(0);

@@ -523,6 +523,28 @@ pub async fn mark_notice(
     Ok(n == 1)
 }
 
+/// Whether a notice (or, with reviewer `*`, a campaign-wide step) is
+/// recorded: a read, so that a daemon's pass writes nothing when there is
+/// nothing to do.
+pub async fn notice_exists(
+    store: &Store,
+    campaign_id: i64,
+    reviewer: &str,
+    kind: &str,
+) -> Result<bool> {
+    Ok(store
+        .count(
+            "SELECT COUNT(*) AS n FROM review_notices WHERE campaign_id = $1 AND reviewer = $2 AND kind = $3",
+            &[
+                SqlValue::int(campaign_id),
+                SqlValue::text(reviewer),
+                SqlValue::text(kind),
+            ],
+        )
+        .await?
+        > 0)
+}
+
 /// The notice a message is: (campaign id, reviewer key, kind).
 pub async fn notice_of(store: &Store, message_id: &str) -> Result<Option<(i64, String, String)>> {
     let rows = store

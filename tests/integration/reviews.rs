@@ -833,9 +833,16 @@ async fn a_campaign_kept_by_two_daemons(db: TestDb) {
     let invitation = |f: &std::path::PathBuf| {
         std::fs::read_to_string(f).is_ok_and(|t| t.contains("You have access to review"))
     };
-    wait_until("the invitations", Duration::from_secs(30), || {
-        eml_files(&outbox).iter().filter(|f| invitation(f)).count() >= 2
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while eml_files(&outbox).iter().filter(|f| invitation(f)).count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for the invitations\nA: {}\nB: {}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(
         count(&db, "SELECT COUNT(*) AS n FROM review_campaigns").await,
         1,

@@ -240,40 +240,18 @@ async fn mark_step(tx: &mut Tx, campaign_id: i64, step: &str, now: DateTime<Utc>
     record::mark_notice(tx, campaign_id, "*", step, &id, now).await
 }
 
-/// Invites every reviewer of a campaign who has not been invited.
+/// Invites every reviewer of a campaign (once: the `invitations` step).
 pub async fn invite(
     store: &Store,
     config: &Config,
     campaign_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let mut tx = store.begin().await?;
-    record::lock_campaign(&mut tx, campaign_id).await?;
-    // All invitations commit with the step's mark: a daemon that fails
-    // half-way leaves the step to the next pass, never half of it done.
-    if !mark_step(&mut tx, campaign_id, INVITATIONS, now).await? {
-        tx.rollback().await?;
-        return Ok(0);
-    }
-    let campaign = record::campaign(&mut tx, campaign_id).await?;
-    let people = People::load(&mut tx).await?;
-    let mut n = 0;
-    for (reviewer, counts) in load(&mut tx, campaign_id).await? {
-        if counts.1 > 0
-            && queue(
-                &mut tx, config, &people, &campaign, &reviewer, "invite", counts, now,
-            )
-            .await?
-        {
-            n += 1;
-        }
-    }
-    tx.commit().await?;
-    Ok(n)
+    round(store, config, campaign_id, INVITATIONS, "invite", now).await
 }
 
 /// Reminds every reviewer with undecided items (`kind` names the reminder,
-/// e.g. `remind-7d`, so that each is sent once).
+/// e.g. `remind-7d`, so that each round is sent once).
 pub async fn remind(
     store: &Store,
     config: &Config,
@@ -281,11 +259,25 @@ pub async fn remind(
     kind: &str,
     now: DateTime<Utc>,
 ) -> Result<usize> {
+    round(store, config, campaign_id, kind, kind, now).await
+}
+
+/// One message of `kind` to every reviewer with undecided items, all of
+/// them committed with the mark of `step`: a daemon that fails half-way
+/// leaves the step to the next pass, never half of it done.
+async fn round(
+    store: &Store,
+    config: &Config,
+    campaign_id: i64,
+    step: &str,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     let mut tx = store.begin().await?;
     record::lock_campaign(&mut tx, campaign_id).await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     if campaign.status == CampaignStatus::Closed
-        || !mark_step(&mut tx, campaign_id, kind, now).await?
+        || !mark_step(&mut tx, campaign_id, step, now).await?
     {
         tx.rollback().await?;
         return Ok(0);

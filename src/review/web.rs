@@ -270,6 +270,7 @@ async fn submit(
         let people = People::load(&mut tx).await?;
         let mut recorded = 0;
         let mut unchanged = 0;
+        let mut asked: Vec<(i64, Decision, &str)> = Vec::new();
         match action {
             "delegate" => {
                 let to = field("delegate_to").unwrap_or("").trim();
@@ -316,55 +317,32 @@ async fn submit(
                 } else {
                     Decision::Revoke
                 };
-                let justification = field("bulk_justification")
-                    .map(str::trim)
-                    .filter(|j| !j.is_empty());
+                let bulk = field("bulk_justification").unwrap_or("").trim();
+                // An item's own justification, else the selection's.
                 for &id in &selected {
-                    let own = typed.get(&id).map(|t| t.1.trim()).filter(|j| !j.is_empty());
-                    match decide::decide_in(
-                        &mut tx,
-                        &state.config,
-                        &people,
-                        &campaign,
-                        &Ask {
-                            item_id: id,
-                            decision,
-                            justification: own.or(justification),
-                            by: &reviewer,
-                            source: DecisionSource::Page,
-                        },
-                        now,
-                    )
-                    .await?
-                    {
-                        Outcome::Recorded => recorded += 1,
-                        Outcome::Unchanged => unchanged += 1,
-                    }
+                    let own = typed.get(&id).map_or("", |t| t.1.trim());
+                    asked.push((id, decision, if own.is_empty() { bulk } else { own }));
                 }
             }
             _ => {
                 for (&id, (decision, justification)) in &typed {
-                    let Some(decision) = decision else { continue };
-                    match decide::decide_in(
-                        &mut tx,
-                        &state.config,
-                        &people,
-                        &campaign,
-                        &Ask {
-                            item_id: id,
-                            decision: *decision,
-                            justification: Some(justification.as_str()),
-                            by: &reviewer,
-                            source: DecisionSource::Page,
-                        },
-                        now,
-                    )
-                    .await?
-                    {
-                        Outcome::Recorded => recorded += 1,
-                        Outcome::Unchanged => unchanged += 1,
+                    if let Some(decision) = decision {
+                        asked.push((id, *decision, justification.as_str()));
                     }
                 }
+            }
+        }
+        for &(item_id, decision, justification) in &asked {
+            let ask = Ask {
+                item_id,
+                decision,
+                justification: Some(justification),
+                by: &reviewer,
+                source: DecisionSource::Page,
+            };
+            match decide::decide_in(&mut tx, &state.config, &people, &campaign, &ask, now).await? {
+                Outcome::Recorded => recorded += 1,
+                Outcome::Unchanged => unchanged += 1,
             }
         }
         tx.commit().await?;

@@ -325,6 +325,18 @@ impl Store {
         })
     }
 
+    /// Starts a transaction that will write after it reads: on SQLite it
+    /// takes the write lock at once (`BEGIN IMMEDIATE`), waiting its turn
+    /// behind other writers, instead of failing at its first write when
+    /// another process wrote since its reads began (SQLITE_BUSY_SNAPSHOT,
+    /// which no busy timeout can wait out). On PostgreSQL, a transaction.
+    pub async fn begin_write(&self) -> Result<Tx> {
+        Ok(match &self.pools {
+            Pools::Sqlite { rw, .. } => Tx::Sqlite(rw.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     /// Runs one statement outside a transaction; returns the rows it touched.
     pub async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64> {
         let mut tx = self.begin().await?;

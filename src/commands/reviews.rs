@@ -245,7 +245,7 @@ pub async fn command(g: &Settings, cmd: ReviewsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ReviewsCommand::Delegate { id, items, by, to } => {
-            let mut tx = store.begin().await?;
+            let mut tx = store.begin_write().await?;
             let campaign = record::campaign(&mut tx, id).await?;
             let people = People::load(&mut tx).await?;
             let target =
@@ -347,7 +347,7 @@ pub async fn command(g: &Settings, cmd: ReviewsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ReviewsCommand::RevokeLinks { id, reviewer } => {
-            let mut tx = store.begin().await?;
+            let mut tx = store.begin_write().await?;
             let people = People::load(&mut tx).await?;
             let key = reviewer.map(|r| match people.find(&r) {
                 Some(p) => Reviewer::Person(p.id.clone()).key(),
@@ -411,7 +411,7 @@ async fn issue_link(
     reviewer: &str,
     now: chrono::DateTime<Utc>,
 ) -> Result<String> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_write().await?;
     let campaign = record::campaign(&mut tx, id).await?;
     decide::check_open(&campaign, now)?;
     let people = People::load(&mut tx).await?;

@@ -50,7 +50,6 @@ pub async fn tick(
                 reviewers = opened.reviewers.len(),
                 "access review opened"
             );
-            notify::invite(store, config, opened.campaign_id, now).await?;
             pass.opened.push(opened.campaign_id);
         }
     }
@@ -75,14 +74,23 @@ pub async fn tick(
             }
             continue;
         }
+        // Each step is looked at with a read first, so that a pass with
+        // nothing to do writes nothing; a step that failed half-way (its
+        // transaction rolled back) is taken again by the next pass.
+        if !notify::step_taken(store, c.id, notify::INVITATIONS).await? {
+            notify::invite(store, config, c.id, now).await?;
+        }
         for offset in &c.settings.reminders {
-            if c.deadline - offset.chrono() <= now {
-                pass.reminded +=
-                    notify::remind(store, config, c.id, &format!("remind-{offset}"), now).await?;
+            let kind = format!("remind-{offset}");
+            if c.deadline - offset.chrono() <= now
+                && !notify::step_taken(store, c.id, &kind).await?
+            {
+                pass.reminded += notify::remind(store, config, c.id, &kind, now).await?;
             }
         }
         if let Some(e) = &c.settings.escalation
             && c.opened_at + e.after.chrono() <= now
+            && !notify::step_taken(store, c.id, notify::ESCALATION).await?
         {
             pass.escalated += notify::escalate(store, config, c.id, now).await?;
         }

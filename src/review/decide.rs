@@ -142,7 +142,7 @@ pub async fn decide(
     asks: &[Ask<'_>],
     now: DateTime<Utc>,
 ) -> Result<Vec<Outcome>> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_write().await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     let people = People::load(&mut tx).await?;
     let mut out = Vec::with_capacity(asks.len());

@@ -222,6 +222,17 @@ async fn queue(
     Ok(true)
 }
 
+/// The step of sending every reviewer's invitation.
+pub const INVITATIONS: &str = "invitations";
+
+/// The step of the escalation.
+pub const ESCALATION: &str = "escalation";
+
+/// Whether a campaign-wide step was taken (a read).
+pub async fn step_taken(store: &Store, campaign_id: i64, step: &str) -> Result<bool> {
+    record::notice_exists(store, campaign_id, "*", step).await
+}
+
 /// Records a campaign-wide step (a reminder round, the escalation) once;
 /// false when it was already taken.
 async fn mark_step(tx: &mut Tx, campaign_id: i64, step: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -229,33 +240,18 @@ async fn mark_step(tx: &mut Tx, campaign_id: i64, step: &str, now: DateTime<Utc>
     record::mark_notice(tx, campaign_id, "*", step, &id, now).await
 }
 
-/// Invites every reviewer of a campaign who has not been invited.
+/// Invites every reviewer of a campaign (once: the `invitations` step).
 pub async fn invite(
     store: &Store,
     config: &Config,
     campaign_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let mut tx = store.begin().await?;
-    let campaign = record::campaign(&mut tx, campaign_id).await?;
-    let people = People::load(&mut tx).await?;
-    let mut n = 0;
-    for (reviewer, counts) in load(&mut tx, campaign_id).await? {
-        if counts.1 > 0
-            && queue(
-                &mut tx, config, &people, &campaign, &reviewer, "invite", counts, now,
-            )
-            .await?
-        {
-            n += 1;
-        }
-    }
-    tx.commit().await?;
-    Ok(n)
+    round(store, config, campaign_id, INVITATIONS, "invite", now).await
 }
 
 /// Reminds every reviewer with undecided items (`kind` names the reminder,
-/// e.g. `remind-7d`, so that each is sent once).
+/// e.g. `remind-7d`, so that each round is sent once).
 pub async fn remind(
     store: &Store,
     config: &Config,
@@ -263,11 +259,25 @@ pub async fn remind(
     kind: &str,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let mut tx = store.begin().await?;
+    round(store, config, campaign_id, kind, kind, now).await
+}
+
+/// One message of `kind` to every reviewer with undecided items, all of
+/// them committed with the mark of `step`: a daemon that fails half-way
+/// leaves the step to the next pass, never half of it done.
+async fn round(
+    store: &Store,
+    config: &Config,
+    campaign_id: i64,
+    step: &str,
+    kind: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let mut tx = store.begin_write().await?;
     record::lock_campaign(&mut tx, campaign_id).await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     if campaign.status == CampaignStatus::Closed
-        || !mark_step(&mut tx, campaign_id, kind, now).await?
+        || !mark_step(&mut tx, campaign_id, step, now).await?
     {
         tx.rollback().await?;
         return Ok(0);
@@ -296,7 +306,7 @@ pub async fn escalate(
     campaign_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_write().await?;
     record::lock_campaign(&mut tx, campaign_id).await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     let Some(escalation) = campaign.settings.escalation.clone() else {
@@ -304,7 +314,7 @@ pub async fn escalate(
         return Ok(0);
     };
     if campaign.status == CampaignStatus::Closed
-        || !mark_step(&mut tx, campaign_id, "escalation", now).await?
+        || !mark_step(&mut tx, campaign_id, ESCALATION, now).await?
     {
         tx.rollback().await?;
         return Ok(0);
@@ -397,7 +407,7 @@ impl LinkMinter<'_> {
             return Ok(None);
         };
         let now = Utc::now();
-        let mut tx = store.begin().await?;
+        let mut tx = store.begin_write().await?;
         let campaign = record::campaign(&mut tx, campaign_id).await?;
         let people = People::load(&mut tx).await?;
         let counts = load(&mut tx, campaign_id)

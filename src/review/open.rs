@@ -136,7 +136,7 @@ pub async fn open(
             }
         ))
     })?;
-    let mut tx = store.begin().await?;
+    let mut tx = store.begin_write().await?;
     let Some(campaign_id) =
         record::insert_campaign(&mut tx, name, def, slot_at, as_of, now).await?
     else {

@@ -523,6 +523,28 @@ pub async fn mark_notice(
     Ok(n == 1)
 }
 
+/// Whether a notice (or, with reviewer `*`, a campaign-wide step) is
+/// recorded: a read, so that a daemon's pass writes nothing when there is
+/// nothing to do.
+pub async fn notice_exists(
+    store: &Store,
+    campaign_id: i64,
+    reviewer: &str,
+    kind: &str,
+) -> Result<bool> {
+    Ok(store
+        .count(
+            "SELECT COUNT(*) AS n FROM review_notices WHERE campaign_id = $1 AND reviewer = $2 AND kind = $3",
+            &[
+                SqlValue::int(campaign_id),
+                SqlValue::text(reviewer),
+                SqlValue::text(kind),
+            ],
+        )
+        .await?
+        > 0)
+}
+
 /// The notice a message is: (campaign id, reviewer key, kind).
 pub async fn notice_of(store: &Store, message_id: &str) -> Result<Option<(i64, String, String)>> {
     let rows = store
@@ -585,21 +607,33 @@ pub async fn insert_link(
     Ok(())
 }
 
-/// The campaign and reviewer of a link's hash, if it was issued and not
-/// revoked.
-pub async fn link(tx: &mut Tx, token_sha256: &str) -> Result<Option<(i64, String)>> {
+/// A reviewer's link, found by its hash.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub campaign_id: i64,
+    pub reviewer: String,
+    /// Revoked by `reviews revoke-links` or by the campaign's close.
+    pub revoked: bool,
+}
+
+/// The link of a hash, if it was ever issued (revoked ones too: the page
+/// tells a reviewer whose campaign has closed so).
+pub async fn link(tx: &mut Tx, token_sha256: &str) -> Result<Option<Link>> {
     let row = tx
         .fetch_optional(
-            "SELECT campaign_id, reviewer FROM review_links WHERE token_sha256 = $1 AND revoked_at IS NULL",
+            "SELECT campaign_id, reviewer, CAST(CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS revoked
+               FROM review_links WHERE token_sha256 = $1",
             &[SqlValue::text(token_sha256)],
         )
         .await?;
     Ok(match row {
-        Some(r) => Some((
-            r.i64("campaign_id")?
+        Some(r) => Some(Link {
+            campaign_id: r
+                .i64("campaign_id")?
                 .ok_or_else(|| missing("campaign_id"))?,
-            r.req_text("reviewer")?,
-        )),
+            reviewer: r.req_text("reviewer")?,
+            revoked: r.i64("revoked")?.ok_or_else(|| missing("revoked"))? != 0,
+        }),
         None => None,
     })
 }

@@ -10,8 +10,12 @@
 //! Every state-changing request carries a CSRF token that must equal the
 //! `SameSite=Strict` cookie set with the page (double submit): a page on
 //! another site can neither read nor send it. Every value is escaped.
+//! What is refused gets a page that says why, without a form: a link
+//! mistyped or revoked (404), a campaign closed (410), a form without the
+//! page's CSRF token (403). Driven in Chromium by
+//! `tests/integration/review_browser.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -44,7 +48,14 @@ pub fn router(state: Arc<PageState>) -> Router {
     Router::new()
         .route("/review/{token}", get(page))
         .route("/review/{token}", post(submit))
-        .fallback(|| async { plain(StatusCode::NOT_FOUND, "Not found.") })
+        .fallback(|| async {
+            refusal(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no page at this address.",
+                None,
+            )
+        })
         .with_state(state)
 }
 
@@ -56,15 +67,23 @@ pub async fn serve(
     axum::serve(listener, router(state)).await
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:960px;padding:8px;color:#1b1b1b;background:#fff}\
+/// The page's one style sheet (the CSP allows it by its hash: no inline
+/// `style` attribute would apply). Long words (logins, role names) wrap
+/// anywhere so that a phone never scrolls sideways; the sticky bar holds
+/// only "Save decisions", so that it covers little of a phone's screen, and
+/// what is scrolled to (a focused field) stops above it.
+const CSS: &str = "html{scroll-padding-bottom:4em}body{font-family:system-ui,sans-serif;margin:0 auto;max-width:960px;padding:8px;color:#1b1b1b;background:#fff;overflow-wrap:anywhere}\
 h1{font-size:1.3em}h2{font-size:1.1em;margin:1.2em 0 .3em;border-bottom:1px solid #ccc}\
-.item{border:1px solid #ccc;border-radius:6px;padding:8px;margin:8px 0;overflow-wrap:anywhere}\
+.item{border:1px solid #ccc;border-radius:6px;padding:8px;margin:8px 0}.item p{margin:.4em 0}\
 .facts{font-size:.9em;color:#333}.facts span{display:inline-block;margin-right:1em}\
 .find{color:#8a1c1c}.done{color:#1c6b2a}.err{background:#fde8e8;border:1px solid #c33;padding:8px}\
 .ok{background:#e8f6ea;border:1px solid #3a3;padding:8px}\
-label{margin-right:1em;white-space:nowrap}input[type=text]{width:100%;box-sizing:border-box;padding:6px;margin-top:4px}\
-.bar{position:sticky;bottom:0;background:#f4f4f4;border-top:1px solid #ccc;padding:8px}\
-button{padding:8px 12px;margin:4px 4px 4px 0}";
+fieldset{border:0;padding:0;margin:0}legend{padding:0}\
+label{display:inline-block;padding:4px 0;margin-right:1.2em}input[type=checkbox],input[type=radio]{width:1.2em;height:1.2em;vertical-align:-.2em;margin:0 .3em 0 0}\
+input[type=text]{width:100%;box-sizing:border-box;padding:6px;margin-top:2px;font-size:1em}\
+.bar{position:sticky;bottom:0;background:#f4f4f4;border-top:1px solid #ccc;padding:4px 8px}\
+.bulk{border:1px solid #ccc;border-radius:6px;padding:8px;margin:16px 0}.bulk legend{font-weight:bold;padding:0 4px}\
+button{padding:8px 12px;margin:4px 4px 4px 0;font-size:1em}";
 
 fn csp() -> String {
     use sha2::Digest;
@@ -94,14 +113,36 @@ fn secure(mut r: Response) -> Response {
     r
 }
 
-fn plain(status: StatusCode, text: &str) -> Response {
-    secure(
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            text.to_string(),
-        )
-            .into_response(),
+/// A page that says why nothing is shown or nothing was saved: a heading,
+/// the reason, and no form; `back` links to the reviewer's page.
+fn refusal(status: StatusCode, title: &str, text: &str, back: Option<&str>) -> Response {
+    let back = back
+        .map(|href| {
+            format!(
+                "<p><a href=\"{}\">Open your review page again</a></p>",
+                esc(href)
+            )
+        })
+        .unwrap_or_default();
+    html(
+        status,
+        format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title}</title><style>{CSS}</style></head><body><h1>{title}</h1><p class=\"err\" role=\"alert\">{text}</p>{back}</body></html>",
+            title = esc(title),
+            text = esc(text),
+        ),
+        None,
+    )
+}
+
+/// The database could not be reached (the cause is logged, not shown).
+fn unavailable(what: &str) -> Response {
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The review service is unavailable",
+        &format!("It cannot reach its database{what}; try again later."),
+        None,
     )
 }
 
@@ -123,9 +164,12 @@ fn html(status: StatusCode, body: String, cookie: Option<String>) -> Response {
 /// The campaign and reviewer a token opens, or why it opens nothing.
 async fn authorise(state: &PageState, token: &str) -> Result<(Campaign, String), Response> {
     let gone = || {
-        plain(
+        refusal(
             StatusCode::NOT_FOUND,
-            "This review link is not valid: it was mistyped, revoked, or its campaign has closed.",
+            "This review link is not valid",
+            "It was mistyped or revoked. Use the link of your latest invitation or reminder, or \
+             ask whoever runs the review for a new one.",
+            None,
         )
     };
     // Tokens are URL-safe base64 of 32 bytes; anything else is not one.
@@ -138,29 +182,34 @@ async fn authorise(state: &PageState, token: &str) -> Result<(Campaign, String),
     }
     let internal = |e: ReviewError| {
         tracing::error!("review page: {e}");
-        plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The review service cannot reach its database; try again later.",
-        )
+        unavailable("")
     };
     let mut tx = state.store.begin().await.map_err(|e| internal(e.into()))?;
-    let Some((campaign_id, reviewer)) = record::link(&mut tx, &token_hash(token))
+    let Some(link) = record::link(&mut tx, &token_hash(token))
         .await
         .map_err(internal)?
     else {
         return Err(gone());
     };
-    let campaign = record::campaign(&mut tx, campaign_id)
+    let campaign = record::campaign(&mut tx, link.campaign_id)
         .await
         .map_err(internal)?;
     tx.rollback().await.map_err(|e| internal(e.into()))?;
+    // A closed campaign says so, also through the links its close revoked;
+    // a link revoked in an open campaign opens nothing.
     if decide::check_open(&campaign, Utc::now()).is_err() {
-        return Err(plain(
+        return Err(refusal(
             StatusCode::GONE,
-            "This campaign has closed: its link no longer works.",
+            "This review has closed",
+            "Its deadline has passed or it was closed: its link no longer works and it takes \
+             no more decisions.",
+            None,
         ));
     }
-    Ok((campaign, reviewer))
+    if link.revoked {
+        return Err(gone());
+    }
+    Ok((campaign, link.reviewer))
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -194,7 +243,15 @@ async fn page(
                     format!("{CSRF_COOKIE}={c}; Path=/review/{token}; HttpOnly; SameSite=Strict");
                 (c, Some(cookie))
             }
-            Err(e) => return plain(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+            Err(e) => {
+                tracing::error!("review page: {e}");
+                return refusal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The review service is unavailable",
+                    "It could not make the page's security token; try again later.",
+                    None,
+                );
+            }
         },
     };
     match render(
@@ -211,10 +268,7 @@ async fn page(
         Ok(body) => html(StatusCode::OK, body, cookie),
         Err(e) => {
             tracing::error!("review page: {e}");
-            plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The review service cannot reach its database; try again later.",
-            )
+            unavailable("")
         }
     }
 }
@@ -241,9 +295,12 @@ async fn submit(
     match (cookie.as_deref(), field("csrf")) {
         (Some(c), Some(f)) if !c.is_empty() && c == f => {}
         _ => {
-            return plain(
+            return refusal(
                 StatusCode::FORBIDDEN,
-                "This form was not sent from your review page (its security token is missing or wrong). Reload the page and try again.",
+                "Nothing was saved",
+                "This form was not sent from your review page (its security token is missing or \
+                 wrong). Open the page again and make your decisions there.",
+                Some(&format!("/review/{token}")),
             );
         }
     }
@@ -266,10 +323,11 @@ async fn submit(
     }
     let now = Utc::now();
     let result: Result<String, ReviewError> = async {
-        let mut tx = state.store.begin().await?;
+        let mut tx = state.store.begin_write().await?;
         let people = People::load(&mut tx).await?;
         let mut recorded = 0;
         let mut unchanged = 0;
+        let mut asked: Vec<(i64, Decision, &str)> = Vec::new();
         match action {
             "delegate" => {
                 let to = field("delegate_to").unwrap_or("").trim();
@@ -316,55 +374,32 @@ async fn submit(
                 } else {
                     Decision::Revoke
                 };
-                let justification = field("bulk_justification")
-                    .map(str::trim)
-                    .filter(|j| !j.is_empty());
+                let bulk = field("bulk_justification").unwrap_or("").trim();
+                // An item's own justification, else the selection's.
                 for &id in &selected {
-                    let own = typed.get(&id).map(|t| t.1.trim()).filter(|j| !j.is_empty());
-                    match decide::decide_in(
-                        &mut tx,
-                        &state.config,
-                        &people,
-                        &campaign,
-                        &Ask {
-                            item_id: id,
-                            decision,
-                            justification: own.or(justification),
-                            by: &reviewer,
-                            source: DecisionSource::Page,
-                        },
-                        now,
-                    )
-                    .await?
-                    {
-                        Outcome::Recorded => recorded += 1,
-                        Outcome::Unchanged => unchanged += 1,
-                    }
+                    let own = typed.get(&id).map_or("", |t| t.1.trim());
+                    asked.push((id, decision, if own.is_empty() { bulk } else { own }));
                 }
             }
             _ => {
                 for (&id, (decision, justification)) in &typed {
-                    let Some(decision) = decision else { continue };
-                    match decide::decide_in(
-                        &mut tx,
-                        &state.config,
-                        &people,
-                        &campaign,
-                        &Ask {
-                            item_id: id,
-                            decision: *decision,
-                            justification: Some(justification.as_str()),
-                            by: &reviewer,
-                            source: DecisionSource::Page,
-                        },
-                        now,
-                    )
-                    .await?
-                    {
-                        Outcome::Recorded => recorded += 1,
-                        Outcome::Unchanged => unchanged += 1,
+                    if let Some(decision) = decision {
+                        asked.push((id, *decision, justification.as_str()));
                     }
                 }
+            }
+        }
+        for &(item_id, decision, justification) in &asked {
+            let ask = Ask {
+                item_id,
+                decision,
+                justification: Some(justification),
+                by: &reviewer,
+                source: DecisionSource::Page,
+            };
+            match decide::decide_in(&mut tx, &state.config, &people, &campaign, &ask, now).await? {
+                Outcome::Recorded => recorded += 1,
+                Outcome::Unchanged => unchanged += 1,
             }
         }
         tx.commit().await?;
@@ -387,10 +422,7 @@ async fn submit(
         ),
         Err(e) => {
             tracing::error!("review page: {e}");
-            return plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The review service cannot reach its database; nothing was saved. Try again later.",
-            );
+            return unavailable(" (nothing was saved)");
         }
     };
     match render(
@@ -407,10 +439,7 @@ async fn submit(
         Ok(body) => html(status, body, None),
         Err(e) => {
             tracing::error!("review page: {e}");
-            plain(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The review service cannot reach its database; try again later.",
-            )
+            unavailable("")
         }
     }
 }
@@ -418,6 +447,8 @@ async fn submit(
 fn fact(item: &Item, key: &str) -> String {
     esc(item.fact(key))
 }
+
+const FOOTER: &str = "<p class=\"facts\">This page is personal: your link signs your decisions. Do not forward it.</p></body></html>";
 
 #[allow(clippy::too_many_arguments)]
 async fn render(
@@ -456,7 +487,9 @@ async fn render(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Access review: {def}</title><style>{CSS}</style></head><body>\
          <h1>Access review: {def}</h1><p>Reviewer: <b>{who}</b>. {n} item(s), {undecided} still to decide. Deadline: <b>{deadline}</b>. \
-         What nobody decides by then is {policy}. {just}</p>",
+         What nobody decides by then is {policy}. {just}</p>\
+         <p class=\"facts\">Choose Keep or Revoke for each item and press <b>Save decisions</b>; \
+         or tick several items and use the tools at the end of the page.</p>",
         def = esc(&campaign.definition),
         who = esc(&who),
         n = items.len(),
@@ -500,11 +533,10 @@ async fn render(
         };
         groups.entry(key).or_default().push(i);
     }
-    let mut index: HashMap<i64, usize> = HashMap::new();
     for (person, list) in &groups {
         let first = list[0];
         out.push_str(&format!(
-            "<h2>{}</h2><p class=\"facts\"><span>{}</span><span>{}</span><span>Manager: {}</span><span>Employment: {}</span></p>",
+            "<section><h2>{}</h2><p class=\"facts\"><span>{}</span><span>{}</span><span>Manager: {}</span><span>Employment: {}</span></p>",
             esc(person),
             fact(first, "department"),
             fact(first, "title"),
@@ -512,7 +544,6 @@ async fn render(
             fact(first, "employment_status"),
         ));
         for i in list {
-            index.insert(i.id, index.len());
             let (typed_decision, typed_just) = typed.get(&i.id).cloned().unwrap_or_default();
             let current = i.decision.as_ref().map(|d| d.decision);
             let prefill = i
@@ -593,10 +624,10 @@ async fn render(
                 .unwrap_or_default();
             out.push_str(&format!(
                 "<div class=\"item\" id=\"item-{id}\"><p><label><input type=\"checkbox\" name=\"sel\" value=\"{id}\"> <b>{login}</b> holds <b>{role}</b></label>{sens}</p>\
-                 <p class=\"facts\"><span>Account: {atype}, {astatus}</span><span>Role: {desc}</span><span>Permits: {perms}</span>\
+                 <p class=\"facts\"><span>Account: {atype}, {astatus}</span><span>Role description: {desc}</span><span>Permits: {perms}</span>\
                  <span>Granted {granted} by {granted_by}, approved by {approved}</span><span>Last sign-in: {login_at}</span><span>Last use of this access: {used}</span>\
                  <span>{peers}</span><span>{previous}</span></p>{findings}<p>{status}</p>\
-                 <fieldset style=\"border:0;padding:0\"><legend class=\"facts\">Decision for item {id}</legend>\
+                 <fieldset><legend class=\"facts\">Decision for item {id}</legend>\
                  <label><input type=\"radio\" name=\"d-{id}\" value=\"keep\"{keep}> Keep</label>\
                  <label><input type=\"radio\" name=\"d-{id}\" value=\"revoke\"{revoke}> Revoke</label></fieldset>\
                  <label for=\"j-{id}\" class=\"facts\">Justification{needs}</label><input type=\"text\" id=\"j-{id}\" name=\"j-{id}\" value=\"{just}\" maxlength=\"2000\"></div>",
@@ -625,20 +656,27 @@ async fn render(
                 just = esc(&just_value),
             ));
         }
+        out.push_str("</section>");
     }
     if items.is_empty() {
-        out.push_str("<p>You have no items in this campaign.</p>");
+        out.push_str("<p>You have no items in this campaign.</p></form>");
+        out.push_str(FOOTER);
+        return Ok(out);
     }
+    // "Save decisions" comes first: it is what Enter in a field submits.
+    // The tools for ticked items stay out of the sticky bar, which on a
+    // phone would otherwise cover half the screen.
     out.push_str(
-        "<div class=\"bar\"><button type=\"submit\" name=\"action\" value=\"save\">Save decisions</button>\
-         <p class=\"facts\">For the selected items: <label for=\"bulk_justification\">justification</label>\
+        "<div class=\"bar\"><button type=\"submit\" name=\"action\" value=\"save\">Save decisions</button></div>\
+         <fieldset class=\"bulk\"><legend>The items ticked above</legend>\
+         <p><label for=\"bulk_justification\" class=\"facts\">Justification for all of them (an item's own justification, if typed, is kept)</label>\
          <input type=\"text\" id=\"bulk_justification\" name=\"bulk_justification\" maxlength=\"2000\"></p>\
          <button type=\"submit\" name=\"action\" value=\"keep_selected\">Keep selected</button>\
          <button type=\"submit\" name=\"action\" value=\"revoke_selected\">Revoke selected</button>\
-         <p class=\"facts\"><label for=\"delegate_to\">Hand the selected items over to (email address)</label>\
-         <input type=\"text\" id=\"delegate_to\" name=\"delegate_to\" maxlength=\"320\"></p>\
-         <button type=\"submit\" name=\"action\" value=\"delegate\">Delegate selected</button></div></form>",
+         <p><label for=\"delegate_to\" class=\"facts\">Or hand them over to another reviewer (email address)</label>\
+         <input type=\"text\" inputmode=\"email\" id=\"delegate_to\" name=\"delegate_to\" maxlength=\"320\"></p>\
+         <button type=\"submit\" name=\"action\" value=\"delegate\">Delegate selected</button></fieldset></form>",
     );
-    out.push_str("<p class=\"facts\">This page is personal: your link signs your decisions. Do not forward it.</p></body></html>");
+    out.push_str(FOOTER);
     Ok(out)
 }

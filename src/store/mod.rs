@@ -332,11 +332,13 @@ impl Store {
         })
     }
 
-    /// Starts a read-write transaction that holds the write lock from its
-    /// start on SQLite (`BEGIN IMMEDIATE`): what it reads is the newest
-    /// state and stays so until it commits, as a ledger append needs
-    /// (`ledger::append`). On PostgreSQL a plain transaction (the append
-    /// locks what it needs).
+    /// Starts a transaction that will write after it reads: on SQLite it
+    /// takes the write lock at once (`BEGIN IMMEDIATE`), waiting its turn
+    /// behind other writers, instead of failing at its first write when
+    /// another process wrote since its reads began (SQLITE_BUSY_SNAPSHOT,
+    /// which no busy timeout can wait out). On PostgreSQL, a transaction.
+    /// A ledger append (`ledger::append`) needs it: the tail it reads stays
+    /// the tail until it commits (on PostgreSQL the append locks the table).
     pub async fn begin_write(&self) -> Result<Tx> {
         Ok(match &self.pools {
             Pools::Sqlite { rw, .. } => Tx::Sqlite(rw.begin_with("BEGIN IMMEDIATE").await?),

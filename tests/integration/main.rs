@@ -19,6 +19,7 @@ mod import;
 mod report;
 mod report_browser;
 mod report_demo;
+mod review_browser;
 mod reviews;
 mod routing;
 mod rule_loading;

@@ -17,7 +17,7 @@ use super::common;
 use crate::common::{TestDb, accessaudit};
 
 /// T of the population.
-const T: &str = "2026-11-01T00:00:00Z";
+pub(crate) const T: &str = "2026-11-01T00:00:00Z";
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -28,7 +28,7 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 /// The organisation: Mia manages Ann and Bob; Cal (CEO) is his own manager
 /// in HR (a reviewer of his own access: the fallback takes it); a service
 /// account has no person; Ann's name is hostile.
-fn load(dir: &Path, url: &str) {
+pub(crate) fn load(dir: &Path, url: &str) {
     write(
         dir,
         "people.csv",
@@ -114,7 +114,7 @@ fn load(dir: &Path, url: &str) {
     );
 }
 
-fn config(dir: &Path, url: &str, port: u16) -> std::path::PathBuf {
+pub(crate) fn config(dir: &Path, url: &str, port: u16) -> std::path::PathBuf {
     write(
         dir,
         "accessaudit.yaml",
@@ -130,7 +130,7 @@ fn config(dir: &Path, url: &str, port: u16) -> std::path::PathBuf {
     )
 }
 
-fn cli(config: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn cli(config: &Path, args: &[&str]) -> std::process::Output {
     accessaudit()
         .arg("--config")
         .arg(config)
@@ -139,7 +139,7 @@ fn cli(config: &Path, args: &[&str]) -> std::process::Output {
         .expect("run accessaudit")
 }
 
-fn ok(out: &std::process::Output) -> String {
+pub(crate) fn ok(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -159,7 +159,7 @@ fn failed(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn items(config: &Path, id: &str) -> Vec<Value> {
+pub(crate) fn items(config: &Path, id: &str) -> Vec<Value> {
     let show: Value = serde_json::from_str(&ok(&cli(
         config,
         &["reviews", "show", id, "--format", "json"],
@@ -168,14 +168,14 @@ fn items(config: &Path, id: &str) -> Vec<Value> {
     show["items"].as_array().expect("items").clone()
 }
 
-fn item<'a>(items: &'a [Value], grant: &str) -> &'a Value {
+pub(crate) fn item<'a>(items: &'a [Value], grant: &str) -> &'a Value {
     items
         .iter()
         .find(|i| i["grant_id"] == grant)
         .unwrap_or_else(|| panic!("no item for {grant}: {items:?}"))
 }
 
-async fn count(db: &TestDb, sql: &str) -> i64 {
+pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
     db.store.count(sql, &[]).await.expect("count")
 }
 
@@ -784,8 +784,15 @@ async fn the_reviewer_page(db: TestDb) {
         &config,
         &["reviews", "revoke-links", &id, "--reviewer", "mia@x.org"],
     ));
-    let (status, _, _) = http(port, "GET", &path, None, "");
+    let (status, _, body) = http(port, "GET", &path, None, "");
     assert_eq!(status, 404);
+    assert!(body.contains("This review link is not valid"), "{body}");
+    // Once the campaign has closed, its links (revoked by the close) say so.
+    ok(&cli(&config, &["reviews", "close", &id]));
+    let (status, _, body) = http(port, "GET", &path, None, "");
+    assert_eq!(status, 410);
+    assert!(body.contains("This review has closed"), "{body}");
+    assert!(!body.contains("<form"), "{body}");
     let _ = server.kill();
     let _ = server.wait();
 }
@@ -833,9 +840,16 @@ async fn a_campaign_kept_by_two_daemons(db: TestDb) {
     let invitation = |f: &std::path::PathBuf| {
         std::fs::read_to_string(f).is_ok_and(|t| t.contains("You have access to review"))
     };
-    wait_until("the invitations", Duration::from_secs(30), || {
-        eml_files(&outbox).iter().filter(|f| invitation(f)).count() >= 2
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while eml_files(&outbox).iter().filter(|f| invitation(f)).count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for the invitations\nA: {}\nB: {}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(
         count(&db, "SELECT COUNT(*) AS n FROM review_campaigns").await,
         1,

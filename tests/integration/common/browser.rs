@@ -42,6 +42,9 @@ const ARGS: [&str; 10] = [
 /// How long chromedriver may take to answer /status, and a page to load.
 const STARTUP: Duration = Duration::from_secs(30);
 
+/// How often a wait for the page looks again.
+const POLL: Duration = Duration::from_millis(20);
+
 /// The directory test artefacts (screenshots) are saved in:
 /// `target/test-artefacts/` of this checkout. CI keeps the tree.
 pub fn artefacts_dir() -> PathBuf {
@@ -259,10 +262,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("finding `{css}`: {e}"))
     }
 
-    /// Clicks the first element matching a CSS selector.
+    /// Clicks the first element matching a CSS selector, brought to the
+    /// middle of the screen first as a person scrolls to it: WebDriver
+    /// scrolls only an element outside the viewport, and clicks one at the
+    /// edge even when a sticky bar lies over it.
     pub async fn click(&self, css: &str) {
-        self.find(css)
-            .await
+        let element = self.find(css).await;
+        let arg = serde_json::to_value(&element).expect("an element reference");
+        self.js(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})",
+            vec![arg],
+        )
+        .await;
+        element
             .click()
             .await
             .unwrap_or_else(|e| panic!("clicking `{css}`: {e}"));
@@ -275,6 +287,62 @@ impl Browser {
             .text()
             .await
             .unwrap_or_else(|e| panic!("text of `{css}`: {e}"))
+    }
+
+    /// Waits for an element matching a CSS selector to be in the page.
+    pub async fn wait_for(&self, css: &str) -> Element {
+        self.client()
+            .wait()
+            .at_most(STARTUP)
+            .every(POLL)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element `{css}` within {STARTUP:?}: {e}"))
+    }
+
+    /// Clears a text field and types `text` into it.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clearing `{css}`: {e}"));
+        field
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into `{css}`: {e}"));
+    }
+
+    /// Clicks what loads another page (a submit button, a link) and waits
+    /// until that page has loaded. The page clicked on is marked first, so
+    /// nothing of it can be taken for the new one.
+    pub async fn click_to_load(&self, css: &str) {
+        self.js(
+            "document.documentElement.setAttribute('data-aa-left', '')",
+            vec![],
+        )
+        .await;
+        self.click(css).await;
+        self.wait_for("html:not([data-aa-left])").await;
+        let deadline = Instant::now() + STARTUP;
+        while self.js("return document.readyState", vec![]).await != json!("complete") {
+            assert!(
+                Instant::now() < deadline,
+                "the page after `{css}` did not load"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The HTTP status of the page shown (Navigation Timing), 0 for a file.
+    pub async fn status(&self) -> u64 {
+        self.js(
+            "const n = performance.getEntriesByType('navigation')[0]; return n ? n.responseStatus : 0",
+            vec![],
+        )
+        .await
+        .as_u64()
+        .unwrap_or(0)
     }
 
     /// The text of an open alert, confirm or prompt; `None` when none is open.

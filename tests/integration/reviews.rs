@@ -130,6 +130,31 @@ pub(crate) fn config(dir: &Path, url: &str, port: u16) -> std::path::PathBuf {
     )
 }
 
+/// A scratch deployment: the organisation loaded into `db`, the config
+/// written with `edits` (from → to) applied to its campaign.
+fn deployment(db: &TestDb, edits: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    load(dir.path(), &db.url);
+    let config = config(dir.path(), &db.url, crate::common::daemon::free_port());
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    for (from, to) in edits {
+        assert!(text.contains(from), "`{from}` is not in the config");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(&config, text).expect("config");
+    (dir, config)
+}
+
+/// Opens the campaign as of T; its id.
+fn open_campaign(config: &Path) -> String {
+    ok(&cli(
+        config,
+        &["reviews", "open", "quarterly", "--as-of", T],
+    ))
+    .trim()
+    .to_string()
+}
+
 pub(crate) fn cli(config: &Path, args: &[&str]) -> std::process::Output {
     accessaudit()
         .arg("--config")
@@ -180,9 +205,7 @@ pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
 }
 
 async fn a_whole_campaign(db: TestDb) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    load(dir.path(), &db.url);
-    let config = config(dir.path(), &db.url, crate::common::daemon::free_port());
+    let (dir, config) = deployment(&db, &[]);
     // The latest monthly run's findings are shown beside each item.
     let out = cli(
         &config,
@@ -194,12 +217,7 @@ async fn a_whole_campaign(db: TestDb) {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let id = ok(&cli(
-        &config,
-        &["reviews", "open", "quarterly", "--as-of", T],
-    ))
-    .trim()
-    .to_string();
+    let id = open_campaign(&config);
     let all = items(&config, &id);
     let grants: Vec<&str> = all
         .iter()
@@ -611,12 +629,7 @@ async fn the_reviewer_page(db: TestDb) {
     load(dir.path(), &db.url);
     let port = crate::common::daemon::free_port();
     let config = config(dir.path(), &db.url, port);
-    let id = ok(&cli(
-        &config,
-        &["reviews", "open", "quarterly", "--as-of", T],
-    ))
-    .trim()
-    .to_string();
+    let id = open_campaign(&config);
     let mut server = accessaudit()
         .arg("--config")
         .arg(&config)
@@ -959,24 +972,14 @@ on_both_backends!(a_campaign_kept_by_two_daemons);
 /// policy (`unchanged: skip`); one whose facts changed is asked again, with
 /// the previous decision shown.
 async fn unchanged_access_kept_last_time_is_certified(db: TestDb) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    load(dir.path(), &db.url);
-    let config = config(dir.path(), &db.url, crate::common::daemon::free_port());
-    let text = std::fs::read_to_string(&config).expect("config");
-    std::fs::write(
-        &config,
-        text.replace(
+    let (dir, config) = deployment(
+        &db,
+        &[(
             "at_deadline: revoke",
             "at_deadline: none\n    unchanged: skip",
-        ),
-    )
-    .expect("config");
-    let first = ok(&cli(
-        &config,
-        &["reviews", "open", "quarterly", "--as-of", T],
-    ))
-    .trim()
-    .to_string();
+        )],
+    );
+    let first = open_campaign(&config);
     let all = items(&config, &first);
     let ann_admin = item(&all, "g-ann-admin")["id"].to_string();
     let bob_sales = item(&all, "g-bob-sales")["id"].to_string();
@@ -1008,12 +1011,7 @@ async fn unchanged_access_kept_last_time_is_certified(db: TestDb) {
         .arg(&people)
         .output()
         .expect("import"));
-    let second = ok(&cli(
-        &config,
-        &["reviews", "open", "quarterly", "--as-of", T],
-    ))
-    .trim()
-    .to_string();
+    let second = open_campaign(&config);
     let all = items(&config, &second);
     let ann = item(&all, "g-ann-admin");
     assert_eq!(ann["decision"]["source"], "delta", "{ann}");
@@ -1036,24 +1034,14 @@ on_both_backends!(unchanged_access_kept_last_time_is_certified);
 /// group's items to the fallback they already are with), recorded as
 /// escalated, and the new reviewer is told.
 async fn undecided_items_escalate_once_to_the_managers(db: TestDb) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    load(dir.path(), &db.url);
-    let config = config(dir.path(), &db.url, crate::common::daemon::free_port());
-    let text = std::fs::read_to_string(&config).expect("config");
-    std::fs::write(
-        &config,
-        text.replace(
+    let (_dir, config) = deployment(
+        &db,
+        &[(
             "    reviewer: manager\n",
             "    reviewer: manager\n    escalation: {after: 1d, to: manager}\n",
-        ),
-    )
-    .expect("config");
-    let id = ok(&cli(
-        &config,
-        &["reviews", "open", "quarterly", "--as-of", T],
-    ))
-    .trim()
-    .to_string();
+        )],
+    );
+    let id = open_campaign(&config);
     let all = items(&config, &id);
     let bob_sales = item(&all, "g-bob-sales")["id"].to_string();
     ok(&cli(

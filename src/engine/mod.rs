@@ -17,6 +17,7 @@ mod run;
 mod sink;
 pub mod testing;
 
+pub(crate) use context::json_time;
 pub use context::{Context, Evaluation, RuleMeta};
 pub use error::{EngineError, Result};
 pub use kind::Kind;

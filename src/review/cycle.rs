@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::record::{self, CampaignStatus};
+use super::record;
 use super::{Result, close, notify, open};
 use crate::config::Config;
 use crate::store::Store;
@@ -54,9 +54,6 @@ pub async fn tick(
         }
     }
     for c in record::open_campaigns(store).await? {
-        if c.status != CampaignStatus::Open {
-            continue;
-        }
         if c.deadline <= now {
             match close::close(store, config, c.id, now).await {
                 Ok(closed) => {

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::open::{People, addresses};
+use super::open::{People, addresses, reviews_own};
 use super::record::{self, Campaign, CampaignStatus, Item, NewDecision};
 use super::{Decision, DecisionSource, Result, ReviewError, Reviewer};
 use crate::config::{Config, JustificationRule};
@@ -190,18 +190,9 @@ pub async fn delegate_in(
                 item.id, item.reviewer
             )));
         }
-        let own = item
-            .person_id
-            .as_deref()
-            .is_some_and(|p| matches!(&target, Reviewer::Person(t) if t == p))
-            || [item.fact("account_email")]
-                .iter()
-                .filter(|e| !e.is_empty())
-                .any(|e| {
-                    addresses(&target, config, people)
-                        .iter()
-                        .any(|a| a.eq_ignore_ascii_case(e))
-                });
+        let holder = item.person_id.as_deref().and_then(|p| people.by_id.get(p));
+        let account_email = Some(item.fact("account_email")).filter(|e| !e.is_empty());
+        let own = reviews_own(&target, holder, account_email, config, people);
         if own {
             return Err(ReviewError::Refused(format!(
                 "item {} is {}'s own access: it cannot be delegated to them",

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::record::{self, NewDecision, NewItem, PreviousDecision};
 use super::{DecisionSource, Result, ReviewError, Reviewer};
 use crate::config::{Config, DeltaPolicy, ReviewConfig, ReviewerRule};
+use crate::engine::json_time;
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
 use crate::model::{AccountType, format_instant};
 use crate::store::{SqlValue, Store, Tx};
@@ -107,10 +108,6 @@ struct RoleRow {
     description: Option<String>,
     data_scope: Option<String>,
     owner_id: Option<String>,
-}
-
-fn t(x: Option<DateTime<Utc>>) -> Value {
-    x.map_or(Value::Null, |t| Value::String(format_instant(t)))
 }
 
 /// Opens a campaign of `name` as of `as_of`. `slot_at`: the scheduled
@@ -421,12 +418,12 @@ async fn populate(
             "data_scope": role_row.and_then(|r| r.data_scope.clone()),
             "permissions": info.permissions,
             "sensitive_access": info.sensitive_access(),
-            "granted_at": t(l.granted_at),
+            "granted_at": json_time(l.granted_at),
             "granted_by": l.granted_by,
             "approved_by": l.approved_by,
-            "expires_at": t(l.expires_at),
-            "last_login_at": t(l.last_login_at),
-            "last_used_at": t(last_use),
+            "expires_at": json_time(l.expires_at),
+            "last_login_at": json_time(l.last_login_at),
+            "last_used_at": json_time(last_use),
             "peers": peers,
             "findings": item_findings,
             "findings_run": findings_run,
@@ -470,7 +467,9 @@ async fn populate(
         };
         let fallback = Reviewer::from_config(&def.fallback, config);
         let (reviewer, reason) = match by_rule {
-            Some(r) if reviews_own(&r, person, l, config, &people) => (fallback, "self"),
+            Some(r) if reviews_own(&r, person, l.account_email.as_deref(), config, &people) => {
+                (fallback, "self")
+            }
             Some(r) if reachable(&r, config, &people) => (r, "rule"),
             _ => (fallback, "fallback"),
         };
@@ -501,15 +500,18 @@ async fn populate(
 
 /// Whether a reviewer would review their own access: the same person, or
 /// an address (of a group) that is the holder's.
-fn reviews_own(
+/// The one test of "nobody reviews their own access", for the opening and
+/// for delegation: `holder` is the item's person, `account_email` its
+/// account's address.
+pub fn reviews_own(
     r: &Reviewer,
     holder: Option<&Person>,
-    l: &Live,
+    account_email: Option<&str>,
     config: &Config,
     people: &People,
 ) -> bool {
     let mut own: Vec<String> = Vec::new();
-    if let Some(e) = &l.account_email {
+    if let Some(e) = account_email.filter(|e| !e.trim().is_empty()) {
         own.push(e.trim().to_ascii_lowercase());
     }
     if let Some(p) = holder

@@ -200,19 +200,31 @@ impl Browser {
     /// difference between window and viewport that Chromium reports.
     pub async fn set_viewport(&self, width: u32, height: u32) {
         let c = self.client();
-        let mut window = (width, height);
-        for _ in 0..3 {
-            c.set_window_size(window.0, window.1)
-                .await
-                .unwrap_or_else(|e| panic!("resizing the window to {window:?}: {e}"));
+        c.set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("resizing the window to {width}×{height}: {e}"));
+        // Chromium reports the new viewport a little after a resize (later
+        // on a loaded machine): each round measures the window as it is and
+        // corrects it by what the viewport still lacks, until they agree.
+        for _ in 0..40 {
             let (inner_w, inner_h) = self.viewport().await;
             if (inner_w, inner_h) == (width, height) {
                 break;
             }
-            window = (
-                (window.0 + width).saturating_sub(inner_w),
-                (window.1 + height).saturating_sub(inner_h),
-            );
+            let (win_w, win_h) = c
+                .get_window_size()
+                .await
+                .unwrap_or_else(|e| panic!("reading the window size: {e}"));
+            let to = |win: u64, want: u32, inner: u32| {
+                u32::try_from(win)
+                    .unwrap_or(want)
+                    .saturating_add(want)
+                    .saturating_sub(inner)
+            };
+            c.set_window_size(to(win_w, width, inner_w), to(win_h, height, inner_h))
+                .await
+                .unwrap_or_else(|e| panic!("resizing the window: {e}"));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         let v = self
             .js(

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::tables::{ColumnSpec, TableSpec};
 use crate::store::{IndexDef, SqlValue, Store, StoreError, Tx};
+use crate::support::csv_lines::LineCounting;
 
 /// How many errors are listed before the rest are only counted.
 const MAX_LISTED_ERRORS: usize = 50;
@@ -390,7 +391,13 @@ fn open_csv<R: std::io::Read>(
     file: &Path,
     reader: R,
     options: &ImportOptions,
-) -> Result<(csv::Reader<std::io::BufReader<R>>, Vec<&'static ColumnSpec>), ImportError> {
+) -> Result<
+    (
+        csv::Reader<LineCounting<std::io::BufReader<R>>>,
+        Vec<&'static ColumnSpec>,
+    ),
+    ImportError,
+> {
     use std::io::BufRead;
     let mut input = std::io::BufReader::with_capacity(1 << 16, reader);
     let head = input.fill_buf().map_err(|source| ImportError::Io {
@@ -419,7 +426,7 @@ fn open_csv<R: std::io::Read>(
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .delimiter(options.delimiter)
-        .from_reader(input);
+        .from_reader(LineCounting::new(input));
     let header: Vec<String> = match csv.headers() {
         Ok(h) => h.iter().map(str::to_string).collect(),
         Err(e) => return Err(invalid(file, vec![csv_error(file, &e, 1)])),
@@ -446,7 +453,7 @@ fn open_csv<R: std::io::Read>(
 /// which returns false when nobody takes more. Returns the listed errors and
 /// their total.
 fn read_rows<R: std::io::Read>(
-    mut csv: csv::Reader<R>,
+    mut csv: csv::Reader<LineCounting<R>>,
     table: &'static TableSpec,
     columns: &[&'static ColumnSpec],
     file: &Path,
@@ -482,7 +489,7 @@ fn read_rows<R: std::io::Read>(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| csv.get_ref().line_of(p) as u64);
                 push(csv_error(file, &e, line), &mut errors, &mut total);
                 if !matches!(
                     e.kind(),
@@ -493,7 +500,9 @@ fn read_rows<R: std::io::Read>(
                 continue;
             }
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record
+            .position()
+            .map_or(0, |p| csv.get_ref().line_of(p) as u64);
         let mut row = Vec::with_capacity(columns.len());
         let mut row_ok = true;
         for (i, (spec, cell)) in columns.iter().zip(record.iter()).enumerate() {

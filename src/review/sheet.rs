@@ -13,6 +13,7 @@ use super::record;
 use super::{Decision, DecisionSource, Result, ReviewError};
 use crate::config::Config;
 use crate::store::Store;
+use crate::support::csv_lines::LineCounting;
 use crate::yaml::LocatedError;
 
 /// What an import did.
@@ -71,7 +72,9 @@ pub fn parse(file: &Path, data: &[u8], by: Option<&str>) -> Result<Sheet> {
         message,
     };
     let data = data.strip_prefix("\u{feff}".as_bytes()).unwrap_or(data);
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(data);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(LineCounting::new(data));
     let header = reader
         .headers()
         .map_err(|e| ReviewError::File(vec![located(1, 1, "", format!("not a CSV header: {e}"))]))?
@@ -101,17 +104,27 @@ pub fn parse(file: &Path, data: &[u8], by: Option<&str>) -> Result<Sheet> {
         ..Sheet::default()
     };
     let mut errors = Vec::new();
-    for (i, record) in reader.records().enumerate() {
+    let mut record = csv::StringRecord::new();
+    for i in 0.. {
         let line = i + 2;
-        let record = match record {
-            Ok(r) => r,
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line() as usize);
+                let line = e.position().map_or(line, |p| reader.get_ref().line_of(p));
                 errors.push(located(line, 1, "", format!("not a CSV row: {e}")));
-                continue;
+                if matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
+                    continue;
+                }
+                break;
             }
-        };
-        let line = record.position().map_or(line, |p| p.line() as usize);
+        }
+        let line = record
+            .position()
+            .map_or(line, |p| reader.get_ref().line_of(p));
         let cell = |c: usize| record.get(c).unwrap_or("").trim();
         let decision_text = cell(c_decision);
         if decision_text.is_empty() {
@@ -236,5 +249,14 @@ mod tests {
         assert_eq!(super::who_of("Ann Lee <ann@x.org>"), "ann@x.org");
         assert_eq!(super::who_of("it (a@x.org, b@x.org)"), "it");
         assert_eq!(super::who_of(" boss@x.org "), "boss@x.org");
+    }
+
+    #[test]
+    fn rows_are_named_by_their_physical_line() {
+        let data = b"item_id,decision,note\x01\r\n0,keep,a\n\n2,revoke,b\r\n";
+        let sheet =
+            super::parse(std::path::Path::new("d.csv"), data, Some("b@x.org")).expect("a sheet");
+        let lines: Vec<usize> = sheet.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4]);
     }
 }

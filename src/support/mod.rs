@@ -2,6 +2,7 @@
 //! of the pipeline.
 
 pub mod atomic_file;
+pub mod csv_lines;
 pub mod http;
 pub mod mail;
 pub mod pii;

@@ -146,28 +146,37 @@ async fn header_errors_name_the_column(db: TestDb) {
 
 async fn ragged_lines_and_bad_booleans_are_located(db: TestDb) {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(
-        dir.path(),
-        "roles.csv",
-        "id,name,data_scope,privileged\nr1,Admin,all,true\nr2,Rep,self\nr3,Lead,everything,yes\n",
-    );
-    let err = import_csv(&db.store, &tables::ROLES, &path)
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains(":3:0: this line has 3 fields, the header has 4"),
-        "{err}"
-    );
-    assert!(
-        err.contains(":4:3: column `data_scope`: unknown value `everything`"),
-        "{err}"
-    );
-    assert!(
-        err.contains(":4:4: column `privileged`: `yes` is not a boolean (true or false)"),
-        "{err}"
-    );
-    assert_eq!(count(&db, "roles").await, 0);
+    let lines =
+        "id,name,data_scope,privileged\nr1,Admin,all,true\nr2,Rep,self\nr3,Lead,everything,yes\n";
+    // Excel writes `\r\n`, and a blank line may sit anywhere: the lines named
+    // are the file's own.
+    let excel = "id,name,data_scope,privileged\r\nr1,Admin,all,true\r\n\r\nr2,Rep,self\r\nr3,Lead,everything,yes\r\n";
+    for (content, ragged, bad) in [(lines, 3, 4), (excel, 4, 5)] {
+        let path = write(dir.path(), "roles.csv", content);
+        let err = import_csv(&db.store, &tables::ROLES, &path)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                ":{ragged}:0: this line has 3 fields, the header has 4"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                ":{bad}:3: column `data_scope`: unknown value `everything`"
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                ":{bad}:4: column `privileged`: `yes` is not a boolean (true or false)"
+            )),
+            "{err}"
+        );
+        assert_eq!(count(&db, "roles").await, 0);
+    }
 }
 
 async fn large_files_stream_in_batches(db: TestDb) {

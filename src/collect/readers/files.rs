@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::{RawRow, RawValue};
 use crate::collect::mapping::{ColumnSource, Feed};
+use crate::support::csv_lines::LineCounting;
 use crate::support::wildcard::{self, Case};
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +92,7 @@ where
             source,
         };
         let file = std::fs::File::open(&path).map_err(io)?;
-        let mut csv = csv::Reader::from_reader(std::io::BufReader::new(file));
+        let mut csv = csv::Reader::from_reader(LineCounting::new(std::io::BufReader::new(file)));
         let header: Vec<String> = csv
             .headers()
             .map_err(|e| bad(&path, 1, e.to_string()))?
@@ -111,12 +112,19 @@ where
             }
         }
         let time_at = time_field(feed).and_then(position);
-        for record in csv.records() {
-            let record = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
-                bad(&path, line, e.to_string())
-            })?;
-            let line = record.position().map_or(0, |p| p.line());
+        let mut record = csv::StringRecord::new();
+        loop {
+            match csv.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| csv.get_ref().line_of(p) as u64);
+                    return Err(bad(&path, line, e.to_string()));
+                }
+            }
+            let line = record
+                .position()
+                .map_or(0, |p| csv.get_ref().line_of(p) as u64);
             if let (Some(since), Some(at)) = (since, time_at) {
                 let cell = record.get(at).unwrap_or("");
                 let t = super::parse_time(cell, tz).map_err(|m| bad(&path, line, m))?;

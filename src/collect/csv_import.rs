@@ -385,19 +385,16 @@ pub fn check_reader<R: std::io::Read>(
     Ok(rows)
 }
 
+/// A CSV reader over a buffered input that names records by their lines.
+type CsvReader<R> = csv::Reader<LineCounting<std::io::BufReader<R>>>;
+
 /// The CSV reader past its header, and the canonical columns the header names.
 fn open_csv<R: std::io::Read>(
     table: &'static TableSpec,
     file: &Path,
     reader: R,
     options: &ImportOptions,
-) -> Result<
-    (
-        csv::Reader<LineCounting<std::io::BufReader<R>>>,
-        Vec<&'static ColumnSpec>,
-    ),
-    ImportError,
-> {
+) -> Result<(CsvReader<R>, Vec<&'static ColumnSpec>), ImportError> {
     use std::io::BufRead;
     let mut input = std::io::BufReader::with_capacity(1 << 16, reader);
     let head = input.fill_buf().map_err(|source| ImportError::Io {

@@ -183,7 +183,7 @@ const BREAKS_LISTED: usize = 20;
 
 /// `runs verify --chain`: the whole ledger.
 async fn verify_chain(store: &Store) -> Result<bool> {
-    let check = app::ledger::verify_chain(store).await?;
+    let check = app::ledger::verify_chain(store, &[&crate::review::record::LEDGERED]).await?;
     let head = match &check.head {
         Some(h) => format!("head {} sha256 {}", h.name(), h.entry_hash),
         None => "empty".to_string(),

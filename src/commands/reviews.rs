@@ -245,7 +245,7 @@ pub async fn command(g: &Settings, cmd: ReviewsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ReviewsCommand::Delegate { id, items, by, to } => {
-            let mut tx = store.begin_write().await?;
+            let mut tx = record::begin(&store).await?;
             let campaign = record::campaign(&mut tx, id).await?;
             let people = People::load(&mut tx).await?;
             let target =

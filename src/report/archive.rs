@@ -9,6 +9,7 @@
 //! slipped in later is found by `runs verify --chain`.
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 
 use super::mime::sha256_hex;
 use super::render::RenderedReport;
@@ -97,10 +98,46 @@ pub async fn archive(store: &Store, report: &RenderedReport) -> Result<i64, Stor
     Ok(id)
 }
 
+/// The owner of the ledger's `report` entries, for `runs verify --chain`.
+pub struct Ledgered;
+pub const LEDGERED: Ledgered = Ledgered;
+
+impl ledger::Owner for Ledgered {
+    fn kinds(&self) -> &'static [&'static str] {
+        &[LEDGER_KIND]
+    }
+
+    fn content<'a>(
+        &'a self,
+        store: &'a Store,
+        _kind: &'a str,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ledger::Digests>, StoreError>> {
+        Box::pin(ledger_content(store, subject))
+    }
+
+    fn unledgered<'a>(
+        &'a self,
+        store: &'a Store,
+    ) -> BoxFuture<'a, Result<Vec<ledger::Unrecorded>, StoreError>> {
+        Box::pin(async move {
+            Ok(unledgered(store)
+                .await?
+                .into_iter()
+                .map(|(subject, at)| ledger::Unrecorded {
+                    kind: LEDGER_KIND,
+                    subject,
+                    at: Some(at),
+                })
+                .collect())
+        })
+    }
+}
+
 /// What an archived report is now, for the ledger's check of an entry of
 /// kind `report`: (what, SHA-256) of its bytes and of the digest recorded
 /// beside them; `None` when the report is gone.
-pub async fn ledger_content(
+async fn ledger_content(
     store: &Store,
     subject: &str,
 ) -> Result<Option<Vec<(&'static str, String)>>, StoreError> {
@@ -127,7 +164,7 @@ pub async fn ledger_content(
 
 /// Archived reports that no ledger entry covers (by id, with their archive
 /// time): none unless someone wrote the table by hand.
-pub async fn unledgered(store: &Store) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+async fn unledgered(store: &Store) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
     let rows = store
         .fetch_all(
             "SELECT r.id, r.created_at FROM reports r

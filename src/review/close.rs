@@ -51,7 +51,7 @@ pub async fn close(
     campaign_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Closed> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = record::begin(store).await?;
     record::lock_campaign(&mut tx, campaign_id).await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     if campaign.status == CampaignStatus::Closed {

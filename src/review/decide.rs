@@ -6,10 +6,11 @@
 use chrono::{DateTime, Utc};
 
 use super::open::{People, addresses, reviews_own};
+use super::record::WriteTx;
 use super::record::{self, Campaign, CampaignStatus, Item, NewDecision};
 use super::{Decision, DecisionSource, Result, ReviewError, Reviewer};
 use crate::config::{Config, JustificationRule};
-use crate::store::{Store, Tx};
+use crate::store::Store;
 
 /// What deciding did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -82,7 +83,7 @@ pub fn justification_required(c: &Campaign, item: &Item) -> bool {
 
 /// Records a decision in the caller's transaction.
 pub async fn decide_in(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     config: &Config,
     people: &People,
     campaign: &Campaign,
@@ -142,7 +143,7 @@ pub async fn decide(
     asks: &[Ask<'_>],
     now: DateTime<Utc>,
 ) -> Result<Vec<Outcome>> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = record::begin(store).await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     let people = People::load(&mut tx).await?;
     let mut out = Vec::with_capacity(asks.len());
@@ -157,7 +158,7 @@ pub async fn decide(
 /// whom). Nobody is delegated their own access.
 #[allow(clippy::too_many_arguments)] // the transaction, who is who, and the request
 pub async fn delegate_in(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     config: &Config,
     people: &People,
     campaign: &Campaign,

@@ -273,7 +273,7 @@ async fn round(
     kind: &str,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = record::begin(store).await?;
     record::lock_campaign(&mut tx, campaign_id).await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     if campaign.status == CampaignStatus::Closed
@@ -306,7 +306,7 @@ pub async fn escalate(
     campaign_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = record::begin(store).await?;
     record::lock_campaign(&mut tx, campaign_id).await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     let Some(escalation) = campaign.settings.escalation.clone() else {
@@ -407,7 +407,7 @@ impl LinkMinter<'_> {
             return Ok(None);
         };
         let now = Utc::now();
-        let mut tx = store.begin_write().await?;
+        let mut tx = record::begin(store).await?;
         let campaign = record::campaign(&mut tx, campaign_id).await?;
         let people = People::load(&mut tx).await?;
         let counts = load(&mut tx, campaign_id)

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::record::{self, NewDecision, NewItem, PreviousDecision};
+use super::record::{self, NewDecision, NewItem, PreviousDecision, WriteTx};
 use super::{DecisionSource, Result, ReviewError, Reviewer};
 use crate::config::{Config, DeltaPolicy, ReviewConfig, ReviewerRule};
 use crate::engine::json_time;
@@ -133,7 +133,7 @@ pub async fn open(
             }
         ))
     })?;
-    let mut tx = store.begin_write().await?;
+    let mut tx = record::begin(store).await?;
     let Some(campaign_id) =
         record::insert_campaign(&mut tx, name, def, slot_at, as_of, now).await?
     else {
@@ -146,7 +146,7 @@ pub async fn open(
 }
 
 async fn populate(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     config: &Config,
     name: &str,
     def: &ReviewConfig,

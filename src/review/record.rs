@@ -11,6 +11,17 @@ use super::{Decision, DecisionSource, Result, ReviewError, Reviewer};
 use crate::model::format_instant;
 use crate::store::{DbRow, SqlValue, Store, StoreError, Tx};
 
+mod ledger;
+
+use ledger::Kind;
+pub use ledger::{LEDGERED, Ledgered, WriteTx};
+
+/// A transaction that may write review records: the write lock at once
+/// (`Store::begin_write`), and each record chained in the ledger at commit.
+pub async fn begin(store: &Store) -> Result<WriteTx> {
+    Ok(WriteTx::new(store.begin_write().await?))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignStatus {
@@ -123,7 +134,7 @@ const CAMPAIGN_COLUMNS: &str =
 /// A new campaign in the caller's transaction; `None` when this definition
 /// already has the campaign of `slot_at` (another daemon opened it).
 pub async fn insert_campaign(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     definition: &str,
     settings: &crate::config::ReviewConfig,
     slot_at: Option<DateTime<Utc>>,
@@ -149,10 +160,12 @@ pub async fn insert_campaign(
             ],
         )
         .await?;
-    Ok(match row {
-        Some(r) => Some(r.i64("id")?.ok_or_else(|| missing("id"))?),
-        None => None,
-    })
+    let id = match row {
+        Some(r) => r.i64("id")?.ok_or_else(|| missing("id"))?,
+        None => return Ok(None),
+    };
+    tx.owe(Kind::Campaign, id);
+    Ok(Some(id))
 }
 
 /// An item to insert.
@@ -166,7 +179,7 @@ pub struct NewItem<'a> {
     pub context: &'a serde_json::Value,
 }
 
-pub async fn insert_item(tx: &mut Tx, campaign_id: i64, item: &NewItem<'_>) -> Result<i64> {
+pub async fn insert_item(tx: &mut WriteTx, campaign_id: i64, item: &NewItem<'_>) -> Result<i64> {
     let row = tx
         .fetch_optional(
             "INSERT INTO review_items (campaign_id, grant_id, principal_id, role_id, person_id,
@@ -190,25 +203,31 @@ pub async fn insert_item(tx: &mut Tx, campaign_id: i64, item: &NewItem<'_>) -> R
 
 /// Appends an assignment of an item to a reviewer.
 pub async fn assign(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     item_id: i64,
     reviewer: &Reviewer,
     reason: &str,
     at: DateTime<Utc>,
     by: Option<&str>,
 ) -> Result<()> {
-    tx.execute(
-        "INSERT INTO review_assignments (item_id, reviewer, reason, assigned_at, assigned_by)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[
-            SqlValue::int(item_id),
-            SqlValue::text(reviewer.key()),
-            SqlValue::text(reason),
-            SqlValue::time(at),
-            SqlValue::Text(by.map(str::to_string)),
-        ],
-    )
-    .await?;
+    let row = tx
+        .fetch_optional(
+            "INSERT INTO review_assignments (item_id, reviewer, reason, assigned_at, assigned_by)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[
+                SqlValue::int(item_id),
+                SqlValue::text(reviewer.key()),
+                SqlValue::text(reason),
+                SqlValue::time(at),
+                SqlValue::Text(by.map(str::to_string)),
+            ],
+        )
+        .await?
+        .ok_or_else(|| missing("id"))?;
+    tx.owe(
+        Kind::Assignment,
+        row.i64("id")?.ok_or_else(|| missing("id"))?,
+    );
     Ok(())
 }
 
@@ -222,16 +241,16 @@ pub struct NewDecision<'a> {
 }
 
 pub async fn insert_decision(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     campaign_id: i64,
     item_id: i64,
     d: &NewDecision<'_>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    tx.execute(
+    let row = tx.fetch_optional(
         "INSERT INTO review_decisions (item_id, campaign_id, decision, justification, decided_by,
                                        decided_at, source, facts)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         &[
             SqlValue::int(item_id),
             SqlValue::int(campaign_id),
@@ -243,7 +262,9 @@ pub async fn insert_decision(
             SqlValue::text(d.facts),
         ],
     )
-    .await?;
+    .await?
+    .ok_or_else(|| missing("id"))?;
+    tx.owe(Kind::Decision, row.i64("id")?.ok_or_else(|| missing("id"))?);
     Ok(())
 }
 
@@ -660,17 +681,17 @@ pub async fn revoke_links(
 
 /// A revocation IT must carry out by `due_at`.
 pub async fn insert_revocation(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     campaign: &Campaign,
     item: &Item,
     decision: &CurrentDecision,
     due_at: DateTime<Utc>,
 ) -> Result<()> {
-    tx.execute(
+    let row = tx.fetch_optional(
         "INSERT INTO review_revocations (item_id, campaign_id, campaign, grant_id, principal_id,
                                          role_id, decided_by, decided_at, due_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (item_id) DO NOTHING",
+         ON CONFLICT (item_id) DO NOTHING RETURNING item_id",
         &[
             SqlValue::int(item.id),
             SqlValue::int(campaign.id),
@@ -684,6 +705,12 @@ pub async fn insert_revocation(
         ],
     )
     .await?;
+    if let Some(row) = row {
+        tx.owe(
+            Kind::Revocation,
+            row.i64("item_id")?.ok_or_else(|| missing("item_id"))?,
+        );
+    }
     Ok(())
 }
 
@@ -700,25 +727,33 @@ pub async fn close_campaign(tx: &mut Tx, campaign_id: i64, at: DateTime<Utc>) ->
 
 /// Archives a closed campaign's evidence report.
 pub async fn insert_report(
-    tx: &mut Tx,
+    tx: &mut WriteTx,
     campaign_id: i64,
     message_id: &str,
     sha256: &str,
     eml: &[u8],
     at: DateTime<Utc>,
 ) -> Result<()> {
-    tx.execute(
-        "INSERT INTO review_reports (campaign_id, message_id, sha256, eml, created_at)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (campaign_id) DO NOTHING",
-        &[
-            SqlValue::int(campaign_id),
-            SqlValue::text(message_id),
-            SqlValue::text(sha256),
-            SqlValue::Bytes(Some(eml.to_vec())),
-            SqlValue::time(at),
-        ],
-    )
-    .await?;
+    let row = tx
+        .fetch_optional(
+            "INSERT INTO review_reports (campaign_id, message_id, sha256, eml, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (campaign_id) DO NOTHING RETURNING campaign_id",
+            &[
+                SqlValue::int(campaign_id),
+                SqlValue::text(message_id),
+                SqlValue::text(sha256),
+                SqlValue::Bytes(Some(eml.to_vec())),
+                SqlValue::time(at),
+            ],
+        )
+        .await?;
+    if let Some(row) = row {
+        tx.owe(
+            Kind::Report,
+            row.i64("campaign_id")?
+                .ok_or_else(|| missing("campaign_id"))?,
+        );
+    }
     Ok(())
 }
 

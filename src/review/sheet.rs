@@ -210,7 +210,7 @@ pub async fn import(
     })?;
     let sheet = parse(file, &data, by)?;
     let mut errors = Vec::new();
-    let mut tx = store.begin_write().await?;
+    let mut tx = record::begin(store).await?;
     let campaign = record::campaign(&mut tx, campaign_id).await?;
     let people = People::load(&mut tx).await?;
     let mut out = Imported {

@@ -323,7 +323,7 @@ async fn submit(
     }
     let now = Utc::now();
     let result: Result<String, ReviewError> = async {
-        let mut tx = state.store.begin_write().await?;
+        let mut tx = record::begin(&state.store).await?;
         let people = People::load(&mut tx).await?;
         let mut recorded = 0;
         let mut unchanged = 0;

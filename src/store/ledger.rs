@@ -7,7 +7,7 @@
 //! `seq`, which has none by construction) or inserted (the next entry's
 //! `prev_hash`) is found by walking the chain (`Walk`).
 //!
-//! Appending (`append`) happens inside the caller's transaction, so a
+//! Appending (`append`, `append_all`) happens inside the caller's transaction, so a
 //! record and its entry commit together or not at all. Appends are
 //! serialized so that two processes never fork the chain: on PostgreSQL the
 //! table is locked against other writers until the transaction ends; on
@@ -23,6 +23,7 @@
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Timelike, Utc};
+use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 use super::error::{Result, StoreError};
@@ -140,22 +141,46 @@ async fn append_at(
     content_sha256: &str,
     when: DateTime<Utc>,
 ) -> Result<Entry> {
-    if kind.is_empty()
-        || !kind
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
-    {
-        return Err(invalid(format!(
-            "kind `{kind}`: lower-case letters, digits, `-` and `_` only"
-        )));
+    let mut entries = append_all_at(tx, &[(kind, subject, content_sha256)], when).await?;
+    entries
+        .pop()
+        .ok_or_else(|| invalid("nothing was appended".into()))
+}
+
+/// Appends one entry per `(kind, subject, content_sha256)`, in order, in
+/// the caller's transaction: the tail is read once and the entries are
+/// written in one statement per batch (a campaign opening chains thousands
+/// of assignments). The same checks and serialization as [`append`].
+pub async fn append_all(tx: &mut Tx, records: &[(&str, &str, &str)]) -> Result<Vec<Entry>> {
+    append_all_at(tx, records, Utc::now()).await
+}
+
+async fn append_all_at(
+    tx: &mut Tx,
+    records: &[(&str, &str, &str)],
+    when: DateTime<Utc>,
+) -> Result<Vec<Entry>> {
+    for &(kind, subject, content_sha256) in records {
+        if kind.is_empty()
+            || !kind
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_'))
+        {
+            return Err(invalid(format!(
+                "kind `{kind}`: lower-case letters, digits, `-` and `_` only"
+            )));
+        }
+        if subject.is_empty() {
+            return Err(invalid(format!("a `{kind}` entry needs a subject")));
+        }
+        if !is_sha256_hex(content_sha256) {
+            return Err(invalid(format!(
+                "`{content_sha256}` is not a lower-case hex SHA-256"
+            )));
+        }
     }
-    if subject.is_empty() {
-        return Err(invalid(format!("a `{kind}` entry needs a subject")));
-    }
-    if !is_sha256_hex(content_sha256) {
-        return Err(invalid(format!(
-            "`{content_sha256}` is not a lower-case hex SHA-256"
-        )));
+    if records.is_empty() {
+        return Ok(Vec::new());
     }
     if tx.backend() == Backend::Postgres {
         // Conflicts with itself and with every other writer of the table,
@@ -170,42 +195,93 @@ async fn append_at(
             &[],
         )
         .await?;
-    let (seq, prev_hash) = match tail {
-        Some(row) => (
-            row.i64("seq")?.unwrap_or(0) + 1,
-            row.req_text("entry_hash")?,
-        ),
-        None => (1, GENESIS.to_string()),
+    let (mut seq, mut prev_hash) = match tail {
+        Some(row) => (row.i64("seq")?.unwrap_or(0), row.req_text("entry_hash")?),
+        None => (0, GENESIS.to_string()),
     };
     // Microseconds: what both backends store, so the hash is recomputed
     // from exactly the instant that was hashed.
-    let recorded_at = when
-        .with_nanosecond(when.nanosecond() / 1000 * 1000)
-        .unwrap_or(when);
-    let entry = Entry {
-        seq,
-        kind: kind.to_string(),
-        subject: subject.to_string(),
-        content_sha256: content_sha256.to_string(),
-        entry_hash: entry_hash(seq, kind, subject, content_sha256, &prev_hash, recorded_at),
-        prev_hash,
-        recorded_at,
-    };
-    tx.execute(
-        "INSERT INTO ledger (seq, kind, subject, content_sha256, prev_hash, entry_hash, recorded_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    let recorded_at = micros(when);
+    let mut entries = Vec::with_capacity(records.len());
+    for &(kind, subject, content_sha256) in records {
+        seq += 1;
+        let entry_hash = entry_hash(seq, kind, subject, content_sha256, &prev_hash, recorded_at);
+        entries.push(Entry {
+            seq,
+            kind: kind.to_string(),
+            subject: subject.to_string(),
+            content_sha256: content_sha256.to_string(),
+            prev_hash: std::mem::replace(&mut prev_hash, entry_hash.clone()),
+            entry_hash,
+            recorded_at,
+        });
+    }
+    let rows: Vec<Vec<SqlValue>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                SqlValue::int(e.seq),
+                SqlValue::text(&e.kind),
+                SqlValue::text(&e.subject),
+                SqlValue::text(&e.content_sha256),
+                SqlValue::text(&e.prev_hash),
+                SqlValue::text(&e.entry_hash),
+                SqlValue::time(e.recorded_at),
+            ]
+        })
+        .collect();
+    tx.bulk_insert(
+        "ledger",
         &[
-            SqlValue::int(entry.seq),
-            SqlValue::text(&entry.kind),
-            SqlValue::text(&entry.subject),
-            SqlValue::text(&entry.content_sha256),
-            SqlValue::text(&entry.prev_hash),
-            SqlValue::text(&entry.entry_hash),
-            SqlValue::time(entry.recorded_at),
+            "seq",
+            "kind",
+            "subject",
+            "content_sha256",
+            "prev_hash",
+            "entry_hash",
+            "recorded_at",
         ],
+        &rows,
     )
     .await?;
-    Ok(entry)
+    Ok(entries)
+}
+
+/// An instant as both backends store it (microseconds): what a record's
+/// content hash must be computed from, so that it is recomputed alike.
+pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
+}
+
+/// What a record is now: (what, SHA-256) pairs, each of which must be the
+/// recorded digest (`its content`, `its recorded SHA-256`, …).
+pub type Digests = Vec<(&'static str, String)>;
+
+/// The module that owns a kind of record the ledger covers: how to find a
+/// record of its kinds now, and which of its records no entry covers. Its
+/// owner implements it; `runs verify --chain` asks every owner it is given
+/// (owners sit in layers above the store, so the check is handed them).
+pub trait Owner: Sync {
+    /// The kinds this owner writes.
+    fn kinds(&self) -> &'static [&'static str];
+    /// What the record is now: (what, SHA-256) pairs, each of which must be
+    /// the recorded digest; `None` when the record is gone.
+    fn content<'a>(
+        &'a self,
+        store: &'a Store,
+        kind: &'a str,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Digests>>>;
+    /// Records of its kinds that no entry covers: (kind, subject, when).
+    fn unledgered<'a>(&'a self, store: &'a Store) -> BoxFuture<'a, Result<Vec<Unrecorded>>>;
+}
+
+/// A record no ledger entry covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrecorded {
+    pub kind: &'static str,
+    pub subject: String,
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// Chains the records a migration listed in `ledger_adopt` (those archived

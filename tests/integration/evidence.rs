@@ -94,7 +94,7 @@ async fn archived(db: &TestDb, n: usize) -> Vec<i64> {
 }
 
 async fn check(db: &TestDb) -> app::ledger::ChainCheck {
-    app::ledger::verify_chain(&db.store).await.unwrap()
+    app::ledger::verify_chain(&db.store, &[]).await.unwrap()
 }
 
 fn bin(db: &TestDb, args: &[&str]) -> Output {

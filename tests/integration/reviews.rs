@@ -584,6 +584,66 @@ async fn a_whole_campaign(db: TestDb) {
             .expect("json");
     assert_eq!(list[0]["revocations"]["done"], 1, "{list}");
     assert_eq!(list[0]["revocations"]["pending"], 3, "{list}");
+
+    // Every record of the campaign is in the ledger, and a changed or
+    // removed one is named.
+    let verify = ok(&cli(&config, &["runs", "verify", "--chain"]));
+    assert!(verify.contains("chain intact"), "{verify}");
+    for kind in [
+        "review-campaign",
+        "review-assignment",
+        "review-decision",
+        "review-revocation",
+        "review-report",
+    ] {
+        let n = count(
+            &db,
+            &format!("SELECT COUNT(*) AS n FROM ledger WHERE kind = '{kind}'"),
+        )
+        .await;
+        assert!(n > 0, "no {kind} entry");
+    }
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) AS n FROM ledger WHERE kind = 'review-decision'"
+        )
+        .await,
+        count(&db, "SELECT COUNT(*) AS n FROM review_decisions").await
+    );
+    let decision = count(&db, "SELECT MIN(id) AS n FROM review_decisions").await;
+    db.store
+        .execute(
+            "UPDATE review_decisions SET decision = 'keep', justification = 'nothing to see' WHERE id = $1",
+            &[accessaudit::store::SqlValue::int(decision)],
+        )
+        .await
+        .expect("tamper");
+    let out = cli(&config, &["runs", "verify", "--chain"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.contains(&format!("review-decision {decision}"))),
+        "{text}"
+    );
+    let item = count(&db, "SELECT MAX(id) AS n FROM review_items").await;
+    db.store
+        .execute(
+            "UPDATE review_items SET context = '{}' WHERE id = $1",
+            &[accessaudit::store::SqlValue::int(item)],
+        )
+        .await
+        .expect("tamper");
+    let text =
+        String::from_utf8_lossy(&cli(&config, &["runs", "verify", "--chain"]).stdout).into_owned();
+    assert!(text.contains("review-campaign"), "{text}");
 }
 
 /// One HTTP/1.1 request on loopback; returns (status, headers, body).

@@ -220,10 +220,27 @@ async fn sync(g: &Settings, args: SyncArgs) -> Result<ExitCode> {
         match synced {
             Ok(report) => {
                 for f in &report.feeds {
+                    let counted = f
+                        .source_count
+                        .map_or_else(|| "not counted".to_string(), |n| n.to_string());
                     eprintln!(
-                        "{name}: {} → {}: read {}, written {}, removed {}, granted {}, revoked {}",
-                        f.feed, f.table, f.read, f.written, f.removed, f.granted, f.revoked
+                        "{name}: {} → {}: read {} (the source counts {counted}), kept {}, written {}, removed {}, granted {}, revoked {}",
+                        f.feed,
+                        f.table,
+                        f.fetched,
+                        f.read,
+                        f.written,
+                        f.removed,
+                        f.granted,
+                        f.revoked
                     );
+                    if !f.reconciles() {
+                        eprintln!(
+                            "warning: {name}: feed `{}` read {} row(s) but the source counts {counted}: \
+                             they do not reconcile (the reports say so until a sync does)",
+                            f.feed, f.fetched
+                        );
+                    }
                 }
             }
             Err(e) => {
@@ -461,8 +478,9 @@ async fn run(g: &Settings, args: RunArgs) -> Result<ExitCode> {
     let record = scratch.as_ref().map_or(&store, |s| &s.store);
     let progress =
         crate::support::progress::spinner(format!("evaluating {} rule(s)", selected.len()));
-    let summary =
-        engine::run_recorded_in(&store, record, &selected, as_of, args.job.as_deref()).await;
+    let summary = loaded
+        .run(&store, record, &selected, as_of, args.job.as_deref())
+        .await;
     progress.finish_and_clear();
     let summary = summary?;
     if args.excel {
@@ -672,7 +690,9 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
     // planted cases are recent, and one of them resolves in that time.)
     for days in [90, 45] {
         let earlier = org.as_of - chrono::Duration::days(days);
-        engine::run(&store, &rules, earlier, Some(DEMO_JOB)).await?;
+        loaded
+            .run(&store, &store, &rules, earlier, Some(DEMO_JOB))
+            .await?;
     }
     // Accepted risks, as a versioned file would hold them: one live, one expired.
     std::fs::create_dir_all(&args.out)
@@ -684,7 +704,9 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         set.get(r).is_some()
     })?;
     crate::report::exceptions::replace_from_file(&store, &entries, org.as_of).await?;
-    let summary = engine::run(&store, &rules, org.as_of, Some(DEMO_JOB)).await?;
+    let summary = loaded
+        .run(&store, &store, &rules, org.as_of, Some(DEMO_JOB))
+        .await?;
     print_run(
         output::RunStores::recorded(&store),
         &summary,

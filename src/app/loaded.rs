@@ -165,3 +165,78 @@ impl Loaded {
             .unwrap_or_default()
     }
 }
+
+impl Loaded {
+    /// What is in force for a run of `job` over `rules` as of `as_of`, as
+    /// recorded with the run (`Store::set_run_settings`): the SHA-256 of
+    /// the config file, each rule as loaded (digest, files, definition),
+    /// the exceptions that apply at `as_of` and the job's schedule and
+    /// recipients. The monthly report lists what changed between two runs.
+    pub async fn in_force(
+        &self,
+        store: &crate::store::Store,
+        job: Option<&str>,
+        rules: &[&Rule],
+        as_of: chrono::DateTime<chrono::Utc>,
+    ) -> Result<serde_json::Value> {
+        use sha2::{Digest, Sha256};
+        let config_bytes = match &self.settings.config_file {
+            Some(path) => std::fs::read(path)
+                .with_context(|| format!("reading {} again to record it", path.display()))?,
+            None => crate::config::EMBEDDED.as_bytes().to_vec(),
+        };
+        let config_sha256 = format!("{:x}", Sha256::digest(&config_bytes));
+        let mut in_force = serde_json::Map::new();
+        for rule in rules {
+            in_force.insert(
+                rule.id.clone(),
+                serde_json::json!({
+                    "sha256": crate::report::view::rule_digest(rule),
+                    "files": rule.sources.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                    "definition": rule,
+                }),
+            );
+        }
+        let exceptions: Vec<serde_json::Value> = crate::report::exceptions::list(store)
+            .await?
+            .into_iter()
+            .filter(|e| e.expires_at > as_of)
+            .map(|e| serde_json::to_value(&e).unwrap_or_default())
+            .collect();
+        let config = &self.settings.config;
+        let job = job.and_then(|j| config.jobs.get(j)).map(|j| {
+            serde_json::json!({
+                "schedule": j.schedule,
+                "recipients": config.addresses(&j.recipients),
+                "template": j.template,
+            })
+        });
+        Ok(serde_json::json!({
+            "config_file": self.settings.config_file.as_ref().map_or_else(|| "<embedded>".to_string(), |p| p.display().to_string()),
+            "config_sha256": config_sha256,
+            "as_of": crate::model::format_instant(as_of),
+            "rules": in_force,
+            "exceptions": exceptions,
+            "job": job,
+        }))
+    }
+}
+
+impl Loaded {
+    /// Runs `rules` as of `as_of` over `scan`, records the run in `record`
+    /// (the same store, or a scratch one) with what was in force for it
+    /// (`in_force`): the one way the CLI, the demo and the daemon run rules.
+    pub async fn run(
+        &self,
+        scan: &crate::store::Store,
+        record: &crate::store::Store,
+        rules: &[&Rule],
+        as_of: chrono::DateTime<chrono::Utc>,
+        job: Option<&str>,
+    ) -> Result<crate::engine::RunSummary> {
+        let in_force = self.in_force(scan, job, rules, as_of).await?;
+        let summary = crate::engine::run_recorded_in(scan, record, rules, as_of, job).await?;
+        record.set_run_settings(summary.run_id, &in_force).await?;
+        Ok(summary)
+    }
+}

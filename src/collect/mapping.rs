@@ -69,6 +69,11 @@ pub struct Feed {
     /// named like the canonical ones.
     #[serde(default)]
     pub query: Option<String>,
+    /// SQL sources: a SELECT whose one row's first column counts the rows
+    /// `query` reads, run in the same snapshot to reconcile them (default:
+    /// `SELECT COUNT(*)` over `query` itself, with the watermark).
+    #[serde(default)]
+    pub count: Option<String>,
     /// CSV and JSON Lines sources: a file name in the source's directory;
     /// `*` matches any run of characters and `?` one (`wk-login-log-*.jsonl`).
     #[serde(default)]
@@ -210,8 +215,20 @@ impl Mapping {
                 ),
                 // One mapping may serve an index and its JSON Lines export:
                 // `index` and `file` may both be given; each source uses its own.
-                FeedStyle::File => ("file", &[("query", feed.query.is_some())]),
-                FeedStyle::Index => ("index", &[("query", feed.query.is_some())]),
+                FeedStyle::File => (
+                    "file",
+                    &[
+                        ("query", feed.query.is_some()),
+                        ("count", feed.count.is_some()),
+                    ],
+                ),
+                FeedStyle::Index => (
+                    "index",
+                    &[
+                        ("query", feed.query.is_some()),
+                        ("count", feed.count.is_some()),
+                    ],
+                ),
             };
             let has_wanted = match style {
                 FeedStyle::Sql => feed.query.is_some(),
@@ -238,6 +255,19 @@ impl Mapping {
                 && let Err(e) = check_query(query)
             {
                 problems.push((at("query"), e));
+            }
+            if let Some(count) = &feed.count {
+                if let Err(e) = check_query(count) {
+                    problems.push((at("count"), e));
+                }
+                if feed.incremental() {
+                    problems.push((
+                        at("count"),
+                        "an events feed is counted from its own query, with its watermark: \
+                         `count` applies to snapshot feeds"
+                            .into(),
+                    ));
+                }
             }
             if style != FeedStyle::Sql {
                 for (column, source) in &feed.columns {

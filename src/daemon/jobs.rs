@@ -16,7 +16,6 @@ use crate::app::{self, loaded::SYNC_PREFIX};
 use crate::collect::{source::SourceConfig, sync};
 use crate::config::{JobConfig, SendPolicy};
 use crate::deliver::{OutgoingMessage, outbox};
-use crate::engine;
 use crate::model::format_instant;
 use crate::store::Store;
 use crate::store::runs::OutcomeStatus;
@@ -166,7 +165,10 @@ impl JobRunner {
         slot_at: DateTime<Utc>,
     ) -> Result<(Option<i64>, bool, u64, u64)> {
         let rules = loaded.app.rules_for(Some(name), &[])?;
-        let summary = engine::run(&self.store, &rules, slot_at, Some(name)).await?;
+        let summary = loaded
+            .app
+            .run(&self.store, &self.store, &rules, slot_at, Some(name))
+            .await?;
         self.metrics.rule_outcomes(name, &summary.outcomes);
         for o in &summary.outcomes {
             let reason = o.reason.as_deref().unwrap_or("");

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::chart;
 use super::error::ReportError;
 use super::lifecycle::{self, Lifecycle};
+use crate::collect::sync::FeedReport;
 use crate::model::Severity;
 use crate::store::Store;
 use crate::store::canonical::SubjectInfo;
@@ -30,9 +31,30 @@ pub struct Undelivered {
 /// where it found nothing.
 pub struct DataProof {
     pub tables: Vec<(&'static str, i64)>,
+    /// Each source's latest sync before the run: what every feed read and
+    /// what the source itself counted.
+    pub sources: Vec<SourceProof>,
     pub newest_event: Option<DateTime<Utc>>,
     /// Messages given up on since the previous report.
     pub undelivered: Vec<Undelivered>,
+}
+
+/// A source's latest sync before the run.
+pub struct SourceProof {
+    pub source: String,
+    pub sync_id: i64,
+    pub synced_at: DateTime<Utc>,
+    pub feeds: Vec<FeedReport>,
+}
+
+impl DataProof {
+    /// The feeds whose rows read do not match their source's own count.
+    pub fn unreconciled(&self) -> impl Iterator<Item = (&SourceProof, &FeedReport)> {
+        self.sources
+            .iter()
+            .flat_map(|s| s.feeds.iter().map(move |f| (s, f)))
+            .filter(|(_, f)| !f.reconciles())
+    }
 }
 
 /// Everything a report shows, read from the store.
@@ -42,6 +64,9 @@ pub struct Facts {
     pub previous_totals: Option<BTreeMap<Severity, i64>>,
     pub proof: DataProof,
     pub history: Vec<chart::Point>,
+    /// What changed in the rules, exceptions, job and config since the
+    /// previous run of the job; `None` when either run did not record it.
+    pub changes: Option<Vec<super::changes::Change>>,
     /// Who each finding is about, as of the run's instant, by (subject_type, subject_id).
     pub subjects: HashMap<(String, String), SubjectInfo>,
 }
@@ -85,8 +110,23 @@ pub async fn read(
         }
         None => None,
     };
+    let mut sources = Vec::new();
+    for (source, sync_id, synced_at, summary) in store.latest_syncs(lc.run.started_at).await? {
+        // A summary that does not parse (written by hand) shows no feeds
+        // rather than failing the report.
+        let feeds = summary
+            .and_then(|s| serde_json::from_str::<Vec<FeedReport>>(&s).ok())
+            .unwrap_or_default();
+        sources.push(SourceProof {
+            source,
+            sync_id,
+            synced_at,
+            feeds,
+        });
+    }
     let proof = DataProof {
         tables: store.table_counts(lc.run.as_of).await?,
+        sources,
         newest_event: store.newest_event(lc.run.as_of).await?,
         undelivered,
     };
@@ -102,7 +142,18 @@ pub async fn read(
         })
         .collect();
     let subjects = store.subjects(lc.run.as_of, &keys).await?;
+    let changes = match &lc.previous {
+        Some(p) => match (
+            store.run_settings(p.id).await?,
+            store.run_settings(lc.run.id).await?,
+        ) {
+            (Some(before), Some(now)) => Some(super::changes::between(&before, &now)),
+            _ => None,
+        },
+        None => None,
+    };
     Ok(Facts {
+        changes,
         subjects,
         lifecycle: lc,
         previous_totals,

@@ -99,6 +99,26 @@ pub struct RuleInfo {
 pub struct DataInfo {
     pub tables: Vec<TableRows>,
     pub newest_event: Option<String>,
+    /// Each source's latest sync before the run: rows read per feed and the
+    /// source's own count (absent in manifests written before they were).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceRows>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRows {
+    pub source: String,
+    pub synced_at: String,
+    pub feeds: Vec<FeedRows>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedRows {
+    pub feed: String,
+    pub table: String,
+    pub read: u64,
+    pub kept: u64,
+    pub source_count: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,6 +18,7 @@
 
 pub mod archive;
 pub mod audience;
+pub mod changes;
 pub mod chart;
 pub mod controls;
 pub mod error;

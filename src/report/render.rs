@@ -271,6 +271,26 @@ fn signed_manifest(
                 })
                 .collect(),
             newest_event: facts.proof.newest_event.map(format_instant),
+            sources: facts
+                .proof
+                .sources
+                .iter()
+                .map(|s| manifest::SourceRows {
+                    source: s.source.clone(),
+                    synced_at: format_instant(s.synced_at),
+                    feeds: s
+                        .feeds
+                        .iter()
+                        .map(|f| manifest::FeedRows {
+                            feed: f.feed.clone(),
+                            table: f.table.clone(),
+                            read: f.fetched,
+                            kept: f.read,
+                            source_count: f.source_count,
+                        })
+                        .collect(),
+                })
+                .collect(),
         },
         findings: lc.counts(),
     })

@@ -60,9 +60,18 @@ pub fn sample_context() -> Value {
             "rule_list": [{"id": "idle-accounts", "title": "Idle accounts", "status": "findings", "findings": 1}],
         }]}],
         "departments": [{"department": "Sales", "count": 1}],
+        "changes": {"recorded": true, "why": "", "items": [
+            {"area": "rule", "text": "rule idle-accounts changed (rules/local.yaml): params.max_idle_days: 90 → 60"},
+            {"area": "exception", "text": "exception #3 on idle-accounts for principal:p1, approved by ciso@example.com, until 2026-11-15T00:00:00Z expired"}]},
         "proof": {
             "rules": [{"id": "idle-accounts", "status": "ok", "reason": "", "finding_count": 1, "duration_ms": 3}],
             "tables": [{"table": "events", "rows": 10}],
+            "sources": [{"source": "crm", "synced_at": "2026-10-31 23:00 CST", "feeds": [
+                {"feed": "users", "table": "principals", "read": 12, "kept": 11, "source_count": "12", "reconciles": true, "difference": 0},
+                {"feed": "logs", "table": "events", "read": 9, "kept": 9, "source_count": "10", "reconciles": false, "difference": 1}]}],
+            "has_sources": true,
+            "reconciled": false,
+            "unreconciled": [{"source": "crm", "feed": "logs", "read": 9, "source_count": 10}],
             "newest_event": "2026-10-31T23:00:00Z",
             "failed_deliveries": [{"subject": "Monthly access review", "message_id": "m@x",
                                    "queued_at": "2026-10-01T07:00:00Z", "error": "SMTP: refused"}],

@@ -425,6 +425,11 @@ pub fn context(
         },
         "counts": counts,
         "not_rechecked": lc.not_rechecked,
+        "changes": match (&facts.changes, &lc.previous) {
+            (Some(items), _) => json!({"recorded": true, "items": items, "why": ""}),
+            (None, None) => json!({"recorded": false, "items": [], "why": "This is the first run of the job: there is nothing to compare with."}),
+            (None, Some(_)) => json!({"recorded": false, "items": [], "why": "The previous run did not record what was in force (it ran before this version recorded it)."}),
+        },
         "evaluation": {
             "total": lc.outcomes.len(),
             "evaluated": lc.outcomes.iter().filter(|o| o.status == OutcomeStatus::Ok).count(),
@@ -450,6 +455,27 @@ pub fn context(
                 "duration_ms": o.duration_ms,
             })).collect::<Vec<_>>(),
             "tables": proof.tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect::<Vec<_>>(),
+            "sources": proof.sources.iter().map(|s| json!({
+                "source": s.source,
+                "synced_at": local(s.synced_at),
+                "feeds": s.feeds.iter().map(|f| json!({
+                    "feed": f.feed,
+                    "table": f.table,
+                    "read": f.fetched,
+                    "kept": f.read,
+                    "source_count": f.source_count.map(|n| n.to_string()).unwrap_or_else(|| "not counted".to_string()),
+                    "reconciles": f.reconciles(),
+                    "difference": f.source_count.map(|n| n as i64 - f.fetched as i64).unwrap_or(0),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "has_sources": !proof.sources.is_empty(),
+            "reconciled": proof.unreconciled().next().is_none(),
+            "unreconciled": proof.unreconciled().map(|(s, f)| json!({
+                "source": s.source,
+                "feed": f.feed,
+                "read": f.fetched,
+                "source_count": f.source_count.unwrap_or(0),
+            })).collect::<Vec<_>>(),
             "newest_event": proof.newest_event.map(format_instant).unwrap_or_else(|| "none".to_string()),
             "failed_deliveries": proof.undelivered.iter().map(|m| json!({
                 "subject": m.subject,

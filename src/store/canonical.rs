@@ -59,6 +59,34 @@ impl Store {
             .is_empty())
     }
 
+    /// Each source's latest succeeded sync that finished at or before
+    /// `before`: (source, sync id, finished at, its summary JSON), by source.
+    pub async fn latest_syncs(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64, DateTime<Utc>, Option<String>)>> {
+        let rows = self
+            .fetch_all(
+                "SELECT s.source, s.id, s.finished_at, s.summary FROM syncs s
+                  WHERE s.id = (SELECT MAX(l.id) FROM syncs l
+                                 WHERE l.source = s.source AND l.status = 'succeeded'
+                                   AND l.finished_at <= $1)
+                  ORDER BY s.source",
+                &[SqlValue::time(before)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.req_text("source")?,
+                    r.i64("id")?.unwrap_or(0),
+                    r.time("finished_at")?.unwrap_or(before),
+                    r.text("summary")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The newest event at or before `as_of`.
     pub async fn newest_event(&self, as_of: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
         let rows = self

@@ -103,6 +103,40 @@ use findings_order;
 
 impl Store {
     /// Records the start of a run and returns its id.
+    /// Records what was in force for a run (see migration 0012).
+    pub async fn set_run_settings(&self, run_id: i64, settings: &serde_json::Value) -> Result<()> {
+        self.execute(
+            "UPDATE runs SET settings = $1 WHERE id = $2",
+            &[SqlValue::text(settings.to_string()), SqlValue::int(run_id)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// What was in force for a run, when it was recorded.
+    pub async fn run_settings(&self, run_id: i64) -> Result<Option<serde_json::Value>> {
+        let rows = self
+            .fetch_all(
+                "SELECT settings FROM runs WHERE id = $1",
+                &[SqlValue::int(run_id)],
+            )
+            .await?;
+        let Some(text) = rows
+            .first()
+            .map(|r| r.text("settings"))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Decode {
+                column: "runs.settings".into(),
+                message: e.to_string(),
+            })
+    }
+
     pub async fn start_run(&self, job: Option<&str>, as_of: DateTime<Utc>) -> Result<i64> {
         let mut tx = self.begin().await?;
         let row = tx

@@ -134,6 +134,24 @@ fn the_demo_report_reads_as_a_workpaper() {
         );
     }
 
+    // What changed in the checks since the previous run of the job: the
+    // demo accepts a risk (exception #1) between its second and third run.
+    let changes = doc
+        .select(&sel("[data-aa=changes]"))
+        .next()
+        .map(text_of)
+        .expect("a section of what changed");
+    assert!(
+        changes.contains("exception #1 on shared-account")
+            && changes.contains("approved by Head of IT Security")
+            && changes.contains("added"),
+        "{changes}"
+    );
+    assert!(
+        !changes.contains("rule "),
+        "the rules did not change: {changes}"
+    );
+
     // 1. The executive summary says what was audited and found.
     let summary = doc
         .select(&sel("[data-aa=executive-summary]"))

@@ -244,6 +244,11 @@ async fn elasticsearch_logs(db: common::TestDb) {
             .filter(|(m, p, b)| m == "POST" && p == "/_search" && b["pit"]["id"] == "pit-login")
             .map(|(_, _, b)| b)
             .collect();
+        // The pages, then one count in the same point in time.
+        let (counts, searches): (Vec<&Value>, Vec<&Value>) =
+            searches.into_iter().partition(|b| b["size"] == 0);
+        assert_eq!(counts.len(), 1, "{kind}: the index's own count, once");
+        assert_eq!(counts[0]["track_total_hits"], true);
         assert_eq!(searches.len(), 2, "{kind}: three hits in pages of two");
         assert!(searches[0].get("search_after").is_none());
         assert_eq!(

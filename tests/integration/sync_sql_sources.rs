@@ -95,6 +95,17 @@ async fn sqlite_schema(db: common::TestDb) {
         .unwrap_or_else(|e| panic!("{e}"));
     let read: Vec<u64> = report.feeds.iter().map(|f| f.read).collect();
     assert_eq!(read, [3, 2, 2, 2], "{report:?}");
+    // Every feed reconciled against a COUNT(*) of its own query.
+    let counted: Vec<(u64, Option<u64>)> = report
+        .feeds
+        .iter()
+        .map(|f| (f.fetched, f.source_count))
+        .collect();
+    assert_eq!(
+        counted,
+        [(3, Some(3)), (2, Some(2)), (2, Some(2)), (2, Some(2))],
+        "{report:?}"
+    );
     let rows = db
         .store
         .fetch_all(
@@ -139,6 +150,11 @@ async fn sqlite_schema(db: common::TestDb) {
         (audit.read, audit.written),
         (2, 1),
         "the watermark row and the new one"
+    );
+    assert_eq!(
+        audit.source_count,
+        Some(2),
+        "counted with the same watermark"
     );
 }
 
@@ -343,9 +359,10 @@ fn sync_command_end_to_end() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("app: users → principals: read 3"),
+        stderr.contains("app: users → principals: read 3 (the source counts 3), kept 3"),
         "{stderr}"
     );
+    assert!(!stderr.contains("do not reconcile"), "{stderr}");
     let out = common::accessaudit()
         .args([
             "--config",
@@ -368,6 +385,77 @@ fn sync_command_end_to_end() {
         .map(|f| f["subject_id"].as_str().unwrap())
         .collect();
     assert_eq!(idle, ["2"], "ops last signed in in March: {doc}");
+    let report_of_run = |id: String| {
+        let reports = dir.path().join(format!("reports-{id}"));
+        let out = common::accessaudit()
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "report",
+                "--run",
+                &id,
+                "--out",
+            ])
+            .arg(&reports)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let html = std::fs::read_dir(&reports)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "html"))
+            .expect("an html report");
+        std::fs::read_to_string(html).unwrap()
+    };
+    let html = report_of_run(doc["run_id"].to_string());
+    assert!(html.contains(r#"data-aa="reconciliation""#), "{html}");
+    assert!(!html.contains(r#"data-aa="not-reconciled""#));
+
+    // A configured count that the rows read do not match: the sync says so,
+    // and so does every report until a sync reconciles.
+    std::fs::write(
+        dir.path().join("mapping.yaml"),
+        SQLITE_MAPPING.replace(
+            "    codes:\n      status:",
+            "    count: SELECT COUNT(*) + 1 AS n FROM users\n    codes:\n      status:",
+        ),
+    )
+    .unwrap();
+    let out = common::accessaudit()
+        .args(["--config", config.to_str().unwrap(), "sync"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("feed `users` read 3 row(s) but the source counts 4: they do not reconcile"),
+        "{stderr}"
+    );
+    let out = common::accessaudit()
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "run",
+            "--rule",
+            "idle-accounts",
+            "--as-of",
+            "2026-11-01T00:00:00Z",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let html = report_of_run(doc["run_id"].to_string());
+    assert!(html.contains(r#"data-aa="not-reconciled""#), "{html}");
+    assert!(
+        html.contains("users read 3 row(s), the source counts 4"),
+        "{html}"
+    );
 
     // A mapping that reads the password hash.
     std::fs::write(
@@ -400,7 +488,7 @@ fn sync_command_end_to_end() {
             .i64("n")
             .unwrap()
     });
-    assert_eq!(rows, Some(1), "the refused mapping never reached a sync");
+    assert_eq!(rows, Some(2), "the refused mapping never reached a sync");
 }
 
 /// A source password given as a systemd credential (`LoadCredential=`, so

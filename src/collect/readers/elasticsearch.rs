@@ -183,26 +183,60 @@ impl EsClient {
 
     /// Reads a feed: every document at or after `since` (events), or all;
     /// each page goes to `sink` (whose error, if any, comes back inside `Ok`).
+    ///
+    /// When every page was read, also returns the index's own count of the
+    /// documents the query matches, in the same point in time: what the
+    /// rows read are reconciled against.
     pub async fn read<E, F>(
         &self,
         feed: &Feed,
         since: Option<DateTime<Utc>>,
         tz: chrono_tz::Tz,
         sink: F,
-    ) -> Result<Result<(), E>, EsError>
+    ) -> Result<Result<u64, E>, EsError>
     where
         F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
     {
         let index = feed.index.as_deref().unwrap_or("");
         let keep_alive = "2m";
         let pit = self.open_pit(index, keep_alive).await?;
-        let result = self.page(feed, &pit, keep_alive, since, tz, sink).await;
+        let result = match self.page(feed, &pit, keep_alive, since, tz, sink).await {
+            Ok(Ok(pit)) => self.count(feed, &pit, keep_alive, since, tz).await.map(Ok),
+            Ok(Err(e)) => Ok(Err(e)),
+            Err(e) => Err(e),
+        };
         // Close even after a failure; a failed close only wastes the server
         // a little memory until keep_alive passes.
         let _ = self.close_pit(&pit).await;
         result
     }
 
+    /// The documents the query matches in the point in time.
+    async fn count(
+        &self,
+        feed: &Feed,
+        pit: &str,
+        keep_alive: &str,
+        since: Option<DateTime<Utc>>,
+        tz: chrono_tz::Tz,
+    ) -> Result<u64, EsError> {
+        let body = json!({
+            "size": 0,
+            "query": {"bool": {"filter": filters(feed, since, tz)}},
+            "pit": {"id": pit, "keep_alive": keep_alive},
+            "track_total_hits": true,
+        });
+        let response = self.call(Method::POST, "/_search", Some(&body)).await?;
+        response
+            .pointer("/hits/total/value")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| EsError::Shape {
+                url: self.url("/_search"),
+                message: "no hits.total.value in a counting search".into(),
+            })
+    }
+
+    /// Returns the point in time's latest id.
     async fn page<E, F>(
         &self,
         feed: &Feed,
@@ -211,20 +245,11 @@ impl EsClient {
         since: Option<DateTime<Utc>>,
         tz: chrono_tz::Tz,
         mut sink: F,
-    ) -> Result<Result<(), E>, EsError>
+    ) -> Result<Result<String, E>, EsError>
     where
         F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
     {
-        let mut filters = Vec::new();
-        if let (Some(since), Some(field)) = (since, feed.time_field.as_deref()) {
-            // The source's wall-clock time: zone-less dates in an index are
-            // stored as written, so they compare with the same text.
-            let local = utc_to_local(since, tz).format("%Y-%m-%dT%H:%M:%S%.3f");
-            filters.push(json!({"range": {field: {"gte": local.to_string(), "format": "strict_date_optional_time"}}}));
-        }
-        if let Some(extra) = &feed.filter {
-            filters.push(extra.clone());
-        }
+        let filters = filters(feed, since, tz);
         let sort = match feed.time_field.as_deref() {
             Some(field) => json!([{ field: {"order": "asc"} }]),
             None => json!(["_shard_doc"]),
@@ -273,7 +298,7 @@ impl EsClient {
                 return Ok(Err(e));
             }
             if !full {
-                return Ok(Ok(()));
+                return Ok(Ok(pit_id));
             }
             search_after = match next {
                 Some(sort) => Some(sort),
@@ -323,4 +348,18 @@ impl EsClient {
         };
         Ok(())
     }
+}
+/// The query's filters: the watermark's range on the time field (in the
+/// source's wall-clock time: zone-less dates in an index are stored as
+/// written, so they compare with the same text) and the feed's own filter.
+fn filters(feed: &Feed, since: Option<DateTime<Utc>>, tz: chrono_tz::Tz) -> Vec<Value> {
+    let mut filters = Vec::new();
+    if let (Some(since), Some(field)) = (since, feed.time_field.as_deref()) {
+        let local = utc_to_local(since, tz).format("%Y-%m-%dT%H:%M:%S%.3f");
+        filters.push(json!({"range": {field: {"gte": local.to_string(), "format": "strict_date_optional_time"}}}));
+    }
+    if let Some(extra) = &feed.filter {
+        filters.push(extra.clone());
+    }
+    filters
 }

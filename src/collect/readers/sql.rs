@@ -174,15 +174,78 @@ impl SqlSource {
     where
         F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
     {
-        let query = query.trim().trim_end_matches(';');
         let since_local = since.map(|t| utc_to_local(t, tz));
-        let sql = match (since_local, &*self) {
-            (None, _) => query.to_string(),
-            (Some(_), SqlSource::Postgres(_)) => {
+        let sql = self.since_filtered(query, since_local.is_some());
+        self.guarded(&sql, since_local, size, &mut sink).await
+    }
+
+    /// The source's own count of the rows a feed's query gives (with the
+    /// same watermark), in the same snapshot as the rows were read: what
+    /// the rows read are reconciled against. `count_query`: a configured
+    /// SELECT whose one row's first column is the count, run as written.
+    pub async fn count(
+        &mut self,
+        query: &str,
+        count_query: Option<&str>,
+        since: Option<DateTime<Utc>>,
+        tz: chrono_tz::Tz,
+    ) -> Result<u64, SqlSourceError> {
+        let since_local = since.map(|t| utc_to_local(t, tz));
+        let (sql, since_local) = match count_query {
+            Some(q) => (q.trim().trim_end_matches(';').to_string(), None),
+            None => (
+                format!(
+                    "SELECT COUNT(*) AS n FROM ({}) counted",
+                    self.since_filtered(query, since_local.is_some())
+                ),
+                since_local,
+            ),
+        };
+        let mut value = None;
+        let done: Result<(), std::convert::Infallible> = self
+            .guarded(&sql, since_local, 2, &mut async |rows: Vec<RawRow>| {
+                if value.is_none() {
+                    value = rows.first().and_then(|r| r.first()).map(|(_, v)| v.clone());
+                }
+                Ok(())
+            })
+            .await?;
+        let Ok(()) = done;
+        match value {
+            Some(RawValue::Int(n)) if n >= 0 => Ok(n as u64),
+            Some(RawValue::Text(t)) if t.trim().parse::<u64>().is_ok() => {
+                Ok(t.trim().parse::<u64>().unwrap_or(0))
+            }
+            Some(RawValue::Float(f)) if f >= 0.0 && f.fract() == 0.0 => Ok(f as u64),
+            other => Err(SqlSourceError::Refused(format!(
+                "the count query gave {other:?}, not a count (one row, a whole number first)"
+            ))),
+        }
+    }
+
+    /// A feed's query, with a watermark: only rows at or after it.
+    fn since_filtered(&self, query: &str, since: bool) -> String {
+        let query = query.trim().trim_end_matches(';');
+        match (since, self) {
+            (false, _) => query.to_string(),
+            (true, SqlSource::Postgres(_)) => {
                 format!("SELECT * FROM ({query}) src WHERE src.occurred_at >= $1")
             }
-            (Some(_), _) => format!("SELECT * FROM ({query}) src WHERE src.occurred_at >= ?"),
-        };
+            (true, _) => format!("SELECT * FROM ({query}) src WHERE src.occurred_at >= ?"),
+        }
+    }
+
+    /// Runs one statement of a feed under the source's guards.
+    async fn guarded<E, F>(
+        &mut self,
+        sql: &str,
+        since_local: Option<NaiveDateTime>,
+        size: usize,
+        sink: &mut F,
+    ) -> Result<Result<(), E>, SqlSourceError>
+    where
+        F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
+    {
         // Exactly one statement: SQLite's parser checks it under the strict
         // authorizer, which stays on while the query runs. PostgreSQL and
         // MySQL get it as a prepared statement (sqlx prepares every query
@@ -191,12 +254,12 @@ impl SqlSource {
         if let SqlSource::Sqlite(conn) = self {
             let mut handle = conn.lock_handle().await?;
             guard::install_authorizer(&mut handle, &SOURCE_QUERY);
-            if let Err(e) = guard::single_statement(&mut handle, &sql) {
+            if let Err(e) = guard::single_statement(&mut handle, sql) {
                 guard::install_authorizer(&mut handle, &SOURCE_TRUSTED);
                 return Err(SqlSourceError::Refused(e.to_string()));
             }
         }
-        let read = self.drain(&sql, since_local, size, &mut sink).await;
+        let read = self.drain(sql, since_local, size, sink).await;
         if let SqlSource::Sqlite(conn) = self {
             guard::install_authorizer(&mut conn.lock_handle().await?, &SOURCE_TRUSTED);
         }

@@ -125,8 +125,10 @@ async fn write_all(
         // Snapshots are diffed whole; events are written batch by batch.
         let mut snapshot: Vec<Vec<SqlValue>> = Vec::new();
         let mut newest: Option<DateTime<Utc>> = None;
-        reader
+        let mut fetched = 0u64;
+        report.source_count = reader
             .for_each_batch(name, feed_name, feed, since, mapping.tz(), async |raw| {
+                fetched += raw.len() as u64;
                 let cols = match &columns {
                     Some(c) => c.clone(),
                     None => {
@@ -166,6 +168,16 @@ async fn write_all(
                 Ok(())
             })
             .await?;
+        report.fetched = fetched;
+        if !report.reconciles() {
+            tracing::warn!(
+                source = name,
+                feed = %feed_name,
+                fetched = report.fetched,
+                source_count = report.source_count,
+                "the rows read do not reconcile with the source's own count"
+            );
+        }
         let columns = match columns {
             Some(c) => c,
             None => spec.key.iter().filter_map(|k| spec.column(k)).collect(),

@@ -33,11 +33,18 @@ pub enum SyncError {
 }
 
 /// What one feed did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct FeedReport {
     pub feed: String,
     pub table: String,
-    /// Rows read from the source (after code translations dropped some).
+    /// Rows the source gave (before code translations dropped any).
+    pub fetched: u64,
+    /// The source's own count of those rows, in the same snapshot (a
+    /// `COUNT(*)` over the feed's query, the index's total hits, the
+    /// file's records); `None` where none could be had.
+    pub source_count: Option<u64>,
+    /// Rows kept: read from the source after code translations dropped some.
     pub read: u64,
     /// Events: rows not seen before. Snapshots: rows written.
     pub written: u64,
@@ -45,6 +52,13 @@ pub struct FeedReport {
     pub removed: u64,
     pub granted: u64,
     pub revoked: u64,
+}
+
+impl FeedReport {
+    /// False when the source counts other than what was read.
+    pub fn reconciles(&self) -> bool {
+        self.source_count.is_none_or(|n| n == self.fetched)
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -64,7 +64,10 @@ impl Reader {
         })
     }
 
-    /// Streams a feed's rows to `sink` in batches.
+    /// Streams a feed's rows to `sink` in batches, then returns the
+    /// source's own count of them, read in the same snapshot where the
+    /// source has one (`None`: no count could be had; a file feed filtered
+    /// by its watermark).
     pub(super) async fn for_each_batch<F>(
         &mut self,
         name: &str,
@@ -73,7 +76,7 @@ impl Reader {
         since: Option<DateTime<Utc>>,
         tz: chrono_tz::Tz,
         sink: F,
-    ) -> Result<(), SyncError>
+    ) -> Result<Option<u64>, SyncError>
     where
         F: AsyncFnMut(Vec<RawRow>) -> Result<(), SyncError>,
     {
@@ -82,23 +85,40 @@ impl Reader {
             message: format!("feed `{feed_name}`: {message}"),
         };
         match self {
-            Reader::Sql(s) => s
-                .for_each_batch(feed.query.as_deref().unwrap_or(""), since, tz, BATCH, sink)
-                .await
-                .map_err(|e| fail(e.to_string()))?,
+            Reader::Sql(s) => {
+                let query = feed.query.as_deref().unwrap_or("");
+                s.for_each_batch(query, since, tz, BATCH, sink)
+                    .await
+                    .map_err(|e| fail(e.to_string()))??;
+                let count = s
+                    .count(query, feed.count.as_deref(), since, tz)
+                    .await
+                    .map_err(|e| fail(format!("counting: {e}")))?;
+                Ok(Some(count))
+            }
             Reader::Files { kind, dir } => {
                 let dir: &Path = dir;
-                if *kind == SourceKind::Csv {
+                let csv = *kind == SourceKind::Csv;
+                if csv {
                     files::read_csv(dir, feed, since, tz, BATCH, sink).await
                 } else {
                     files::read_jsonl(dir, feed, since, tz, BATCH, sink).await
                 }
-                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| fail(e.to_string()))??;
+                if since.is_some() {
+                    return Ok(None);
+                }
+                let count =
+                    files::count_records(dir, feed, csv).map_err(|e| fail(e.to_string()))?;
+                Ok(Some(count))
             }
-            Reader::Index(es) => es
-                .read(feed, since, tz, sink)
-                .await
-                .map_err(|e| fail(e.to_string()))?,
+            Reader::Index(es) => {
+                let count = es
+                    .read(feed, since, tz, sink)
+                    .await
+                    .map_err(|e| fail(e.to_string()))??;
+                Ok(Some(count))
+            }
         }
     }
 

@@ -171,6 +171,7 @@ async fn config_check(g: &Settings) -> Result<ExitCode> {
     for line in excess.iter().chain(&missing) {
         println!("warning: {line}");
     }
+    let sources_refused = check_sources(g).await;
     let refused = g.require_least_privilege && !excess.is_empty();
     if excess.is_empty() {
         println!("least privilege: ok");
@@ -185,11 +186,41 @@ async fn config_check(g: &Settings) -> Result<ExitCode> {
             excess.len()
         );
     }
-    Ok(if refused || !missing.is_empty() {
+    Ok(if refused || !missing.is_empty() || sources_refused {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Asks every source what its account may write, printing one line each;
+/// true when a source cannot be reached or can write under
+/// `require_read_only: true`.
+async fn check_sources(g: &Settings) -> bool {
+    use crate::collect::readers::sql::WriteCheck;
+    let mut refused = false;
+    for (name, source) in &g.config.sources {
+        match crate::collect::sync::write_check(name, source).await {
+            Ok(WriteCheck::CanWrite { what }) if source.require_read_only => {
+                refused = true;
+                println!(
+                    "source {name}: its account CAN WRITE ({}): refused (require_read_only: true)",
+                    what.join("; ")
+                );
+            }
+            Ok(WriteCheck::CanWrite { what }) => println!(
+                "warning: source {name}: its account can write ({}): give it SELECT only, \
+                 or set require_read_only: true to refuse it",
+                what.join("; ")
+            ),
+            Ok(check) => println!("source {name}: {check}"),
+            Err(e) => {
+                refused = true;
+                println!("source {name}: cannot be checked: {e}");
+            }
+        }
+    }
+    refused
 }
 
 async fn sync(g: &Settings, args: SyncArgs) -> Result<ExitCode> {

@@ -4,3 +4,8 @@
 -- lists what changed since the previous run of the job; NULL for runs
 -- recorded before this column.
 ALTER TABLE runs ADD COLUMN settings TEXT;
+
+-- What the source's account could write when it was synced (JSON:
+-- read_only / can_write / not_checked): the report's data proof says which
+-- sources were checked.
+ALTER TABLE syncs ADD COLUMN write_check TEXT;

@@ -41,6 +41,10 @@ pub struct SourceConfig {
     /// Elasticsearch: documents per page of search_after paging.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// Refuse to read the source when its account can write (a sync fails,
+    /// `config check` fails, `serve` does not start); without it, a warning.
+    #[serde(default)]
+    pub require_read_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -61,6 +61,27 @@ pub async fn serve(o: Overrides) -> Result<()> {
         .check_scan_privileges(&store)
         .await
         .context("the daemon did not start")?;
+    // A source whose account can write is a warning, or, with
+    // require_read_only, no start; one that cannot be reached now is the
+    // sync's to report when it runs.
+    for (name, source) in &settings.config.sources {
+        match crate::collect::sync::write_check(name, source).await {
+            Ok(crate::collect::readers::sql::WriteCheck::CanWrite { what }) => {
+                if source.require_read_only {
+                    anyhow::bail!(
+                        "the daemon did not start: source {name}: its account can write ({}), \
+                         and require_read_only refuses it",
+                        what.join("; ")
+                    );
+                }
+                tracing::warn!(source = %name, privileges = %what.join("; "), "the source's account can write: give it SELECT only");
+            }
+            Ok(check) => tracing::info!(source = %name, %check, "source write privileges checked"),
+            Err(e) => {
+                tracing::warn!(source = %name, error = %e, "the source's write privileges could not be checked at start")
+            }
+        }
+    }
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = loaded.app.settings.config.daemon.listen {
         let listener = metrics::bind(addr)

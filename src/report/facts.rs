@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::chart;
 use super::error::ReportError;
 use super::lifecycle::{self, Lifecycle};
+use crate::collect::readers::sql::WriteCheck;
 use crate::collect::sync::FeedReport;
 use crate::model::Severity;
 use crate::store::Store;
@@ -45,6 +46,9 @@ pub struct SourceProof {
     pub sync_id: i64,
     pub synced_at: DateTime<Utc>,
     pub feeds: Vec<FeedReport>,
+    /// What its account could write, in words: read-only (how that was
+    /// checked), CAN WRITE (what), or not checked (why).
+    pub write_check: String,
 }
 
 impl DataProof {
@@ -111,17 +115,25 @@ pub async fn read(
         None => None,
     };
     let mut sources = Vec::new();
-    for (source, sync_id, synced_at, summary) in store.latest_syncs(lc.run.started_at).await? {
+    for sync in store.latest_syncs(lc.run.started_at).await? {
         // A summary that does not parse (written by hand) shows no feeds
         // rather than failing the report.
-        let feeds = summary
+        let feeds = sync
+            .summary
             .and_then(|s| serde_json::from_str::<Vec<FeedReport>>(&s).ok())
             .unwrap_or_default();
+        let write_check = match sync.write_check {
+            Some(text) => serde_json::from_str::<WriteCheck>(&text)
+                .map(|c| c.to_string())
+                .unwrap_or(text),
+            None => "not checked (synced before accessaudit checked it)".to_string(),
+        };
         sources.push(SourceProof {
-            source,
-            sync_id,
-            synced_at,
+            source: sync.source,
+            sync_id: sync.id,
+            synced_at: sync.finished_at,
             feeds,
+            write_check,
         });
     }
     let proof = DataProof {

@@ -109,6 +109,9 @@ pub struct DataInfo {
 pub struct SourceRows {
     pub source: String,
     pub synced_at: String,
+    /// What the source's account could write, as checked at the sync.
+    #[serde(default)]
+    pub write_check: String,
     pub feeds: Vec<FeedRows>,
 }
 

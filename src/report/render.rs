@@ -278,6 +278,7 @@ fn signed_manifest(
                 .map(|s| manifest::SourceRows {
                     source: s.source.clone(),
                     synced_at: format_instant(s.synced_at),
+                    write_check: s.write_check.clone(),
                     feeds: s
                         .feeds
                         .iter()

@@ -66,7 +66,8 @@ pub fn sample_context() -> Value {
         "proof": {
             "rules": [{"id": "idle-accounts", "status": "ok", "reason": "", "finding_count": 1, "duration_ms": 3}],
             "tables": [{"table": "events", "rows": 10}],
-            "sources": [{"source": "crm", "synced_at": "2026-10-31 23:00 CST", "feeds": [
+            "sources": [{"source": "crm", "synced_at": "2026-10-31 23:00 CST",
+                         "write_check": "read-only (SHOW GRANTS: no privilege beyond reading)", "feeds": [
                 {"feed": "users", "table": "principals", "read": 12, "kept": 11, "source_count": "12", "reconciles": true, "difference": 0},
                 {"feed": "logs", "table": "events", "read": 9, "kept": 9, "source_count": "10", "reconciles": false, "difference": 1}]}],
             "has_sources": true,

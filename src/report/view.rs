@@ -458,6 +458,7 @@ pub fn context(
             "sources": proof.sources.iter().map(|s| json!({
                 "source": s.source,
                 "synced_at": local(s.synced_at),
+                "write_check": s.write_check,
                 "feeds": s.feeds.iter().map(|f| json!({
                     "feed": f.feed,
                     "table": f.table,

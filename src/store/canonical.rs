@@ -60,14 +60,11 @@ impl Store {
     }
 
     /// Each source's latest succeeded sync that finished at or before
-    /// `before`: (source, sync id, finished at, its summary JSON), by source.
-    pub async fn latest_syncs(
-        &self,
-        before: DateTime<Utc>,
-    ) -> Result<Vec<(String, i64, DateTime<Utc>, Option<String>)>> {
+    /// `before`, by source.
+    pub async fn latest_syncs(&self, before: DateTime<Utc>) -> Result<Vec<SyncRecord>> {
         let rows = self
             .fetch_all(
-                "SELECT s.source, s.id, s.finished_at, s.summary FROM syncs s
+                "SELECT s.source, s.id, s.finished_at, s.summary, s.write_check FROM syncs s
                   WHERE s.id = (SELECT MAX(l.id) FROM syncs l
                                  WHERE l.source = s.source AND l.status = 'succeeded'
                                    AND l.finished_at <= $1)
@@ -77,12 +74,13 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    r.req_text("source")?,
-                    r.i64("id")?.unwrap_or(0),
-                    r.time("finished_at")?.unwrap_or(before),
-                    r.text("summary")?,
-                ))
+                Ok(SyncRecord {
+                    source: r.req_text("source")?,
+                    id: r.i64("id")?.unwrap_or(0),
+                    finished_at: r.time("finished_at")?.unwrap_or(before),
+                    summary: r.text("summary")?,
+                    write_check: r.text("write_check")?,
+                })
             })
             .collect()
     }
@@ -390,4 +388,15 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A sync as recorded (`syncs`): its feeds' summary and what its account
+/// could write, both JSON as the sync wrote them.
+#[derive(Debug, Clone)]
+pub struct SyncRecord {
+    pub source: String,
+    pub id: i64,
+    pub finished_at: DateTime<Utc>,
+    pub summary: Option<String>,
+    pub write_check: Option<String>,
 }

@@ -413,6 +413,10 @@ fn sync_command_end_to_end() {
     };
     let html = report_of_run(doc["run_id"].to_string());
     assert!(html.contains(r#"data-aa="reconciliation""#), "{html}");
+    assert!(
+        html.contains("its account — read-only (the file is opened read-only)"),
+        "which sources were checked, and how: {html}"
+    );
     assert!(!html.contains(r#"data-aa="not-reconciled""#));
 
     // A configured count that the rows read do not match: the sync says so,
@@ -548,5 +552,122 @@ fn a_source_password_given_as_a_systemd_credential_is_found() {
     assert!(
         !stderr.contains(&format!(":{password}@")),
         "the password is never printed: {stderr}"
+    );
+}
+
+/// What a source's account may write, asked of the server: MariaDB's
+/// grants and PostgreSQL's table privileges, for an account that can write
+/// and one that may only read; a sync under `require_read_only: true`
+/// refuses the first and writes nothing.
+#[tokio::test]
+async fn source_accounts_that_can_write_are_named() {
+    use accessaudit::collect::readers::sql::WriteCheck;
+    use sqlx::{Connection, Executor};
+    let tz = chrono_tz::UTC;
+    let check = async |kind, url: &str, password: Option<&str>| {
+        let mut s = SqlSource::open(kind, url, password, Duration::from_secs(10), tz)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let c = s.write_check().await.expect("checked");
+        s.close().await.expect("closed");
+        c
+    };
+
+    // MariaDB: the tests' account has ALL PRIVILEGES; a reader has SELECT.
+    let admin = std::env::var("ACCESSAUDIT_TEST_MYSQL_URL").unwrap_or_else(|_| {
+        panic!("ACCESSAUDIT_TEST_MYSQL_URL is not set: start MariaDB with `eval \"$(bash .ci/services)\"`")
+    });
+    // (`.ci/services` creates the reader.)
+    match check(SourceKind::Mysql, &admin, None).await {
+        WriteCheck::CanWrite { what } => {
+            assert!(
+                what.iter().any(|g| g.contains("ALL PRIVILEGES")),
+                "{what:?}"
+            )
+        }
+        other => panic!("the tests' account can write: {other:?}"),
+    }
+    let (base, _) = split_password(&admin);
+    let reader = base.replacen("accessaudit@", "aa_reader@", 1);
+    assert!(
+        matches!(
+            check(SourceKind::Mysql, &reader, Some("reader")).await,
+            WriteCheck::ReadOnly { .. }
+        ),
+        "SELECT only"
+    );
+
+    // PostgreSQL: a role with SELECT on one table, then INSERT as well.
+    let pg = common::postgres_url();
+    let mut conn = sqlx::PgConnection::connect(&pg).await.unwrap();
+    let role = format!("aa_src_{}", fastrand::u64(..));
+    for statement in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD 'reader'"),
+        format!("CREATE TABLE {role}_t (x INT)"),
+        format!("GRANT SELECT ON {role}_t TO {role}"),
+    ] {
+        conn.execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
+    }
+    let (pg_base, _) = split_password(&pg);
+    let as_role = pg_base.replacen("accessaudit@", &format!("{role}@"), 1);
+    assert!(matches!(
+        check(SourceKind::Postgres, &as_role, Some("reader")).await,
+        WriteCheck::ReadOnly { .. }
+    ));
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "GRANT INSERT ON {role}_t TO {role}"
+    )))
+    .await
+    .unwrap();
+    match check(SourceKind::Postgres, &as_role, Some("reader")).await {
+        WriteCheck::CanWrite { what } => {
+            assert!(
+                what.iter()
+                    .any(|t| t.ends_with(&format!("{role}_t: INSERT"))),
+                "{what:?}"
+            )
+        }
+        other => panic!("INSERT is writing: {other:?}"),
+    }
+    for statement in [format!("DROP TABLE {role}_t"), format!("DROP ROLE {role}")] {
+        conn.execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
+    }
+
+    // A sync under require_read_only refuses the account that can write.
+    let dir = tempfile::tempdir().expect("dir");
+    let (admin_url, admin_password) = split_password(&admin);
+    std::fs::write(dir.path().join("password"), admin_password).unwrap();
+    let config = write_config(
+        dir.path(),
+        "mysql",
+        &admin_url,
+        "timezone: UTC\nfeeds:\n  users:\n    table: principals\n    query: SELECT 'u1' AS id, 'u1' AS login, 'active' AS status\n",
+        "    password_file: password\n    require_read_only: true\n",
+    );
+    let store = Store::connect(
+        &format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("store.db").display()
+        ),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let e = sync_source(&store, "app", &config.sources["app"], Utc::now())
+        .await
+        .expect_err("refused");
+    assert!(
+        e.to_string().contains("its account can write")
+            && e.to_string().contains("require_read_only"),
+        "{e}"
+    );
+    assert_eq!(
+        store
+            .count("SELECT COUNT(*) AS n FROM principals", &[])
+            .await
+            .unwrap(),
+        0,
+        "nothing written"
     );
 }

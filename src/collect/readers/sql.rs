@@ -319,6 +319,69 @@ impl SqlSource {
         Ok(sink(batch).await)
     }
 
+    /// What the source's account may write, asked of the source itself:
+    /// MySQL/MariaDB `SHOW GRANTS` (any privilege beyond reading),
+    /// PostgreSQL `has_table_privilege` on every table (INSERT, UPDATE,
+    /// DELETE, TRUNCATE) and superuser; a SQLite file is opened read-only.
+    pub async fn write_check(&mut self) -> Result<WriteCheck, SqlSourceError> {
+        match self {
+            SqlSource::Mysql(conn) => {
+                let grants: Vec<String> = sqlx::query_scalar("SHOW GRANTS FOR CURRENT_USER()")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let writes: Vec<String> = grants
+                    .into_iter()
+                    .filter(|g| mysql_grant_writes(g))
+                    .collect();
+                Ok(match writes.is_empty() {
+                    true => WriteCheck::ReadOnly {
+                        how: "SHOW GRANTS: no privilege beyond reading".into(),
+                    },
+                    false => WriteCheck::CanWrite { what: writes },
+                })
+            }
+            SqlSource::Postgres(conn) => {
+                let superuser: Option<bool> = sqlx::query_scalar(
+                    "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+                )
+                .fetch_optional(&mut *conn)
+                .await?;
+                if superuser == Some(true) {
+                    return Ok(WriteCheck::CanWrite {
+                        what: vec!["the role is a superuser".into()],
+                    });
+                }
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT n.nspname || '.' || c.relname || ': ' ||
+                            concat_ws(', ',
+                              CASE WHEN has_table_privilege(c.oid, 'INSERT') THEN 'INSERT' END,
+                              CASE WHEN has_table_privilege(c.oid, 'UPDATE') THEN 'UPDATE' END,
+                              CASE WHEN has_table_privilege(c.oid, 'DELETE') THEN 'DELETE' END,
+                              CASE WHEN has_table_privilege(c.oid, 'TRUNCATE') THEN 'TRUNCATE' END)
+                       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE c.relkind IN ('r', 'p')
+                        AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                        AND n.nspname NOT LIKE 'pg\\_%'
+                        AND (has_table_privilege(c.oid, 'INSERT') OR has_table_privilege(c.oid, 'UPDATE')
+                             OR has_table_privilege(c.oid, 'DELETE') OR has_table_privilege(c.oid, 'TRUNCATE'))
+                      ORDER BY 1 LIMIT 20",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                Ok(match tables.is_empty() {
+                    true => WriteCheck::ReadOnly {
+                        how: "has_table_privilege: no INSERT, UPDATE, DELETE or TRUNCATE on any table"
+                            .into(),
+                    },
+                    false => WriteCheck::CanWrite { what: tables },
+                })
+            }
+            SqlSource::Sqlite(_) => Ok(WriteCheck::ReadOnly {
+                how: "the file is opened read-only".into(),
+            }),
+        }
+    }
+
     /// Ends the read-only transaction.
     pub async fn close(self) -> Result<(), SqlSourceError> {
         match self {
@@ -336,6 +399,62 @@ impl SqlSource {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether one `SHOW GRANTS` line gives more than reading: `GRANT USAGE`
+/// (no privilege), `SELECT`, `SHOW VIEW` and `PROCESS`-free read grants
+/// are reading; anything else (INSERT, UPDATE, DELETE, ALL PRIVILEGES,
+/// CREATE, DROP, ALTER, GRANT OPTION, …) is writing. Role grants
+/// (`GRANT `r`@`%` TO …`) are judged by the role's own lines, which
+/// `SHOW GRANTS` does not list: they count as writing, to be safe.
+fn mysql_grant_writes(grant: &str) -> bool {
+    let upper = grant.to_ascii_uppercase();
+    let Some(rest) = upper.strip_prefix("GRANT ") else {
+        return false;
+    };
+    if upper.starts_with("GRANT PROXY ON") {
+        return true;
+    }
+    let Some((privileges, _)) = rest.split_once(" ON ") else {
+        // `GRANT role TO user`: a role whose privileges are not shown here.
+        return true;
+    };
+    // Column lists (`SELECT (a, b)`) hold commas of their own.
+    let mut bare = String::with_capacity(privileges.len());
+    let mut depth = 0usize;
+    for c in privileges.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => bare.push(c),
+            _ => {}
+        }
+    }
+    let read_only = ["USAGE", "SELECT", "SHOW VIEW", "SHOW DATABASES"];
+    let writes = bare
+        .split(',')
+        .map(|p| p.trim())
+        .any(|p| !read_only.contains(&p));
+    writes || upper.contains("WITH GRANT OPTION")
+}
+
+/// What a source's account may write, as its server says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WriteCheck {
+    ReadOnly { how: String },
+    CanWrite { what: Vec<String> },
+    NotChecked { why: String },
+}
+
+impl std::fmt::Display for WriteCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteCheck::ReadOnly { how } => write!(f, "read-only ({how})"),
+            WriteCheck::CanWrite { what } => write!(f, "CAN WRITE: {}", what.join("; ")),
+            WriteCheck::NotChecked { why } => write!(f, "not checked ({why})"),
+        }
     }
 }
 
@@ -437,4 +556,30 @@ fn sqlite_row(row: &SqliteRow) -> Result<RawRow, SqlSourceError> {
         out.push((name, value));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mysql_grant_writes;
+
+    #[test]
+    fn mysql_grants_that_only_read_are_read_only() {
+        for g in [
+            "GRANT USAGE ON *.* TO `audit`@`%`",
+            "GRANT SELECT ON `wk_crm_single`.* TO `audit`@`%`",
+            "GRANT SELECT, SHOW VIEW ON `crm`.* TO `audit`@`localhost`",
+            "GRANT SELECT (`id`, `name`) ON `crm`.`t` TO `audit`@`%`",
+        ] {
+            assert!(!mysql_grant_writes(g), "{g}");
+        }
+        for g in [
+            "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION",
+            "GRANT SELECT, INSERT, UPDATE ON `crm`.* TO `app`@`%`",
+            "GRANT DELETE ON `crm`.`wk_admin_user` TO `app`@`%`",
+            "GRANT SELECT ON `crm`.* TO `audit`@`%` WITH GRANT OPTION",
+            "GRANT `writer`@`%` TO `audit`@`%`",
+        ] {
+            assert!(mysql_grant_writes(g), "{g}");
+        }
+    }
 }

@@ -28,6 +28,7 @@ mod snapshot;
 use chrono::{DateTime, Utc};
 
 use super::mapping::{Feed, Mapping};
+use super::readers::sql::WriteCheck;
 use super::readers::{RawRow, convert_row};
 use super::source::SourceConfig;
 use super::tables::{self, ColumnSpec, TableSpec};
@@ -78,9 +79,63 @@ async fn sync_with(
     now: DateTime<Utc>,
 ) -> Result<SyncReport, SyncError> {
     let mut reader = Reader::open(name, source, mapping).await?;
-    let result = write_all(store, name, &mut reader, mapping, now).await;
+    let result = match checked_read_only(name, source, &mut reader).await {
+        Ok(check) => write_all(store, name, &mut reader, mapping, now, &check).await,
+        Err(e) => Err(e),
+    };
     reader.close().await;
     result
+}
+
+/// Checks what the source's account may write: a warning, or a refusal
+/// with `require_read_only: true`.
+async fn checked_read_only(
+    name: &str,
+    source: &SourceConfig,
+    reader: &mut Reader,
+) -> Result<WriteCheck, SyncError> {
+    let check = reader.write_check().await.map_err(|e| match e {
+        SyncError::Source { message, .. } => SyncError::Source {
+            source_name: name.to_string(),
+            message,
+        },
+        other => other,
+    })?;
+    if let WriteCheck::CanWrite { what } = &check {
+        if source.require_read_only {
+            return Err(SyncError::Source {
+                source_name: name.to_string(),
+                message: format!(
+                    "its account can write ({}), and require_read_only refuses it: give it SELECT only",
+                    what.join("; ")
+                ),
+            });
+        }
+        tracing::warn!(source = name, privileges = %what.join("; "), "the source's account can write: give it SELECT only");
+    }
+    Ok(check)
+}
+
+/// Opens a source and checks what its account may write, for `config
+/// check` and the daemon's start: `Err` when it cannot be reached.
+pub async fn write_check(name: &str, source: &SourceConfig) -> Result<WriteCheck, SyncError> {
+    let mapping = Mapping::load(&source.mapping, source.kind.style())?;
+    let work = async {
+        let mut reader = Reader::open(name, source, &mapping).await?;
+        let check = reader.write_check().await;
+        reader.close().await;
+        check
+    };
+    let check = tokio::time::timeout(source.timeout.0, work)
+        .await
+        .unwrap_or_else(|_| Err(SyncError::Timeout(name.to_string())));
+    check.map_err(|e| match e {
+        SyncError::Source { message, .. } => SyncError::Source {
+            source_name: name.to_string(),
+            message,
+        },
+        other => other,
+    })
 }
 
 async fn write_all(
@@ -89,12 +144,17 @@ async fn write_all(
     reader: &mut Reader,
     mapping: &Mapping,
     now: DateTime<Utc>,
+    check: &WriteCheck,
 ) -> Result<SyncReport, SyncError> {
     let mut tx = store.begin().await?;
     let sync_id = tx
         .fetch_optional(
-            "INSERT INTO syncs (source, started_at, status) VALUES ($1, $2, 'succeeded') RETURNING id",
-            &[SqlValue::text(name), SqlValue::time(now)],
+            "INSERT INTO syncs (source, started_at, status, write_check) VALUES ($1, $2, 'succeeded', $3) RETURNING id",
+            &[
+                SqlValue::text(name),
+                SqlValue::time(now),
+                SqlValue::text(serde_json::to_string(check).unwrap_or_default()),
+            ],
         )
         .await?
         .map(|r| r.i64("id"))

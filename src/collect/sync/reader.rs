@@ -9,7 +9,7 @@ use super::outcome::SyncError;
 use super::rows::BATCH;
 use crate::collect::mapping::{Feed, Mapping};
 use crate::collect::readers::elasticsearch::{EsClient, Flavor};
-use crate::collect::readers::sql::SqlSource;
+use crate::collect::readers::sql::{SqlSource, WriteCheck};
 use crate::collect::readers::{RawRow, files};
 use crate::collect::source::{SourceConfig, SourceKind};
 
@@ -120,6 +120,22 @@ impl Reader {
                 Ok(Some(count))
             }
         }
+    }
+
+    /// What the source's account may write (see `SqlSource::write_check`).
+    pub(super) async fn write_check(&mut self) -> Result<WriteCheck, SyncError> {
+        Ok(match self {
+            Reader::Sql(s) => s.write_check().await.map_err(|e| SyncError::Source {
+                source_name: String::new(),
+                message: format!("checking its write privileges: {e}"),
+            })?,
+            Reader::Files { .. } => WriteCheck::NotChecked {
+                why: "files: accessaudit only opens them for reading".into(),
+            },
+            Reader::Index(_) => WriteCheck::NotChecked {
+                why: "Elasticsearch/OpenSearch: the account's privileges are not inspected".into(),
+            },
+        })
     }
 
     pub(super) async fn close(self) {

@@ -381,40 +381,37 @@ fn directory_problems(
         )),
         None => {}
     }
-    match &feed.members {
-        Some(members) => {
-            if feed.table != tables::GRANTS.name {
-                problems.push((
-                    at("members"),
-                    "`members` makes grants: the feed's table must be grants".into(),
-                ));
-            }
-            for (field, present) in [
-                ("filter", feed.filter.is_some()),
-                ("columns", !feed.columns.is_empty()),
-                ("base", feed.base.is_some()),
-            ] {
-                if present {
-                    problems.push((at(field), format!("a `members` feed takes no `{field}` (the accounts' and groups' feeds say where to search)")));
-                }
-            }
-            let table_of = |n: &str| feeds.get(n).map(|f| f.table.as_str());
-            for (field, message) in directory::check_members(members, table_of) {
-                problems.push((format!("feeds.{name}.members.{field}"), message));
-            }
-            for attribute in [&members.attribute, &members.member_of]
-                .into_iter()
-                .flatten()
-            {
-                if let Some(word) = credential_word(attribute) {
-                    problems.push((
-                        at("members"),
-                        format!("attribute `{attribute}` looks like a credential (`{word}`)"),
-                    ));
-                }
+    if let Some(members) = &feed.members {
+        if feed.table != tables::GRANTS.name {
+            problems.push((
+                at("members"),
+                "`members` makes grants: the feed's table must be grants".into(),
+            ));
+        }
+        for (field, present) in [
+            ("filter", feed.filter.is_some()),
+            ("columns", !feed.columns.is_empty()),
+            ("base", feed.base.is_some()),
+        ] {
+            if present {
+                problems.push((at(field), format!("a `members` feed takes no `{field}` (the accounts' and groups' feeds say where to search)")));
             }
         }
-        None => {}
+        let table_of = |n: &str| feeds.get(n).map(|f| f.table.as_str());
+        for (field, message) in directory::check_members(members, table_of) {
+            problems.push((format!("feeds.{name}.members.{field}"), message));
+        }
+        for attribute in [&members.attribute, &members.member_of]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(word) = credential_word(attribute) {
+                problems.push((
+                    at("members"),
+                    format!("attribute `{attribute}` looks like a credential (`{word}`)"),
+                ));
+            }
+        }
     }
     let dn_refs = feed.columns.iter().filter(|(_, s)| {
         matches!(

@@ -14,10 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let Some(text) = accessaudit_fuzz::text(rest) else {
         return;
     };
-    let style = match style % 3 {
+    let style = match style % 4 {
         0 => FeedStyle::Sql,
         1 => FeedStyle::File,
-        _ => FeedStyle::Index,
+        2 => FeedStyle::Index,
+        _ => FeedStyle::Directory,
     };
     match Mapping::parse(Path::new("mapping.yaml"), text, style) {
         Ok(mapping) => {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::directory::{self, Convert, Members};
 use super::tables::{self, TableSpec};
 use crate::yaml::LocatedErrors;
 use crate::yaml::{self, LocatedError};
@@ -82,8 +83,16 @@ pub struct Feed {
     #[serde(default)]
     pub index: Option<String>,
     /// Elasticsearch: an extra query clause (e.g. a `terms` filter), as YAML.
+    /// LDAP: the search filter (RFC 4515), a string.
     #[serde(default)]
     pub filter: Option<serde_json::Value>,
+    /// LDAP: where to search, if not the source's `base_dn` (a DN; one
+    /// ending in the base DN, or relative to it: `ou=People`).
+    #[serde(default)]
+    pub base: Option<String>,
+    /// LDAP, table grants: memberships from groups (see `directory`).
+    #[serde(default)]
+    pub members: Option<Members>,
     /// Document sources, events: the field the watermark and the
     /// Elasticsearch time range and sort apply to.
     #[serde(default)]
@@ -107,6 +116,23 @@ pub enum ColumnSource {
         /// The same value in every row (e.g. `action: {value: login}`).
         value: String,
     },
+    /// LDAP: an attribute read through a conversion
+    /// (`status: {attribute: userAccountControl, as: account_control}`).
+    Attribute {
+        attribute: String,
+        #[serde(rename = "as")]
+        convert: Convert,
+    },
+}
+
+impl ColumnSource {
+    /// The field or attribute read, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ColumnSource::Field(f) | ColumnSource::Attribute { attribute: f, .. } => Some(f),
+            ColumnSource::Constant { .. } => None,
+        }
+    }
 }
 
 /// Which feeds a kind of source can serve.
@@ -115,6 +141,8 @@ pub enum FeedStyle {
     Sql,
     File,
     Index,
+    /// LDAP: a search per feed (`filter`, `base`), or memberships (`members`).
+    Directory,
 }
 
 impl Feed {
@@ -229,12 +257,44 @@ impl Mapping {
                         ("count", feed.count.is_some()),
                     ],
                 ),
+                FeedStyle::Directory => (
+                    "filter` or `members",
+                    &[
+                        ("query", feed.query.is_some()),
+                        ("count", feed.count.is_some()),
+                        ("file", feed.file.is_some()),
+                        ("index", feed.index.is_some()),
+                        ("time_field", feed.time_field.is_some()),
+                    ],
+                ),
             };
             let has_wanted = match style {
                 FeedStyle::Sql => feed.query.is_some(),
                 FeedStyle::File => feed.file.is_some(),
                 FeedStyle::Index => feed.index.is_some(),
+                FeedStyle::Directory => feed.filter.is_some() || feed.members.is_some(),
             };
+            if style == FeedStyle::Directory {
+                problems.extend(directory_problems(name, feed, &self.feeds));
+            } else {
+                for (field, present) in [
+                    ("base", feed.base.is_some()),
+                    ("members", feed.members.is_some()),
+                ] {
+                    if present {
+                        problems
+                            .push((at(field), format!("`{field}` applies only to LDAP sources")));
+                    }
+                }
+                for (column, source) in &feed.columns {
+                    if matches!(source, ColumnSource::Attribute { .. }) {
+                        problems.push((
+                            format!("feeds.{name}.columns.{column}"),
+                            "`attribute` / `as` applies only to LDAP sources".into(),
+                        ));
+                    }
+                }
+            }
             if !has_wanted {
                 problems.push((
                     format!("feeds.{name}"),
@@ -277,7 +337,7 @@ impl Mapping {
                             format!("table {} has no column `{column}`", spec.name),
                         ));
                     }
-                    if let ColumnSource::Field(field) = source
+                    if let Some(field) = source.field()
                         && let Some(word) = credential_word(field)
                     {
                         problems.push((
@@ -286,7 +346,12 @@ impl Mapping {
                         ));
                     }
                 }
-                for required in spec.columns.iter().filter(|c| c.required) {
+                // A membership feed makes its rows' columns itself.
+                for required in spec
+                    .columns
+                    .iter()
+                    .filter(|c| c.required && feed.members.is_none())
+                {
                     if !feed.columns.contains_key(required.name) {
                         problems.push((
                             at("columns"),
@@ -323,6 +388,82 @@ impl Mapping {
     }
 }
 
+/// The checks only a directory feed has: a string filter that parses, no
+/// events (a directory keeps no event log), a membership feed's parts.
+fn directory_problems(
+    name: &str,
+    feed: &Feed,
+    feeds: &BTreeMap<String, Feed>,
+) -> Vec<(String, String)> {
+    let at = |field: &str| format!("feeds.{name}.{field}");
+    let mut problems = Vec::new();
+    if feed.incremental() {
+        problems.push((at("table"), "an LDAP source has no events feed".into()));
+    }
+    match &feed.filter {
+        Some(serde_json::Value::String(f)) => {
+            if let Err(e) = directory::check_filter(f) {
+                problems.push((at("filter"), e));
+            }
+        }
+        Some(_) => problems.push((
+            at("filter"),
+            "an LDAP filter is a string, e.g. \"(objectClass=inetOrgPerson)\"".into(),
+        )),
+        None => {}
+    }
+    if let Some(members) = &feed.members {
+        if feed.table != tables::GRANTS.name {
+            problems.push((
+                at("members"),
+                "`members` makes grants: the feed's table must be grants".into(),
+            ));
+        }
+        for (field, present) in [
+            ("filter", feed.filter.is_some()),
+            ("columns", !feed.columns.is_empty()),
+            ("base", feed.base.is_some()),
+        ] {
+            if present {
+                problems.push((at(field), format!("a `members` feed takes no `{field}` (the accounts' and groups' feeds say where to search)")));
+            }
+        }
+        let table_of = |n: &str| feeds.get(n).map(|f| f.table.as_str());
+        for (field, message) in directory::check_members(members, table_of) {
+            problems.push((format!("feeds.{name}.members.{field}"), message));
+        }
+        for attribute in [&members.attribute, &members.member_of]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(word) = credential_word(attribute) {
+                problems.push((
+                    at("members"),
+                    format!("attribute `{attribute}` looks like a credential (`{word}`)"),
+                ));
+            }
+        }
+    }
+    let dn_refs = feed.columns.iter().filter(|(_, s)| {
+        matches!(
+            s,
+            ColumnSource::Attribute {
+                convert: Convert::DnRef,
+                ..
+            }
+        )
+    });
+    for (column, _) in dn_refs {
+        if column == "id" {
+            problems.push((
+                format!("feeds.{name}.columns.id"),
+                "`id` cannot be a reference to another entry".into(),
+            ));
+        }
+    }
+    problems
+}
+
 /// Words that name credentials in column and field names.
 const CREDENTIAL_WORDS: &[&str] = &[
     "password",
@@ -337,8 +478,15 @@ const CREDENTIAL_WORDS: &[&str] = &[
     "private_key",
     "hash",
 ];
-/// Canonical columns whose names contain such a word but hold no credential.
-const ALLOWED_NAMES: &[&str] = &["password_changed_at"];
+/// Canonical columns and directory attributes whose names contain such a
+/// word but hold no credential (when a password was set or locked out).
+const ALLOWED_NAMES: &[&str] = &[
+    "password_changed_at",
+    "pwdlastset",
+    "pwdchangedtime",
+    "pwdaccountlockedtime",
+    "pwdlastsuccess",
+];
 
 /// The credential word in an identifier, if any.
 fn credential_word(identifier: &str) -> Option<&'static str> {

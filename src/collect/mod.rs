@@ -3,6 +3,7 @@
 //! into them with history (`accessaudit sync`).
 
 pub mod csv_import;
+pub mod directory;
 pub mod mapping;
 pub mod readers;
 pub mod source;

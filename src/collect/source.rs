@@ -38,13 +38,28 @@ pub struct SourceConfig {
     /// configured time zone). No schedule: `accessaudit sync` only.
     #[serde(default)]
     pub schedule: Option<String>,
-    /// Elasticsearch: documents per page of search_after paging.
+    /// Elasticsearch: documents per page of search_after paging; LDAP: the
+    /// page size of simple paged results (RFC 2696; AD serves at most 1000).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     /// Refuse to read the source when its account can write (a sync fails,
     /// `config check` fails, `serve` does not start); without it, a warning.
     #[serde(default)]
     pub require_read_only: bool,
+    /// LDAP: the DN of the simple bind (the password as above).
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    /// LDAP: where the feeds search (a feed's `base` narrows it).
+    #[serde(default)]
+    pub base_dn: Option<String>,
+    /// LDAP: upgrade an `ldap://` connection with StartTLS (required for
+    /// `ldap://`: a simple bind must not cross the network in clear).
+    #[serde(default)]
+    pub starttls: bool,
+    /// LDAP: the CA certificate(s) (PEM) the directory's certificate must
+    /// chain to, instead of the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -57,6 +72,7 @@ pub enum SourceKind {
     Jsonl,
     Elasticsearch,
     Opensearch,
+    Ldap,
 }
 
 impl SourceKind {
@@ -65,6 +81,7 @@ impl SourceKind {
             SourceKind::Mysql | SourceKind::Postgres | SourceKind::Sqlite => FeedStyle::Sql,
             SourceKind::Csv | SourceKind::Jsonl => FeedStyle::File,
             SourceKind::Elasticsearch | SourceKind::Opensearch => FeedStyle::Index,
+            SourceKind::Ldap => FeedStyle::Directory,
         }
     }
 }
@@ -94,6 +111,7 @@ impl SourceConfig {
                     SourceKind::Mysql => &["mysql://", "mariadb://"],
                     SourceKind::Postgres => &["postgres://", "postgresql://"],
                     SourceKind::Sqlite => &["sqlite:"],
+                    SourceKind::Ldap => &["ldaps://", "ldap://"],
                     _ => &["http://", "https://"],
                 };
                 if !schemes.iter().any(|s| url.starts_with(s)) {
@@ -120,6 +138,7 @@ impl SourceConfig {
                 "give password_file or password_env, not both".into(),
             ));
         }
+        problems.extend(self.check_ldap());
         if self.page_size == 0 || self.page_size > 10_000 {
             problems.push(("page_size".into(), "between 1 and 10000".into()));
         }
@@ -127,6 +146,63 @@ impl SourceConfig {
             && let Err(e) = crate::schedule::Schedule::parse(s, tz)
         {
             problems.push(("schedule".into(), e));
+        }
+        problems
+    }
+
+    /// The fields only an LDAP source takes, and how it must be secured.
+    fn check_ldap(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if self.kind != SourceKind::Ldap {
+            for (field, present) in [
+                ("bind_dn", self.bind_dn.is_some()),
+                ("base_dn", self.base_dn.is_some()),
+                ("starttls", self.starttls),
+                ("ca_file", self.ca_file.is_some()),
+            ] {
+                if present {
+                    problems.push((
+                        field.into(),
+                        format!("`{field}` applies only to `kind: ldap`"),
+                    ));
+                }
+            }
+            return problems;
+        }
+        if self.base_dn.is_none() {
+            problems.push(("kind".into(), "an LDAP source needs `base_dn`".into()));
+        }
+        if self.bind_dn.is_none() {
+            problems.push((
+                "kind".into(),
+                "an LDAP source needs `bind_dn` (a simple bind)".into(),
+            ));
+        }
+        if self.username.is_some() {
+            problems.push((
+                "username".into(),
+                "an LDAP source binds as `bind_dn`".into(),
+            ));
+        }
+        if self.password_env.is_none() && self.password_file.is_none() {
+            problems.push((
+                "kind".into(),
+                "an LDAP source needs password_env or password_file (the bind's password)".into(),
+            ));
+        }
+        let url = self.url.as_deref().unwrap_or("");
+        if url.starts_with("ldaps://") && self.starttls {
+            problems.push((
+                "starttls".into(),
+                "ldaps:// is TLS already: StartTLS applies to ldap://".into(),
+            ));
+        }
+        if url.starts_with("ldap://") && !self.starttls {
+            problems.push((
+                "url".into(),
+                "ldap:// would send the bind password in clear: use ldaps:// or `starttls: true`"
+                    .into(),
+            ));
         }
         problems
     }
@@ -140,6 +216,7 @@ impl SourceConfig {
         join(&mut self.mapping);
         self.path.iter_mut().for_each(join);
         self.password_file.iter_mut().for_each(join);
+        self.ca_file.iter_mut().for_each(join);
     }
 
     /// The password, read now from its environment variable or file (a

@@ -138,12 +138,15 @@ where
                 .map(|(column, source)| {
                     let value = match source {
                         ColumnSource::Constant { value } => RawValue::Text(value.clone()),
-                        ColumnSource::Field(f) => match position(f).and_then(|i| record.get(i)) {
-                            Some(cell) if !cell.trim().is_empty() => {
-                                RawValue::Text(cell.to_string())
+                        // `Attribute` is an LDAP column: refused for files at load.
+                        ColumnSource::Field(f) | ColumnSource::Attribute { attribute: f, .. } => {
+                            match position(f).and_then(|i| record.get(i)) {
+                                Some(cell) if !cell.trim().is_empty() => {
+                                    RawValue::Text(cell.to_string())
+                                }
+                                _ => RawValue::Null,
                             }
-                            _ => RawValue::Null,
-                        },
+                        }
                     };
                     (column.clone(), value)
                 })
@@ -278,7 +281,9 @@ pub fn document_row(
             .map(|(column, src)| {
                 let value = match src {
                     ColumnSource::Constant { value } => RawValue::Text(value.clone()),
-                    ColumnSource::Field(f) => field(f),
+                    ColumnSource::Field(f) | ColumnSource::Attribute { attribute: f, .. } => {
+                        field(f)
+                    }
                 };
                 (column.clone(), value)
             })

@@ -1,5 +1,6 @@
 //! Readers of foreign sources: SQL databases (MySQL/MariaDB, PostgreSQL,
-//! SQLite), CSV files, JSON Lines exports and Elasticsearch/OpenSearch.
+//! SQLite), CSV files, JSON Lines exports, Elasticsearch/OpenSearch and
+//! LDAP directories.
 //!
 //! Every reader yields rows of [`RawValue`]s named by canonical column;
 //! [`convert_row`] applies the mapping's codes and the source's time zone and
@@ -8,6 +9,7 @@
 
 pub mod elasticsearch;
 pub mod files;
+pub mod ldap;
 pub mod sql;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

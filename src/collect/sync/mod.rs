@@ -302,6 +302,9 @@ fn feed_columns(
                 return Ok(spec.key.iter().filter_map(|k| spec.column(k)).collect());
             }
         }
+    } else if feed.members.is_some() {
+        // A directory's membership feed: the rows it makes (readers::ldap).
+        ["id", "principal_id", "role_id"].map(String::from).to_vec()
     } else {
         feed.columns.keys().cloned().collect()
     };

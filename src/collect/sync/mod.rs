@@ -9,8 +9,11 @@
 //!   wrote last time and no longer has is deleted; a grant is not deleted
 //!   but revoked (`revoked_at` = the sync time), so that `run --as-of` an
 //!   earlier instant still sees it. A grant first seen gets `granted_at` =
-//!   the sync time when the source has none (WukongCRM records none). Each
-//!   grant and revoke is written to `access_changes`.
+//!   the sync time when the source has none (WukongCRM records none), and
+//!   `granted_at_basis` says which it is (`snapshot::prepare_grants`); a
+//!   re-grant never reaches back into its archived interval. Each grant and
+//!   revoke is written to `access_changes`. The sync records (`syncs`) are
+//!   what `run --as-of` reads to know a source's first sync.
 //! - Each version of an account is kept in `principal_history` with
 //!   valid_from / valid_to; the engine reads the version valid at T.
 //! - Events are incremental: each feed keeps a watermark (the newest
@@ -107,9 +110,10 @@ async fn write_all(
         now,
         backend: store.backend(),
     };
-    let mapping_name = mapping.file.display().to_string();
     let mut reports = Vec::new();
     for (feed_name, feed) in mapping.ordered_feeds() {
+        // Errors found while syncing point at the feed in the mapping file.
+        let mapping_name = mapping.place_of(feed);
         let spec = feed.spec();
         let since = if feed.incremental() {
             watermark(&mut tx, name, feed_name).await?
@@ -137,7 +141,7 @@ async fn write_all(
                                 message,
                             }
                         })?;
-                        if !raw.is_empty() || feed.query.is_none() {
+                        if !raw.is_empty() || !reads_names(feed) {
                             columns = Some(c.clone());
                         }
                         c
@@ -185,6 +189,7 @@ async fn write_all(
                 spec,
                 &columns,
                 snapshot,
+                tables::grant_basis::SOURCE,
                 &mut report,
             )
             .await?;
@@ -222,7 +227,7 @@ fn feed_columns(
     spec: &'static TableSpec,
     raw: &[RawRow],
 ) -> Result<Vec<&'static ColumnSpec>, String> {
-    let names: Vec<String> = if feed.query.is_some() {
+    let names: Vec<String> = if reads_names(feed) {
         match raw.first() {
             Some(row) => row.iter().map(|(n, _)| n.clone()).collect(),
             // No rows: only the key matters (to remove what is gone).
@@ -242,7 +247,7 @@ fn feed_columns(
             Some(c) => columns.push(c),
             None => {
                 return Err(format!(
-                    "the query returns column `{n}`, which table {} does not have; its columns are {}",
+                    "the feed gives column `{n}`, which table {} does not have; its columns are {}",
                     spec.name,
                     spec.columns
                         .iter()
@@ -262,6 +267,12 @@ fn feed_columns(
         }
     }
     Ok(columns)
+}
+
+/// Whether a feed's columns are the names its rows carry (a query's result
+/// columns, a file with canonical names) rather than its `columns:`.
+fn reads_names(feed: &Feed) -> bool {
+    feed.query.is_some() || feed.same_named()
 }
 
 fn mark_privileged(columns: &[&'static ColumnSpec], rows: &mut [Vec<SqlValue>], ids: &[String]) {

@@ -83,7 +83,14 @@ impl Reader {
         };
         match self {
             Reader::Sql(s) => s
-                .for_each_batch(feed.query.as_deref().unwrap_or(""), since, tz, BATCH, sink)
+                .for_each_batch(
+                    feed.query.as_deref().unwrap_or(""),
+                    &feed.dated,
+                    since,
+                    tz,
+                    BATCH,
+                    sink,
+                )
                 .await
                 .map_err(|e| fail(e.to_string()))?,
             Reader::Files { kind, dir } => {

@@ -170,7 +170,7 @@ async fn write_all(
                 Ok(())
             })
             .await?;
-        let columns = match columns {
+        let mut columns = match columns {
             Some(c) => c,
             None => spec.key.iter().filter_map(|k| spec.column(k)).collect(),
         };
@@ -180,7 +180,7 @@ async fn write_all(
             }
         } else {
             if spec.name == tables::ROLES.name && !mapping.privileged.roles.is_empty() {
-                mark_privileged(&columns, &mut snapshot, &mapping.privileged.roles);
+                mark_privileged(&mut columns, &mut snapshot, &mapping.privileged.roles);
             }
             write_snapshot(
                 &mut tx,
@@ -275,7 +275,21 @@ fn reads_names(feed: &Feed) -> bool {
     feed.query.is_some() || feed.same_named()
 }
 
-fn mark_privileged(columns: &[&'static ColumnSpec], rows: &mut [Vec<SqlValue>], ids: &[String]) {
+/// `privileged.roles`: the listed roles are privileged whatever the feed
+/// says, also when it gives no `privileged` column (RuoYi's `sys_role`
+/// has none): the column is added, false for the others.
+fn mark_privileged(
+    columns: &mut Vec<&'static ColumnSpec>,
+    rows: &mut [Vec<SqlValue>],
+    ids: &[String],
+) {
+    if !columns.iter().any(|c| c.name == "privileged")
+        && let Some(flag) = tables::ROLES.column("privileged")
+    {
+        columns.push(flag);
+        rows.iter_mut()
+            .for_each(|r| r.push(SqlValue::Bool(Some(false))));
+    }
     let id_at = columns.iter().position(|c| c.name == "id");
     let flag_at = columns.iter().position(|c| c.name == "privileged");
     let (Some(id_at), Some(flag_at)) = (id_at, flag_at) else {

@@ -130,12 +130,15 @@ async fn evaluate_all(
         scan: store,
         record,
     } = stores;
+    // Read through the store's own connection, not the scan's: the sync
+    // records are the engine's tables, which a least-privilege scan role
+    // may not read (README, "Database roles").
+    let gap = history_gap(store, as_of).await?;
     let mut scan = store.begin_scan().await?;
     let newest_event = scan.newest_event(as_of).await?;
     let has_events = newest_event.is_some() || scan.has_events().await?;
     let backend = store.backend();
     let principals = principals_at(&mut scan, backend, as_of).await?;
-    let gap = history_gap(&mut scan, as_of).await?;
     let ctx = Context {
         as_of,
         backend,
@@ -233,8 +236,8 @@ async fn evaluate_all(
 /// source only from its first sync on, so the instant cannot be
 /// reconstructed. Events carry their own instants and CSV imports have no
 /// sync record: neither makes a gap.
-async fn history_gap(tx: &mut Tx, as_of: DateTime<Utc>) -> Result<Option<String>> {
-    let late = tx
+async fn history_gap(store: &Store, as_of: DateTime<Utc>) -> Result<Option<String>> {
+    let late = store
         .fetch_all(
             "SELECT source, MIN(started_at) AS first_sync FROM syncs
               WHERE status = 'succeeded' AND source IN (SELECT source FROM source_rows)

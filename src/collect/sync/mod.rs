@@ -40,7 +40,7 @@ use events::{set_watermark, watermark, write_events};
 pub use outcome::{FeedReport, SyncError, SyncReport};
 use reader::Reader;
 use rows::SyncCtx;
-use snapshot::{super_users, write_snapshot};
+use snapshot::{SnapshotFeed, super_users, write_snapshot};
 
 /// Syncs one source as of `now` (the instant recorded for first-seen
 /// grants, revokes and account versions).
@@ -185,11 +185,13 @@ async fn write_all(
             write_snapshot(
                 &mut tx,
                 &ctx,
-                feed_name,
+                SnapshotFeed {
+                    name: feed_name,
+                    dated_by: tables::grant_basis::SOURCE,
+                },
                 spec,
                 &columns,
                 snapshot,
-                tables::grant_basis::SOURCE,
                 &mut report,
             )
             .await?;

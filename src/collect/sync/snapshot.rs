@@ -14,17 +14,28 @@ use crate::collect::mapping::SUPER_ROLE_ID;
 use crate::collect::tables::{self, ColumnSpec, TableSpec, grant_basis};
 use crate::store::{SqlValue, StoreError, Tx};
 
+/// A snapshot feed being written: its name (the key of its rows in
+/// `source_rows`) and what a date its grants carry is (`grant_basis`).
+#[derive(Clone, Copy)]
+pub(super) struct SnapshotFeed<'a> {
+    pub name: &'a str,
+    pub dated_by: &'static str,
+}
+
 /// Replaces what `feed` wrote last time with `rows`, keeping history.
 pub(super) async fn write_snapshot(
     tx: &mut Tx,
     ctx: &SyncCtx<'_>,
-    feed: &str,
+    feed: SnapshotFeed<'_>,
     spec: &'static TableSpec,
     columns: &[&'static ColumnSpec],
     rows: Vec<Vec<SqlValue>>,
-    dated_by: &'static str,
     report: &mut FeedReport,
 ) -> Result<(), SyncError> {
+    let SnapshotFeed {
+        name: feed,
+        dated_by,
+    } = feed;
     let mut columns = columns.to_vec();
     let mut rows = rows;
     let is_grants = spec.name == tables::GRANTS.name;
@@ -317,11 +328,13 @@ pub(super) async fn super_users(
     write_snapshot(
         tx,
         ctx,
-        "privileged.roles",
+        SnapshotFeed {
+            name: "privileged.roles",
+            dated_by: grant_basis::SOURCE,
+        },
         &tables::ROLES,
         &role_cols,
         vec![role],
-        grant_basis::SOURCE,
         &mut role_report,
     )
     .await?;
@@ -357,11 +370,13 @@ pub(super) async fn super_users(
     write_snapshot(
         tx,
         ctx,
-        "privileged.principals",
+        SnapshotFeed {
+            name: "privileged.principals",
+            dated_by: grant_basis::ACCOUNT_START,
+        },
         &tables::GRANTS,
         &grant_cols,
         grants,
-        grant_basis::ACCOUNT_START,
         &mut grant_report,
     )
     .await?;

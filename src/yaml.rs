@@ -77,7 +77,12 @@ impl LocatedError {
         message: impl Into<String>,
     ) -> LocatedError {
         let path: Vec<&str> = field.split('.').collect();
-        let (line, column) = locate_key(source, &path).unwrap_or((1, 1));
+        // A key that is not written (a missing `columns:`) is placed at the
+        // nearest one that is (the feed), never at line 1 unless none is.
+        let (line, column) = (1..=path.len())
+            .rev()
+            .find_map(|n| locate_key(source, &path[..n]))
+            .unwrap_or((1, 1));
         LocatedError {
             file: file.to_path_buf(),
             line,

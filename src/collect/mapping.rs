@@ -11,9 +11,14 @@
 //! Loading is strict (unknown keys refused) and every error names file,
 //! line, column and field. A mapping that would read a credential (a
 //! password, salt, secret or token column, or `SELECT *` that could) is
-//! refused: an audit tool has no business holding password hashes.
+//! refused: an audit tool has no business holding password hashes. A
+//! column is judged by its name and its type: one whose name looks like a
+//! credential passes when it feeds a timestamp column of the canonical
+//! table (a date is not a secret; the reader then checks that the source
+//! really gives a date: `Feed::dated`), or when `allow_columns` names it
+//! with a reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -39,11 +44,25 @@ pub struct Mapping {
     /// Ids fixed in the application's code rather than flagged in its data.
     #[serde(default)]
     pub privileged: Privileged,
+    /// Source columns whose names look like credentials but hold none,
+    /// each with the reason a person gave.
+    #[serde(default)]
+    pub allow_columns: Vec<AllowedColumn>,
     /// Named feeds; snapshot tables are synced before events.
     pub feeds: BTreeMap<String, Feed>,
     /// The file it was read from (set at load).
     #[serde(skip)]
     pub file: PathBuf,
+}
+
+/// `allow_columns:` entry: a column the credential guard lets through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedColumn {
+    /// The source's column or field name (as the query or `columns:` spells it).
+    pub column: String,
+    /// Why it is not a secret (logged whenever it is used).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,6 +124,15 @@ pub struct Feed {
     /// catches codes not listed; a code mapped to `~` (null) drops the row.
     #[serde(default)]
     pub codes: BTreeMap<String, BTreeMap<String, Option<String>>>,
+    /// Canonical columns fed from a source column whose name looks like a
+    /// credential, let through because they are timestamps (set at load):
+    /// a reader must find a date there, and an error never shows the value.
+    #[serde(skip)]
+    pub dated: BTreeSet<String>,
+    /// Where the feed's key is written in the mapping file: line, column
+    /// (set at load; errors found while syncing point here).
+    #[serde(skip)]
+    pub at: (usize, usize),
 }
 
 /// Where a canonical column comes from in a document.
@@ -155,6 +183,12 @@ impl Feed {
     pub fn incremental(&self) -> bool {
         self.table == tables::EVENTS.name
     }
+
+    /// A CSV or JSON Lines feed without `columns:`: the file's own names
+    /// are the canonical ones.
+    pub fn same_named(&self) -> bool {
+        self.query.is_none() && self.columns.is_empty()
+    }
 }
 
 fn utc() -> String {
@@ -172,6 +206,9 @@ impl Mapping {
     pub fn parse(path: &Path, text: &str, style: FeedStyle) -> Result<Mapping, LocatedErrors> {
         let mut mapping: Mapping = yaml::parse(path, text).map_err(|e| LocatedErrors(vec![e]))?;
         mapping.file = path.to_path_buf();
+        for (name, feed) in mapping.feeds.iter_mut() {
+            feed.at = yaml::locate_key(text, &["feeds", name]).unwrap_or((1, 1));
+        }
         let problems = mapping.check(style);
         if problems.is_empty() {
             Ok(mapping)
@@ -183,6 +220,11 @@ impl Mapping {
                     .collect(),
             ))
         }
+    }
+
+    /// `file:line:column` of a feed's key, for errors found while syncing.
+    pub fn place_of(&self, feed: &Feed) -> String {
+        format!("{}:{}:{}", self.file.display(), feed.at.0, feed.at.1)
     }
 
     pub fn tz(&self) -> chrono_tz::Tz {
@@ -198,9 +240,13 @@ impl Mapping {
         feeds
     }
 
-    /// Semantic checks: (dotted field, message) for each problem.
-    fn check(&self, style: FeedStyle) -> Vec<(String, String)> {
+    /// Semantic checks: (dotted field, message) for each problem. Fills
+    /// each feed's `dated` and logs each use of `allow_columns`.
+    fn check(&mut self, style: FeedStyle) -> Vec<(String, String)> {
         let mut problems = Vec::new();
+        let allow = Allow::new(&self.allow_columns, &mut problems);
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        let mapping_file = self.file.display().to_string();
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {
             problems.push((
                 "timezone".to_string(),
@@ -216,7 +262,13 @@ impl Mapping {
                 "a mapping needs at least one feed".into(),
             ));
         }
-        for (name, feed) in &self.feeds {
+        // Each feed's table, for a membership feed's references to others.
+        let tables_of: BTreeMap<String, String> = self
+            .feeds
+            .iter()
+            .map(|(n, f)| (n.clone(), f.table.clone()))
+            .collect();
+        for (name, feed) in self.feeds.iter_mut() {
             let at = |field: &str| format!("feeds.{name}.{field}");
             let Some(spec) = tables::table(&feed.table) else {
                 let names: Vec<&str> = tables::ALL.iter().map(|t| t.name).collect();
@@ -275,7 +327,7 @@ impl Mapping {
                 FeedStyle::Directory => feed.filter.is_some() || feed.members.is_some(),
             };
             if style == FeedStyle::Directory {
-                problems.extend(directory_problems(name, feed, &self.feeds));
+                problems.extend(directory_problems(name, feed, &tables_of));
             } else {
                 for (field, present) in [
                     ("base", feed.base.is_some()),
@@ -311,10 +363,15 @@ impl Mapping {
                     ));
                 }
             }
-            if let Some(query) = &feed.query
-                && let Err(e) = check_query(query)
-            {
-                problems.push((at("query"), e));
+            let mut dated = BTreeSet::new();
+            if let Some(query) = &feed.query {
+                match check_query_for(query, Some(spec), &allow) {
+                    Ok(passed) => {
+                        used.extend(passed.allowed.iter().cloned());
+                        dated.extend(passed.dated);
+                    }
+                    Err(e) => problems.push((at("query"), e)),
+                }
             }
             if let Some(count) = &feed.count {
                 if let Err(e) = check_query(count) {
@@ -331,26 +388,38 @@ impl Mapping {
             }
             if style != FeedStyle::Sql {
                 for (column, source) in &feed.columns {
-                    if spec.column(column).is_none() {
+                    let target = spec.column(column);
+                    if target.is_none() {
                         problems.push((
                             format!("feeds.{name}.columns.{column}"),
                             format!("table {} has no column `{column}`", spec.name),
                         ));
                     }
-                    if let Some(field) = source.field()
-                        && let Some(word) = credential_word(field)
-                    {
-                        problems.push((
+                    let Some(field) = source.field() else {
+                        continue;
+                    };
+                    match judge(field, target, &allow) {
+                        Verdict::Clean => {}
+                        Verdict::Allowed => {
+                            used.insert(field.to_ascii_lowercase());
+                        }
+                        Verdict::Dated => {
+                            dated.insert(column.clone());
+                        }
+                        Verdict::Secret(word) => problems.push((
                             format!("feeds.{name}.columns.{column}"),
-                            format!("field `{field}` looks like a credential (`{word}`): a mapping may not read credentials"),
-                        ));
+                            format!("field `{field}` looks like a credential (`{word}`): a mapping may not read credentials{ALLOW_HINT}"),
+                        )),
                     }
                 }
-                // A membership feed makes its rows' columns itself.
+                // Without `columns:` a file's own names are canonical
+                // (checked against the table when the file is read); a
+                // membership feed makes its rows' columns itself.
+                let same_named = feed.columns.is_empty() && style == FeedStyle::File;
                 for required in spec
                     .columns
                     .iter()
-                    .filter(|c| c.required && feed.members.is_none())
+                    .filter(|c| c.required && !same_named && feed.members.is_none())
                 {
                     if !feed.columns.contains_key(required.name) {
                         problems.push((
@@ -383,6 +452,21 @@ impl Mapping {
                     }
                 }
             }
+            feed.dated = dated;
+        }
+        for entry in &self.allow_columns {
+            let column = entry.column.trim().to_ascii_lowercase();
+            if used.contains(&column) {
+                tracing::info!(mapping = %mapping_file, column = %entry.column, reason = %entry.reason, "a column whose name looks like a credential is read: allowed by the mapping's allow_columns");
+            } else if !column.is_empty() {
+                problems.push((
+                    "allow_columns".to_string(),
+                    format!(
+                        "`{}` is allowed but no feed reads a column of that name that looks like a credential: remove the entry (or correct its spelling)",
+                        entry.column
+                    ),
+                ));
+            }
         }
         problems
     }
@@ -393,7 +477,7 @@ impl Mapping {
 fn directory_problems(
     name: &str,
     feed: &Feed,
-    feeds: &BTreeMap<String, Feed>,
+    tables_of: &BTreeMap<String, String>,
 ) -> Vec<(String, String)> {
     let at = |field: &str| format!("feeds.{name}.{field}");
     let mut problems = Vec::new();
@@ -428,7 +512,7 @@ fn directory_problems(
                 problems.push((at(field), format!("a `members` feed takes no `{field}` (the accounts' and groups' feeds say where to search)")));
             }
         }
-        let table_of = |n: &str| feeds.get(n).map(|f| f.table.as_str());
+        let table_of = |n: &str| tables_of.get(n).map(String::as_str);
         for (field, message) in directory::check_members(members, table_of) {
             problems.push((format!("feeds.{name}.members.{field}"), message));
         }
@@ -462,6 +546,72 @@ fn directory_problems(
         }
     }
     problems
+}
+
+/// Said with every credential refusal: the two ways through.
+const ALLOW_HINT: &str = " (a date or time that only looks like one passes when it feeds a timestamp column; any other column that holds no secret must be listed in `allow_columns` with a reason)";
+
+/// The `allow_columns` of a mapping, by lower-case name.
+struct Allow(BTreeSet<String>);
+
+impl Allow {
+    fn new(entries: &[AllowedColumn], problems: &mut Vec<(String, String)>) -> Allow {
+        let mut names = BTreeSet::new();
+        for entry in entries {
+            let column = entry.column.trim();
+            if column.is_empty() {
+                problems.push(("allow_columns".into(), "an entry needs `column`".into()));
+            }
+            if entry.reason.trim().is_empty() {
+                problems.push((
+                    "allow_columns".into(),
+                    format!(
+                        "`{column}` needs a `reason`: why the column holds no secret (it is logged whenever the column is read)"
+                    ),
+                ));
+                continue;
+            }
+            names.insert(column.to_ascii_lowercase());
+        }
+        Allow(names)
+    }
+
+    fn none() -> Allow {
+        Allow(BTreeSet::new())
+    }
+
+    fn contains(&self, identifier: &str) -> bool {
+        self.0.contains(&identifier.to_ascii_lowercase())
+    }
+}
+
+/// What the credential guard makes of one source column.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Its name looks like no credential.
+    Clean,
+    /// Looks like one, and `allow_columns` names it.
+    Allowed,
+    /// Looks like one, but feeds a timestamp column: a date, to be checked
+    /// as such when read.
+    Dated,
+    /// Looks like a credential (the word).
+    Secret(&'static str),
+}
+
+/// The credential guard on one source column: its name, then its type (the
+/// canonical column it feeds, when known), then `allow_columns`.
+fn judge(identifier: &str, target: Option<&tables::ColumnSpec>, allow: &Allow) -> Verdict {
+    let Some(word) = credential_word(identifier) else {
+        return Verdict::Clean;
+    };
+    if allow.contains(identifier) {
+        return Verdict::Allowed;
+    }
+    match target.map(|c| c.ty) {
+        Some(tables::ColumnType::Timestamp) => Verdict::Dated,
+        _ => Verdict::Secret(word),
+    }
 }
 
 /// Words that name credentials in column and field names.
@@ -501,9 +651,51 @@ fn credential_word(identifier: &str) -> Option<&'static str> {
 ///
 /// Identifiers are taken from the text outside string literals and
 /// comments, so `'password reset'` in a literal is fine but `u.password`,
-/// `` `salt` `` and `SELECT u.*` are not. (`COUNT(*)` is fine.)
+/// `` `salt` `` and `SELECT u.*` are not. (`COUNT(*)` is fine.) This is the
+/// guard without a mapping around it: no table, no `allow_columns`.
 pub fn check_query(query: &str) -> Result<(), String> {
+    check_query_for(query, None, &Allow::none()).map(drop)
+}
+
+/// What a query that passed the guard reads that looked like a credential.
+#[derive(Debug, Default)]
+struct Passed {
+    /// Source columns let through by `allow_columns` (lower case).
+    allowed: BTreeSet<String>,
+    /// Canonical timestamp columns fed by a column whose name looks like a
+    /// credential (`pwd_update_date AS password_changed_at`).
+    dated: BTreeSet<String>,
+}
+
+/// The guard for a feed of `table`: a column whose name looks like a
+/// credential passes when `allow` names it, or when the query selects it
+/// as is (`[t.]col [AS] alias`) under the name of a timestamp column of
+/// the table. Its other mentions (a WHERE) are then the same column.
+fn check_query_for(
+    query: &str,
+    table: Option<&'static TableSpec>,
+    allow: &Allow,
+) -> Result<Passed, String> {
     let tokens = tokenize(query);
+    let mut passed = Passed::default();
+    let mut as_dates: BTreeSet<String> = BTreeSet::new();
+    if let Some(table) = table {
+        for (i, token) in tokens.iter().enumerate() {
+            let (Token::Word(w) | Token::Quoted(w)) = token else {
+                continue;
+            };
+            if credential_word(w).is_none() || allow.contains(w) {
+                continue;
+            }
+            if let Some(alias) = selected_as(&tokens, i)
+                && let Some(target) = table.column(&alias)
+                && judge(w, Some(target), allow) == Verdict::Dated
+            {
+                as_dates.insert(w.to_ascii_lowercase());
+                passed.dated.insert(target.name.to_string());
+            }
+        }
+    }
     if !tokens
         .iter()
         .any(|t| matches!(t, Token::Word(w) if w.eq_ignore_ascii_case("select")))
@@ -527,9 +719,14 @@ pub fn check_query(query: &str) -> Result<(), String> {
             }
             Token::Word(w) | Token::Quoted(w) => {
                 if let Some(word) = credential_word(w) {
-                    return Err(format!(
-                        "`{w}` looks like a credential column (`{word}`): a mapping may not read credentials"
-                    ));
+                    if allow.contains(w) {
+                        passed.allowed.insert(w.to_ascii_lowercase());
+                    } else if !as_dates.contains(&w.to_ascii_lowercase()) {
+                        return Err(format!(
+                            "`{w}` looks like a credential column (`{word}`): a mapping may not read credentials{}",
+                            if table.is_some() { ALLOW_HINT } else { "" }
+                        ));
+                    }
                 }
             }
             Token::Star => {
@@ -556,7 +753,42 @@ pub fn check_query(query: &str) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(passed)
+}
+
+/// The alias under which the identifier at `i` is selected as is: a select
+/// item `[qualifier.]column [AS] alias` and nothing more (not inside an
+/// expression, where `CONCAT(password, …)` would be anything but a date).
+fn selected_as(tokens: &[Token], i: usize) -> Option<String> {
+    let name = |t: Option<&Token>| match t {
+        Some(Token::Word(w) | Token::Quoted(w)) => Some(w.clone()),
+        _ => None,
+    };
+    let keyword =
+        |t: Option<&Token>, k: &str| matches!(t, Some(Token::Word(w)) if w.eq_ignore_ascii_case(k));
+    // What comes before: `SELECT`, `DISTINCT` or `,`, perhaps with `q.` between.
+    let mut before = i.checked_sub(1).map(|p| &tokens[p]);
+    if matches!(before, Some(Token::Punct('.'))) {
+        before = i.checked_sub(3).map(|p| &tokens[p]);
+        name(i.checked_sub(2).map(|p| &tokens[p]))?;
+    }
+    let starts_item = matches!(before, Some(Token::Punct(',')))
+        || keyword(before, "select")
+        || keyword(before, "distinct");
+    if !starts_item {
+        return None;
+    }
+    let (alias, after) = if keyword(tokens.get(i + 1), "as") {
+        (name(tokens.get(i + 2))?, i + 3)
+    } else {
+        (name(tokens.get(i + 1))?, i + 2)
+    };
+    // The item ends there.
+    let ends_item = match tokens.get(after) {
+        None | Some(Token::Punct(',')) => true,
+        t => keyword(t, "from"),
+    };
+    ends_item.then(|| alias.to_ascii_lowercase())
 }
 
 #[derive(Debug, PartialEq)]
@@ -760,6 +992,101 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.0[0].field, "feeds.x.quarry", "{e}");
         assert_eq!(e.0[0].line, 4, "{e}");
+    }
+
+    #[test]
+    fn a_date_that_looks_like_a_credential_passes_by_its_type_or_by_name() {
+        // RuoYi-Vue's sys_user.pwd_update_date: a date, not a secret.
+        let ruoyi = "feeds:\n  users:\n    table: principals\n    query: SELECT u.user_id AS id, u.user_name AS login, '0' AS status, u.pwd_update_date AS password_changed_at FROM sys_user u WHERE u.pwd_update_date IS NOT NULL\n";
+        let m = Mapping::parse(Path::new("m.yaml"), ruoyi, FeedStyle::Sql).unwrap();
+        let dated: Vec<&str> = m.feeds["users"].dated.iter().map(String::as_str).collect();
+        assert_eq!(
+            dated,
+            ["password_changed_at"],
+            "checked as a date when read"
+        );
+
+        // The same column into a text column, inside an expression, or
+        // never selected as a date: its type says nothing, so refused.
+        for query in [
+            "SELECT user_id AS id, pwd_update_date AS login, '0' AS status FROM sys_user",
+            "SELECT user_id AS id, user_name AS login, '0' AS status, CONCAT(password, pwd_update_date) AS password_changed_at FROM sys_user",
+            "SELECT user_id AS id, user_name AS login, '0' AS status FROM sys_user WHERE pwd_update_date IS NULL",
+        ] {
+            let text = format!("feeds:\n  users:\n    table: principals\n    query: {query}\n");
+            let e = Mapping::parse(Path::new("m.yaml"), &text, FeedStyle::Sql).unwrap_err();
+            assert!(
+                e.to_string().contains("looks like a credential"),
+                "{query}: {e}"
+            );
+            assert!(
+                e.to_string().contains("allow_columns"),
+                "the way through is named: {e}"
+            );
+        }
+
+        // Named with a reason: allowed anywhere, and not checked as a date.
+        let allowed = "allow_columns:\n  - {column: pwd_update_date, reason: \"date of the last password change, not a secret\"}\nfeeds:\n  users:\n    table: principals\n    query: SELECT user_id AS id, user_name AS login, '0' AS status FROM sys_user WHERE pwd_update_date IS NOT NULL\n";
+        let m = Mapping::parse(Path::new("m.yaml"), allowed, FeedStyle::Sql).unwrap();
+        assert!(m.feeds["users"].dated.is_empty());
+        assert_eq!(m.allow_columns[0].column, "pwd_update_date");
+
+        // Documents: a field feeding a timestamp column is a date.
+        let doc = "feeds:\n  users:\n    table: principals\n    file: u.csv\n    columns: {id: id, login: login, status: status, password_changed_at: pwd_update_date}\n";
+        let m = Mapping::parse(Path::new("m.yaml"), doc, FeedStyle::File).unwrap();
+        assert!(m.feeds["users"].dated.contains("password_changed_at"));
+        let doc = "feeds:\n  users:\n    table: principals\n    file: u.csv\n    columns: {id: id, login: pwd_hash, status: status}\n";
+        let e = Mapping::parse(Path::new("m.yaml"), doc, FeedStyle::File).unwrap_err();
+        assert_eq!(e.0[0].field, "feeds.users.columns.login", "{e}");
+    }
+
+    #[test]
+    fn allow_columns_is_strict() {
+        let base = "feeds:\n  users:\n    table: principals\n    query: SELECT user_id AS id, user_name AS login, '0' AS status FROM sys_user WHERE pwd_update_date IS NOT NULL\n";
+        for (allow, want, line) in [
+            (
+                "allow_columns:\n  - {column: pwd_update_date}\n",
+                "missing field `reason`",
+                2,
+            ),
+            (
+                "allow_columns:\n  - {column: pwd_update_date, reason: \" \"}\n",
+                "needs a `reason`",
+                1,
+            ),
+            (
+                "allow_columns:\n  - {column: pwd_update_date, reason: r, by: me}\n",
+                "unknown field `by`",
+                2,
+            ),
+            (
+                "allow_columns:\n  - {column: pwd_update_date, reason: r}\n  - {column: api_tokn, reason: r}\n",
+                "`api_tokn` is allowed but no feed reads",
+                1,
+            ),
+        ] {
+            let text = format!("{allow}{base}");
+            let e = Mapping::parse(Path::new("m.yaml"), &text, FeedStyle::Sql).unwrap_err();
+            assert!(e.to_string().contains(want), "{allow}: {e}");
+            assert_eq!(e.0[0].line, line, "{allow}: {e}");
+        }
+    }
+
+    #[test]
+    fn files_with_canonical_headers_need_no_columns_and_errors_point_at_the_feed() {
+        let text = "system: HR\nfeeds:\n  roster:\n    table: people\n    file: roster.csv\n";
+        let m = Mapping::parse(Path::new("m.yaml"), text, FeedStyle::File).unwrap();
+        assert!(m.feeds["roster"].same_named());
+        assert_eq!(m.place_of(&m.feeds["roster"]), "m.yaml:3:3");
+        // An index has no header: it still needs `columns`, and the error
+        // sits on the feed, not on line 1.
+        let text = "system: ES\nfeeds:\n  logins:\n    table: events\n    index: logs\n    time_field: t\n";
+        let e = Mapping::parse(Path::new("m.yaml"), text, FeedStyle::Index).unwrap_err();
+        assert_eq!(
+            (e.0[0].field.as_str(), e.0[0].line, e.0[0].column),
+            ("feeds.logins.columns", 3, 3),
+            "{e}"
+        );
     }
 
     #[test]

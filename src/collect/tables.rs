@@ -181,6 +181,27 @@ pub static EVENTS: TableSpec = TableSpec {
     ],
 };
 
+/// Where a grant's `granted_at` comes from (migration 0012): written by
+/// the sync beside the canonical columns, never imported (NULL for rows
+/// written otherwise, whose date is the data's own). A report and
+/// `run --as-of` read it to tell a source's date from an inferred one.
+pub static GRANTED_AT_BASIS: ColumnSpec = col("granted_at_basis", Text);
+
+/// The values of `grants.granted_at_basis`.
+pub mod grant_basis {
+    /// The source gave the date.
+    pub const SOURCE: &str = "source";
+    /// The source gives none: the instant of the sync that first saw it.
+    pub const FIRST_SEEN: &str = "first_seen";
+    /// The synthetic super-user grant (`privileged.principals`): the
+    /// account's own `created_at`.
+    pub const ACCOUNT_START: &str = "account_start";
+    /// The source's date fell at or before the end of an archived interval
+    /// of the same grant (revoked, then granted again): the new interval
+    /// starts at the sync that saw the grant again.
+    pub const CLAMPED: &str = "clamped";
+}
+
 /// All canonical tables, in an order that loads parents before children.
 pub static ALL: [&TableSpec; 6] = [
     &PEOPLE,

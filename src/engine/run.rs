@@ -130,6 +130,10 @@ async fn evaluate_all(
         scan: store,
         record,
     } = stores;
+    // Read through the store's own connection, not the scan's: the sync
+    // records are the engine's tables, which a least-privilege scan role
+    // may not read (README, "Database roles").
+    let gap = history_gap(store, as_of).await?;
     let mut scan = store.begin_scan().await?;
     let newest_event = scan.newest_event(as_of).await?;
     let has_events = newest_event.is_some() || scan.has_events().await?;
@@ -154,7 +158,13 @@ async fn evaluate_all(
             title: &rule.title,
             severity: rule.severity,
         };
-        let result = match rule.kind.evaluate(&mut scan, &ctx, &meta, &mut sink).await {
+        let evaluated = match &gap {
+            // Before a source's first sync nothing says what it held: no
+            // rule can be judged there (never a silent 0 findings).
+            Some(reason) => Ok(Evaluation::skipped(reason.clone())),
+            None => rule.kind.evaluate(&mut scan, &ctx, &meta, &mut sink).await,
+        };
+        let result = match evaluated {
             Ok(evaluation) => sink.finish().await.map(|_| evaluation),
             Err(e) => {
                 sink.abandon().await;
@@ -219,6 +229,39 @@ async fn evaluate_all(
         finding_count: total,
         max_severity,
     })
+}
+
+/// `Some(reason)` when T is before the first sync of a source that keeps
+/// snapshot rows (accounts, roles, grants, people): the store knows such a
+/// source only from its first sync on, so the instant cannot be
+/// reconstructed. Events carry their own instants and CSV imports have no
+/// sync record: neither makes a gap.
+async fn history_gap(store: &Store, as_of: DateTime<Utc>) -> Result<Option<String>> {
+    let late = store
+        .fetch_all(
+            "SELECT source, MIN(started_at) AS first_sync FROM syncs
+              WHERE status = 'succeeded' AND source IN (SELECT source FROM source_rows)
+              GROUP BY source HAVING MIN(started_at) > $1 ORDER BY source",
+            &[SqlValue::time(as_of)],
+        )
+        .await?;
+    let mut sources = Vec::with_capacity(late.len());
+    for r in &late {
+        let first = r.time("first_sync")?.map(crate::model::format_instant);
+        sources.push(format!(
+            "source `{}` was first synced at {}",
+            r.req_text("source")?,
+            first.unwrap_or_default()
+        ));
+    }
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "not reconstructible as of {}: {}; before a source's first sync the store does not know its accounts, roles and grants",
+        crate::model::format_instant(as_of),
+        sources.join(", ")
+    )))
 }
 
 /// The accounts as of T. Synced accounts have versions in

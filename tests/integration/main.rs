@@ -26,6 +26,7 @@ mod rule_loading;
 mod run;
 mod shipped_rule_tests;
 mod sync_documents;
+mod sync_history;
 mod sync_ldap;
 mod sync_sql_sources;
 mod sync_wukongcrm;

@@ -363,6 +363,26 @@ fn sync_command_end_to_end() {
         "{stderr}"
     );
     assert!(!stderr.contains("do not reconcile"), "{stderr}");
+    // The binary syncs at the wall clock; a run as of an instant before a
+    // source's first sync is not reconstructible. Date this sync the day
+    // before the audit instant, as if it had run then.
+    rt.block_on(async {
+        let s = Store::open(
+            &format!("sqlite://{}", store.display()),
+            StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        s.execute(
+            "UPDATE syncs SET started_at = $1",
+            &[accessaudit::store::SqlValue::time(at(
+                "2026-10-31T12:00:00Z",
+            ))],
+        )
+        .await
+        .unwrap();
+        s.close().await;
+    });
     let out = common::accessaudit()
         .args([
             "--config",

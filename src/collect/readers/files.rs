@@ -62,14 +62,40 @@ pub fn matching_files(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, FileSou
 }
 
 /// The field that holds the watermark's time: `time_field`, else the one
-/// `occurred_at` comes from.
+/// `occurred_at` comes from (itself, in a file with canonical names).
 pub fn time_field(feed: &Feed) -> Option<&str> {
     feed.time_field
         .as_deref()
         .or(match feed.columns.get("occurred_at") {
             Some(ColumnSource::Field(f)) => Some(f.as_str()),
+            None if feed.same_named() => Some("occurred_at"),
             _ => None,
         })
+}
+
+/// What each row of a CSV file gives: canonical column → where it comes
+/// from. Without `columns:`, the canonical columns the header names (an
+/// unknown or missing required column is refused as `import` refuses it).
+fn csv_sources(feed: &Feed, header: &[String]) -> Result<Vec<(String, ColumnSource)>, String> {
+    if !feed.same_named() {
+        return Ok(feed
+            .columns
+            .iter()
+            .map(|(c, s)| (c.clone(), s.clone()))
+            .collect());
+    }
+    let mapped = feed.spec().map_header(header).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| e.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    Ok(mapped
+        .columns
+        .iter()
+        .map(|c| (c.name.to_string(), ColumnSource::Field(c.name.to_string())))
+        .collect())
 }
 
 /// Reads a CSV feed in batches of `size` rows (the sink's error, if any,
@@ -100,7 +126,8 @@ where
             .map(|h| h.trim().to_string())
             .collect();
         let position = |field: &str| header.iter().position(|h| h == field);
-        for (column, source) in &feed.columns {
+        let columns = csv_sources(feed, &header).map_err(|m| bad(&path, 1, m))?;
+        for (column, source) in &columns {
             if let ColumnSource::Field(f) = source
                 && position(f).is_none()
             {
@@ -132,8 +159,7 @@ where
                     continue;
                 }
             }
-            let row = feed
-                .columns
+            let row = columns
                 .iter()
                 .map(|(column, source)| {
                     let value = match source {
@@ -274,6 +300,17 @@ pub fn document_row(
         if t < since {
             return Ok(None);
         }
+    }
+    if feed.same_named() {
+        // Every column of the table under its own name: a missing field is
+        // NULL (a required one is refused when the row is converted).
+        return Ok(Some(
+            feed.spec()
+                .columns
+                .iter()
+                .map(|c| (c.name.to_string(), field(c.name)))
+                .collect(),
+        ));
     }
     Ok(Some(
         feed.columns

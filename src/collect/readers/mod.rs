@@ -109,7 +109,15 @@ pub fn convert_row(
             },
             None => raw.clone(),
         };
-        out.push(typed(spec, raw, tz).map_err(err)?);
+        out.push(typed(spec, raw, tz).map_err(|message| {
+            if feed.dated.contains(spec.name) {
+                // Its source column's name looks like a credential: the
+                // value never goes into a message or a log.
+                err("is not a date or time (the value is not shown: the source column's name looks like a credential)".into())
+            } else {
+                err(message)
+            }
+        })?);
     }
     Ok(Some(out))
 }

@@ -5,6 +5,7 @@
 //! and a statement timeout set on the session. The mapping's queries are the
 //! deployment's own SQL (like custom rules); the watermark is bound.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -151,7 +152,7 @@ impl SqlSource {
     ) -> Result<Vec<RawRow>, SqlSourceError> {
         let mut all = Vec::new();
         let done: Result<(), std::convert::Infallible> = self
-            .for_each_batch(query, since, tz, 10_000, async |batch| {
+            .for_each_batch(query, &BTreeSet::new(), since, tz, 10_000, async |batch| {
                 all.extend(batch);
                 Ok(())
             })
@@ -162,10 +163,13 @@ impl SqlSource {
 
     /// Streams a feed's rows in batches of `size` to `sink`: nothing but
     /// one batch is held. Stops at the first error of the sink, which is
-    /// returned inside `Ok` (the outer error is the source's).
+    /// returned inside `Ok` (the outer error is the source's). The result
+    /// columns named in `dated` (`Feed::dated`) must have a date or time
+    /// type, or nothing is read.
     pub async fn for_each_batch<E, F>(
         &mut self,
         query: &str,
+        dated: &BTreeSet<String>,
         since: Option<DateTime<Utc>>,
         tz: chrono_tz::Tz,
         size: usize,
@@ -176,7 +180,8 @@ impl SqlSource {
     {
         let since_local = since.map(|t| utc_to_local(t, tz));
         let sql = self.since_filtered(query, since_local.is_some());
-        self.guarded(&sql, since_local, size, &mut sink).await
+        self.guarded(&sql, dated, since_local, size, &mut sink)
+            .await
     }
 
     /// The source's own count of the rows a feed's query gives (with the
@@ -203,12 +208,18 @@ impl SqlSource {
         };
         let mut value = None;
         let done: Result<(), std::convert::Infallible> = self
-            .guarded(&sql, since_local, 2, &mut async |rows: Vec<RawRow>| {
-                if value.is_none() {
-                    value = rows.first().and_then(|r| r.first()).map(|(_, v)| v.clone());
-                }
-                Ok(())
-            })
+            .guarded(
+                &sql,
+                &BTreeSet::new(),
+                since_local,
+                2,
+                &mut async |rows: Vec<RawRow>| {
+                    if value.is_none() {
+                        value = rows.first().and_then(|r| r.first()).map(|(_, v)| v.clone());
+                    }
+                    Ok(())
+                },
+            )
             .await?;
         let Ok(()) = done;
         match value {
@@ -239,6 +250,7 @@ impl SqlSource {
     async fn guarded<E, F>(
         &mut self,
         sql: &str,
+        dated: &BTreeSet<String>,
         since_local: Option<NaiveDateTime>,
         size: usize,
         sink: &mut F,
@@ -259,7 +271,7 @@ impl SqlSource {
                 return Err(SqlSourceError::Refused(e.to_string()));
             }
         }
-        let read = self.drain(sql, since_local, size, sink).await;
+        let read = self.drain(sql, dated, since_local, size, sink).await;
         if let SqlSource::Sqlite(conn) = self {
             guard::install_authorizer(&mut conn.lock_handle().await?, &SOURCE_TRUSTED);
         }
@@ -269,6 +281,7 @@ impl SqlSource {
     async fn drain<E, F>(
         &mut self,
         sql: &str,
+        dated: &BTreeSet<String>,
         since_local: Option<NaiveDateTime>,
         size: usize,
         sink: &mut F,
@@ -277,10 +290,15 @@ impl SqlSource {
         F: AsyncFnMut(Vec<RawRow>) -> Result<(), E>,
     {
         let mut batch = Vec::with_capacity(size.min(10_000));
+        let mut checked = dated.is_empty();
         macro_rules! drain {
             ($rows:expr, $decode:expr) => {{
                 let mut rows = $rows;
                 while let Some(row) = rows.try_next().await.map_err(refuse_several)? {
+                    if !checked {
+                        check_dated(row.columns(), dated)?;
+                        checked = true;
+                    }
                     batch.push($decode(&row)?);
                     if batch.len() >= size {
                         if let Err(e) = sink(std::mem::take(&mut batch)).await {
@@ -456,6 +474,28 @@ impl std::fmt::Display for WriteCheck {
             WriteCheck::NotChecked { why } => write!(f, "not checked ({why})"),
         }
     }
+}
+
+/// The credential guard's type rule at run time: a result column whose
+/// source name looks like a credential passed the mapping's check as a
+/// date, so the source must give it a date or time type (SQLite: the type
+/// its table declares). Judged before any value is read.
+fn check_dated<C: Column>(columns: &[C], dated: &BTreeSet<String>) -> Result<(), SqlSourceError> {
+    for col in columns.iter().filter(|c| dated.contains(c.name())) {
+        let ty = col.type_info().name().to_ascii_uppercase();
+        // MySQL/MariaDB, PostgreSQL and SQLite (through its declared type).
+        let is_date = matches!(
+            ty.as_str(),
+            "DATE" | "DATETIME" | "TIMESTAMP" | "TIMESTAMPTZ"
+        );
+        if !is_date {
+            return Err(SqlSourceError::Refused(format!(
+                "column `{}` comes from a source column whose name looks like a credential; it passed the mapping's check as a date, but the source gives it as {ty}: a date or time column passes, any other only through `allow_columns` with a reason",
+                col.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn type_error(column: &str, ty: &str) -> SqlSourceError {

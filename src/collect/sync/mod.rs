@@ -9,8 +9,11 @@
 //!   wrote last time and no longer has is deleted; a grant is not deleted
 //!   but revoked (`revoked_at` = the sync time), so that `run --as-of` an
 //!   earlier instant still sees it. A grant first seen gets `granted_at` =
-//!   the sync time when the source has none (WukongCRM records none). Each
-//!   grant and revoke is written to `access_changes`.
+//!   the sync time when the source has none (WukongCRM records none), and
+//!   `granted_at_basis` says which it is (`snapshot::prepare_grants`); a
+//!   re-grant never reaches back into its archived interval. Each grant and
+//!   revoke is written to `access_changes`. The sync records (`syncs`) are
+//!   what `run --as-of` reads to know a source's first sync.
 //! - Each version of an account is kept in `principal_history` with
 //!   valid_from / valid_to; the engine reads the version valid at T.
 //! - Events are incremental: each feed keeps a watermark (the newest
@@ -38,7 +41,7 @@ use events::{set_watermark, watermark, write_events};
 pub use outcome::{FeedReport, SyncError, SyncReport};
 use reader::Reader;
 use rows::SyncCtx;
-use snapshot::{super_users, write_snapshot};
+use snapshot::{SnapshotFeed, super_users, write_snapshot};
 
 /// Syncs one source as of `now` (the instant recorded for first-seen
 /// grants, revokes and account versions).
@@ -167,9 +170,10 @@ async fn write_all(
         now,
         backend: store.backend(),
     };
-    let mapping_name = mapping.file.display().to_string();
     let mut reports = Vec::new();
     for (feed_name, feed) in mapping.ordered_feeds() {
+        // Errors found while syncing point at the feed in the mapping file.
+        let mapping_name = mapping.place_of(feed);
         let spec = feed.spec();
         let since = if feed.incremental() {
             watermark(&mut tx, name, feed_name).await?
@@ -199,7 +203,7 @@ async fn write_all(
                                 message,
                             }
                         })?;
-                        if !raw.is_empty() || feed.query.is_none() {
+                        if !raw.is_empty() || !reads_names(feed) {
                             columns = Some(c.clone());
                         }
                         c
@@ -238,7 +242,7 @@ async fn write_all(
                 "the rows read do not reconcile with the source's own count"
             );
         }
-        let columns = match columns {
+        let mut columns = match columns {
             Some(c) => c,
             None => spec.key.iter().filter_map(|k| spec.column(k)).collect(),
         };
@@ -248,12 +252,15 @@ async fn write_all(
             }
         } else {
             if spec.name == tables::ROLES.name && !mapping.privileged.roles.is_empty() {
-                mark_privileged(&columns, &mut snapshot, &mapping.privileged.roles);
+                mark_privileged(&mut columns, &mut snapshot, &mapping.privileged.roles);
             }
             write_snapshot(
                 &mut tx,
                 &ctx,
-                feed_name,
+                SnapshotFeed {
+                    name: feed_name,
+                    dated_by: tables::grant_basis::SOURCE,
+                },
                 spec,
                 &columns,
                 snapshot,
@@ -294,7 +301,7 @@ fn feed_columns(
     spec: &'static TableSpec,
     raw: &[RawRow],
 ) -> Result<Vec<&'static ColumnSpec>, String> {
-    let names: Vec<String> = if feed.query.is_some() {
+    let names: Vec<String> = if reads_names(feed) {
         match raw.first() {
             Some(row) => row.iter().map(|(n, _)| n.clone()).collect(),
             // No rows: only the key matters (to remove what is gone).
@@ -317,7 +324,7 @@ fn feed_columns(
             Some(c) => columns.push(c),
             None => {
                 return Err(format!(
-                    "the query returns column `{n}`, which table {} does not have; its columns are {}",
+                    "the feed gives column `{n}`, which table {} does not have; its columns are {}",
                     spec.name,
                     spec.columns
                         .iter()
@@ -339,7 +346,27 @@ fn feed_columns(
     Ok(columns)
 }
 
-fn mark_privileged(columns: &[&'static ColumnSpec], rows: &mut [Vec<SqlValue>], ids: &[String]) {
+/// Whether a feed's columns are the names its rows carry (a query's result
+/// columns, a file with canonical names) rather than its `columns:`.
+fn reads_names(feed: &Feed) -> bool {
+    feed.query.is_some() || feed.same_named()
+}
+
+/// `privileged.roles`: the listed roles are privileged whatever the feed
+/// says, also when it gives no `privileged` column (RuoYi's `sys_role`
+/// has none): the column is added, false for the others.
+fn mark_privileged(
+    columns: &mut Vec<&'static ColumnSpec>,
+    rows: &mut [Vec<SqlValue>],
+    ids: &[String],
+) {
+    if !columns.iter().any(|c| c.name == "privileged")
+        && let Some(flag) = tables::ROLES.column("privileged")
+    {
+        columns.push(flag);
+        rows.iter_mut()
+            .for_each(|r| r.push(SqlValue::Bool(Some(false))));
+    }
     let id_at = columns.iter().position(|c| c.name == "id");
     let flag_at = columns.iter().position(|c| c.name == "privileged");
     let (Some(id_at), Some(flag_at)) = (id_at, flag_at) else {

@@ -106,7 +106,7 @@ impl Reader {
         match self {
             Reader::Sql(s) => {
                 let query = feed.query.as_deref().unwrap_or("");
-                s.for_each_batch(query, since, tz, BATCH, sink)
+                s.for_each_batch(query, &feed.dated, since, tz, BATCH, sink)
                     .await
                     .map_err(|e| fail(e.to_string()))??;
                 let count = s

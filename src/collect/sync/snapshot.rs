@@ -11,19 +11,31 @@ use super::history::record_principal_versions;
 use super::outcome::{FeedReport, SyncError};
 use super::rows::{SyncCtx, insert_rows, row_key};
 use crate::collect::mapping::SUPER_ROLE_ID;
-use crate::collect::tables::{self, ColumnSpec, TableSpec};
+use crate::collect::tables::{self, ColumnSpec, TableSpec, grant_basis};
 use crate::store::{SqlValue, StoreError, Tx};
+
+/// A snapshot feed being written: its name (the key of its rows in
+/// `source_rows`) and what a date its grants carry is (`grant_basis`).
+#[derive(Clone, Copy)]
+pub(super) struct SnapshotFeed<'a> {
+    pub name: &'a str,
+    pub dated_by: &'static str,
+}
 
 /// Replaces what `feed` wrote last time with `rows`, keeping history.
 pub(super) async fn write_snapshot(
     tx: &mut Tx,
     ctx: &SyncCtx<'_>,
-    feed: &str,
+    feed: SnapshotFeed<'_>,
     spec: &'static TableSpec,
     columns: &[&'static ColumnSpec],
     rows: Vec<Vec<SqlValue>>,
     report: &mut FeedReport,
 ) -> Result<(), SyncError> {
+    let SnapshotFeed {
+        name: feed,
+        dated_by,
+    } = feed;
     let mut columns = columns.to_vec();
     let mut rows = rows;
     let is_grants = spec.name == tables::GRANTS.name;
@@ -34,6 +46,11 @@ pub(super) async fn write_snapshot(
                 .unwrap_or(&tables::GRANTS.columns[3]),
         );
         rows.iter_mut().for_each(|r| r.push(SqlValue::Time(None)));
+    }
+    if is_grants {
+        // Filled by `prepare_grants`: where each row's date comes from.
+        columns.push(&tables::GRANTED_AT_BASIS);
+        rows.iter_mut().for_each(|r| r.push(SqlValue::Text(None)));
     }
     // One row per key; the later wins.
     let mut by_key: Vec<(String, Vec<SqlValue>)> = Vec::with_capacity(rows.len());
@@ -59,7 +76,7 @@ pub(super) async fn write_snapshot(
         .collect::<Result<_, _>>()?;
 
     if is_grants {
-        prepare_grants(tx, ctx, &columns, &mut by_key, &previous, report).await?;
+        prepare_grants(tx, ctx, &columns, &mut by_key, &previous, dated_by, report).await?;
     }
     let rows: Vec<Vec<SqlValue>> = by_key.iter().map(|(_, r)| r.clone()).collect();
     report.written = insert_rows(tx, spec, &columns, &rows, true).await?;
@@ -98,65 +115,111 @@ pub(super) async fn write_snapshot(
     Ok(())
 }
 
-/// Grants: `granted_at` kept from the first sighting (or the sync time when
-/// the source has none); a grant seen again after a revoke starts a new row,
-/// and the revoked one keeps its interval under a suffixed id.
+/// Grants: each row's `granted_at` and where it comes from
+/// (`granted_at_basis`). The source's date (`dated_by`: the source's own,
+/// or the account's start for the synthetic super-user grant) when it has
+/// one; else the first sighting (kept from sync to sync). A grant seen
+/// again after a revoke starts a new row, and the revoked one keeps its
+/// interval under a suffixed id; the new interval never reaches back into
+/// the archived one: a date at or before the revoke (the sync that saw the
+/// grant gone) is clamped to this sync, and marked so.
 pub(super) async fn prepare_grants(
     tx: &mut Tx,
     ctx: &SyncCtx<'_>,
     columns: &[&ColumnSpec],
     rows: &mut [(String, Vec<SqlValue>)],
     previous: &HashSet<String>,
+    dated_by: &'static str,
     report: &mut FeedReport,
 ) -> Result<(), SyncError> {
     let pos = |name: &str| columns.iter().position(|c| c.name == name);
-    let (Some(granted_at), Some(principal), Some(role)) =
-        (pos("granted_at"), pos("principal_id"), pos("role_id"))
-    else {
+    let (Some(granted_at), Some(basis), Some(principal), Some(role)) = (
+        pos("granted_at"),
+        pos(tables::GRANTED_AT_BASIS.name),
+        pos("principal_id"),
+        pos("role_id"),
+    ) else {
         return Ok(());
     };
+    let revoked_at = pos("revoked_at");
     let ids: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
     let sql = format!(
-        "SELECT id, granted_at, revoked_at FROM grants WHERE {}",
+        "SELECT id, granted_at, revoked_at, granted_at_basis FROM grants WHERE {}",
         ctx.backend.in_list("id", 1)
     );
-    // id → (granted_at, revoked_at) as stored.
-    type Interval = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-    let mut stored: HashMap<String, Interval> = HashMap::new();
+    let mut stored: HashMap<String, Stored> = HashMap::new();
     for r in tx.fetch_all(&sql, &[SqlValue::TextList(ids)]).await? {
         stored.insert(
             r.req_text("id")?,
-            (r.time("granted_at")?, r.time("revoked_at")?),
+            Stored {
+                granted_at: r.time("granted_at")?,
+                revoked_at: r.time("revoked_at")?,
+                basis: r.text("granted_at_basis")?,
+            },
         );
     }
     for (key, row) in rows.iter_mut() {
-        let source_has_date = matches!(row[granted_at], SqlValue::Time(Some(_)));
-        match stored.get(key.as_str()) {
-            Some((_, Some(revoked))) => {
-                // Re-granted: keep the old interval under another id.
-                let old_id = format!("{key}@{}", crate::model::format_instant(*revoked));
-                tx.execute(
-                    "UPDATE grants SET id = $1 WHERE id = $2",
-                    &[SqlValue::text(old_id), SqlValue::text(key.as_str())],
-                )
-                .await?;
-                if !source_has_date {
-                    row[granted_at] = SqlValue::time(ctx.now);
-                }
+        let given = match row[granted_at] {
+            SqlValue::Time(Some(t)) => Some(t),
+            _ => None,
+        };
+        let prior = stored.get(key.as_str());
+        // A row the source still lists as revoked is the same interval,
+        // not a re-grant.
+        let still_revoked = revoked_at.is_some_and(|i| matches!(row[i], SqlValue::Time(Some(_))));
+        let archived_end = prior.and_then(|p| p.revoked_at).filter(|_| !still_revoked);
+        let (date, why) = match (archived_end, prior, given) {
+            (Some(end), _, Some(t)) if t <= end => (ctx.now, grant_basis::CLAMPED),
+            (Some(_), _, Some(t)) => (t, dated_by),
+            (Some(_), _, None) => (ctx.now, grant_basis::FIRST_SEEN),
+            (None, _, Some(t)) => (t, dated_by),
+            (None, Some(p), None) => match p.granted_at {
+                Some(t) => (t, p.basis_or(grant_basis::SOURCE)),
+                None => (ctx.now, grant_basis::FIRST_SEEN),
+            },
+            (None, None, None) => (ctx.now, grant_basis::FIRST_SEEN),
+        };
+        if let Some(end) = archived_end {
+            // Re-granted: keep the old interval under another id.
+            let old_id = format!("{key}@{}", crate::model::format_instant(end));
+            tx.execute(
+                "UPDATE grants SET id = $1 WHERE id = $2",
+                &[SqlValue::text(old_id), SqlValue::text(key.as_str())],
+            )
+            .await?;
+            if why == grant_basis::CLAMPED {
+                tracing::info!(source = ctx.source, grant = %key, "a re-grant's date from the source falls inside its archived interval: the new interval starts at this sync");
             }
-            Some((first_seen, None)) if !source_has_date => {
-                row[granted_at] = SqlValue::Time(first_seen.or(Some(ctx.now)));
-            }
-            None if !source_has_date => row[granted_at] = SqlValue::time(ctx.now),
-            _ => {}
         }
-        let revoked_before = matches!(stored.get(key.as_str()), Some((_, Some(_))));
-        if !previous.contains(key.as_str()) || revoked_before {
+        row[granted_at] = SqlValue::time(date);
+        row[basis] = SqlValue::text(why);
+        if !previous.contains(key.as_str()) || archived_end.is_some() {
             report.granted += 1;
             access_change(tx, ctx, "grant", key, &row[principal], &row[role]).await?;
         }
     }
     Ok(())
+}
+
+/// A grant as stored before this sync.
+struct Stored {
+    granted_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    basis: Option<String>,
+}
+
+impl Stored {
+    /// The stored basis, as one of ours (a row written before the sync
+    /// owned it has none: its date is the data's).
+    fn basis_or(&self, default: &'static str) -> &'static str {
+        match self.basis.as_deref() {
+            Some(grant_basis::FIRST_SEEN) => grant_basis::FIRST_SEEN,
+            Some(grant_basis::ACCOUNT_START) => grant_basis::ACCOUNT_START,
+            Some(grant_basis::CLAMPED) => grant_basis::CLAMPED,
+            Some(grant_basis::SOURCE) => grant_basis::SOURCE,
+            _ => default,
+        }
+    }
 }
 
 pub(super) async fn access_change(
@@ -265,7 +328,10 @@ pub(super) async fn super_users(
     write_snapshot(
         tx,
         ctx,
-        "privileged.roles",
+        SnapshotFeed {
+            name: "privileged.roles",
+            dated_by: grant_basis::SOURCE,
+        },
         &tables::ROLES,
         &role_cols,
         vec![role],
@@ -273,22 +339,26 @@ pub(super) async fn super_users(
     )
     .await?;
 
+    // The super user is so by the application's code: from the account's
+    // own start (its created_at), not from the sync that first saw it.
     let sql = format!(
-        "SELECT id FROM principals WHERE {}",
+        "SELECT id, created_at FROM principals WHERE {}",
         ctx.backend.in_list("id", 1)
     );
     let present = tx.fetch_all(&sql, &[SqlValue::list(ids)]).await?;
-    let grant_cols: Vec<&'static ColumnSpec> = ["id", "principal_id", "role_id"]
+    let grant_cols: Vec<&'static ColumnSpec> = ["id", "principal_id", "role_id", "granted_at"]
         .iter()
         .filter_map(|c| tables::GRANTS.column(c))
         .collect();
     let mut grants = Vec::new();
     for r in present {
         let id = r.req_text("id")?;
+        let created_at = r.time("created_at")?.filter(|t| *t <= ctx.now);
         grants.push(vec![
             SqlValue::text(format!("{id}:{SUPER_ROLE_ID}")),
             SqlValue::text(id),
             SqlValue::text(SUPER_ROLE_ID),
+            SqlValue::Time(created_at),
         ]);
     }
     let mut grant_report = FeedReport {
@@ -300,7 +370,10 @@ pub(super) async fn super_users(
     write_snapshot(
         tx,
         ctx,
-        "privileged.principals",
+        SnapshotFeed {
+            name: "privileged.principals",
+            dated_by: grant_basis::ACCOUNT_START,
+        },
         &tables::GRANTS,
         &grant_cols,
         grants,

@@ -223,15 +223,18 @@ impl SqlSource {
             .await?;
         let Ok(()) = done;
         match value {
-            Some(RawValue::Int(n)) if n >= 0 => Ok(n as u64),
-            Some(RawValue::Text(t)) if t.trim().parse::<u64>().is_ok() => {
-                Ok(t.trim().parse::<u64>().unwrap_or(0))
+            Some(RawValue::Int(n)) if n >= 0 => return Ok(n as u64),
+            Some(RawValue::Text(ref t)) => {
+                if let Ok(n) = t.trim().parse::<u64>() {
+                    return Ok(n);
+                }
             }
-            Some(RawValue::Float(f)) if f >= 0.0 && f.fract() == 0.0 => Ok(f as u64),
-            other => Err(SqlSourceError::Refused(format!(
-                "the count query gave {other:?}, not a count (one row, a whole number first)"
-            ))),
+            Some(RawValue::Float(f)) if f >= 0.0 && f.fract() == 0.0 => return Ok(f as u64),
+            _ => {}
         }
+        Err(SqlSourceError::Refused(format!(
+            "the count query gave {value:?}, not a count (one row, a whole number first)"
+        )))
     }
 
     /// A feed's query, with a watermark: only rows at or after it.

@@ -97,13 +97,7 @@ async fn checked_read_only(
     source: &SourceConfig,
     reader: &mut Reader,
 ) -> Result<WriteCheck, SyncError> {
-    let check = reader.write_check().await.map_err(|e| match e {
-        SyncError::Source { message, .. } => SyncError::Source {
-            source_name: name.to_string(),
-            message,
-        },
-        other => other,
-    })?;
+    let check = reader.write_check(name).await?;
     if let WriteCheck::CanWrite { what } = &check {
         if source.require_read_only {
             return Err(SyncError::Source {
@@ -125,20 +119,13 @@ pub async fn write_check(name: &str, source: &SourceConfig) -> Result<WriteCheck
     let mapping = Mapping::load(&source.mapping, source.kind.style())?;
     let work = async {
         let mut reader = Reader::open(name, source, &mapping).await?;
-        let check = reader.write_check().await;
+        let check = reader.write_check(name).await;
         reader.close().await;
         check
     };
-    let check = tokio::time::timeout(source.timeout.0, work)
+    tokio::time::timeout(source.timeout.0, work)
         .await
-        .unwrap_or_else(|_| Err(SyncError::Timeout(name.to_string())));
-    check.map_err(|e| match e {
-        SyncError::Source { message, .. } => SyncError::Source {
-            source_name: name.to_string(),
-            message,
-        },
-        other => other,
-    })
+        .unwrap_or_else(|_| Err(SyncError::Timeout(name.to_string())))
 }
 
 async fn write_all(

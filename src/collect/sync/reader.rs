@@ -150,10 +150,10 @@ impl Reader {
     }
 
     /// What the source's account may write (see `SqlSource::write_check`).
-    pub(super) async fn write_check(&mut self) -> Result<WriteCheck, SyncError> {
+    pub(super) async fn write_check(&mut self, name: &str) -> Result<WriteCheck, SyncError> {
         Ok(match self {
             Reader::Sql(s) => s.write_check().await.map_err(|e| SyncError::Source {
-                source_name: String::new(),
+                source_name: name.to_string(),
                 message: format!("checking its write privileges: {e}"),
             })?,
             Reader::Files { .. } => WriteCheck::NotChecked {

@@ -235,7 +235,15 @@ impl Loaded {
         job: Option<&str>,
     ) -> Result<crate::engine::RunSummary> {
         let in_force = self.in_force(scan, job, rules, as_of).await?;
-        let summary = crate::engine::run_recorded_in(scan, record, rules, as_of, job).await?;
+        let summary = crate::engine::run_recorded_in(
+            scan,
+            record,
+            rules,
+            as_of,
+            job,
+            &crate::engine::Deployment::default(),
+        )
+        .await?;
         record.set_run_settings(summary.run_id, &in_force).await?;
         Ok(summary)
     }

@@ -13,7 +13,11 @@ use crate::store::{Backend, SqlValue};
 /// The columns of an account that `principal_history` keeps a version of
 /// (all of `principals` but its id): written by the sync, read by the engine
 /// for a run as of T.
-pub const PRINCIPAL_VERSION_COLUMNS: &str = "login, display_name, email, person_id, department, account_type, status, mfa_enabled, created_at, last_login_at, password_changed_at";
+pub const PRINCIPAL_VERSION_COLUMNS: &str = "login, display_name, email, person_id, department, account_type, status, mfa_enabled, created_at, last_login_at, password_changed_at, application, employee_number";
+
+/// The application of accounts and roles that no source or import names
+/// one for (migration 0014: stores from before applications are in it).
+pub const DEFAULT_APPLICATION: &str = "default";
 
 /// The user reference of the canonical model (docs/CANONICAL.md, printed
 /// by `accessaudit schema`); a test checks it names every table and column
@@ -127,6 +131,8 @@ pub static PRINCIPALS: TableSpec = TableSpec {
         col("created_at", Timestamp),
         col("last_login_at", Timestamp),
         col("password_changed_at", Timestamp),
+        dflt("application", Text, DEFAULT_APPLICATION),
+        col("employee_number", Text),
     ],
 };
 
@@ -140,6 +146,7 @@ pub static ROLES: TableSpec = TableSpec {
         col("data_scope", DATA_SCOPE),
         dflt("privileged", Bool, "false"),
         col("owner_id", Text),
+        dflt("application", Text, DEFAULT_APPLICATION),
     ],
 };
 

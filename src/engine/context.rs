@@ -29,6 +29,8 @@ pub struct Context {
     /// What rules read accounts from: `principals`, or, when synced
     /// accounts changed after T, the accounts as they were at T.
     pub principals: String,
+    /// What the configuration says of identities and applications.
+    pub deployment: super::Deployment,
 }
 
 impl Context {

@@ -6,6 +6,7 @@
 //! that fails is recorded as failed and the others still run.
 
 mod context;
+pub mod deployment;
 mod error;
 pub mod kind;
 pub mod kinds;
@@ -19,6 +20,7 @@ pub mod testing;
 
 pub(crate) use context::json_time;
 pub use context::{Context, Evaluation, RuleMeta};
+pub use deployment::{Deployment, IdentityMatch};
 pub use error::{EngineError, Result};
 pub use kind::Kind;
 pub use kinds::RuleKind;

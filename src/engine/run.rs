@@ -7,6 +7,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use super::context::{Context, Evaluation, RuleMeta};
+use super::deployment::Deployment;
 use super::error::Result;
 use super::rule::Rule;
 use super::sink::Sink;
@@ -32,7 +33,7 @@ pub async fn run(
     as_of: DateTime<Utc>,
     job: Option<&str>,
 ) -> Result<RunSummary> {
-    run_recorded_in(store, store, rules, as_of, job).await
+    run_recorded_in(store, store, rules, as_of, job, &Deployment::default()).await
 }
 
 /// Runs `rules` over the canonical tables of `scan` and records the run in
@@ -44,6 +45,7 @@ pub async fn run_recorded_in(
     rules: &[&Rule],
     as_of: DateTime<Utc>,
     job: Option<&str>,
+    deployment: &Deployment,
 ) -> Result<RunSummary> {
     let run_id = record.start_run(job, as_of).await?;
     // New / still open is judged against the previous run of the job: each
@@ -53,7 +55,7 @@ pub async fn run_recorded_in(
         as_of,
     };
     let stores = Stores { scan, record };
-    match evaluate_all(stores, run_id, first_seen, rules, as_of).await {
+    match evaluate_all(stores, run_id, first_seen, rules, as_of, deployment).await {
         Ok(summary) => {
             record
                 .finish_run(run_id, summary.finding_count, None)
@@ -125,6 +127,7 @@ async fn evaluate_all(
     first_seen: FirstSeen,
     rules: &[&Rule],
     as_of: DateTime<Utc>,
+    deployment: &Deployment,
 ) -> Result<RunSummary> {
     let Stores {
         scan: store,
@@ -145,6 +148,7 @@ async fn evaluate_all(
         newest_event,
         has_events,
         principals,
+        deployment: deployment.clone(),
     };
     let mut outcomes = Vec::with_capacity(rules.len());
     let mut total = 0;

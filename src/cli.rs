@@ -485,6 +485,13 @@ pub struct ImportArgs {
     /// 08:00:00`, a date alone), e.g. Asia/Shanghai [default: UTC].
     #[arg(long, value_parser = parse_timezone)]
     pub timezone: Option<chrono_tz::Tz>,
+    /// The application the file's accounts and roles are in: every
+    /// account, role, grant and event id (and `principal_id`, `role_id`)
+    /// is stored as APPLICATION:ID, so applications whose ids collide
+    /// coexist. Without it: the file's `application` column, else
+    /// `default`, and ids as given.
+    #[arg(long, value_name = "NAME")]
+    pub application: Option<String>,
 }
 
 fn parse_delimiter(s: &str) -> Result<u8, String> {

@@ -17,6 +17,7 @@ use crate::cli::{
     Cli, Command, ConfigCommand, DemoArgs, GlobalArgs, ImportArgs, KeysCommand, ListFormat,
     OutputFormat, PiiCommand, RulesCommand, RunArgs, SyncArgs,
 };
+use crate::collect::namespace::Namespace;
 use crate::collect::{csv_import, tables};
 use crate::engine::{self, RuleSet, load as rules};
 use crate::report::output;
@@ -311,6 +312,14 @@ async fn import(g: &Settings, args: ImportArgs) -> Result<ExitCode> {
         delimiter: args.delimiter,
         timezone: args.timezone.unwrap_or(chrono_tz::UTC),
         extra_actions: g.config.actions.clone(),
+        namespace: match &args.application {
+            Some(name) => {
+                crate::model::application::check_name(name)
+                    .map_err(|e| anyhow::anyhow!("--application: {e}"))?;
+                Namespace::named(name)
+            }
+            None => Namespace::as_given(),
+        },
     };
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;

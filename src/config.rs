@@ -16,7 +16,9 @@ use serde::Deserialize;
 use crate::model::Span;
 use crate::yaml::{self, LocatedError, LocatedErrors};
 
+mod applications;
 mod reviews;
+pub use applications::{ApplicationConfig, Criticality, application_of_source};
 pub use reviews::{
     DeadlineAction, DeltaPolicy, EscalateTo, Escalation, JustificationRule, ReviewConfig,
     ReviewPageConfig, ReviewScope, ReviewerRule,
@@ -96,6 +98,9 @@ pub struct Config {
     /// Where `serve` serves reviewers' pages.
     #[serde(default)]
     pub review_page: Option<ReviewPageConfig>,
+    /// The applications audited, by name (README, "Applications").
+    #[serde(default)]
+    pub applications: BTreeMap<String, ApplicationConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -363,6 +368,12 @@ fn default_job_retry_for() -> Span {
 pub const EMBEDDED: &str = include_str!("../examples/embedded.yaml");
 
 impl Config {
+    /// What every rule of a run is told of the deployment: its applications
+    /// (critical ones, directories) and how accounts are linked to people.
+    pub fn deployment(&self) -> crate::engine::Deployment {
+        applications::deployment(&self.applications, &self.sources)
+    }
+
     /// The embedded default: SQLite, shipped rules and templates, a monthly
     /// compliance job and an export-alert job, reports written as files.
     pub fn embedded() -> Config {
@@ -590,6 +601,7 @@ impl Config {
                 problems.push((format!("sources.{name}.{field}"), message));
             }
         }
+        problems.extend(applications::check(&self.applications));
         let is_recipient = |r: &str| -> Result<(), String> {
             if self.recipients.contains_key(r) {
                 return Ok(());

@@ -65,6 +65,19 @@ contract_enum!(
     Severity { Info => "info", Low => "low", Medium => "medium", High => "high", Critical => "critical" }
 );
 
+impl Severity {
+    /// One level more severe (critical stays critical): a finding in a
+    /// critical application.
+    pub fn raised(self) -> Severity {
+        match self {
+            Severity::Info => Severity::Low,
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        }
+    }
+}
+
 contract_enum!(
     /// `people.employment_status`.
     EmploymentStatus { Active => "active", OnLeave => "on_leave", Terminated => "terminated" }
@@ -126,12 +139,78 @@ pub struct Finding {
     pub title: String,
     /// The facts that made it a finding (a JSON object).
     pub evidence: serde_json::Map<String, serde_json::Value>,
+    /// The application of the account, role or grant it is about, as the
+    /// store knows it when the finding is read (None for a person, and
+    /// while a rule evaluates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
 }
 
 impl Finding {
     /// The key that identifies the same finding across runs.
     pub fn key(&self) -> (&str, SubjectType, &str) {
         (&self.rule, self.subject_type, &self.subject_id)
+    }
+}
+
+/// Applications (issue 17): every account and role is in one; an
+/// explicitly named application stores its ids as `APPLICATION:NATIVE`.
+pub mod application {
+    /// Between an application's name and a native id in a namespaced id.
+    pub const SEPARATOR: char = ':';
+
+    /// The stored id of `native` in the namespace of `application`.
+    pub fn namespaced(application: &str, native: &str) -> String {
+        format!("{application}{SEPARATOR}{native}")
+    }
+
+    /// The id as the application itself knows it: the stored id without
+    /// its `APPLICATION:` prefix (ids stored as given have none).
+    pub fn native_id<'a>(application: &str, id: &'a str) -> &'a str {
+        id.strip_prefix(application)
+            .and_then(|rest| rest.strip_prefix(SEPARATOR))
+            .unwrap_or(id)
+    }
+
+    /// An application's name: letters, digits, `.`, `_` and `-` (no
+    /// separator, nothing a report or a file name must escape).
+    pub fn check_name(name: &str) -> Result<(), String> {
+        if name.is_empty() {
+            return Err("an application name cannot be empty".into());
+        }
+        match name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            Some(c) => Err(format!(
+                "`{name}` is not an application name: `{c}` is not a letter, digit, `.`, `_` or `-`"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn native_ids_lose_only_their_own_prefix() {
+            assert_eq!(namespaced("crm", "1"), "crm:1");
+            assert_eq!(native_id("crm", "crm:1"), "1");
+            assert_eq!(native_id("crm", "crm:a:b"), "a:b");
+            assert_eq!(native_id("crm", "erp:1"), "erp:1");
+            assert_eq!(native_id("crm", "crm1"), "crm1");
+            assert_eq!(native_id("default", "7"), "7");
+        }
+
+        #[test]
+        fn names_are_plain() {
+            assert!(check_name("crm-eu_2.prod").is_ok());
+            assert!(check_name("").is_err());
+            let e = check_name("crm:eu").unwrap_err();
+            assert!(e.contains("`:`"), "{e}");
+            assert!(check_name("客户").is_err());
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use accessaudit::collect::csv_import::{ImportError, ImportOptions, check_reader};
+use accessaudit::collect::namespace::Namespace;
 use accessaudit::collect::tables::ALL;
 use libfuzzer_sys::fuzz_target;
 
@@ -22,6 +23,11 @@ fuzz_target!(|data: &[u8]| {
             chrono_tz::Asia::Shanghai
         },
         extra_actions: vec!["approve".into()],
+        namespace: if pick & 0x08 == 0 {
+            Namespace::as_given()
+        } else {
+            Namespace::named("erp")
+        },
     };
     match check_reader(spec, Path::new("fuzz.csv"), rest, &options) {
         Ok(_) => {}

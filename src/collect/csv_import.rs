@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::mpsc;
 
+use super::namespace::Namespace;
 use super::tables::{ColumnSpec, TableSpec};
 use crate::store::{IndexDef, SqlValue, Store, StoreError, Tx};
 use crate::support::csv_lines::LineCounting;
@@ -90,6 +91,9 @@ pub struct ImportOptions {
     pub timezone: chrono_tz::Tz,
     /// Actions known besides `model::KNOWN_ACTIONS` (the config's `actions:`).
     pub extra_actions: Vec<String>,
+    /// The application of the file's rows and the ids they are stored
+    /// under (`--application`: namespaced; default: as given).
+    pub namespace: Namespace,
 }
 
 impl Default for ImportOptions {
@@ -98,6 +102,7 @@ impl Default for ImportOptions {
             delimiter: b',',
             timezone: chrono_tz::UTC,
             extra_actions: Vec::new(),
+            namespace: Namespace::as_given(),
         }
     }
 }
@@ -176,12 +181,13 @@ pub async fn import_reader_with<R>(
 where
     R: std::io::Read + Send + 'static,
 {
-    let (csv, columns) = open_csv(table, file, reader, options)?;
+    let (csv, file_columns) = open_csv(table, file, reader, options)?;
+    let columns = options.namespace.columns(table, &file_columns);
     let rows_per_batch =
         (PARAMS_PER_STATEMENT / columns.len().max(1)).clamp(1, MAX_ROWS_PER_STATEMENT);
 
     let (tx, mut rx) = mpsc::channel::<Batch>(4);
-    let reader_columns = columns.clone();
+    let reader_columns = (file_columns, columns.clone());
     let reader_file = file.to_path_buf();
     let reader_options = options.clone();
     let reader = tokio::task::spawn_blocking(move || {
@@ -362,11 +368,12 @@ pub fn check_reader<R: std::io::Read>(
     options: &ImportOptions,
 ) -> Result<u64, ImportError> {
     let (csv, columns) = open_csv(table, file, reader, options)?;
+    let written = options.namespace.columns(table, &columns);
     let mut rows = 0u64;
     let (errors, total, _) = read_rows(
         csv,
         table,
-        &columns,
+        &(columns, written),
         file,
         options,
         MAX_ROWS_PER_STATEMENT,
@@ -452,7 +459,7 @@ fn open_csv<R: std::io::Read>(
 fn read_rows<R: std::io::Read>(
     mut csv: csv::Reader<LineCounting<R>>,
     table: &'static TableSpec,
-    columns: &[&'static ColumnSpec],
+    (columns, written): &(Vec<&'static ColumnSpec>, Vec<&'static ColumnSpec>),
     file: &Path,
     options: &ImportOptions,
     rows_per_batch: usize,
@@ -524,6 +531,7 @@ fn read_rows<R: std::io::Read>(
         if !row_ok || total > 0 {
             continue; // once anything is wrong, only check the rest
         }
+        options.namespace.apply(table, written, &mut row);
         let key: Vec<String> = key_positions
             .iter()
             .map(|&i| record[i].trim().to_string())

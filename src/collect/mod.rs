@@ -5,6 +5,7 @@
 pub mod csv_import;
 pub mod directory;
 pub mod mapping;
+pub mod namespace;
 pub mod readers;
 pub mod source;
 pub mod sync;

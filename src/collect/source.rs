@@ -23,6 +23,12 @@ pub struct SourceConfig {
     pub path: Option<PathBuf>,
     /// The mapping file (relative to the configuration file).
     pub mapping: PathBuf,
+    /// The application this source's accounts and roles are in. Named, it
+    /// also namespaces the source's ids (`APPLICATION:NATIVE`, so that two
+    /// applications' native ids never collide); without it, the
+    /// application is the source's name and ids are stored as given.
+    #[serde(default)]
+    pub application: Option<String>,
     /// Elasticsearch/OpenSearch basic-auth user (the password as below).
     #[serde(default)]
     pub username: Option<String>,
@@ -97,6 +103,13 @@ impl SourceConfig {
     /// Semantic checks of one source (`field` relative to the source).
     pub fn check(&self, tz: chrono_tz::Tz) -> Vec<(String, String)> {
         let mut problems = Vec::new();
+        if let Some(Err(e)) = self
+            .application
+            .as_deref()
+            .map(crate::model::application::check_name)
+        {
+            problems.push(("application".into(), e));
+        }
         let needs_url = !matches!(self.kind, SourceKind::Csv | SourceKind::Jsonl);
         match (&self.url, needs_url) {
             (None, true) => {

@@ -16,7 +16,7 @@ use serde_saphyr::Spanned;
 
 use super::kind::{Kind, ParamsMaker, ParamsOp};
 use super::kinds::RuleKind;
-use super::rule::{Control, Rule};
+use super::rule::{Control, Rule, Scope};
 use crate::model::Severity;
 use crate::yaml::{self, LocatedError, LocatedErrors};
 
@@ -255,6 +255,8 @@ struct RuleDoc<P> {
     references: Vec<String>,
     #[serde(default = "yes")]
     enabled: bool,
+    #[serde(default)]
+    scope: Scope,
     kind: Spanned<String>,
     params: Option<P>,
 }
@@ -274,6 +276,7 @@ struct OverrideDoc<P> {
     controls: Option<Vec<Control>>,
     remediation: Option<String>,
     references: Option<Vec<String>>,
+    scope: Option<Scope>,
     params: Option<P>,
 }
 
@@ -311,6 +314,9 @@ fn load_rule(file: &Path, source: &str) -> Result<Rule, LocatedError> {
     kind.check().map_err(|(field, message)| {
         LocatedError::at_field(file, source, &format!("params.{field}"), message)
     })?;
+    head.scope
+        .check()
+        .map_err(|message| LocatedError::at_field(file, source, "scope.applications", message))?;
     Ok(Rule {
         id,
         title: head.title,
@@ -320,6 +326,7 @@ fn load_rule(file: &Path, source: &str) -> Result<Rule, LocatedError> {
         remediation: head.remediation.trim().to_string(),
         references: head.references,
         enabled: head.enabled,
+        scope: head.scope,
         kind,
         sources: vec![file.to_path_buf()],
     })
@@ -403,6 +410,12 @@ fn apply_override(
     }
     if let Some(references) = head.references {
         rule.references = references;
+    }
+    if let Some(scope) = head.scope {
+        scope.check().map_err(|message| {
+            LocatedError::at_field(file, source, "scope.applications", message)
+        })?;
+        rule.scope = scope;
     }
     rule.sources.push(file.to_path_buf());
     Ok(())

@@ -5,6 +5,7 @@
 //! into the engine's tables in batches: no rule holds a table in memory. A rule
 //! that fails is recorded as failed and the others still run.
 
+mod applications;
 mod context;
 pub mod deployment;
 mod error;
@@ -25,7 +26,7 @@ pub use error::{EngineError, Result};
 pub use kind::Kind;
 pub use kinds::RuleKind;
 pub use load::{RuleSet, SourceFile};
-pub use rule::{Control, Rule};
+pub use rule::{Control, Rule, Scope};
 pub(crate) use run::principals_at;
 pub use run::{RunSummary, probe, run, run_recorded_in};
 pub use sink::Sink;

@@ -36,6 +36,29 @@ impl fmt::Display for Control {
     }
 }
 
+/// Which findings of a rule are kept: `scope: {applications: [crm, erp]}`
+/// keeps those about accounts, roles and grants of these applications
+/// (findings about a person, across applications, always stay).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    #[serde(default)]
+    pub applications: Vec<String>,
+}
+
+impl Scope {
+    pub fn is_everything(&self) -> bool {
+        self.applications.is_empty()
+    }
+
+    /// The first application name that is not one, with why.
+    pub fn check(&self) -> Result<(), String> {
+        self.applications
+            .iter()
+            .try_for_each(|a| crate::model::application::check_name(a))
+    }
+}
+
 /// A loaded rule: what the engine runs and reports describe.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rule {
@@ -49,6 +72,9 @@ pub struct Rule {
     /// Where the risk and the fix are described (standards, vendor docs).
     pub references: Vec<String>,
     pub enabled: bool,
+    /// The applications the rule reports on (all when empty).
+    #[serde(skip_serializing_if = "Scope::is_everything")]
+    pub scope: Scope,
     #[serde(flatten)]
     pub kind: RuleKind,
     /// The file it came from, and the override files applied to it.

@@ -169,7 +169,12 @@ async fn evaluate_all(
             None => rule.kind.evaluate(&mut scan, &ctx, &meta, &mut sink).await,
         };
         let result = match evaluated {
-            Ok(evaluation) => sink.finish().await.map(|_| evaluation),
+            Ok(evaluation) => match sink.finish().await {
+                Ok(_) => settle(&mut scan, record, run_id, rule, deployment, &mut sink)
+                    .await
+                    .map(|_| evaluation),
+                Err(e) => Err(e),
+            },
             Err(e) => {
                 sink.abandon().await;
                 Err(e)
@@ -233,6 +238,25 @@ async fn evaluate_all(
         finding_count: total,
         max_severity,
     })
+}
+
+/// The rule's scope and the critical applications applied to what it
+/// wrote (engine::applications); the sink's tally follows.
+async fn settle(
+    scan: &mut Tx,
+    record: &Store,
+    run_id: i64,
+    rule: &Rule,
+    deployment: &Deployment,
+    sink: &mut Sink,
+) -> Result<()> {
+    if let Some(settled) =
+        super::applications::settle(scan, record, run_id, rule, deployment).await?
+    {
+        sink.count = settled.count;
+        sink.max_severity = settled.max_severity;
+    }
+    Ok(())
 }
 
 /// `Some(reason)` when T is before the first sync of a source that keeps

@@ -33,8 +33,9 @@ pub enum OutputError {
 }
 
 /// The stable CSV columns (`status` and `exception_id` were added after
-/// the first seven; consumers that read columns by name can ignore them).
-pub const CSV_COLUMNS: [&str; 9] = [
+/// the first seven, `application` and `native_id` after those; consumers
+/// that read columns by name can ignore them).
+pub const CSV_COLUMNS: [&str; 11] = [
     "run_id",
     "rule",
     "severity",
@@ -44,6 +45,8 @@ pub const CSV_COLUMNS: [&str; 9] = [
     "evidence",
     "status",
     "exception_id",
+    "application",
+    "native_id",
 ];
 
 /// Where a finding stands: new in this run, open since an earlier run of
@@ -128,11 +131,21 @@ impl Judge {
     }
 }
 
+/// The id of a finding's subject as its application knows it.
+pub fn native_id(f: &Finding) -> Option<&str> {
+    f.application
+        .as_deref()
+        .map(|a| crate::model::application::native_id(a, &f.subject_id))
+}
+
 /// A finding of the JSON output: the contract's fields, then where it stands.
 #[derive(Serialize)]
 struct JsonFinding<'a> {
     #[serde(flatten)]
     finding: &'a Finding,
+    /// The subject's id as its application knows it (beside `application`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native_id: Option<&'a str>,
     status: FindingStatus,
     exception_id: Option<i64>,
 }
@@ -233,6 +246,7 @@ pub async fn write_run<W: Write>(
                     let (status, exception_id) = judge.judge(&f, seen);
                     let row = JsonFinding {
                         finding: &f,
+                        native_id: native_id(&f),
                         status,
                         exception_id,
                     };
@@ -260,6 +274,8 @@ pub async fn write_run<W: Write>(
                         &evidence,
                         status.as_str(),
                         &exception_id,
+                        f.application.as_deref().unwrap_or(""),
+                        native_id(&f).unwrap_or(""),
                     ];
                     write_cells(&mut csv, &cells)
                 })
@@ -280,6 +296,8 @@ pub async fn write_run<W: Write>(
                     o.reason.as_deref().unwrap_or(""),
                     "{}",
                     outcome_label(o.status),
+                    "",
+                    "",
                     "",
                 ];
                 write_cells(&mut csv, &cells)?;

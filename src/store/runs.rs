@@ -68,10 +68,35 @@ pub struct FirstSeen {
 /// trips, and well under SQLite's limit of bound parameters.
 const FINDING_BATCH: usize = 500;
 
+/// The application of a finding's subject (an account, a role, or a
+/// grant through its account), as the store knows it now: an account no
+/// longer in `principals` by its last version in `principal_history`. A
+/// finding about a person has none. Read, not written with the finding:
+/// the run pays nothing for it.
+macro_rules! finding_application {
+    () => {
+        "CASE findings.subject_type
+           WHEN 'principal' THEN COALESCE(
+               (SELECT a.application FROM principals a WHERE a.id = findings.subject_id),
+               (SELECT MAX(h.application) FROM principal_history h
+                 WHERE h.principal_id = findings.subject_id))
+           WHEN 'grant' THEN COALESCE(
+               (SELECT a.application FROM grants g JOIN principals a ON a.id = g.principal_id
+                 WHERE g.id = findings.subject_id),
+               (SELECT MAX(h.application) FROM grants g
+                  JOIN principal_history h ON h.principal_id = g.principal_id
+                 WHERE g.id = findings.subject_id))
+           WHEN 'role' THEN (SELECT r.application FROM roles r WHERE r.id = findings.subject_id)
+         END AS application"
+    };
+}
+
 /// The findings of run $1 in the stable order, each saying whether run $2
 /// (the job's previous run, or NULL) had the same key.
 const FINDINGS_SEEN_BEFORE: &str = concat!(
-    "SELECT rule, severity, subject_type, subject_id, title, evidence,
+    "SELECT rule, severity, subject_type, subject_id, title, evidence, ",
+    finding_application!(),
+    ",
             EXISTS (SELECT 1 FROM findings p
                      WHERE p.run_id = $2 AND p.rule = findings.rule
                        AND p.subject_type = findings.subject_type
@@ -83,7 +108,9 @@ const FINDINGS_SEEN_BEFORE: &str = concat!(
 /// The findings of a run in a stable order (most severe first, then by
 /// key), each with its first-seen instant.
 const FINDINGS_WITH_FIRST_SEEN: &str = concat!(
-    "SELECT rule, severity, subject_type, subject_id, title, evidence, first_seen_at
+    "SELECT rule, severity, subject_type, subject_id, title, evidence, first_seen_at, ",
+    finding_application!(),
+    "
      FROM findings WHERE run_id = $1",
     findings_order!()
 );
@@ -542,7 +569,7 @@ fn decode_run(r: &DbRow) -> Result<RunRecord> {
 }
 
 /// Reads a finding back from a row of the findings queries above.
-pub fn decode_finding(r: &DbRow) -> Result<Finding> {
+fn decode_finding(r: &DbRow) -> Result<Finding> {
     let bad = |column: &str, message: String| StoreError::Decode {
         column: column.to_string(),
         message,
@@ -565,6 +592,7 @@ pub fn decode_finding(r: &DbRow) -> Result<Finding> {
         return Err(bad("evidence", "not a JSON object".into()));
     };
     Ok(Finding {
+        application: r.text("application")?,
         rule: r.req_text("rule")?,
         severity,
         subject_type,

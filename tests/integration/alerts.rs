@@ -12,6 +12,7 @@ use common::TestDb;
 
 fn finding(rule: &str, subject: &str) -> Finding {
     Finding {
+        application: None,
         rule: rule.to_string(),
         severity: Severity::High,
         subject_type: SubjectType::Principal,

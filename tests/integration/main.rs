@@ -9,6 +9,7 @@
 mod common;
 
 mod alerts;
+mod applications;
 mod architecture;
 mod as_of;
 mod daemon;

@@ -26,8 +26,14 @@ pub(super) async fn record_principal_versions(
         open.insert(r.req_text("principal_id")?, r.req_text("fingerprint")?);
     }
     let created_at = columns.iter().position(|c| c.name == "created_at");
+    // The application is the source's, not a fact of the account: adding
+    // it (migration 0014) must not make every account a new version.
+    let application = columns.iter().position(|c| c.name == "application");
     for (id, row) in rows {
-        let fingerprint = format!("{row:?}");
+        let fingerprint = match application {
+            Some(at) if at + 1 == row.len() => format!("{:?}", &row[..at]),
+            _ => format!("{row:?}"),
+        };
         let valid_from = match open.get(id) {
             Some(f) if *f == fingerprint => continue,
             Some(_) => {

@@ -31,6 +31,7 @@ mod snapshot;
 use chrono::{DateTime, Utc};
 
 use super::mapping::{Feed, Mapping};
+use super::namespace::Namespace;
 use super::readers::sql::WriteCheck;
 use super::readers::{RawRow, convert_row};
 use super::source::SourceConfig;
@@ -83,7 +84,10 @@ async fn sync_with(
 ) -> Result<SyncReport, SyncError> {
     let mut reader = Reader::open(name, source, mapping).await?;
     let result = match checked_read_only(name, source, &mut reader).await {
-        Ok(check) => write_all(store, name, &mut reader, mapping, now, &check).await,
+        Ok(check) => {
+            let namespace = Namespace::of_source(name, source.application.as_deref());
+            write_all(store, name, &mut reader, mapping, &namespace, now, &check).await
+        }
         Err(e) => Err(e),
     };
     reader.close().await;
@@ -133,6 +137,7 @@ async fn write_all(
     name: &str,
     reader: &mut Reader,
     mapping: &Mapping,
+    namespace: &Namespace,
     now: DateTime<Utc>,
     check: &WriteCheck,
 ) -> Result<SyncReport, SyncError> {
@@ -196,10 +201,14 @@ async fn write_all(
                         c
                     }
                 };
+                let written = namespace.columns(spec, &cols);
                 let mut rows = Vec::with_capacity(raw.len());
                 for r in &raw {
                     match convert_row(mapping, feed_name, feed, &cols, r) {
-                        Ok(Some(row)) => rows.push(row),
+                        Ok(Some(mut row)) => {
+                            namespace.apply(spec, &written, &mut row);
+                            rows.push(row)
+                        }
                         Ok(None) => {}
                         Err(error) => {
                             return Err(SyncError::Convert {
@@ -212,7 +221,7 @@ async fn write_all(
                 report.read += rows.len() as u64;
                 if feed.incremental() {
                     newest =
-                        newest.max(write_events(&mut tx, spec, &cols, rows, &mut report).await?);
+                        newest.max(write_events(&mut tx, spec, &written, rows, &mut report).await?);
                 } else {
                     snapshot.extend(rows);
                 }
@@ -230,7 +239,7 @@ async fn write_all(
             );
         }
         let mut columns = match columns {
-            Some(c) => c,
+            Some(c) => namespace.columns(spec, &c),
             None => spec.key.iter().filter_map(|k| spec.column(k)).collect(),
         };
         if feed.incremental() {
@@ -239,7 +248,13 @@ async fn write_all(
             }
         } else {
             if spec.name == tables::ROLES.name && !mapping.privileged.roles.is_empty() {
-                mark_privileged(&mut columns, &mut snapshot, &mapping.privileged.roles);
+                let ids: Vec<String> = mapping
+                    .privileged
+                    .roles
+                    .iter()
+                    .map(|r| namespace.id(r))
+                    .collect();
+                mark_privileged(&mut columns, &mut snapshot, &ids);
             }
             write_snapshot(
                 &mut tx,
@@ -259,7 +274,8 @@ async fn write_all(
         reports.push(report);
     }
     if !mapping.privileged.principals.is_empty() {
-        reports.extend(super_users(&mut tx, &ctx, &mapping.privileged.principals).await?);
+        reports
+            .extend(super_users(&mut tx, &ctx, namespace, &mapping.privileged.principals).await?);
     }
     let summary = serde_json::to_string(&reports).unwrap_or_default();
     tx.execute(

@@ -11,6 +11,7 @@ use super::history::record_principal_versions;
 use super::outcome::{FeedReport, SyncError};
 use super::rows::{SyncCtx, insert_rows, row_key};
 use crate::collect::mapping::SUPER_ROLE_ID;
+use crate::collect::namespace::Namespace;
 use crate::collect::tables::{self, ColumnSpec, TableSpec, grant_basis};
 use crate::store::{SqlValue, StoreError, Tx};
 
@@ -303,14 +304,17 @@ pub(super) async fn remove_row(
 pub(super) async fn super_users(
     tx: &mut Tx,
     ctx: &SyncCtx<'_>,
-    ids: &[String],
+    namespace: &Namespace,
+    native_ids: &[String],
 ) -> Result<Vec<FeedReport>, SyncError> {
-    let role_cols: Vec<&'static ColumnSpec> =
-        ["id", "name", "description", "data_scope", "privileged"]
+    let role_cols: Vec<&'static ColumnSpec> = namespace.columns(
+        &tables::ROLES,
+        &["id", "name", "description", "data_scope", "privileged"]
             .iter()
             .filter_map(|c| tables::ROLES.column(c))
-            .collect();
-    let role = vec![
+            .collect::<Vec<_>>(),
+    );
+    let mut role = vec![
         SqlValue::text(SUPER_ROLE_ID),
         SqlValue::text("super user (fixed in the application's code)"),
         SqlValue::text(
@@ -319,6 +323,7 @@ pub(super) async fn super_users(
         SqlValue::text("all"),
         SqlValue::Bool(Some(true)),
     ];
+    namespace.apply(&tables::ROLES, &role_cols, &mut role);
     let mut role_report = FeedReport {
         feed: "privileged.roles".into(),
         table: "roles".into(),
@@ -345,7 +350,12 @@ pub(super) async fn super_users(
         "SELECT id, created_at FROM principals WHERE {}",
         ctx.backend.in_list("id", 1)
     );
-    let present = tx.fetch_all(&sql, &[SqlValue::list(ids)]).await?;
+    let stored: std::collections::HashMap<String, &String> = native_ids
+        .iter()
+        .map(|native| (namespace.id(native), native))
+        .collect();
+    let ids: Vec<&String> = stored.keys().collect();
+    let present = tx.fetch_all(&sql, &[SqlValue::list(&ids)]).await?;
     let grant_cols: Vec<&'static ColumnSpec> = ["id", "principal_id", "role_id", "granted_at"]
         .iter()
         .filter_map(|c| tables::GRANTS.column(c))
@@ -353,13 +363,18 @@ pub(super) async fn super_users(
     let mut grants = Vec::new();
     for r in present {
         let id = r.req_text("id")?;
+        let Some(native) = stored.get(&id) else {
+            continue;
+        };
         let created_at = r.time("created_at")?.filter(|t| *t <= ctx.now);
-        grants.push(vec![
-            SqlValue::text(format!("{id}:{SUPER_ROLE_ID}")),
-            SqlValue::text(id),
+        let mut grant = vec![
+            SqlValue::text(format!("{native}:{SUPER_ROLE_ID}")),
+            SqlValue::text(native.as_str()),
             SqlValue::text(SUPER_ROLE_ID),
             SqlValue::Time(created_at),
-        ]);
+        ];
+        namespace.apply(&tables::GRANTS, &grant_cols, &mut grant);
+        grants.push(grant);
     }
     let mut grant_report = FeedReport {
         feed: "privileged.principals".into(),

@@ -346,6 +346,7 @@ impl Kind for AdminActionsReview {
                 rule.severity.max(Severity::Medium)
             };
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity,
                 subject_type: SubjectType::Principal,

@@ -269,6 +269,7 @@ async fn emit(
         (false, _) => format!("made {} {events} without a row count", w.events),
     };
     sink.push(Finding {
+        application: None,
         rule: rule.id.to_string(),
         severity: rule.severity,
         subject_type: SubjectType::Principal,

@@ -123,6 +123,7 @@ impl Kind for DepartedStillActive {
                 (false, None) => format!("{login}: still open although its owner has left"),
             };
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: if escalate {
                     Severity::Critical

@@ -261,6 +261,7 @@ async fn emit(a: Account, p: &DeviceSprawl, rule: &RuleMeta<'_>, sink: &mut Sink
         )
     };
     sink.push(Finding {
+        application: None,
         rule: rule.id.to_string(),
         severity: if new_device {
             rule.severity.max(Severity::High)

@@ -148,6 +148,7 @@ impl Kind for ExpiredGrantStillLive {
                 )
             };
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: if escalate {
                     Severity::Critical

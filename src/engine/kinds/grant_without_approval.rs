@@ -193,6 +193,7 @@ impl Kind for GrantWithoutApproval {
             ev.insert("approved_by".into(), approved_by.into());
             ev.insert("reasons".into(), reasons.clone().into());
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: if role.privileged {
                     Severity::High

@@ -140,6 +140,7 @@ impl Kind for IdleAccounts {
                 None => format!("{login}: no sign-in and no creation date on record"),
             };
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: rule.severity,
                 subject_type: SubjectType::Principal,

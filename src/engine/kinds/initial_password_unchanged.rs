@@ -123,6 +123,7 @@ impl Kind for InitialPasswordUnchanged {
             ev.insert("days_since_creation".into(), days.into());
             ev.insert("grace".into(), p.grace.to_string().into());
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: rule.severity,
                 subject_type: SubjectType::Principal,

@@ -61,6 +61,7 @@ impl Holder {
             rule.severity
         };
         sink.push(Finding {
+            application: None,
             rule: rule.id.to_string(),
             severity,
             subject_type: SubjectType::Principal,

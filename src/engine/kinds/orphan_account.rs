@@ -115,6 +115,7 @@ impl Kind for OrphanAccount {
             ev.insert("email".into(), email.into());
             ev.insert("created_at".into(), json_time(row.time("created_at")?));
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: rule.severity,
                 subject_type: SubjectType::Principal,

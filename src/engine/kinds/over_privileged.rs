@@ -131,6 +131,7 @@ impl Kind for OverPrivileged {
                     role.sensitive_permissions.clone().into(),
                 );
                 sink.push(Finding {
+                    application: None,
                     rule: rule.id.to_string(),
                     severity: rule.severity,
                     subject_type: SubjectType::Role,
@@ -292,6 +293,7 @@ impl Kind for OverPrivileged {
                 ev.insert("peers_holding".into(), (holders - 1).max(0).into());
             }
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: rule.severity,
                 subject_type: SubjectType::Grant,

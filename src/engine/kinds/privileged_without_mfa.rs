@@ -162,6 +162,7 @@ async fn push(
     ev.insert("sensitive_roles".into(), role_names.clone().into());
     ev.insert("privileged".into(), privileged.into());
     sink.push(Finding {
+        application: None,
         rule: rule.id.to_string(),
         severity: rule.severity,
         subject_type: SubjectType::Principal,

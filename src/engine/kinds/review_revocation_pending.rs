@@ -91,6 +91,7 @@ impl Kind for ReviewRevocationPending {
                 ev.insert("days_overdue".into(), days_overdue.into());
                 ev.insert("account_status".into(), row.req_text("status")?.into());
                 found.push(Finding {
+                    application: None,
                     rule: rule.id.to_string(),
                     severity: rule.severity,
                     subject_type: SubjectType::Grant,

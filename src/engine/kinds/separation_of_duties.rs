@@ -318,6 +318,7 @@ async fn emit(
         _ => logins.join(", "),
     };
     sink.push(Finding {
+        application: None,
         rule: rule.id.to_string(),
         severity: rule.severity,
         subject_type,

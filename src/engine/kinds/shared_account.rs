@@ -266,6 +266,7 @@ impl Kind for SharedAccount {
             };
             ev.insert("reasons".into(), reasons.into());
             sink.push(Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: rule.severity,
                 subject_type: SubjectType::Principal,

@@ -204,6 +204,7 @@ async fn read_rows(
                 checked_columns = true;
             }
             let mut finding = Finding {
+                application: None,
                 rule: rule.id.to_string(),
                 severity: rule.severity,
                 subject_type: p.subject_type,

@@ -197,6 +197,7 @@ impl Kind for TransferKeptAccess {
                 ((share * 1000.0).round() / 1000.0).into(),
             );
             sink.push(Finding {
+application: None,
                 rule: rule.id.to_string(),
                 severity: rule.severity,
                 subject_type: SubjectType::Grant,

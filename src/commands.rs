@@ -700,8 +700,8 @@ fn report_outcomes(summary: &engine::RunSummary) {
 const DEMO_REVIEW: &str = "demo-quarterly";
 
 async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
+    let mut g = g.clone();
     let loaded = Loaded::from_settings(g.clone())?;
-    let set = &loaded.rules;
     if args.path.exists() {
         std::fs::remove_file(&args.path)
             .with_context(|| format!("replacing {}", args.path.display()))?;
@@ -724,6 +724,26 @@ async fn demo(g: &Settings, args: DemoArgs) -> Result<ExitCode> {
         org.events,
         crate::model::format_instant(org.as_of)
     );
+    // The demo's applications, unless the configuration names its own.
+    if g.config.applications.is_empty() {
+        for (name, description, owner, directory) in &org.applications {
+            g.config.applications.insert(
+                name.to_string(),
+                crate::config::ApplicationConfig {
+                    description: Some(description.to_string()),
+                    owner: Some(owner.clone()),
+                    criticality: crate::config::Criticality::High,
+                    directory: *directory,
+                },
+            );
+        }
+    }
+    let loaded = Loaded {
+        settings: g.clone(),
+        ..loaded
+    };
+    let set = &loaded.rules;
+    let g = &g;
     let rules = loaded.rules_for(Some(DEMO_JOB), &[])?;
     // Earlier runs of the job first, so that the report shows what is new,
     // still open and resolved, and its chart has a history. (45 days: the

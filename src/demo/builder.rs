@@ -122,6 +122,8 @@ pub(crate) struct Grant {
 pub(crate) struct Org {
     pub people: Vec<Person>,
     pub accounts: Vec<Account>,
+    /// The directory's accounts (the second application).
+    pub directory: Vec<super::directory::DirectoryAccount>,
     pub grants: Vec<Grant>,
     /// The planted cases' own events.
     pub events: Vec<Event>,
@@ -163,6 +165,8 @@ pub(crate) struct Builder<'r> {
     pub(crate) person_names: Vec<(String, String)>,
     /// IT staff who grant and revoke roles and disable accounts.
     pub(crate) granters: Vec<usize>,
+    /// People (indexes) whose directory account was left open when they left.
+    pub(crate) directory_left_open: Vec<usize>,
 }
 
 fn dept_code(dept: &str) -> u32 {
@@ -255,6 +259,7 @@ impl<'r> Builder<'r> {
             logins: BTreeSet::new(),
             person_names: Vec::new(),
             granters: Vec::new(),
+            directory_left_open: Vec::new(),
         }
     }
 

@@ -3,6 +3,8 @@
 //! A trading company of about 400 CRM accounts, modelled on WukongCRM 11:
 //! Sales (the largest department, nine teams), Support, Finance, Marketing
 //! and IT, an HR roster with leavers, transfers and people on leave, the
+//! company directory in front of the CRM (a second application: one
+//! account per employee, see `directory`), the
 //! WukongCRM seed roles (超级管理员, 销售经理角色, 销售员角色, …) with dotted
 //! permissions, and six months of sign-ins, views, updates, exports and admin
 //! actions. Among many clean accounts it plants a few cases of every shipped
@@ -22,6 +24,7 @@
 mod activity;
 mod builder;
 pub use builder::objects_of;
+mod directory;
 mod timeline;
 pub use timeline::as_of;
 mod names;
@@ -51,6 +54,9 @@ pub struct DemoOrg {
     pub events: u64,
     /// The planted cases: (rule id, subject type, subject id).
     pub planted: Vec<(String, String, String)>,
+    /// Its applications: (name, description, the owner's people.id,
+    /// whether it is a directory).
+    pub applications: Vec<(&'static str, &'static str, String, bool)>,
 }
 
 /// The generated organisation as CSV files, before anything is imported.
@@ -85,15 +91,37 @@ pub fn generate(seed: u64) -> anyhow::Result<DemoData> {
 
     let mut planted = org.planted.clone();
     planted.sort();
+    let owner = |title: &str| {
+        org.people
+            .iter()
+            .find(|p| p.title == title)
+            .map(|p| p.id.clone())
+            .unwrap_or_default()
+    };
+    let applications = vec![
+        (
+            directory::CRM,
+            "WukongCRM 11: customers, contracts, receivables",
+            owner("Sales Director"),
+            false,
+        ),
+        (
+            directory::DIRECTORY,
+            "The company directory in front of the CRM (single sign-on)",
+            owner("IT Manager"),
+            true,
+        ),
+    ];
     Ok(DemoData {
         org: DemoOrg {
             as_of: as_of(),
             people: org.people.len() as u64,
-            principals: org.accounts.len() as u64,
-            roles: roles::roles().len() as u64,
-            grants: org.grants.len() as u64,
+            principals: (org.accounts.len() + org.directory.len()) as u64,
+            roles: (roles::roles().len() + directory::groups().len()) as u64,
+            grants: (org.grants.len() + org.directory.len()) as u64,
             events: events.len() as u64,
             planted,
+            applications,
         },
         tables: out,
     })
@@ -160,25 +188,43 @@ fn people_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
 }
 
 fn principals_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
-    write_csv(
-        &tables::PRINCIPALS,
-        org.accounts.iter().map(|a| {
-            vec![
-                a.id.clone(),
-                a.login.clone(),
-                a.display_name.clone(),
-                os(&a.email),
-                os(&a.person_id),
-                a.department.to_string(),
-                a.account_type.to_string(),
-                a.status.to_string(),
-                a.mfa.to_string(),
-                t(a.created_at),
-                ot(a.last_login_at),
-                ot(a.password_changed_at),
-            ]
-        }),
-    )
+    let crm = org.accounts.iter().map(|a| {
+        vec![
+            a.id.clone(),
+            a.login.clone(),
+            a.display_name.clone(),
+            os(&a.email),
+            os(&a.person_id),
+            a.department.to_string(),
+            a.account_type.to_string(),
+            a.status.to_string(),
+            a.mfa.to_string(),
+            t(a.created_at),
+            ot(a.last_login_at),
+            ot(a.password_changed_at),
+            directory::CRM.to_string(),
+            String::new(),
+        ]
+    });
+    let directory = org.directory.iter().map(|a| {
+        vec![
+            a.id.clone(),
+            a.login.clone(),
+            a.display_name.clone(),
+            a.email.clone(),
+            a.person_id.clone(),
+            a.department.to_string(),
+            "human".to_string(),
+            a.status.to_string(),
+            "true".to_string(),
+            t(a.created_at),
+            ot(a.last_login_at),
+            t(a.password_changed_at),
+            directory::DIRECTORY.to_string(),
+            a.person_id.clone(),
+        ]
+    });
+    write_csv(&tables::PRINCIPALS, crm.chain(directory))
 }
 
 fn roles_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
@@ -192,23 +238,33 @@ fn roles_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
             .unwrap_or_default()
     };
     let (it_owner, business_owner) = (owner("IT Manager"), owner("Sales Director"));
-    write_csv(
-        &tables::ROLES,
-        roles::roles().iter().map(|r| {
-            vec![
-                r.id.to_string(),
-                r.name.to_string(),
-                r.description.to_string(),
-                r.scope.to_string(),
-                r.privileged.to_string(),
-                if r.privileged {
-                    it_owner.clone()
-                } else {
-                    business_owner.clone()
-                },
-            ]
-        }),
-    )
+    let crm = roles::roles().iter().map(|r| {
+        vec![
+            r.id.to_string(),
+            r.name.to_string(),
+            r.description.to_string(),
+            r.scope.to_string(),
+            r.privileged.to_string(),
+            if r.privileged {
+                it_owner.clone()
+            } else {
+                business_owner.clone()
+            },
+            directory::CRM.to_string(),
+        ]
+    });
+    let groups = directory::groups().into_iter().map(|(id, name)| {
+        vec![
+            id,
+            name.to_string(),
+            "the directory group of every employee: single sign-on, no CRM permission".to_string(),
+            "self".to_string(),
+            "false".to_string(),
+            it_owner.clone(),
+            directory::DIRECTORY.to_string(),
+        ]
+    });
+    write_csv(&tables::ROLES, crm.chain(groups))
 }
 
 fn role_permissions_csv() -> anyhow::Result<Vec<u8>> {
@@ -223,21 +279,32 @@ fn role_permissions_csv() -> anyhow::Result<Vec<u8>> {
 }
 
 fn grants_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
-    write_csv(
-        &tables::GRANTS,
-        org.grants.iter().map(|g| {
-            vec![
-                g.id.clone(),
-                g.principal_id.clone(),
-                g.role_id.to_string(),
-                t(g.granted_at),
-                os(&g.granted_by),
-                os(&g.approved_by),
-                ot(g.expires_at),
-                ot(g.revoked_at),
-            ]
-        }),
-    )
+    let crm = org.grants.iter().map(|g| {
+        vec![
+            g.id.clone(),
+            g.principal_id.clone(),
+            g.role_id.to_string(),
+            t(g.granted_at),
+            os(&g.granted_by),
+            os(&g.approved_by),
+            ot(g.expires_at),
+            ot(g.revoked_at),
+        ]
+    });
+    let staff = directory::groups()[0].0.clone();
+    let memberships = org.directory.iter().map(|a| {
+        vec![
+            format!("{}@{}", a.id, directory::STAFF_GROUP),
+            a.id.clone(),
+            staff.clone(),
+            t(a.created_at),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]
+    });
+    write_csv(&tables::GRANTS, crm.chain(memberships))
 }
 
 fn events_csv(events: &[timeline::Event]) -> anyhow::Result<Vec<u8>> {

@@ -447,7 +447,9 @@ pub(crate) fn build(rng: &mut Rng) -> Org {
         }
     }
 
+    let directory = super::directory::build(&b);
     Org {
+        directory,
         people: b.people,
         accounts: b.accounts,
         grants: b.grants,

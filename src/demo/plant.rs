@@ -107,6 +107,13 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     b.accounts[leave].habit.until = days_before(105, 0, 0);
     let lid = b.id(leave);
     b.plant("idle-accounts", "principal", &lid);
+    // Their directory account has waited as long.
+    let login = b.accounts[leave].login.clone();
+    b.plant(
+        "idle-accounts",
+        "principal",
+        &super::directory::account_id(&login),
+    );
 
     // ---- Planted: departed-still-active ----
     // Left 25 days ago; the account (matched to HR by email only) is open.
@@ -118,6 +125,15 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     b.terminate(gone, days_before(25, 17, 30), false);
     let gid = b.id(gone);
     b.plant("departed-still-active", "principal", &gid);
+    // Nobody closed their directory account either: both show together.
+    let person = b.person_of(gone);
+    b.directory_left_open.push(person);
+    let login = b.accounts[gone].login.clone();
+    b.plant(
+        "departed-still-active",
+        "principal",
+        &super::directory::account_id(&login),
+    );
     // Left on a Friday two weeks ago, signed in from home on Thursday night.
     let back = c.aes[71];
     b.terminate(back, days_before(16, 18, 0), false);

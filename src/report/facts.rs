@@ -12,6 +12,7 @@ use super::error::ReportError;
 use super::lifecycle::{self, Lifecycle};
 use crate::collect::readers::sql::WriteCheck;
 use crate::collect::sync::FeedReport;
+use crate::config::ApplicationConfig;
 use crate::model::Severity;
 use crate::store::Store;
 use crate::store::canonical::SubjectInfo;
@@ -73,6 +74,21 @@ pub struct Facts {
     pub changes: Option<Vec<super::changes::Change>>,
     /// Who each finding is about, as of the run's instant, by (subject_type, subject_id).
     pub subjects: HashMap<(String, String), SubjectInfo>,
+    /// The applications: those the store holds accounts of and those the
+    /// configuration names, by name.
+    pub applications: Vec<ApplicationFacts>,
+}
+
+/// An application as the report presents it.
+pub struct ApplicationFacts {
+    pub name: String,
+    pub description: Option<String>,
+    /// The owner as configured (a people.id or an email) and their name.
+    pub owner: Option<String>,
+    pub owner_name: Option<String>,
+    pub criticality: Option<&'static str>,
+    pub directory: bool,
+    pub accounts: i64,
 }
 
 /// How many runs the chart draws.
@@ -97,6 +113,7 @@ pub async fn read(
     run_id: i64,
     tz: chrono_tz::Tz,
     undelivered: Vec<Undelivered>,
+    configured: &BTreeMap<String, ApplicationConfig>,
 ) -> Result<Facts, ReportError> {
     let lc = lifecycle::lifecycle(store, run_id).await?;
     if lc.run.status != "succeeded" {
@@ -164,7 +181,9 @@ pub async fn read(
         },
         None => None,
     };
+    let applications = applications(store, configured).await?;
     Ok(Facts {
+        applications,
         changes,
         subjects,
         lifecycle: lc,
@@ -172,6 +191,40 @@ pub async fn read(
         proof,
         history,
     })
+}
+
+/// The applications of the store and of the configuration, by name.
+async fn applications(
+    store: &Store,
+    configured: &BTreeMap<String, ApplicationConfig>,
+) -> Result<Vec<ApplicationFacts>, ReportError> {
+    let mut accounts: BTreeMap<String, i64> = store
+        .accounts_per_application()
+        .await?
+        .into_iter()
+        .collect();
+    for name in configured.keys() {
+        accounts.entry(name.clone()).or_insert(0);
+    }
+    let mut out = Vec::with_capacity(accounts.len());
+    for (name, n) in accounts {
+        let config = configured.get(&name);
+        let owner = config.and_then(|c| c.owner.clone());
+        let owner_name = match &owner {
+            Some(o) => store.person_name(o).await?,
+            None => None,
+        };
+        out.push(ApplicationFacts {
+            description: config.and_then(|c| c.description.clone()),
+            owner,
+            owner_name,
+            criticality: config.map(|c| c.criticality.as_str()),
+            directory: config.is_some_and(|c| c.directory),
+            accounts: n,
+            name,
+        });
+    }
+    Ok(out)
 }
 
 /// Findings per rule of one run; None: not evaluated.

@@ -49,7 +49,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// (a rule's remediation is per rule: the report's rule section has it, a
 /// copy in every row would make the attachment of a large run several
 /// hundred megabytes larger).
-pub const REPORT_CSV_COLUMNS: [&str; 20] = [
+pub const REPORT_CSV_COLUMNS: [&str; 22] = [
     "run_id",
     "status",
     "rule",
@@ -70,6 +70,8 @@ pub const REPORT_CSV_COLUMNS: [&str; 20] = [
     "due",
     "overdue",
     "evidence_text",
+    "application",
+    "native_id",
 ];
 
 /// Every finding of the run (and the resolved ones), one row each; every
@@ -129,6 +131,10 @@ pub fn findings_csv(
                 .map(|x| format!("{}: {}", x.label, x.value))
                 .collect::<Vec<_>>()
                 .join("; "),
+            f.application.clone().unwrap_or_default(),
+            crate::report::output::native_id(f)
+                .unwrap_or_default()
+                .to_string(),
         ];
         w.write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))?;
     }

@@ -16,6 +16,7 @@
 //! - `manifest`: a signed report's manifest, and its offline verification;
 //! - `oscal`: a run as OSCAL assessment results.
 
+pub mod applications;
 pub mod archive;
 pub mod audience;
 pub mod changes;

@@ -83,7 +83,8 @@ pub async fn render(
 ) -> Result<RenderedReport, ReportError> {
     let config = inputs.config;
     let tz = config.tz();
-    let mut facts = facts::read(store, run_id, tz, inputs.undelivered).await?;
+    let mut facts =
+        facts::read(store, run_id, tz, inputs.undelivered, &config.applications).await?;
     if let Some(a) = inputs.audience {
         a.apply(&mut facts);
     }

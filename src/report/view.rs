@@ -109,6 +109,8 @@ fn entry_json(e: &Entry, facts: &Facts, rules: &RuleSet, p: &Presentation) -> Va
         "severity_colour": severity_colour(f.severity),
         "subject_type": f.subject_type.as_str(),
         "subject_id": f.subject_id,
+        "application": f.application,
+        "native_id": super::output::native_id(f).unwrap_or(&f.subject_id),
         "subject": subject_json(f, subject),
         "title": f.title,
         "status": e.status.as_str(),
@@ -396,7 +398,13 @@ pub fn context(
     };
     let departments = by_department(facts);
     let counts = lc.counts();
+    let application_sections = super::applications::sections(facts, &current);
+    let leavers = super::applications::leavers(facts);
     json!({
+        "has_applications": !application_sections.is_empty(),
+        "applications": application_sections,
+        "has_leavers": !leavers.is_empty(),
+        "leavers": leavers,
         "subject": subject,
         "job": lc.run.job.clone().unwrap_or_default(),
         "run_id": lc.run.id,

@@ -50,6 +50,37 @@ impl Store {
         Ok(tables)
     }
 
+    /// Accounts per application (as the store holds them now), by name.
+    pub async fn accounts_per_application(&self) -> Result<Vec<(String, i64)>> {
+        let rows = self
+            .fetch_all(
+                "SELECT application, COUNT(*) AS n FROM principals GROUP BY application ORDER BY application",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.req_text("application")?, r.i64("n")?.unwrap_or(0))))
+            .collect()
+    }
+
+    /// The full name of the person with this id, else with this email
+    /// (ignoring ASCII case): how a configured owner is shown.
+    pub async fn person_name(&self, id_or_email: &str) -> Result<Option<String>> {
+        let rows = self
+            .fetch_all(
+                "SELECT full_name FROM people WHERE id = $1
+                 UNION ALL
+                 SELECT full_name FROM people WHERE lower(email) = lower($1)",
+                &[SqlValue::text(id_or_email)],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|r| r.text("full_name"))
+            .transpose()?
+            .flatten())
+    }
+
     /// Whether the store holds any account at all, of any time (a run over
     /// none would be an empty audit, not a clean one).
     pub async fn has_accounts(&self) -> Result<bool> {

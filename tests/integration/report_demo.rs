@@ -302,7 +302,51 @@ fn the_demo_report_reads_as_a_workpaper() {
         "due",
         "overdue",
         "evidence_text",
+        "application",
+        "native_id",
     ] {
         assert!(headers.iter().any(|h| h == col), "no column {col}");
     }
+
+    // Applications (issue 17): a section per application with its owner,
+    // and a leaver's accounts in both applications together.
+    let apps: Vec<(String, String)> = doc
+        .select(&sel("[data-aa=application]"))
+        .map(|a| {
+            (
+                a.select(&sel("[data-aa=application-name]"))
+                    .next()
+                    .map(text_of)
+                    .unwrap_or_default(),
+                a.select(&sel("[data-aa=application-owner]"))
+                    .next()
+                    .map(text_of)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(apps.len(), 2, "{apps:?}");
+    assert_eq!(apps[0].0, "crm");
+    assert_eq!(apps[1].0, "directory");
+    for (name, owner) in &apps {
+        assert!(
+            owner.contains("(E1"),
+            "{name}: the owner is named with their id: {owner}"
+        );
+    }
+    let both = doc
+        .select(&sel("[data-aa=leaver]"))
+        .find(|l| l.select(&sel("[data-aa=leaver-account]")).count() == 2)
+        .expect("a leaver with accounts in both applications");
+    let accounts: Vec<String> = both
+        .select(&sel("[data-aa=leaver-account] b"))
+        .map(text_of)
+        .collect();
+    assert_eq!(accounts[..2], ["crm", "directory"]);
+    // The ids column shows the native id beside the application.
+    assert!(
+        doc.select(&sel("[data-aa=ids] [data-aa=subject-application]"))
+            .any(|a| text_of(a) == "directory"),
+        "no finding attributed to the directory"
+    );
 }

@@ -55,7 +55,7 @@ pub fn sections(facts: &Facts, current: &[&Entry]) -> Vec<Value> {
             })
             .collect();
             let mut worst: Vec<&&Entry> = mine.clone();
-            worst.sort_by(|x, y| y.finding.severity.cmp(&x.finding.severity));
+            worst.sort_by_key(|e| std::cmp::Reverse(e.finding.severity));
             json!({
                 "name": a.name,
                 "description": a.description,
@@ -139,6 +139,6 @@ pub fn leavers(facts: &Facts) -> Vec<Value> {
             )
         })
         .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|e| std::cmp::Reverse(e.0));
     out.into_iter().map(|(_, v)| v).collect()
 }

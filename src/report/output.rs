@@ -33,9 +33,10 @@ pub enum OutputError {
 }
 
 /// The stable CSV columns (`status` and `exception_id` were added after
-/// the first seven, `application` and `native_id` after those; consumers
-/// that read columns by name can ignore them).
-pub const CSV_COLUMNS: [&str; 11] = [
+/// the first seven; consumers that read columns by name can ignore them).
+/// A contract: the application of a finding is in the JSON output and the
+/// report's attachment, and in the namespaced `subject_id` itself.
+pub const CSV_COLUMNS: [&str; 9] = [
     "run_id",
     "rule",
     "severity",
@@ -45,8 +46,6 @@ pub const CSV_COLUMNS: [&str; 11] = [
     "evidence",
     "status",
     "exception_id",
-    "application",
-    "native_id",
 ];
 
 /// Where a finding stands: new in this run, open since an earlier run of
@@ -274,8 +273,6 @@ pub async fn write_run<W: Write>(
                         &evidence,
                         status.as_str(),
                         &exception_id,
-                        f.application.as_deref().unwrap_or(""),
-                        native_id(&f).unwrap_or(""),
                     ];
                     write_cells(&mut csv, &cells)
                 })
@@ -296,8 +293,6 @@ pub async fn write_run<W: Write>(
                     o.reason.as_deref().unwrap_or(""),
                     "{}",
                     outcome_label(o.status),
-                    "",
-                    "",
                     "",
                 ];
                 write_cells(&mut csv, &cells)?;

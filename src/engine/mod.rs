@@ -8,6 +8,7 @@
 mod context;
 pub mod deployment;
 mod error;
+pub mod identity;
 pub mod kind;
 pub mod kinds;
 pub mod load;

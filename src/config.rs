@@ -16,7 +16,9 @@ use serde::Deserialize;
 use crate::model::Span;
 use crate::yaml::{self, LocatedError, LocatedErrors};
 
+mod identity;
 mod reviews;
+pub use identity::IdentityConfig;
 pub use reviews::{
     DeadlineAction, DeltaPolicy, EscalateTo, Escalation, JustificationRule, ReviewConfig,
     ReviewPageConfig, ReviewScope, ReviewerRule,
@@ -96,6 +98,9 @@ pub struct Config {
     /// Where `serve` serves reviewers' pages.
     #[serde(default)]
     pub review_page: Option<ReviewPageConfig>,
+    /// How accounts are linked to people (README, "Identities").
+    #[serde(default)]
+    pub identity: IdentityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -585,6 +590,7 @@ impl Config {
                 "give key_file or key_env, not both".to_string(),
             ));
         }
+        problems.extend(self.identity.check());
         for (name, source) in &self.sources {
             for (field, message) in source.check(self.tz()) {
                 problems.push((format!("sources.{name}.{field}"), message));

@@ -241,7 +241,7 @@ impl Loaded {
             rules,
             as_of,
             job,
-            &crate::engine::Deployment::default(),
+            &self.settings.config.deployment(),
         )
         .await?;
         record.set_run_settings(summary.run_id, &in_force).await?;

@@ -16,6 +16,7 @@ mod demo;
 mod evidence;
 mod hardening;
 mod import;
+mod people;
 mod report;
 mod report_browser;
 mod report_demo;

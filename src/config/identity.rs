@@ -1,0 +1,136 @@
+//! `identity:` of the configuration: how accounts are linked to people
+//! (README, "Identities"), and what the engine's `Deployment` is built from.
+//!
+//! ```yaml
+//! identity:
+//!   match: [person_id, employee_number, email, login_is_mail_local_part]
+//! ```
+//!
+//! The methods are tried in the order given; the first that links an
+//! account to a person wins. Without `identity:`, `[person_id, email]`.
+
+use serde::Deserialize;
+
+use crate::collect::source::SourceKind;
+use crate::engine::deployment::DEFAULT_IDENTITY;
+use crate::engine::{Deployment, IdentityMatch};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The methods, in order.
+    #[serde(rename = "match", default = "default_match")]
+    pub methods: Vec<IdentityMatch>,
+}
+
+fn default_match() -> Vec<IdentityMatch> {
+    DEFAULT_IDENTITY.to_vec()
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            methods: default_match(),
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// (field, message) for each problem: an empty order, a method twice.
+    pub(super) fn check(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        if self.methods.is_empty() {
+            problems.push((
+                "identity.match".to_string(),
+                "list at least one method: person_id, email, employee_number, login_is_mail_local_part".to_string(),
+            ));
+        }
+        for (i, m) in self.methods.iter().enumerate() {
+            if self.methods[..i].contains(m) {
+                problems.push((
+                    format!("identity.match[{i}]"),
+                    format!("`{}` is listed twice", m.as_str()),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The order as `config check` prints it.
+    pub fn describe(&self) -> String {
+        self.methods
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl super::Config {
+    /// What every rule of a run is told of this deployment: the identity
+    /// order, and the directory applications (for now the sources of
+    /// `kind: ldap`, whose application is the source's name).
+    pub fn deployment(&self) -> Deployment {
+        Deployment {
+            identity: self.identity.methods.clone(),
+            directories: self
+                .sources
+                .iter()
+                .filter(|(_, s)| s.kind == SourceKind::Ldap)
+                .map(|(name, _)| name.clone())
+                .collect(),
+            ..Deployment::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+    use crate::engine::IdentityMatch;
+
+    #[test]
+    fn the_default_is_person_id_then_email() {
+        let c = Config::parse(Path::new("c.yaml"), "{}\n").expect("parses");
+        assert_eq!(
+            c.deployment().identity,
+            [IdentityMatch::PersonId, IdentityMatch::Email]
+        );
+        assert!(c.deployment().directories.is_empty());
+    }
+
+    #[test]
+    fn the_order_is_kept_and_bad_methods_are_located() {
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "identity:\n  match: [employee_number, login_is_mail_local_part]\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            c.deployment().identity,
+            [
+                IdentityMatch::EmployeeNumber,
+                IdentityMatch::LoginIsMailLocalPart
+            ]
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "identity:\n  match: [person_id, badge_number]\n",
+        )
+        .expect_err("unknown method");
+        let text = e.to_string();
+        assert!(text.contains("badge_number"), "{text}");
+        assert!(text.contains("identity"), "{text}");
+        assert_eq!(e.0[0].line, 2, "{text}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  match: [email, email]\n")
+            .expect_err("twice");
+        assert_eq!(e.0[0].field, "identity.match[1]", "{e}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  match: []\n").expect_err("empty");
+        assert_eq!(e.0[0].field, "identity.match", "{e}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  by: [email]\n")
+            .expect_err("unknown key");
+        assert!(e.to_string().contains("by"), "{e}");
+    }
+}

@@ -415,6 +415,12 @@ impl Config {
         }
     }
 
+    /// What every rule of a run is told of this deployment
+    /// (`config/identity.rs`).
+    pub fn deployment(&self) -> crate::engine::Deployment {
+        self.identity.deployment(&self.sources)
+    }
+
     /// The configured time zone (checked at load).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.timezone.parse().unwrap_or(chrono_tz::UTC)
@@ -666,6 +672,52 @@ pub fn check_mailbox(text: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_default_is_person_id_then_email() {
+        let c = Config::parse(Path::new("c.yaml"), "{}\n").expect("parses");
+        assert_eq!(
+            c.deployment().identity,
+            [
+                crate::engine::IdentityMatch::PersonId,
+                crate::engine::IdentityMatch::Email
+            ]
+        );
+        assert!(c.deployment().directories.is_empty());
+    }
+
+    #[test]
+    fn the_order_is_kept_and_bad_methods_are_located() {
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "identity:\n  match: [employee_number, login_is_mail_local_part]\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            c.deployment().identity,
+            [
+                crate::engine::IdentityMatch::EmployeeNumber,
+                crate::engine::IdentityMatch::LoginIsMailLocalPart
+            ]
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "identity:\n  match: [person_id, badge_number]\n",
+        )
+        .expect_err("unknown method");
+        let text = e.to_string();
+        assert!(text.contains("badge_number"), "{text}");
+        assert!(text.contains("identity"), "{text}");
+        assert_eq!(e.0[0].line, 2, "{text}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  match: [email, email]\n")
+            .expect_err("twice");
+        assert_eq!(e.0[0].field, "identity.match[1]", "{e}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  match: []\n").expect_err("empty");
+        assert_eq!(e.0[0].field, "identity.match", "{e}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  by: [email]\n")
+            .expect_err("unknown key");
+        assert!(e.to_string().contains("by"), "{e}");
+    }
+
     use super::*;
 
     #[test]

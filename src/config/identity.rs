@@ -9,9 +9,11 @@
 //! The methods are tried in the order given; the first that links an
 //! account to a person wins. Without `identity:`, `[person_id, email]`.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
-use crate::collect::source::SourceKind;
+use crate::collect::source::{SourceConfig, SourceKind};
 use crate::engine::deployment::DEFAULT_IDENTITY;
 use crate::engine::{Deployment, IdentityMatch};
 
@@ -66,71 +68,19 @@ impl IdentityConfig {
     }
 }
 
-impl super::Config {
+impl IdentityConfig {
     /// What every rule of a run is told of this deployment: the identity
     /// order, and the directory applications (for now the sources of
     /// `kind: ldap`, whose application is the source's name).
-    pub fn deployment(&self) -> Deployment {
+    pub fn deployment(&self, sources: &BTreeMap<String, SourceConfig>) -> Deployment {
         Deployment {
-            identity: self.identity.methods.clone(),
-            directories: self
-                .sources
+            identity: self.methods.clone(),
+            directories: sources
                 .iter()
                 .filter(|(_, s)| s.kind == SourceKind::Ldap)
                 .map(|(name, _)| name.clone())
                 .collect(),
             ..Deployment::default()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use crate::config::Config;
-    use crate::engine::IdentityMatch;
-
-    #[test]
-    fn the_default_is_person_id_then_email() {
-        let c = Config::parse(Path::new("c.yaml"), "{}\n").expect("parses");
-        assert_eq!(
-            c.deployment().identity,
-            [IdentityMatch::PersonId, IdentityMatch::Email]
-        );
-        assert!(c.deployment().directories.is_empty());
-    }
-
-    #[test]
-    fn the_order_is_kept_and_bad_methods_are_located() {
-        let c = Config::parse(
-            Path::new("c.yaml"),
-            "identity:\n  match: [employee_number, login_is_mail_local_part]\n",
-        )
-        .expect("parses");
-        assert_eq!(
-            c.deployment().identity,
-            [
-                IdentityMatch::EmployeeNumber,
-                IdentityMatch::LoginIsMailLocalPart
-            ]
-        );
-        let e = Config::parse(
-            Path::new("c.yaml"),
-            "identity:\n  match: [person_id, badge_number]\n",
-        )
-        .expect_err("unknown method");
-        let text = e.to_string();
-        assert!(text.contains("badge_number"), "{text}");
-        assert!(text.contains("identity"), "{text}");
-        assert_eq!(e.0[0].line, 2, "{text}");
-        let e = Config::parse(Path::new("c.yaml"), "identity:\n  match: [email, email]\n")
-            .expect_err("twice");
-        assert_eq!(e.0[0].field, "identity.match[1]", "{e}");
-        let e = Config::parse(Path::new("c.yaml"), "identity:\n  match: []\n").expect_err("empty");
-        assert_eq!(e.0[0].field, "identity.match", "{e}");
-        let e = Config::parse(Path::new("c.yaml"), "identity:\n  by: [email]\n")
-            .expect_err("unknown key");
-        assert!(e.to_string().contains("by"), "{e}");
     }
 }

@@ -151,6 +151,10 @@ pub enum Command {
     /// Check the configuration and what the database roles may do.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// People: one person's accounts, roles, permissions and findings
+    /// across every application.
+    #[command(subcommand)]
+    People(PeopleCommand),
     /// Personal data in masked reports: re-identify pseudonyms (auditors,
     /// with the key of `pii.key_file`/`pii.key_env`).
     #[command(subcommand)]
@@ -167,6 +171,34 @@ pub enum Command {
     },
     /// Print the manual page (roff; `accessaudit man | man -l -`).
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    /// A person's accounts in every application (how each is linked to
+    /// them), each account's live roles with what they permit, and the
+    /// findings about them in the latest succeeded run at or before T.
+    /// Exit 1 when no person has that id or email.
+    Show {
+        /// The person: a `people.id`, or an email (ignoring case).
+        who: String,
+        /// The instant (RFC 3339 or a date; default now).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// Output format (JSON: README, "people show").
+        #[arg(long, value_enum, default_value = "text")]
+        format: PeopleFormat,
+    },
+}
+
+/// How `people show` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PeopleFormat {
+    /// Lines for a person.
+    #[default]
+    Text,
+    /// JSON, for scripts.
+    Json,
 }
 
 /// How `reviews` prints.

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 mod evidence;
+mod people;
 mod pii;
 mod reports;
 mod reviews;
@@ -120,6 +121,7 @@ async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Check) => config_check(g).await,
         Command::Reviews(cmd) => reviews::command(g, cmd).await,
+        Command::People(cmd) => people::command(g, cmd).await,
         Command::Serve => bail!("`serve` is the daemon's: main starts it"),
         Command::Schema
         | Command::Completions { .. }
@@ -147,6 +149,7 @@ async fn config_check(g: &Settings) -> Result<ExitCode> {
         g.config.sources.len(),
         loaded.schedules.len()
     );
+    println!("identity: {}", g.config.identity.describe());
     match &loaded.signing_key {
         Some(key) => println!(
             "report signing: Ed25519, public key {}",

@@ -17,8 +17,10 @@ use crate::model::Span;
 use crate::yaml::{self, LocatedError, LocatedErrors};
 
 mod applications;
+mod identity;
 mod reviews;
 pub use applications::{ApplicationConfig, Criticality, application_of_source};
+pub use identity::IdentityConfig;
 pub use reviews::{
     DeadlineAction, DeltaPolicy, EscalateTo, Escalation, JustificationRule, ReviewConfig,
     ReviewPageConfig, ReviewScope, ReviewerRule,
@@ -101,6 +103,9 @@ pub struct Config {
     /// The applications audited, by name (README, "Applications").
     #[serde(default)]
     pub applications: BTreeMap<String, ApplicationConfig>,
+    /// How accounts are linked to people (README, "Identities").
+    #[serde(default)]
+    pub identity: IdentityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -371,7 +376,10 @@ impl Config {
     /// What every rule of a run is told of the deployment: its applications
     /// (critical ones, directories) and how accounts are linked to people.
     pub fn deployment(&self) -> crate::engine::Deployment {
-        applications::deployment(&self.applications, &self.sources)
+        crate::engine::Deployment {
+            identity: self.identity.methods.clone(),
+            ..applications::deployment(&self.applications, &self.sources)
+        }
     }
 
     /// The embedded default: SQLite, shipped rules and templates, a monthly
@@ -420,6 +428,9 @@ impl Config {
             ))
         }
     }
+
+    /// What every rule of a run is told of this deployment
+    /// (`config/identity.rs`).
 
     /// The configured time zone (checked at load).
     pub fn tz(&self) -> chrono_tz::Tz {
@@ -596,6 +607,7 @@ impl Config {
                 "give key_file or key_env, not both".to_string(),
             ));
         }
+        problems.extend(self.identity.check());
         for (name, source) in &self.sources {
             for (field, message) in source.check(self.tz()) {
                 problems.push((format!("sources.{name}.{field}"), message));
@@ -672,6 +684,52 @@ pub fn check_mailbox(text: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_default_is_person_id_then_email() {
+        let c = Config::parse(Path::new("c.yaml"), "{}\n").expect("parses");
+        assert_eq!(
+            c.deployment().identity,
+            [
+                crate::engine::IdentityMatch::PersonId,
+                crate::engine::IdentityMatch::Email
+            ]
+        );
+        assert!(c.deployment().directories.is_empty());
+    }
+
+    #[test]
+    fn the_order_is_kept_and_bad_methods_are_located() {
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "identity:\n  match: [employee_number, login_is_mail_local_part]\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            c.deployment().identity,
+            [
+                crate::engine::IdentityMatch::EmployeeNumber,
+                crate::engine::IdentityMatch::LoginIsMailLocalPart
+            ]
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "identity:\n  match: [person_id, badge_number]\n",
+        )
+        .expect_err("unknown method");
+        let text = e.to_string();
+        assert!(text.contains("badge_number"), "{text}");
+        assert!(text.contains("identity"), "{text}");
+        assert_eq!(e.0[0].line, 2, "{text}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  match: [email, email]\n")
+            .expect_err("twice");
+        assert_eq!(e.0[0].field, "identity.match[1]", "{e}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  match: []\n").expect_err("empty");
+        assert_eq!(e.0[0].field, "identity.match", "{e}");
+        let e = Config::parse(Path::new("c.yaml"), "identity:\n  by: [email]\n")
+            .expect_err("unknown key");
+        assert!(e.to_string().contains("by"), "{e}");
+    }
+
     use super::*;
 
     #[test]

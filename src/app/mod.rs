@@ -10,10 +10,13 @@
 //!   "which rules does this run evaluate";
 //! - `reports`: render a run's report, archive it, write its files or hand
 //!   it to the outbox;
+//! - `people`: one person's accounts, roles and findings across every
+//!   application (`people show`);
 //! - `ledger`: the check of the whole ledger and of the records it covers.
 
 pub mod ledger;
 pub mod loaded;
+pub mod people;
 pub mod reports;
 pub mod settings;
 

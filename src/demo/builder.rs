@@ -167,6 +167,9 @@ pub(crate) struct Builder<'r> {
     pub(crate) granters: Vec<usize>,
     /// People (indexes) whose directory account was left open when they left.
     pub(crate) directory_left_open: Vec<usize>,
+    /// People (indexes) whose directory account IT closed while HR still
+    /// has them as employed.
+    pub(crate) directory_closed: Vec<usize>,
 }
 
 fn dept_code(dept: &str) -> u32 {
@@ -260,6 +263,7 @@ impl<'r> Builder<'r> {
             person_names: Vec::new(),
             granters: Vec::new(),
             directory_left_open: Vec::new(),
+            directory_closed: Vec::new(),
         }
     }
 

@@ -69,7 +69,8 @@ pub(crate) fn build(b: &Builder<'_>) -> Vec<DirectoryAccount> {
             continue;
         }
         let left = person.terminated_at.is_some();
-        let open = !left || b.directory_left_open.contains(&p);
+        let open =
+            (!left && !b.directory_closed.contains(&p)) || b.directory_left_open.contains(&p);
         // SSO signs everyone in each working day; a person on leave last
         // signed in on their last day before it.
         let last_login_at = match (open, person.status) {

@@ -156,8 +156,19 @@ pub(crate) fn plant(b: &mut Builder, c: &Crew) {
     b.terminate(agent_gone, days_before(6, 12, 0), false);
     let aid = b.id(agent_gone);
     b.plant("departed-still-active", "principal", &aid);
-    // Not a finding: a billing clerk left last night, within the grace day.
+    // Resigned last week: IT closed the directory account on the day, HR
+    // has not recorded the leaving yet, and nobody told the CRM
+    // (departed-still-active's directory_disabled reason).
+    let resigned = c.aes[110];
+    let person = b.person_of(resigned);
+    b.directory_closed.push(person);
+    let rid = b.id(resigned);
+    b.plant("departed-still-active", "principal", &rid);
+    // Not a finding: a billing clerk left last night, within the grace day
+    // (IT closes the directory account in the morning).
     b.terminate(c.billing[2], days_before(1, 20, 0), false);
+    let clerk = b.person_of(c.billing[2]);
+    b.directory_left_open.push(clerk);
 
     // ---- Planted: over-privileged ----
     b.plant("over-privileged", "role", CUSTOMER_ADMIN);

@@ -30,7 +30,7 @@ pub struct Context {
     /// accounts changed after T, the accounts as they were at T.
     pub principals: String,
     /// What the configuration says of identities and applications.
-    pub deployment: super::Deployment,
+    pub deployment: super::deployment::Deployment,
 }
 
 impl Context {

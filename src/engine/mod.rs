@@ -9,6 +9,7 @@ mod applications;
 mod context;
 pub mod deployment;
 mod error;
+pub mod identity;
 pub mod kind;
 pub mod kinds;
 pub mod load;

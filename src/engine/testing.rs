@@ -15,6 +15,13 @@
 //!     clean: [p2]                        # subjects that must not be findings
 //! ```
 //!
+//! A case may set what the configuration tells the rule of the deployment
+//! (otherwise the defaults apply):
+//!
+//! ```yaml
+//!     deployment: {identity: [employee_number, email], directories: [corp-ldap]}
+//! ```
+//!
 //! A case passes when the findings are exactly the expected ones (by subject
 //! type and id, and severity where given) and none of the clean ones. Fixture
 //! cells are parsed by the same code as CSV import.
@@ -53,9 +60,24 @@ pub struct TestCase {
     pub expect: Vec<Expected>,
     #[serde(default)]
     pub clean: Vec<String>,
+    /// What the configuration tells the rule (`identity.match`, the
+    /// directory applications); the defaults without it.
+    #[serde(default)]
+    pub deployment: Option<TestDeployment>,
     /// The case expects the rule to be reported as not applicable, with a
     /// reason that contains this text (and no finding).
     pub not_applicable: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestDeployment {
+    /// The identity order (`identity: {match: …}` of the configuration).
+    #[serde(default)]
+    pub identity: Option<Vec<super::IdentityMatch>>,
+    /// Applications that are directories.
+    #[serde(default)]
+    pub directories: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,7 +180,14 @@ async fn run_case(store: &Store, rule: &Rule, case: &TestCase) -> Result<Vec<Str
         with_params(rule, &case.params).map_err(|e| CaseError::Other(format!("params: {e}")))?
     };
     load_fixtures(store, &case.fixtures).await?;
-    let summary = super::run(store, &[&rule], as_of, None)
+    let mut deployment = super::Deployment::default();
+    if let Some(d) = &case.deployment {
+        if let Some(identity) = &d.identity {
+            deployment.identity = identity.clone();
+        }
+        deployment.directories = d.directories.clone();
+    }
+    let summary = super::run_recorded_in(store, store, &[&rule], as_of, None, &deployment)
         .await
         .map_err(|e| CaseError::Other(format!("the rule failed: {e}")))?;
 

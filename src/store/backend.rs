@@ -74,6 +74,17 @@ impl Backend {
         }
     }
 
+    /// The part of the email `expr` before its first `@`, ASCII-folded like
+    /// [`Backend::fold_case`] (identity match `login_is_mail_local_part`;
+    /// the index `people_mail_local_ci`, migration 0015, is on this same
+    /// expression).
+    pub fn mail_local_part_folded(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("lower(substr({expr}, 1, instr({expr}, '@') - 1))"),
+            Backend::Postgres => self.fold_case(&format!("split_part({expr}, '@', 1)")),
+        }
+    }
+
     /// An instant as an SQL literal, for the few places where a statement
     /// cannot take it as a parameter (see engine::principals_at). Only ever
     /// given a formatted `DateTime`, never user text.

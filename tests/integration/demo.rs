@@ -43,9 +43,26 @@ async fn build_and_run(db: &TestDb, seed: u64) -> (BTreeSet<Key>, BTreeSet<Key>)
             "shipped rule {id} is not enabled"
         );
     }
-    let summary = engine::run(&db.store, &enabled, org.as_of, Some("demo"))
-        .await
-        .expect("run");
+    // The demo's directory is a directory (as `accessaudit demo` configures it).
+    let deployment = accessaudit::engine::Deployment {
+        directories: org
+            .applications
+            .iter()
+            .filter(|a| a.3)
+            .map(|a| a.0.to_string())
+            .collect(),
+        ..Default::default()
+    };
+    let summary = engine::run_recorded_in(
+        &db.store,
+        &db.store,
+        &enabled,
+        org.as_of,
+        Some("demo"),
+        &deployment,
+    )
+    .await
+    .expect("run");
     for o in &summary.outcomes {
         assert_eq!(
             o.status,

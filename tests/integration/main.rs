@@ -17,6 +17,7 @@ mod demo;
 mod evidence;
 mod hardening;
 mod import;
+mod people;
 mod report;
 mod report_browser;
 mod report_demo;

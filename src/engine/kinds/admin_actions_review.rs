@@ -20,11 +20,11 @@ use serde::{Deserialize, Serialize};
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use futures_util::StreamExt;
 
-use super::departed_still_active::person_of_principal;
 use crate::engine::context::{
     Context, Evaluation, Needed, RuleMeta, SUCCESS, evidence, json_time, unfilled,
 };
 use crate::engine::error::Result;
+use crate::engine::identity::person_of;
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{Finding, Severity, Span, SubjectType};
@@ -246,7 +246,7 @@ impl Kind for AdminActionsReview {
                                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
                                AND (g.expires_at IS NULL OR g.expires_at > $1))
               ORDER BY e.principal_id, e.occurred_at",
-            person = person_of_principal(b),
+            person = person_of(b, "p", &ctx.deployment.identity),
             actions = b.in_list("e.action", 4),
             object_types = b.in_list(&b.fold_case("e.object_type"), 5),
             any_object = b.in_list("e.action", 6),

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use super::departed_still_active::person_of_principal;
 use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, json_time, names};
 use crate::engine::error::Result;
+use crate::engine::identity::person_of;
 use crate::engine::kind::{Kind, non_empty, permission_patterns, statuses_usable};
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
 use crate::engine::sink::Sink;
@@ -136,7 +136,7 @@ impl Kind for GrantWithoutApproval {
                      OR (g.approved_by LIKE '%@%'
                          AND ({approver} = {email} OR {approver} = {granter})))
               ORDER BY g.id",
-            person = person_of_principal(b),
+            person = person_of(b, "p", &ctx.deployment.identity),
             roles = b.in_list("g.role_id", 3),
             statuses = b.in_list("p.status", 2),
             email = b.fold_case("p.email"),

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use super::departed_still_active::person_of_principal;
 use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names};
 use crate::engine::error::Result;
+use crate::engine::identity::person_of;
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Severity, Span, SubjectType, WorkerType};
@@ -187,7 +187,7 @@ impl Kind for NonEmployeeAccess {
                 AND (g.expires_at IS NULL OR g.expires_at > $1)
                 AND ({types} OR {workers})
               ORDER BY g.principal_id, g.id",
-            person = person_of_principal(b),
+            person = person_of(b, "p", &ctx.deployment.identity),
             statuses = b.in_list("p.status", 2),
             types = b.in_list("p.account_type", 3),
             workers = b.in_list("h.worker_type", 4),

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use futures_util::StreamExt;
 
 use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, json_time, names};
+use crate::engine::deployment::{DEFAULT_IDENTITY, IdentityMatch};
 use crate::engine::error::Result;
+use crate::engine::identity;
 use crate::engine::kind::{Kind, non_empty, statuses_active_pending};
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, SubjectType};
@@ -63,25 +65,27 @@ impl Kind for OrphanAccount {
         let p = self;
         let b = ctx.backend;
         let principals = &ctx.principals;
+        let methods = &ctx.deployment.identity;
         // $1 = T, $2 = statuses, $3 = account types. A person_id is looked up
-        // by key; an account without one, by its email on the people_email_ci
-        // index (one seek per account: a NOT EXISTS under OR made PostgreSQL
-        // fold every person's email instead).
+        // by key; each attribute match is one seek per account (by default
+        // the email on the people_email_ci index: a NOT EXISTS under OR made
+        // PostgreSQL fold every person's email instead).
+        let unlinked = identity::unlinked(b, "p", methods);
         let sql = format!(
-            "SELECT p.id, p.login, p.status, p.email, p.person_id, p.created_at
+            "SELECT p.id, p.login, p.status, p.email, p.person_id, p.employee_number, p.created_at
                FROM {principals} p
-               LEFT JOIN people h ON h.id = p.person_id
+               {join}
               WHERE {statuses} AND {types}
                 AND (p.created_at IS NULL OR p.created_at <= $1)
-                AND h.id IS NULL
-                AND (p.person_id IS NOT NULL
-                     OR (SELECT x.id FROM people x WHERE {x_email} = {p_email} LIMIT 1) IS NULL)
+                AND {condition}
               ORDER BY p.id",
+            join = unlinked.join,
+            condition = unlinked.condition,
             statuses = b.in_list("p.status", 2),
             types = b.in_list("p.account_type", 3),
-            x_email = b.fold_case("x.email"),
-            p_email = b.fold_case("p.email"),
         );
+        let by_id = methods.contains(&IdentityMatch::PersonId);
+        let tried: Vec<serde_json::Value> = methods.iter().map(|m| m.as_str().into()).collect();
         let params = [
             SqlValue::time(ctx.as_of),
             SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
@@ -93,18 +97,30 @@ impl Kind for OrphanAccount {
             let login = row.req_text("login")?;
             let person_id = row.text("person_id")?;
             let email = row.text("email")?;
+            let employee_number = row.text("employee_number")?;
             let (reason, title) = match (&person_id, &email) {
-                (Some(pid), _) => (
+                (Some(pid), _) if by_id => (
                     "unknown_person_id",
                     format!("{login}: its person_id {pid} is not in the HR roster"),
                 ),
-                (None, Some(mail)) => (
+                (None, Some(mail)) if methods[..] == DEFAULT_IDENTITY => (
                     "no_hr_match",
                     format!("{login}: no person_id, and no HR record has the email {mail}"),
                 ),
-                (None, None) => (
+                (None, None) if methods[..] == DEFAULT_IDENTITY => (
                     "no_hr_match",
                     format!("{login}: no person_id and no email to match an HR record"),
+                ),
+                _ => (
+                    "no_hr_match",
+                    format!(
+                        "{login}: no HR record matches it by {}",
+                        methods
+                            .iter()
+                            .map(|m| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ),
             };
             let mut ev = evidence();
@@ -113,6 +129,10 @@ impl Kind for OrphanAccount {
             ev.insert("reason".into(), reason.into());
             ev.insert("person_id".into(), person_id.into());
             ev.insert("email".into(), email.into());
+            if methods.contains(&IdentityMatch::EmployeeNumber) {
+                ev.insert("employee_number".into(), employee_number.into());
+            }
+            ev.insert("tried".into(), tried.clone().into());
             ev.insert("created_at".into(), json_time(row.time("created_at")?));
             sink.push(Finding {
                 application: None,

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use super::departed_still_active::person_of_principal;
 use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time, names};
 use crate::engine::error::Result;
+use crate::engine::identity::person_of;
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Span, SubjectType};
@@ -217,7 +217,7 @@ impl Kind for OverPrivileged {
             statuses = b.in_list("p.status", 2),
             roles = b.in_list("g.role_id", 3),
             role_actions = b.json_map_rows(4),
-            person = person_of_principal(b),
+            person = person_of(b, "p", &ctx.deployment.identity),
             dept_key = b.fold_case("COALESCE(p.department, h.department)"),
             title_key = b.fold_case("h.title"),
         );

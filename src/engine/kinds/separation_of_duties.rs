@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use super::departed_still_active::person_of_principal;
 use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, names};
 use crate::engine::error::Result;
+use crate::engine::identity::person_of;
 use crate::engine::kind::{Kind, invalid, non_empty, statuses_usable};
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
@@ -181,7 +181,7 @@ impl SeparationOfDuties {
         roles: &BTreeMap<String, RoleInfo>,
     ) -> Result<()> {
         let b = ctx.backend;
-        let person = person_of_principal(b);
+        let person = person_of(b, "p", &ctx.deployment.identity);
         // The holder: the person when judged across accounts and known,
         // else the account.
         let holder = if self.across_accounts {

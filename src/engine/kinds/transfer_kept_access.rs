@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use super::departed_still_active::person_of_principal;
 use crate::engine::context::{
     Context, Evaluation, Needed, RuleMeta, days_between, evidence, json_time, names,
 };
 use crate::engine::error::Result;
+use crate::engine::identity::person_of;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
@@ -136,7 +136,7 @@ impl Kind for TransferKeptAccess {
               WHERE mb.n >= $4
               ORDER BY m.id",
             dept_key = b.fold_case("h.department"),
-            person = person_of_principal(b),
+            person = person_of(b, "p", &ctx.deployment.identity),
             statuses = b.in_list("p.status", 3),
         );
         let params = [

@@ -1,0 +1,5 @@
+-- Identity correlation by login (identity.match: login_is_mail_local_part):
+-- an account's login is looked up among people's email local parts, one
+-- seek per account on this index (store::Backend::mail_local_part_folded
+-- spells the same expression).
+CREATE INDEX people_mail_local_ci ON people (translate(split_part(email, '@', 1), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'));

@@ -1,0 +1,191 @@
+//! The person of an account, as SQL: the one place that links accounts to
+//! `people` (README, "Identities"). Every rule kind and `people show` build
+//! their statements from these functions, so a deployment's `identity:`
+//! order means the same everywhere.
+//!
+//! The methods are tried in the configured order and the first that gives
+//! a person wins. `person_id`, when set, is the account's own claim and is
+//! taken as it is (a `person_id` not in `people` links to nobody: that is
+//! orphan-account's `unknown_person_id`); the attribute matches (email,
+//! employee number, login) only ever give an id of `people`. Where several
+//! people match an email or a login (a rehire), the most recently hired
+//! wins, then the smallest id.
+//!
+//! The default order (`person_id`, `email`) is the SQL the rules always
+//! had: a COALESCE of the column and one seek on `people_email_ci`; the
+//! other methods add a seek each only when configured (`employee_number` on
+//! the primary key, the login on `people_mail_local_ci`, migration 0015).
+
+use super::deployment::IdentityMatch;
+use crate::store::Backend;
+
+/// The tie-break among several people matching one attribute.
+const NEWEST_HIRE_FIRST: &str =
+    "ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id";
+
+impl IdentityMatch {
+    /// The method's name in the configuration, evidence and `people show`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityMatch::PersonId => "person_id",
+            IdentityMatch::Email => "email",
+            IdentityMatch::EmployeeNumber => "employee_number",
+            IdentityMatch::LoginIsMailLocalPart => "login_is_mail_local_part",
+        }
+    }
+}
+
+/// The `people.id` that one method alone links the account `p` (an alias
+/// of the outer statement) to, or NULL. `exists_only` drops the tie-break
+/// where the caller only asks whether anyone matches.
+fn matched_by(b: Backend, p: &str, method: IdentityMatch, exists_only: bool) -> String {
+    let order = if exists_only { "" } else { NEWEST_HIRE_FIRST };
+    match method {
+        IdentityMatch::PersonId => format!("{p}.person_id"),
+        IdentityMatch::Email => format!(
+            "(SELECT x.id FROM people x WHERE {p}.email IS NOT NULL AND {x_email} = {p_email}
+              {order} LIMIT 1)",
+            x_email = b.fold_case("x.email"),
+            p_email = b.fold_case(&format!("{p}.email")),
+        ),
+        IdentityMatch::EmployeeNumber => {
+            format!("(SELECT x.id FROM people x WHERE x.id = {p}.employee_number)")
+        }
+        IdentityMatch::LoginIsMailLocalPart => format!(
+            "(SELECT x.id FROM people x WHERE {local} = {login} AND x.email LIKE '%@%'
+              {order} LIMIT 1)",
+            local = b.mail_local_part_folded("x.email"),
+            login = b.fold_case(&format!("{p}.login")),
+        ),
+    }
+}
+
+/// The person of the account `p`: the first of `methods` that links it.
+pub fn person_of(b: Backend, p: &str, methods: &[IdentityMatch]) -> String {
+    let parts: Vec<String> = methods
+        .iter()
+        .map(|&m| matched_by(b, p, m, false))
+        .collect();
+    match parts.as_slice() {
+        [] => "CAST(NULL AS TEXT)".to_string(),
+        [one] => one.clone(),
+        many => format!("COALESCE({})", many.join(",\n            ")),
+    }
+}
+
+/// The name of the method that links the account `p` (the first of
+/// `methods` that gives a person), or NULL when none does.
+pub fn linked_by(b: Backend, p: &str, methods: &[IdentityMatch]) -> String {
+    if methods.is_empty() {
+        return "CAST(NULL AS TEXT)".to_string();
+    }
+    let arms: Vec<String> = methods
+        .iter()
+        .map(|&m| {
+            format!(
+                "WHEN {} IS NOT NULL THEN '{}'",
+                matched_by(b, p, m, true),
+                m.as_str()
+            )
+        })
+        .collect();
+    format!("CASE {} END", arms.join(" "))
+}
+
+/// What a statement over accounts `p` adds to keep only the accounts that
+/// no person of the roster owns (orphan-account): a join of `people` as
+/// `h` on the account's `person_id` and a condition. An account whose
+/// `person_id` is reached in the order (no earlier method matched) is an
+/// orphan when that id is not in `people`; an account without one, when no
+/// later method matches either.
+pub struct Unlinked {
+    pub join: String,
+    pub condition: String,
+}
+
+pub fn unlinked(b: Backend, p: &str, methods: &[IdentityMatch]) -> Unlinked {
+    let no_match = |ms: &[IdentityMatch]| -> Vec<String> {
+        ms.iter()
+            .map(|&m| format!("{} IS NULL", matched_by(b, p, m, true)))
+            .collect()
+    };
+    match methods.iter().position(|&m| m == IdentityMatch::PersonId) {
+        Some(i) => {
+            let mut condition = no_match(&methods[..i]);
+            condition.push("h.id IS NULL".to_string());
+            let after = no_match(&methods[i + 1..]);
+            if !after.is_empty() {
+                condition.push(format!(
+                    "({p}.person_id IS NOT NULL OR ({}))",
+                    after.join(" AND ")
+                ));
+            }
+            Unlinked {
+                join: format!("LEFT JOIN people h ON h.id = {p}.person_id"),
+                condition: condition.join("\n                AND "),
+            }
+        }
+        None => {
+            let condition = no_match(methods);
+            Unlinked {
+                join: String::new(),
+                condition: if condition.is_empty() {
+                    "1 = 1".to_string()
+                } else {
+                    condition.join("\n                AND ")
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::deployment::DEFAULT_IDENTITY;
+
+    #[test]
+    fn the_default_order_is_the_column_then_one_email_seek() {
+        let sql = person_of(Backend::Sqlite, "p", &DEFAULT_IDENTITY);
+        assert!(sql.starts_with("COALESCE(p.person_id,"), "{sql}");
+        assert_eq!(sql.matches("FROM people").count(), 1, "{sql}");
+        assert!(sql.contains("lower(x.email) = lower(p.email)"), "{sql}");
+        assert!(!sql.contains("employee_number") && !sql.contains("login"));
+    }
+
+    #[test]
+    fn methods_are_tried_in_the_configured_order() {
+        use IdentityMatch::*;
+        let sql = person_of(
+            Backend::Postgres,
+            "a",
+            &[EmployeeNumber, LoginIsMailLocalPart],
+        );
+        let employee = sql.find("a.employee_number").expect("employee_number");
+        let login = sql.find("a.login").expect("login");
+        assert!(employee < login, "{sql}");
+        assert!(!sql.contains("a.person_id") && !sql.contains("a.email"));
+        let single = person_of(Backend::Sqlite, "p", &[PersonId]);
+        assert_eq!(single, "p.person_id");
+        let named = linked_by(Backend::Sqlite, "p", &[Email, PersonId]);
+        assert!(
+            named.find("'email'").expect("email arm") < named.find("'person_id'").expect("id arm"),
+            "{named}"
+        );
+    }
+
+    #[test]
+    fn orphans_keep_todays_shape_by_default() {
+        let u = unlinked(Backend::Sqlite, "p", &DEFAULT_IDENTITY);
+        assert_eq!(u.join, "LEFT JOIN people h ON h.id = p.person_id");
+        assert!(u.condition.starts_with("h.id IS NULL"), "{}", u.condition);
+        assert!(
+            u.condition.contains("p.person_id IS NOT NULL OR"),
+            "{}",
+            u.condition
+        );
+        let without_id = unlinked(Backend::Sqlite, "p", &[IdentityMatch::EmployeeNumber]);
+        assert!(without_id.join.is_empty());
+        assert!(without_id.condition.contains("employee_number) IS NULL"));
+    }
+}

@@ -429,9 +429,6 @@ impl Config {
         }
     }
 
-    /// What every rule of a run is told of this deployment
-    /// (`config/identity.rs`).
-
     /// The configured time zone (checked at load).
     pub fn tz(&self) -> chrono_tz::Tz {
         self.timezone.parse().unwrap_or(chrono_tz::UTC)

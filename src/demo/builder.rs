@@ -119,11 +119,25 @@ pub(crate) struct Grant {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// An account of the directory in front of the CRM (built by `directory`).
+pub(crate) struct DirectoryAccount {
+    pub id: String,
+    pub login: String,
+    pub display_name: String,
+    pub email: String,
+    pub person_id: String,
+    pub department: &'static str,
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub password_changed_at: DateTime<Utc>,
+}
+
 pub(crate) struct Org {
     pub people: Vec<Person>,
     pub accounts: Vec<Account>,
     /// The directory's accounts (the second application).
-    pub directory: Vec<super::directory::DirectoryAccount>,
+    pub directory: Vec<DirectoryAccount>,
     pub grants: Vec<Grant>,
     /// The planted cases' own events.
     pub events: Vec<Event>,

@@ -13,7 +13,7 @@
 
 use chrono::Duration;
 
-use super::builder::Builder;
+use super::builder::{Builder, DirectoryAccount};
 use super::timeline::as_of;
 use crate::model::application;
 
@@ -23,20 +23,6 @@ pub(crate) const DIRECTORY: &str = "directory";
 pub(crate) const CRM: &str = "crm";
 /// The group every directory account is in (no CRM permission: SSO only).
 pub(crate) const STAFF_GROUP: &str = "staff";
-
-/// A directory account.
-pub(crate) struct DirectoryAccount {
-    pub id: String,
-    pub login: String,
-    pub display_name: String,
-    pub email: String,
-    pub person_id: String,
-    pub department: &'static str,
-    pub status: &'static str,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub password_changed_at: chrono::DateTime<chrono::Utc>,
-}
 
 /// The directory's role ids and names (namespaced like its accounts).
 pub(crate) fn groups() -> [(String, &'static str); 1] {

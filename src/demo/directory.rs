@@ -59,10 +59,10 @@ pub(crate) fn build(b: &Builder<'_>) -> Vec<DirectoryAccount> {
             (!left && !b.directory_closed.contains(&p)) || b.directory_left_open.contains(&p);
         // SSO signs everyone in each working day; a person on leave last
         // signed in on their last day before it.
-        let last_login_at = match (open, person.status) {
-            (true, "on_leave") => Some(account.habit.until),
-            (true, _) => Some(now - Duration::hours(14 + (a as i64 % 9))),
-            (false, _) => person.terminated_at.map(|t| t - Duration::hours(1)),
+        let last_login_at = match (person.terminated_at, person.status) {
+            (Some(t), _) => Some(t - Duration::hours(1)),
+            (None, "on_leave") => Some(account.habit.until),
+            (None, _) => Some(now - Duration::hours(14 + (a as i64 % 9))),
         };
         out.push(DirectoryAccount {
             id: account_id(&account.login),

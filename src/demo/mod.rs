@@ -91,13 +91,7 @@ pub fn generate(seed: u64) -> anyhow::Result<DemoData> {
 
     let mut planted = org.planted.clone();
     planted.sort();
-    let owner = |title: &str| {
-        org.people
-            .iter()
-            .find(|p| p.title == title)
-            .map(|p| p.id.clone())
-            .unwrap_or_default()
-    };
+    let owner = |title: &str| holder_of(&org, title);
     let applications = vec![
         (
             directory::CRM,
@@ -138,6 +132,16 @@ pub async fn build(store: &Store, seed: u64) -> anyhow::Result<DemoOrg> {
             .with_context(|| format!("loading the demo's {} table", spec.name))?;
     }
     Ok(data.org)
+}
+
+/// The id of the person with this title (the owners of roles and
+/// applications: one IT manager, one sales director).
+fn holder_of(org: &builder::Org, title: &str) -> String {
+    org.people
+        .iter()
+        .find(|p| p.title == title)
+        .map(|p| p.id.clone())
+        .unwrap_or_default()
 }
 
 fn t(at: DateTime<Utc>) -> String {
@@ -230,13 +234,7 @@ fn principals_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
 fn roles_csv(org: &builder::Org) -> anyhow::Result<Vec<u8>> {
     // Role owners (the reviewers of `role_owner` access reviews): IT's
     // manager owns the administrative roles, the sales director the rest.
-    let owner = |title: &str| {
-        org.people
-            .iter()
-            .find(|p| p.title == title)
-            .map(|p| p.id.clone())
-            .unwrap_or_default()
-    };
+    let owner = |title: &str| holder_of(org, title);
     let (it_owner, business_owner) = (owner("IT Manager"), owner("Sales Director"));
     let crm = roles::roles().iter().map(|r| {
         vec![

@@ -273,6 +273,62 @@ async fn openldap_directory_syncs(db: common::TestDb) {
         ],
         "{json}"
     );
+
+    // An application behind the directory: li.na is locked in the
+    // directory but her CRM account is active and was used yesterday, so
+    // departed-still-active finds it (directory_disabled, critical: used
+    // after the directory account was disabled). The directory is the
+    // configuration's `kind: ldap` source.
+    let yesterday = accessaudit::model::format_instant(now - chrono::Duration::days(1));
+    for (table, text) in [
+        (
+            "principals",
+            "id,login,status,person_id\n7,lina,active,li.na\n8,zmin,active,zhao.min\n".to_string(),
+        ),
+        (
+            "events",
+            format!(
+                "id,occurred_at,principal_id,action\ne1,{yesterday},7,login\ne2,{yesterday},8,login\n"
+            ),
+        ),
+    ] {
+        let file = dir.path().join(format!("crm-{table}.csv"));
+        std::fs::write(&file, text).expect("csv");
+        let out = common::accessaudit()
+            .args(["--database", &db.url, "import", table])
+            .arg(&file)
+            .args(["--application", "crm"])
+            .output()
+            .expect("import");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = common::accessaudit()
+        .args(["--config"])
+        .arg(&path)
+        .args([
+            "--database",
+            &db.url,
+            "run",
+            "--rule",
+            "departed-still-active",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let findings = json["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{json}");
+    let f = &findings[0];
+    assert_eq!(f["subject_id"], "crm:7", "{json}");
+    assert_eq!(f["application"], "crm", "{json}");
+    assert_eq!(f["evidence"]["reason"], "directory_disabled", "{json}");
+    assert_eq!(f["severity"], "critical", "{json}");
 }
 
 on_both_backends!(openldap_directory_syncs);

@@ -150,6 +150,25 @@ async fn config_check(g: &Settings) -> Result<ExitCode> {
         loaded.schedules.len()
     );
     println!("identity: {}", g.config.identity.describe());
+    let deployment = g.config.deployment();
+    let applications: Vec<String> = g
+        .config
+        .applications
+        .iter()
+        .map(|(name, a)| {
+            let mut facts = vec![a.criticality.as_str().to_string()];
+            if let Some(owner) = &a.owner {
+                facts.push(format!("owner {owner}"));
+            }
+            if deployment.directories.contains(name) {
+                facts.push("directory".into());
+            }
+            format!("{name} ({})", facts.join(", "))
+        })
+        .collect();
+    if !applications.is_empty() {
+        println!("applications: {}", applications.join("; "));
+    }
     match &loaded.signing_key {
         Some(key) => println!(
             "report signing: Ed25519, public key {}",

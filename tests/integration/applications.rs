@@ -436,6 +436,16 @@ fn import_into_two_applications() {
         .collect();
     assert_eq!(found, ["crm:2 high"], "{doc}");
     assert_eq!(doc["rules"][0]["findings"], 1, "{doc}");
+    let out = common::accessaudit()
+        .args(["--config", config.to_str().unwrap(), "config", "check"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("applications: crm (critical, owner P1); erp (low)"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A scope naming something that is no application name is refused
     // with its place.

@@ -27,4 +27,5 @@ UPDATE roles SET application = (
 
 CREATE INDEX principals_application ON principals (application);
 CREATE INDEX roles_application ON roles (application);
+CREATE INDEX principal_history_application ON principal_history (application);
 CREATE INDEX principals_employee_number ON principals (employee_number);

@@ -72,8 +72,20 @@ const FINDING_BATCH: usize = 500;
 /// grant through its account), as the store knows it now: an account no
 /// longer in `principals` by its last version in `principal_history`. A
 /// finding about a person has none. Read, not written with the finding:
-/// the run pays nothing for it.
+/// the run pays nothing for it. `$APP` (the statement's last parameter) is
+/// the store's only application when it has one (`only_application`):
+/// then no finding looks its subject up (COALESCE evaluates lazily on
+/// both backends).
 macro_rules! finding_application {
+    ($only:literal) => {
+        concat!(
+            "COALESCE(CASE WHEN findings.subject_type <> 'person' THEN CAST(",
+            $only,
+            " AS TEXT) END, ",
+            finding_application!(),
+            ") AS application"
+        )
+    };
     () => {
         "CASE findings.subject_type
            WHEN 'principal' THEN COALESCE(
@@ -87,7 +99,7 @@ macro_rules! finding_application {
                   JOIN principal_history h ON h.principal_id = g.principal_id
                  WHERE g.id = findings.subject_id))
            WHEN 'role' THEN (SELECT r.application FROM roles r WHERE r.id = findings.subject_id)
-         END AS application"
+         END"
     };
 }
 
@@ -95,7 +107,7 @@ macro_rules! finding_application {
 /// (the job's previous run, or NULL) had the same key.
 const FINDINGS_SEEN_BEFORE: &str = concat!(
     "SELECT rule, severity, subject_type, subject_id, title, evidence, ",
-    finding_application!(),
+    finding_application!("$3"),
     ",
             EXISTS (SELECT 1 FROM findings p
                      WHERE p.run_id = $2 AND p.rule = findings.rule
@@ -109,7 +121,7 @@ const FINDINGS_SEEN_BEFORE: &str = concat!(
 /// key), each with its first-seen instant.
 const FINDINGS_WITH_FIRST_SEEN: &str = concat!(
     "SELECT rule, severity, subject_type, subject_id, title, evidence, first_seen_at, ",
-    finding_application!(),
+    finding_application!("$2"),
     "
      FROM findings WHERE run_id = $1",
     findings_order!()
@@ -509,11 +521,50 @@ impl Store {
         run_id: i64,
     ) -> Result<Vec<(Finding, Option<DateTime<Utc>>)>> {
         let rows = self
-            .fetch_all(FINDINGS_WITH_FIRST_SEEN, &[SqlValue::int(run_id)])
+            .fetch_all(
+                FINDINGS_WITH_FIRST_SEEN,
+                &[
+                    SqlValue::int(run_id),
+                    SqlValue::Text(self.only_application().await?),
+                ],
+            )
             .await?;
         rows.iter()
             .map(|r| Ok((decode_finding(r)?, r.time("first_seen_at")?)))
             .collect()
+    }
+
+    /// The store's only application, when all its accounts and roles (and
+    /// every account version) are in one: then a finding's application
+    /// needs no lookup. Each bound is one seek on an index.
+    async fn only_application(&self) -> Result<Option<String>> {
+        let rows = self
+            .fetch_all(
+                "SELECT (SELECT MIN(application) FROM principals) AS a, (SELECT MAX(application) FROM principals) AS b,
+                        (SELECT MIN(application) FROM roles) AS c, (SELECT MAX(application) FROM roles) AS d,
+                        (SELECT MIN(application) FROM principal_history) AS e,
+                        (SELECT MAX(application) FROM principal_history) AS f",
+                &[],
+            )
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let (a, b) = (r.text("a")?, r.text("b")?);
+        let (c, d) = (r.text("c")?, r.text("d")?);
+        let only = match (a, b) {
+            (Some(a), Some(b)) if a == b => a,
+            _ => return Ok(None),
+        };
+        // Roles and account versions: none, or all in the same one.
+        let agrees = |low: Option<String>, high: Option<String>| match (low, high) {
+            (None, None) => true,
+            (Some(l), Some(h)) => l == only && h == only,
+            _ => false,
+        };
+        let roles = agrees(c, d);
+        let versions = agrees(r.text("e")?, r.text("f")?);
+        Ok((roles && versions).then_some(only))
     }
 
     /// Visits the findings of a run in the stable order, one at a time.
@@ -532,7 +583,12 @@ impl Store {
     {
         let previous = self.previous_run(run_id).await?;
         let mut tx: Tx = self.begin().await?;
-        let params = [SqlValue::int(run_id), SqlValue::Int(previous)];
+        let only = self.only_application().await?;
+        let params = [
+            SqlValue::int(run_id),
+            SqlValue::Int(previous),
+            SqlValue::Text(only),
+        ];
         let mut count = 0;
         {
             let mut rows = tx.fetch(FINDINGS_SEEN_BEFORE, &params);

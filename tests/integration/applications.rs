@@ -280,6 +280,28 @@ async fn unnamed_source_keeps_ids(db: common::TestDb) {
         .i64("n")
         .unwrap();
     assert_eq!(versions, Some(3));
+    // One application in the store: findings name it without a lookup.
+    let set = accessaudit::engine::load::load(&[], true).expect("shipped rules");
+    let rules: Vec<&accessaudit::engine::Rule> = set
+        .enabled()
+        .filter(|r| r.id == "over-privileged")
+        .collect();
+    let summary = accessaudit::engine::run(&db.store, &rules, at("2026-11-01T00:00:00Z"), None)
+        .await
+        .expect("run");
+    let mut found = Vec::new();
+    db.store
+        .for_each_finding(summary.run_id, |f| {
+            found.push((f.subject_type.as_str(), f.application.clone()));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(!found.is_empty());
+    for (subject_type, application) in &found {
+        let want = (*subject_type != "person").then(|| "app".to_string());
+        assert_eq!(application, &want, "{found:?}");
+    }
 }
 
 on_both_backends!(unnamed_source_keeps_ids);

@@ -377,6 +377,7 @@ async fn write_roles(tx: &mut Tx) -> Result<(), StoreError> {
                 SqlValue::Bool(Some(r.privileged)),
                 // No role owners: the benchmark has no access reviews.
                 SqlValue::Text(None),
+                SqlValue::text(tables::DEFAULT_APPLICATION),
             ]
         })
         .collect();
@@ -783,6 +784,9 @@ fn account(n: u64, opts: &GenerateOptions, next_event: &mut u64, b: &mut Batches
         SqlValue::time(created_at),
         SqlValue::Time(last_login_at),
         SqlValue::Time(password_changed_at),
+        // One application (the store's default), no employee number.
+        SqlValue::text(tables::DEFAULT_APPLICATION),
+        SqlValue::Text(None),
     ]);
     if plant == PLANT_ORPHAN_NO_MATCH {
         // No person_id: only its email could link it to HR, which lacks it.

@@ -41,6 +41,13 @@ impl Tx {
         if rows.is_empty() {
             return Ok(0);
         }
+        if let Some(row) = rows.iter().find(|r| r.len() != columns.len()) {
+            return Err(StoreError::RowShape {
+                table: table.to_string(),
+                expected: columns.len(),
+                got: row.len(),
+            });
+        }
         match self {
             Tx::Postgres(tx) => {
                 let mut data = Vec::with_capacity(rows.len() * 96);

@@ -35,6 +35,14 @@ pub enum StoreError {
     /// Untrusted SQL (a custom rule) refused before or while it was prepared.
     #[error("{0}")]
     Refused(String),
+    /// A bulk load's row does not have one value per column (a caller's
+    /// defect: said, never loaded shifted).
+    #[error("bulk load into {table}: a row has {got} value(s) for {expected} column(s)")]
+    RowShape {
+        table: String,
+        expected: usize,
+        got: usize,
+    },
 }
 
 /// PostgreSQL's refusal of a string of several statements in a prepared

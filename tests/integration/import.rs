@@ -637,7 +637,7 @@ async fn a_fresh_load_appends_what_upserts_would_write(db: TestDb) {
     let n = db
         .store
         .count(
-            "SELECT COUNT(*) FROM principals WHERE display_name = $1",
+            "SELECT COUNT(*) AS n FROM principals WHERE display_name = $1",
             &[SqlValue::text("tab\there")],
         )
         .await
@@ -696,7 +696,7 @@ async fn a_known_key_falls_back_to_upserts(db: TestDb) {
     assert_eq!(
         db.store
             .count(
-                "SELECT COUNT(*) FROM events WHERE record_count = 19999",
+                "SELECT COUNT(*) AS n FROM events WHERE record_count = 19999",
                 &[]
             )
             .await

@@ -496,7 +496,7 @@ unsafe fn execute_rows_raw(
             .to_string_lossy()
             .into_owned(),
     };
-    if width == 0 || values.len() % width != 0 {
+    if width == 0 || !values.len().is_multiple_of(width) {
         return Err(GuardError::Sqlite {
             message: format!("{} values do not make rows of {width}", values.len()),
         });

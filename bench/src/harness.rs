@@ -209,15 +209,52 @@ impl Target {
         (url, schema.map(|s| format!("-c search_path={s}")))
     }
 
+    /// Loads the CSV `file` (a header, then `table`'s columns in order) with
+    /// the database's own loader, as the engine's bulk import does: in one
+    /// transaction, the secondary `indexes` (name, CREATE statement) dropped
+    /// first and built after. SQLite `.import`, PostgreSQL `\copy`.
+    pub fn load_with_own_client(
+        &self,
+        table: &str,
+        columns: &[&str],
+        file: &Path,
+        indexes: &[(String, String)],
+    ) -> Result<Measured> {
+        let drops: String = indexes
+            .iter()
+            .map(|(name, _)| format!("DROP INDEX \"{name}\";\n"))
+            .collect();
+        let creates: String = indexes.iter().map(|(_, sql)| format!("{sql};\n")).collect();
+        let load = match self.backend {
+            // `.import` adds to the open transaction (it begins one only in
+            // autocommit mode).
+            Backend::Sqlite => format!(".import --csv --skip 1 {} {table}\n", file.display()),
+            Backend::Postgres => format!(
+                "\\copy {table} ({}) FROM '{}' WITH (FORMAT csv, HEADER true)\n\
+                 SET LOCAL maintenance_work_mem = '256MB';\n",
+                columns.join(", "),
+                file.display()
+            ),
+        };
+        self.client(&format!("BEGIN;\n{drops}{load}{creates}COMMIT;\n"), false)
+    }
+
     /// Runs `sql` with the database's own client and returns its output lines.
     pub fn run_client(&self, sql: &str) -> Result<Measured> {
+        self.client(sql, true)
+    }
+
+    fn client(&self, sql: &str, read_only: bool) -> Result<Measured> {
         let file = tempfile::NamedTempFile::new()?;
         std::fs::write(file.path(), sql)?;
         let cmd = match self.backend {
             Backend::Sqlite => {
                 let mut c = Command::new("sqlite3");
-                c.args(["-bail", "-batch", "-readonly"])
-                    .arg(self.sqlite_path())
+                c.args(["-bail", "-batch"]);
+                if read_only {
+                    c.arg("-readonly");
+                }
+                c.arg(self.sqlite_path())
                     // The same page cache the engine's connections use.
                     .arg("PRAGMA cache_size = -16384;")
                     .arg(format!(".read {}", file.path().display()));

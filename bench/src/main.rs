@@ -4,7 +4,7 @@
 //! accessaudit-bench generate --database URL --scale 1      # 1M accounts, 3M grants, 50M events
 //! accessaudit-bench compare  --database URL --runs 3       # every rule vs its reference SQL, + monthly job
 //! accessaudit-bench alert    --database URL --new-events 10000
-//! accessaudit-bench import   --database URL --rows 1000000 # CSV import throughput (empty database)
+//! accessaudit-bench import   --database URL --rows 1000000 # CSV import against the own loader
 //! ```
 //!
 //! The engine is the `accessaudit` binary beside this one (or `--accessaudit`),
@@ -72,10 +72,13 @@ enum Cmd {
         #[arg(long, default_value_t = 0.01)]
         scale: f64,
     },
-    /// CSV import throughput of events into the (empty) database.
+    /// CSV import throughput of events into the (empty) events table,
+    /// alternately with the database's own loader on the same file.
     Import {
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
 }
 
@@ -212,18 +215,69 @@ fn main() -> anyhow::Result<()> {
                 scans.peak_mb()
             );
         }
-        Cmd::Import { rows } => {
-            drop(open()?); // migrated, so the import times only the load
+        Cmd::Import { rows, runs } => {
+            let store = open()?; // migrated, so the import times only the load
             let dir = tempfile::tempdir()?;
             let file = dir.path().join("events.csv");
             let written = generate::write_events_csv(&file, &GenerateOptions::default(), rows)?;
-            let m = engine.import(&target, "events", &file)?;
+            let mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
+            let table = accessaudit::collect::tables::EVENTS.name;
+            let columns: Vec<&str> = accessaudit::collect::tables::EVENTS
+                .columns
+                .iter()
+                .map(|c| c.name)
+                .collect();
+            let indexes: Vec<(String, String)> = rt
+                .block_on(async {
+                    let mut tx = store.begin().await?;
+                    let found = tx.secondary_indexes(table).await;
+                    tx.rollback().await?;
+                    found
+                })?
+                .into_iter()
+                .map(|i| (i.name, i.create_sql))
+                .collect();
+            // Each load starts from an empty table (on SQLite the freed pages
+            // stay in the file, for both sides alike).
+            let empty = || -> anyhow::Result<()> {
+                rt.block_on(async {
+                    match target.backend {
+                        accessaudit::store::Backend::Sqlite => {
+                            store.execute(&format!("DELETE FROM {table}"), &[]).await?;
+                        }
+                        accessaudit::store::Backend::Postgres => {
+                            store.execute(&format!("TRUNCATE {table}"), &[]).await?;
+                        }
+                    }
+                    Ok::<_, accessaudit::store::StoreError>(())
+                })?;
+                Ok(())
+            };
+            let mut ours = harness::Series::default();
+            let mut theirs = harness::Series::default();
+            for run in 0..runs.max(1) {
+                empty()?;
+                let m = engine.import(&target, table, &file)?;
+                println!(
+                    "run {}: accessaudit import {:.2} s",
+                    run + 1,
+                    m.wall.as_secs_f64()
+                );
+                ours.push(&m);
+                empty()?;
+                let m = target.load_with_own_client(table, &columns, &file, &indexes)?;
+                println!("run {}: own loader {:.2} s", run + 1, m.wall.as_secs_f64());
+                theirs.push(&m);
+            }
+            let (a, b) = (ours.median_secs(), theirs.median_secs());
             println!(
-                "imported {written} events ({:.0} MB CSV) in {:.2} s: {:.0} rows/s, peak RSS {:.1} MB",
-                std::fs::metadata(&file)?.len() as f64 / 1e6,
-                m.wall.as_secs_f64(),
-                written as f64 / m.wall.as_secs_f64(),
-                m.max_rss_kib as f64 / 1024.0
+                "imported {written} events ({mb:.0} MB CSV), median of {runs}: accessaudit {a:.2} s \
+                 ({:.0} rows/s, peak RSS {:.1} MB), the database's own loader {b:.2} s ({:.0} rows/s): \
+                 {:.2}x",
+                written as f64 / a,
+                ours.peak_mb(),
+                written as f64 / b,
+                a / b
             );
         }
     }

@@ -1,8 +1,10 @@
 //! `accessaudit import TABLE FILE.csv`: streaming, validated, all-or-nothing.
 //!
 //! A reader thread parses and checks rows and hands batches over a bounded
-//! channel to the writer, which upserts them in one transaction (large files
-//! build the table's indexes once at the end: see [`Writer`]). Memory is a
+//! channel to the writer, which writes them in one transaction: appended by
+//! the database's bulk loader while every key is new, upserted from the
+//! first key that is not (large files build the table's indexes once at the
+//! end: see [`Writer`]). Memory is a
 //! few batches whatever the file size. At the first bad cell the writer stops
 //! inserting, the reader goes on checking the rest of the file so that every
 //! error is reported at once, and the transaction is rolled back.
@@ -15,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::namespace::Namespace;
 use super::tables::{ColumnSpec, TableSpec};
-use crate::store::{IndexDef, SqlValue, Store, StoreError, Tx};
+use crate::store::{Appended, Backend, IndexDef, SqlValue, Store, StoreError, Tx};
 use crate::support::csv_lines::LineCounting;
 
 /// How many errors are listed before the rest are only counted.
@@ -80,6 +82,19 @@ pub struct ImportSummary {
     /// wins): the total, and the first few as (line, earlier line, key).
     pub repeated_keys: u64,
     pub repeated_examples: Vec<(u64, u64, String)>,
+    /// How the rows reached the table.
+    pub path: LoadPath,
+}
+
+/// How an import's rows reached the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadPath {
+    /// All appended by the database's bulk loader (PostgreSQL `COPY`,
+    /// SQLite a prepared `INSERT`): every key was new.
+    Append,
+    /// Appended until a key was already in the table or repeated in the
+    /// file (`appended` rows), upserted from the batch that held it on.
+    Upsert { appended: u64 },
 }
 
 /// How a CSV file is read.
@@ -252,8 +267,8 @@ where
         None => writer.finish(&mut db).await,
         Some(e) => Err(e),
     };
-    let written = match written {
-        Ok(n) => n,
+    let (written, path) = match written {
+        Ok(done) => done,
         Err(source) => {
             let _ = db.rollback().await;
             return Err(store_err(source));
@@ -266,6 +281,7 @@ where
         unknown_actions: notes.unknown_actions.into_iter().collect(),
         repeated_keys: notes.repeated_keys,
         repeated_examples: notes.repeated_examples,
+        path,
     })
 }
 
@@ -275,25 +291,48 @@ const MIN_ROWS_FOR_REBUILD: u64 = 50_000;
 /// larger than any real row of the canonical tables, so the estimate errs low.
 const BYTES_PER_ROW_ESTIMATE: u64 = 200;
 
-/// How the checked rows reach the table, inside the import's transaction:
-/// multi-row `INSERT … ON CONFLICT DO UPDATE` per batch. A load that is large
-/// next to what the table already holds first drops the table's secondary
-/// indexes and builds each once at the end (a sort per index instead of a
-/// B-tree insert per row and index). DDL is transactional on both backends,
-/// so a failed import leaves them as they were; on PostgreSQL the drop locks
-/// the table until commit, which a bulk load may do.
+/// How the checked rows reach the table, inside the import's transaction.
+///
+/// While every key is new, batches are gathered into chunks (growing from
+/// one batch to [`MAX_ROWS_PER_APPEND`] rows, so that a re-import of known
+/// keys wastes little) and each chunk is appended by the database's bulk
+/// loader under a savepoint ([`Tx::append_new`]: PostgreSQL `COPY`, which
+/// cannot upsert; SQLite a prepared `INSERT` bound per row). When a chunk
+/// holds a key the table already has (or an earlier row of the file had),
+/// the savepoint undoes that chunk and it and every later batch are upserted
+/// (`INSERT … ON CONFLICT DO UPDATE`, in file order, so the later row wins).
+/// The rows appended before are what upserts would have written: their keys
+/// were new. No input is read twice, so stdin works the same.
+///
+/// A load that is large next to what the table already holds first drops
+/// the table's secondary indexes and builds each once at the end (a sort per
+/// index instead of a B-tree insert per row and index). DDL is transactional
+/// on both backends, so a failed import leaves them as they were; on
+/// PostgreSQL the drop locks the table until commit, which a bulk load may do.
 ///
 /// Measured and rejected for PostgreSQL: `COPY` into a temporary staging
 /// table, then one `INSERT … SELECT DISTINCT ON (key) … ON CONFLICT` — 29.0 s
-/// for 1M events against 25.6 s for this path (BENCHMARKS.md).
+/// for 1M events against 25.6 s for multi-row upserts (BENCHMARKS.md).
 struct Writer {
     table: &'static TableSpec,
     columns: Vec<&'static ColumnSpec>,
+    names: Vec<&'static str>,
     rows_per_batch: usize,
+    /// The upsert of a full batch (PostgreSQL) or of one row (SQLite).
     full_sql: String,
     written: u64,
     rebuilt: Vec<IndexDef>,
+    /// Whether batches are still appended (no key has been seen twice).
+    appending: bool,
+    appended: u64,
+    pending: Vec<Vec<Vec<SqlValue>>>,
+    pending_rows: usize,
+    chunk_rows: usize,
 }
+
+/// The largest chunk appended at once: the rows the writer holds to upsert
+/// them instead when the chunk turns out to hold a known key.
+const MAX_ROWS_PER_APPEND: usize = 32_768;
 
 impl Writer {
     async fn start(
@@ -311,34 +350,109 @@ impl Writer {
             rebuilt = db.secondary_indexes(table.name).await?;
             db.drop_indexes(&rebuilt).await?;
         }
+        // SQLite binds row by row on its own handle: one row per statement
+        // is its fastest form (`.import`'s). PostgreSQL: a round trip per batch.
+        let statement_rows = match db.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => rows_per_batch,
+        };
         Ok(Writer {
             table,
             columns: columns.to_vec(),
+            names: columns.iter().map(|c| c.name).collect(),
             rows_per_batch,
-            full_sql: table.upsert_sql(db.backend(), columns, rows_per_batch),
+            full_sql: table.upsert_sql(db.backend(), columns, statement_rows),
             written: 0,
             rebuilt,
+            appending: true,
+            appended: 0,
+            pending: Vec::new(),
+            pending_rows: 0,
+            chunk_rows: rows_per_batch,
         })
     }
 
     async fn write(&mut self, db: &mut Tx, rows: Vec<Vec<SqlValue>>) -> Result<(), StoreError> {
+        if !self.appending {
+            return self.upsert(db, rows).await;
+        }
+        self.pending_rows += rows.len();
+        self.pending.push(rows);
+        if self.pending_rows >= self.chunk_rows {
+            self.flush(db).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends the pending chunk, or upserts it (and all that follows) when
+    /// one of its keys is not new.
+    async fn flush(&mut self, db: &mut Tx) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        match db
+            .append_new(self.table.name, &self.names, &pending)
+            .await?
+        {
+            Appended::Rows(n) => {
+                self.written += n;
+                self.appended += n;
+                self.chunk_rows = (self.chunk_rows * 2).min(MAX_ROWS_PER_APPEND);
+            }
+            Appended::KeyExists => {
+                tracing::debug!(
+                    table = self.table.name,
+                    appended = self.appended,
+                    "a key is already in the table or repeats: upserting from here"
+                );
+                self.appending = false;
+                for rows in pending {
+                    self.upsert(db, rows).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn upsert(&mut self, db: &mut Tx, rows: Vec<Vec<SqlValue>>) -> Result<(), StoreError> {
         let n = rows.len();
-        let params: Vec<SqlValue> = rows.into_iter().flatten().collect();
-        // Every batch but the last is full: its statement is built once.
-        let sql: std::borrow::Cow<'_, str> = if n == self.rows_per_batch {
-            self.full_sql.as_str().into()
-        } else {
-            self.table.upsert_sql(db.backend(), &self.columns, n).into()
-        };
-        db.execute(&sql, &params).await?;
+        match db.backend() {
+            Backend::Sqlite => {
+                db.execute_each(&self.full_sql, self.columns.len(), &rows)
+                    .await?;
+            }
+            Backend::Postgres => {
+                let params: Vec<SqlValue> = rows.into_iter().flatten().collect();
+                // Every batch but the last is full: its statement is built once.
+                let sql: std::borrow::Cow<'_, str> = if n == self.rows_per_batch {
+                    self.full_sql.as_str().into()
+                } else {
+                    self.table.upsert_sql(db.backend(), &self.columns, n).into()
+                };
+                db.execute(&sql, &params).await?;
+            }
+        }
         self.written += n as u64;
         Ok(())
     }
 
-    /// Builds the dropped indexes again; returns the rows written.
-    async fn finish(self, db: &mut Tx) -> Result<u64, StoreError> {
+    /// Writes what is pending and builds the dropped indexes again; returns
+    /// the rows written and how.
+    async fn finish(mut self, db: &mut Tx) -> Result<(u64, LoadPath), StoreError> {
+        if self.appending {
+            self.flush(db).await?;
+        }
         db.create_indexes(&self.rebuilt).await?;
-        Ok(self.written)
+        let path = if self.appending {
+            LoadPath::Append
+        } else {
+            LoadPath::Upsert {
+                appended: self.appended,
+            }
+        };
+        Ok((self.written, path))
     }
 }
 

@@ -28,6 +28,13 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    /// A write on SQLite's own handle (bulk loads) failed: SQLite's message,
+    /// and whether it was a primary key or unique violation.
+    #[error("database error: {message}")]
+    Write {
+        message: String,
+        key_violation: bool,
+    },
     #[error("column `{column}`: {message}")]
     Decode { column: String, message: String },
     #[error("scan_database: {0}")]

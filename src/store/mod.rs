@@ -30,7 +30,7 @@ use std::time::Duration;
 use sqlx::{PgPool, SqlitePool};
 
 pub use backend::Backend;
-pub use bulk::IndexDef;
+pub use bulk::{Appended, IndexDef};
 pub use error::{Result, StoreError, redact_url};
 pub use privileges::ScanPrivileges;
 pub use schema::{ENGINE_TABLES, SCAN_READABLE};

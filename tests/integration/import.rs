@@ -6,7 +6,7 @@ use crate::common;
 use std::io::Write;
 use std::path::Path;
 
-use accessaudit::collect::csv_import::{ImportError, import_csv, import_reader};
+use accessaudit::collect::csv_import::{ImportError, LoadPath, import_csv, import_reader};
 use accessaudit::collect::tables;
 use accessaudit::store::SqlValue;
 use common::TestDb;
@@ -536,6 +536,229 @@ async fn real_world_exports_import_as_meant(db: TestDb) {
     assert!(text.contains(":2:") && text.contains("iconv"), "{text}");
 }
 
+/// Every principal as one comparable line: each column read back typed.
+async fn principals_dump(db: &TestDb) -> Vec<String> {
+    let rows = db
+        .store
+        .fetch_all(
+            "SELECT id, login, display_name, email, status, mfa_enabled, created_at, \
+                    last_login_at FROM principals ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("dump");
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                r.text("id").unwrap(),
+                r.text("login").unwrap(),
+                r.text("display_name").unwrap(),
+                r.text("email").unwrap(),
+                r.text("status").unwrap(),
+                r.bool("mfa_enabled").unwrap(),
+                r.time("created_at").unwrap(),
+                r.time("last_login_at").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Principals with every value COPY text treats specially: tabs, newlines,
+/// backslashes, `\N`, empty cells (NULL), booleans, instants with
+/// microseconds and offsets. `seed` first when given.
+fn awkward_principals(rows: usize) -> String {
+    let mut text =
+        String::from("id,login,display_name,email,status,mfa_enabled,created_at,last_login_at\n");
+    for i in 0..rows {
+        let name = match i % 5 {
+            0 => "\"tab\there\"".to_string(),
+            1 => "\"two\nlines\r\"".to_string(),
+            2 => "back\\slash \\N".to_string(),
+            3 => String::new(),
+            _ => format!("Ünïcode {i} 😀"),
+        };
+        let mfa = ["true", "false", ""][i % 3];
+        let last = if i % 4 == 0 {
+            String::new()
+        } else {
+            format!("2026-10-01 08:00:00.{:06}", i)
+        };
+        text.push_str(&format!(
+            "p{i},login{i},{name},,active,{mfa},2026-01-05T09:00:00.123456+01:00,{last}\n"
+        ));
+    }
+    text
+}
+
+/// A fresh load takes the bulk path and writes exactly what the upsert path
+/// writes for the same file.
+async fn a_fresh_load_appends_what_upserts_would_write(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = awkward_principals(5_000);
+    let file = write(dir.path(), "principals.csv", &text);
+    let summary = import_csv(&db.store, &tables::PRINCIPALS, &file)
+        .await
+        .expect("fresh import");
+    assert_eq!(summary.path, LoadPath::Append);
+    assert_eq!(summary.rows, 5_000);
+    let appended = principals_dump(&db).await;
+    assert_eq!(appended.len(), 5_000);
+
+    // The same rows again, after a row whose key is already there: every
+    // row goes through the upsert path.
+    db.store
+        .execute("DELETE FROM principals", &[])
+        .await
+        .expect("empty");
+    let seed = write(dir.path(), "seed.csv", "id,login,status\nseed,s,active\n");
+    import_csv(&db.store, &tables::PRINCIPALS, &seed)
+        .await
+        .expect("seed");
+    let body = text.split_once('\n').expect("header").1;
+    let header = text.split_once('\n').expect("header").0;
+    let again = write(
+        dir.path(),
+        "again.csv",
+        &format!("{header}\nseed,s,,,active,,,\n{body}"),
+    );
+    let summary = import_csv(&db.store, &tables::PRINCIPALS, &again)
+        .await
+        .expect("upsert import");
+    assert_eq!(summary.path, LoadPath::Upsert { appended: 0 });
+    assert_eq!(summary.rows, 5_001);
+    let upserted: Vec<String> = principals_dump(&db)
+        .await
+        .into_iter()
+        .filter(|r| !r.starts_with("Some(\"seed\")"))
+        .collect();
+    assert_eq!(upserted, appended);
+    // Spot-check one value through the database's own comparison too.
+    let n = db
+        .store
+        .count(
+            "SELECT COUNT(*) AS n FROM principals WHERE display_name = $1",
+            &[SqlValue::text("tab\there")],
+        )
+        .await
+        .expect("count");
+    assert_eq!(n, 1_000);
+}
+
+/// A file whose key is already in the table falls back to upserts: the row
+/// is updated, not duplicated, and the rows appended before stay.
+async fn a_known_key_falls_back_to_upserts(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let first = write(
+        dir.path(),
+        "first.csv",
+        "id,occurred_at,principal_id,action,record_count\n\
+         known,2026-09-01T00:00:00Z,p0,view,1\n",
+    );
+    let summary = import_csv(&db.store, &tables::EVENTS, &first)
+        .await
+        .expect("first");
+    assert_eq!(summary.path, LoadPath::Append);
+    // `known` far into the file: several chunks are appended before it.
+    let mut text = String::from("id,occurred_at,principal_id,action,record_count\n");
+    for i in 0..20_000 {
+        let id = if i == 15_000 {
+            "known".to_string()
+        } else {
+            format!("e{i}")
+        };
+        text.push_str(&format!("{id},2026-10-01T00:00:00Z,p1,export,{i}\n"));
+    }
+    let path = write(dir.path(), "second.csv", &text);
+    let summary = import_csv(&db.store, &tables::EVENTS, &path)
+        .await
+        .expect("second");
+    let LoadPath::Upsert { appended } = summary.path else {
+        panic!("expected the upsert fallback, got {:?}", summary.path);
+    };
+    assert!(appended > 0 && appended < 15_000, "appended {appended}");
+    assert_eq!(summary.rows, 20_000);
+    assert_eq!(
+        count(&db, "events").await,
+        20_000,
+        "`known` updated, not duplicated"
+    );
+    let rows = db
+        .store
+        .fetch_all(
+            "SELECT action, record_count FROM events WHERE id = 'known'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].text("action").unwrap().as_deref(), Some("export"));
+    assert_eq!(rows[0].i64("record_count").unwrap(), Some(15_000));
+    assert_eq!(
+        db.store
+            .count(
+                "SELECT COUNT(*) AS n FROM events WHERE record_count = 19999",
+                &[]
+            )
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// A key repeated far apart in one file (different batches): the later row
+/// wins, through the fallback; a bad value after it: nothing imported.
+async fn a_key_repeated_in_the_file_keeps_the_later_row(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id,occurred_at,principal_id,action,record_count\n");
+    for i in 0..12_000 {
+        let id = if i == 11_000 { 3 } else { i };
+        text.push_str(&format!("e{id},2026-10-01T00:00:00Z,p1,export,{i}\n"));
+    }
+    let path = write(dir.path(), "events.csv", &text);
+    let summary = import_csv(&db.store, &tables::EVENTS, &path)
+        .await
+        .expect("import");
+    assert!(
+        matches!(summary.path, LoadPath::Upsert { appended } if appended > 0),
+        "{:?}",
+        summary.path
+    );
+    assert_eq!(summary.repeated_keys, 1);
+    assert_eq!(summary.rows, 12_000);
+    assert_eq!(count(&db, "events").await, 11_999);
+    let rows = db
+        .store
+        .fetch_all("SELECT record_count FROM events WHERE id = 'e3'", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].i64("record_count").unwrap(),
+        Some(11_000),
+        "the later row wins"
+    );
+
+    // Without the repeat and with a bad value on its last line, into an
+    // empty table: chunks were appended before the bad line was read, and
+    // none of them stays.
+    db.store
+        .execute("DELETE FROM events", &[])
+        .await
+        .expect("empty");
+    let bad = format!(
+        "{}e_last,2026-10-01T00:00:00Z,p1,export,many\n",
+        text.replace(
+            "e3,2026-10-01T00:00:00Z,p1,export,11000",
+            "e_x,2026-10-01T00:00:00Z,p1,export,11000"
+        )
+    );
+    let path = write(dir.path(), "bad.csv", &bad);
+    let err = import_csv(&db.store, &tables::EVENTS, &path)
+        .await
+        .expect_err("bad");
+    assert!(err.to_string().contains("bad.csv:12002:5"), "{err}");
+    assert_eq!(count(&db, "events").await, 0, "nothing imported");
+}
+
 on_both_backends!(
     real_world_exports_import_as_meant,
     a_nul_character_is_refused_with_its_place,
@@ -546,4 +769,7 @@ on_both_backends!(
     ragged_lines_and_bad_booleans_are_located,
     large_files_stream_in_batches,
     bulk_loads_keep_upsert_semantics_and_indexes,
+    a_fresh_load_appends_what_upserts_would_write,
+    a_known_key_falls_back_to_upserts,
+    a_key_repeated_in_the_file_keeps_the_later_row,
 );

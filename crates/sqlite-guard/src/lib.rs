@@ -45,6 +45,21 @@ pub enum GuardError {
     Sqlite { message: String },
     #[error("the query contains a NUL character")]
     Nul,
+    /// A row of [`execute_rows`] failed: SQLite's message and extended
+    /// result code.
+    #[error("{message}")]
+    Step { message: String, code: c_int },
+}
+
+impl GuardError {
+    /// Whether this is a primary key or unique violation.
+    pub fn is_key_violation(&self) -> bool {
+        matches!(
+            self,
+            GuardError::Step { code, .. }
+                if *code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY || *code == ffi::SQLITE_CONSTRAINT_UNIQUE
+        )
+    }
 }
 
 /// Installs `policy` as the authorizer of the connection, replacing any
@@ -429,6 +444,144 @@ fn untrusted(
     }
 }
 
+/// One value bound to a statement by [`execute_rows`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+/// Runs the one statement `sql` (an `INSERT … VALUES (?, …, ?)` with `width`
+/// parameters) once per row of `values` (rows laid end to end), prepared
+/// once and bound per row: the path of `sqlite3 .import`, without a worker
+/// thread or argument buffers between the caller and SQLite (bulk imports).
+/// Returns the rows changed. At the first failing row it stops with SQLite's
+/// message; the caller's transaction decides what stays.
+pub fn execute_rows(
+    handle: &mut LockedSqliteHandle<'_>,
+    sql: &str,
+    width: usize,
+    values: &[Value<'_>],
+) -> Result<u64, GuardError> {
+    // SAFETY: the locked handle gives exclusive use of an open connection
+    // for the whole call.
+    unsafe { execute_rows_raw(handle.as_raw_handle(), sql, width, values) }
+}
+
+/// A prepared statement, finalized on drop.
+struct Stmt(*mut ffi::sqlite3_stmt);
+
+impl Drop for Stmt {
+    fn drop(&mut self) {
+        // SAFETY: a statement we prepared (or NULL, which SQLite ignores),
+        // finalized once.
+        unsafe { ffi::sqlite3_finalize(self.0) };
+    }
+}
+
+/// # Safety
+/// As `install_raw`.
+unsafe fn execute_rows_raw(
+    db: NonNull<ffi::sqlite3>,
+    sql: &str,
+    width: usize,
+    values: &[Value<'_>],
+) -> Result<u64, GuardError> {
+    let error = || GuardError::Sqlite {
+        // SAFETY: db is valid; the message is copied before any other call.
+        message: unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
+            .to_string_lossy()
+            .into_owned(),
+    };
+    if width == 0 || !values.len().is_multiple_of(width) {
+        return Err(GuardError::Sqlite {
+            message: format!("{} values do not make rows of {width}", values.len()),
+        });
+    }
+    let len = c_int::try_from(sql.len()).map_err(|_| GuardError::Sqlite {
+        message: "statement too long".into(),
+    })?;
+    let mut raw: *mut ffi::sqlite3_stmt = ptr::null_mut();
+    // SAFETY: db is valid; `sql` is read for `len` bytes (no NUL needed).
+    let rc = unsafe {
+        ffi::sqlite3_prepare_v2(
+            db.as_ptr(),
+            sql.as_ptr().cast::<c_char>(),
+            len,
+            &mut raw,
+            ptr::null_mut(),
+        )
+    };
+    let stmt = Stmt(raw);
+    if rc != ffi::SQLITE_OK {
+        return Err(error());
+    }
+    if stmt.0.is_null() {
+        return Err(GuardError::Empty);
+    }
+    // SAFETY: stmt is a valid prepared statement.
+    let params = unsafe { ffi::sqlite3_bind_parameter_count(stmt.0) };
+    if usize::try_from(params).ok() != Some(width) {
+        return Err(GuardError::Sqlite {
+            message: format!("the statement has {params} parameters, rows have {width} values"),
+        });
+    }
+    let mut changed = 0u64;
+    for row in values.chunks(width) {
+        for (i, value) in row.iter().enumerate() {
+            let at = (i + 1) as c_int; // ≤ width, which fits (checked above)
+            // SAFETY: stmt is valid and `at` within its parameters. Text and
+            // blobs are bound SQLITE_STATIC: `values` outlives every step and
+            // each is rebound (or the statement finalized) before it goes.
+            let rc = unsafe {
+                match *value {
+                    Value::Null => ffi::sqlite3_bind_null(stmt.0, at),
+                    Value::Int(n) => ffi::sqlite3_bind_int64(stmt.0, at, n),
+                    Value::Float(f) => ffi::sqlite3_bind_double(stmt.0, at, f),
+                    Value::Text(s) => ffi::sqlite3_bind_text64(
+                        stmt.0,
+                        at,
+                        s.as_ptr().cast::<c_char>(),
+                        s.len() as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                    Value::Blob(b) => ffi::sqlite3_bind_blob64(
+                        stmt.0,
+                        at,
+                        b.as_ptr().cast::<c_void>(),
+                        b.len() as u64,
+                        ffi::SQLITE_STATIC(),
+                    ),
+                }
+            };
+            if rc != ffi::SQLITE_OK {
+                return Err(error());
+            }
+        }
+        // SAFETY: stmt is valid with every parameter bound.
+        let rc = unsafe { ffi::sqlite3_step(stmt.0) };
+        if rc != ffi::SQLITE_DONE {
+            let e = GuardError::Step {
+                // SAFETY: db is valid; read before any other call.
+                code: unsafe { ffi::sqlite3_extended_errcode(db.as_ptr()) },
+                message: error().to_string(),
+            };
+            // SAFETY: as above; reset so that the error is not reported again.
+            unsafe { ffi::sqlite3_reset(stmt.0) };
+            return Err(e);
+        }
+        // SAFETY: as above.
+        changed += unsafe { ffi::sqlite3_changes64(db.as_ptr()) } as u64;
+        // SAFETY: as above; a DONE statement resets without error.
+        unsafe { ffi::sqlite3_reset(stmt.0) };
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,5 +739,80 @@ mod tests {
             ffi::SQLITE_OK
         );
         assert_eq!(db.exec("ATTACH ':memory:' AS o"), ffi::SQLITE_AUTH);
+    }
+
+    #[test]
+    fn rows_are_bound_per_row_and_the_first_failure_stops() {
+        let db = Db::open();
+        assert_eq!(
+            db.exec("CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, f REAL, b BLOB NOT NULL)"),
+            ffi::SQLITE_OK
+        );
+        let sql = "INSERT INTO t (id, n, f, b) VALUES (?, ?, ?, ?) \
+                   ON CONFLICT (id) DO UPDATE SET n = excluded.n";
+        let rows = [
+            Value::Text("a\tb"),
+            Value::Int(-7),
+            Value::Float(0.5),
+            Value::Blob(b"\0x"),
+            Value::Text("c"),
+            Value::Null,
+            Value::Null,
+            Value::Blob(b""),
+            Value::Text("a\tb"),
+            Value::Int(8),
+            Value::Null,
+            Value::Blob(b"y"),
+        ];
+        // SAFETY: the test's own connection, used by this thread only.
+        let run = |values: &[Value<'_>]| unsafe { execute_rows_raw(db.0, sql, 4, values) };
+        assert_eq!(run(&rows), Ok(3));
+        // The later row of `a\tb` updated n only; `c` holds NULLs.
+        let count = |query: &str| {
+            let text = CString::new(query).expect("no NUL");
+            let mut stmt = ptr::null_mut();
+            // SAFETY: the test's connection; the statement is finalized below.
+            unsafe {
+                let rc = ffi::sqlite3_prepare_v2(
+                    db.0.as_ptr(),
+                    text.as_ptr(),
+                    -1,
+                    &mut stmt,
+                    ptr::null_mut(),
+                );
+                assert_eq!(rc, ffi::SQLITE_OK);
+                assert_eq!(ffi::sqlite3_step(stmt), ffi::SQLITE_ROW);
+                let n = ffi::sqlite3_column_int64(stmt, 0);
+                ffi::sqlite3_finalize(stmt);
+                n
+            }
+        };
+        assert_eq!(count("SELECT COUNT(*) FROM t"), 2);
+        assert_eq!(
+            count(
+                "SELECT COUNT(*) FROM t WHERE id = 'a'||char(9)||'b' AND n = 8 AND f = 0.5 AND b = x'0078'"
+            ),
+            1
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM t WHERE id = 'c' AND n IS NULL AND f IS NULL"),
+            1
+        );
+        let bad = [Value::Text("d"), Value::Int(1), Value::Null, Value::Null];
+        assert!(
+            matches!(run(&bad), Err(GuardError::Step { ref message, .. }) if message.contains("NOT NULL"))
+        );
+        assert!(!run(&bad).is_err_and(|e| e.is_key_violation()));
+        let again = [
+            Value::Text("c"),
+            Value::Int(1),
+            Value::Null,
+            Value::Blob(b""),
+        ];
+        let insert = "INSERT INTO t (id, n, f, b) VALUES (?, ?, ?, ?)";
+        // SAFETY: as above.
+        let err = unsafe { execute_rows_raw(db.0, insert, 4, &again) }.expect_err("c exists");
+        assert!(err.is_key_violation(), "{err:?}");
+        assert!(run(&rows[..3]).is_err(), "a partial row is refused");
     }
 }

@@ -46,20 +46,8 @@ pub(super) async fn settle(
         .await?;
     let mut findings = Vec::with_capacity(rows.len());
     for r in &rows {
-        let subject_type: SubjectType =
-            r.req_text("subject_type")?
-                .parse()
-                .map_err(|e| crate::store::StoreError::Decode {
-                    column: "subject_type".into(),
-                    message: format!("{e}"),
-                })?;
-        let severity: Severity =
-            r.req_text("severity")?
-                .parse()
-                .map_err(|e| crate::store::StoreError::Decode {
-                    column: "severity".into(),
-                    message: format!("{e}"),
-                })?;
+        let subject_type: SubjectType = contract_value(r, "subject_type")?;
+        let severity: Severity = contract_value(r, "severity")?;
         findings.push((subject_type, r.req_text("subject_id")?, severity));
     }
     let applications = applications_of(scan, &findings).await?;
@@ -125,6 +113,21 @@ pub(super) async fn settle(
         }
     }
     Ok(Some(settled))
+}
+
+/// A column holding one of the contract's values (a severity, a subject type).
+fn contract_value<T>(r: &crate::store::DbRow, column: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = crate::model::UnknownValue>,
+{
+    Ok(r.req_text(column)?
+        .parse()
+        .map_err(
+            |e: crate::model::UnknownValue| crate::store::StoreError::Decode {
+                column: column.into(),
+                message: e.to_string(),
+            },
+        )?)
 }
 
 /// The application of each account, role and grant among `findings`, read

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::engine::{IdentityMatch, identity};
 use crate::model::format_instant;
+use crate::store::canonical::newest_hire_first;
 use crate::store::{DbRow, SqlValue, Store};
 
 #[derive(Debug, Serialize)]
@@ -88,11 +89,8 @@ pub struct Finding {
 }
 
 /// `id` without the `application:` prefix it was namespaced with.
-pub fn native_id(application: &str, id: &str) -> String {
-    id.strip_prefix(application)
-        .and_then(|rest| rest.strip_prefix(':'))
-        .unwrap_or(id)
-        .to_string()
+fn native_id(application: &str, id: &str) -> String {
+    crate::model::application::native_id(application, id).to_string()
 }
 
 fn time(row: &DbRow, column: &str) -> Result<Option<String>> {
@@ -120,10 +118,10 @@ pub async fn show(
         row = tx
             .fetch_optional(
                 &format!(
-                    "{PERSON} WHERE {} = {} ORDER BY CASE WHEN hired_at IS NULL THEN 1 ELSE 0 END,
-                      hired_at DESC, id LIMIT 1",
+                    "{PERSON} WHERE {} = {} {} LIMIT 1",
                     b.fold_case("email"),
-                    b.fold_case("$1")
+                    b.fold_case("$1"),
+                    newest_hire_first("")
                 ),
                 &[SqlValue::text(who)],
             )

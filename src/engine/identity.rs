@@ -18,10 +18,7 @@
 
 use super::deployment::IdentityMatch;
 use crate::store::Backend;
-
-/// The tie-break among several people matching one attribute.
-const NEWEST_HIRE_FIRST: &str =
-    "ORDER BY CASE WHEN x.hired_at IS NULL THEN 1 ELSE 0 END, x.hired_at DESC, x.id";
+use crate::store::canonical::newest_hire_first;
 
 impl IdentityMatch {
     /// The method's name in the configuration, evidence and `people show`.
@@ -39,7 +36,12 @@ impl IdentityMatch {
 /// of the outer statement) to, or NULL. `exists_only` drops the tie-break
 /// where the caller only asks whether anyone matches.
 fn matched_by(b: Backend, p: &str, method: IdentityMatch, exists_only: bool) -> String {
-    let order = if exists_only { "" } else { NEWEST_HIRE_FIRST };
+    // The tie-break among several people matching one attribute.
+    let order = if exists_only {
+        String::new()
+    } else {
+        newest_hire_first("x.")
+    };
     match method {
         IdentityMatch::PersonId => format!("{p}.person_id"),
         IdentityMatch::Email => format!(

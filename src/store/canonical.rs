@@ -35,6 +35,15 @@ const COUNTS: [(&str, &str); 6] = [
 
 const NEWEST_EVENT: &str = "SELECT MAX(occurred_at) AS newest FROM events WHERE occurred_at <= $1";
 
+/// The order that picks one person among several records matching one
+/// email or login (a rehire): the most recent hire, then the smallest id.
+/// `alias` names the `people` row (`x.`, or empty for an unaliased table).
+pub fn newest_hire_first(alias: &str) -> String {
+    format!(
+        "ORDER BY CASE WHEN {alias}hired_at IS NULL THEN 1 ELSE 0 END, {alias}hired_at DESC, {alias}id"
+    )
+}
+
 impl Store {
     /// How many rows each canonical table holds as of `as_of`.
     pub async fn table_counts(&self, as_of: DateTime<Utc>) -> Result<Vec<(&'static str, i64)>> {
@@ -66,19 +75,24 @@ impl Store {
     /// The full name of the person with this id, else with this email
     /// (ignoring ASCII case): how a configured owner is shown.
     pub async fn person_name(&self, id_or_email: &str) -> Result<Option<String>> {
-        let rows = self
-            .fetch_all(
-                "SELECT full_name FROM people WHERE id = $1
-                 UNION ALL
-                 SELECT full_name FROM people WHERE lower(email) = lower($1)",
-                &[SqlValue::text(id_or_email)],
-            )
-            .await?;
-        Ok(rows
-            .first()
-            .map(|r| r.text("full_name"))
-            .transpose()?
-            .flatten())
+        let b = self.backend();
+        let by_id = "SELECT full_name FROM people WHERE id = $1".to_string();
+        let by_email = format!(
+            "SELECT full_name FROM people WHERE {} = {} {} LIMIT 1",
+            b.fold_case("email"),
+            b.fold_case("$1"),
+            newest_hire_first("")
+        );
+        for sql in [by_id, by_email] {
+            if let Some(r) = self
+                .fetch_all(&sql, &[SqlValue::text(id_or_email)])
+                .await?
+                .first()
+            {
+                return r.text("full_name");
+            }
+        }
+        Ok(None)
     }
 
     /// Whether the store holds any account at all, of any time (a run over

@@ -114,6 +114,7 @@ pub async fn read(
     tz: chrono_tz::Tz,
     undelivered: Vec<Undelivered>,
     configured: &BTreeMap<String, ApplicationConfig>,
+    directories: &[String],
 ) -> Result<Facts, ReportError> {
     let lc = lifecycle::lifecycle(store, run_id).await?;
     if lc.run.status != "succeeded" {
@@ -181,7 +182,7 @@ pub async fn read(
         },
         None => None,
     };
-    let applications = applications(store, configured).await?;
+    let applications = applications(store, configured, directories).await?;
     Ok(Facts {
         applications,
         changes,
@@ -193,10 +194,12 @@ pub async fn read(
     })
 }
 
-/// The applications of the store and of the configuration, by name.
+/// The applications of the store and of the configuration, by name;
+/// `directories` as every run's rules are told (`Config::deployment`).
 async fn applications(
     store: &Store,
     configured: &BTreeMap<String, ApplicationConfig>,
+    directories: &[String],
 ) -> Result<Vec<ApplicationFacts>, ReportError> {
     let mut accounts: BTreeMap<String, i64> = store
         .accounts_per_application()
@@ -219,7 +222,7 @@ async fn applications(
             owner,
             owner_name,
             criticality: config.map(|c| c.criticality.as_str()),
-            directory: config.is_some_and(|c| c.directory),
+            directory: directories.contains(&name),
             accounts: n,
             name,
         });

@@ -83,8 +83,15 @@ pub async fn render(
 ) -> Result<RenderedReport, ReportError> {
     let config = inputs.config;
     let tz = config.tz();
-    let mut facts =
-        facts::read(store, run_id, tz, inputs.undelivered, &config.applications).await?;
+    let mut facts = facts::read(
+        store,
+        run_id,
+        tz,
+        inputs.undelivered,
+        &config.applications,
+        &config.deployment().directories,
+    )
+    .await?;
     if let Some(a) = inputs.audience {
         a.apply(&mut facts);
     }

@@ -409,6 +409,18 @@ pub enum RunsCommand {
         #[arg(long)]
         chain: bool,
     },
+    /// Write a file archived with a report by its SHA-256: the CSV of
+    /// findings a report's message names instead of attaching it (larger
+    /// than `report.max_attachment_bytes`). Exit 1 if the archived bytes
+    /// no longer have that SHA-256.
+    File {
+        /// The SHA-256 the message names.
+        sha256: String,
+        /// Write here (atomically); default: the file's own name in the
+        /// current directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a recorded run for other tools: `--format oscal`, NIST OSCAL
     /// 1.0.6 assessment results (JSON) with the run's findings,
     /// observations with their evidence, and the controls its rules name.

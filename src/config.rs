@@ -846,6 +846,12 @@ pub struct ReportConfig {
     /// reads non-ASCII names correctly.
     #[serde(default = "yes")]
     pub csv_bom: bool,
+    /// The largest CSV of findings attached to a report's message, in
+    /// bytes; a larger one is archived with the report and the message
+    /// names it (its SHA-256, and how to get it): mail servers refuse large
+    /// messages, and a message is built in memory.
+    #[serde(default = "default_max_attachment_bytes")]
+    pub max_attachment_bytes: u64,
     /// The Ed25519 private key reports are signed with (PKCS#8 PEM, made by
     /// `accessaudit keys generate`), from a file (or a systemd credential
     /// by name) or an environment variable; without one, reports are not
@@ -861,10 +867,17 @@ impl Default for ReportConfig {
         ReportConfig {
             due: default_due(),
             csv_bom: true,
+            max_attachment_bytes: default_max_attachment_bytes(),
             signing_key_file: None,
             signing_key_env: None,
         }
     }
+}
+
+/// 10 MB: with base64, a 14 MB message, under the 20–25 MB most mail
+/// services accept.
+fn default_max_attachment_bytes() -> u64 {
+    10_000_000
 }
 
 impl ReportConfig {

@@ -5,7 +5,8 @@
 //! docs/ARCHITECTURE.md.
 
 // The project's only unsafe code is outside the library: SQLite's authorizer
-// (crates/sqlite-guard) and the benchmark's wait4 (bench/).
+// (crates/sqlite-guard), the benchmark's wait4 (bench/) and the binary's
+// one mallopt (src/main.rs).
 #![forbid(unsafe_code)]
 
 pub mod app;

@@ -104,32 +104,32 @@ pub fn write_files(report: &RenderedReport, tag: Option<&str>, out: &Path) -> Re
     if let Some(tag) = tag {
         stem = format!("{stem}-{}", mail::safe_name(tag, '_'));
     }
-    let files = [
-        (out.join(format!("{stem}.eml")), report.eml.as_slice()),
-        (
+    let write = |path: PathBuf, bytes: &[u8]| -> Result<PathBuf> {
+        atomic_file::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    };
+    let mut written = vec![
+        write(out.join(format!("{stem}.eml")), &report.eml)?,
+        write(
             out.join(format!("{stem}.html")),
             report.html_file.as_bytes(),
-        ),
-        (
-            out.join(format!("{stem}-findings.csv")),
-            report.csv.as_slice(),
-        ),
+        )?,
     ];
-    let mut files = files.to_vec();
+    let csv = out.join(format!("{stem}-findings.csv"));
+    report
+        .csv
+        .copy_to(&csv)
+        .with_context(|| format!("writing {}", csv.display()))?;
+    written.push(csv);
     if let Some(signed) = &report.signed {
-        files.push((
+        written.push(write(
             out.join(format!("{stem}{}", manifest::MANIFEST_SUFFIX)),
-            signed.manifest.as_slice(),
-        ));
-        files.push((
+            &signed.manifest,
+        )?);
+        written.push(write(
             out.join(format!("{stem}{}", manifest::SIGNATURE_SUFFIX)),
-            signed.signature.as_slice(),
-        ));
-    }
-    let mut written = Vec::new();
-    for (path, bytes) in files {
-        atomic_file::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
+            &signed.signature,
+        )?);
     }
     Ok(written)
 }

@@ -129,7 +129,45 @@ pub(super) async fn runs(g: &Settings, cmd: RunsCommand) -> Result<ExitCode> {
             })
         }
         RunsCommand::Export { id, format, out } => export(g, &store, id, format, out).await,
+        RunsCommand::File { sha256, out } => archived_file(&store, &sha256, out).await,
     }
+}
+
+/// `runs file SHA256 [--out F]`: an archived report file, written back and
+/// checked against its SHA-256 on the way.
+async fn archived_file(store: &Store, sha256: &str, out: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = match out.as_deref().and_then(|p| p.parent()) {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("writing into {}", dir.display()))?;
+    let mut w = std::io::BufWriter::new(tmp.reopen()?);
+    let Some((file, actual)) = archive::write_file(store, sha256, &mut w).await? else {
+        bail!(
+            "no archived file has sha256 {sha256}: `accessaudit runs list` shows the archived reports"
+        );
+    };
+    w.flush()?;
+    drop(w);
+    let path =
+        out.unwrap_or_else(|| PathBuf::from(crate::support::mail::safe_name(&file.name, '_')));
+    if actual != file.sha256 {
+        println!(
+            "MISMATCH  archived file {} (sha256 {}): its bytes now have sha256 {actual}; not written",
+            file.name, file.sha256
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    tmp.persist(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "ok        {} ({} bytes, sha256 {actual}) written to {}",
+        file.name,
+        file.bytes,
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `runs verify ID [--file F]`: whether every archived report of the run
@@ -144,6 +182,29 @@ async fn verify_run(store: &Store, id: i64, file: Option<PathBuf>) -> Result<boo
     }
     let mut ok = true;
     for v in &checks {
+        if let Some(csv) = &v.report.csv_sha256 {
+            let found = archive::write_file(store, csv, &mut std::io::sink()).await?;
+            match found {
+                Some((f, actual)) if actual == *csv => println!(
+                    "ok        file {} of report {} ({} bytes): sha256 {csv}",
+                    f.name, v.report.id, f.bytes
+                ),
+                Some((f, actual)) => {
+                    ok = false;
+                    println!(
+                        "MISMATCH  file {} of report {}: named sha256 {csv}, content now {actual}",
+                        f.name, v.report.id
+                    );
+                }
+                None => {
+                    ok = false;
+                    println!(
+                        "MISSING   file of report {} with sha256 {csv}: not in the archive",
+                        v.report.id
+                    );
+                }
+            }
+        }
         if v.intact() {
             println!(
                 "ok        report {} of run {id} ({}, {} bytes): sha256 {}",

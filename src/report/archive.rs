@@ -11,9 +11,10 @@
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
+use super::findings_csv::CsvFile;
 use super::mime::sha256_hex;
 use super::render::RenderedReport;
-use crate::store::{DbRow, SqlValue, Store, StoreError, ledger};
+use crate::store::{DbRow, SqlValue, Store, StoreError, Tx, ledger};
 
 /// The ledger's kind of an archived report.
 pub const LEDGER_KIND: &str = "report";
@@ -29,6 +30,8 @@ pub struct ArchivedReport {
     pub sha256: String,
     pub size: i64,
     pub created_at: DateTime<Utc>,
+    /// The archived CSV the message names instead of attaching it.
+    pub csv_sha256: Option<String>,
 }
 
 /// The outcome of checking one archived report.
@@ -85,6 +88,18 @@ pub async fn archive(store: &Store, report: &RenderedReport) -> Result<i64, Stor
             column: "reports.id".into(),
             message: "the archived report is not there".into(),
         })?;
+    if inserted > 0 && !report.csv_attached {
+        let csv_name = format!(
+            "{}-findings.csv",
+            super::render::file_stem(report.job.as_deref(), report.run_id)
+        );
+        archive_file(&mut tx, &csv_name, &report.csv).await?;
+        tx.execute(
+            "UPDATE reports SET csv_sha256 = $1 WHERE id = $2",
+            &[SqlValue::text(&report.csv.sha256), SqlValue::int(id)],
+        )
+        .await?;
+    }
     if inserted > 0 {
         ledger::append(
             &mut tx,
@@ -96,6 +111,115 @@ pub async fn archive(store: &Store, report: &RenderedReport) -> Result<i64, Stor
     }
     tx.commit().await?;
     Ok(id)
+}
+
+/// How much of an archived file one row holds.
+const FILE_CHUNK: usize = 1 << 20;
+
+/// Archives a report's CSV (by its SHA-256, once), a chunk at a time.
+async fn archive_file(tx: &mut Tx, name: &str, csv: &CsvFile) -> Result<(), StoreError> {
+    use std::io::Read;
+    let there = tx
+        .fetch_optional(
+            "SELECT sha256 FROM report_files WHERE sha256 = $1",
+            &[SqlValue::text(&csv.sha256)],
+        )
+        .await?;
+    if there.is_some() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO report_files (sha256, name, bytes, created_at) VALUES ($1, $2, $3, $4)",
+        &[
+            SqlValue::text(&csv.sha256),
+            SqlValue::text(name),
+            SqlValue::int(csv.size as i64),
+            SqlValue::time(Utc::now()),
+        ],
+    )
+    .await?;
+    let io = |source| StoreError::File {
+        path: csv.path().display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(csv.path()).map_err(io)?;
+    let mut seq = 0i64;
+    loop {
+        let mut chunk = Vec::with_capacity(FILE_CHUNK);
+        (&mut file)
+            .take(FILE_CHUNK as u64)
+            .read_to_end(&mut chunk)
+            .map_err(io)?;
+        if chunk.is_empty() {
+            break;
+        }
+        tx.execute(
+            "INSERT INTO report_file_chunks (sha256, seq, data) VALUES ($1, $2, $3)",
+            &[
+                SqlValue::text(&csv.sha256),
+                SqlValue::int(seq),
+                SqlValue::Bytes(Some(chunk)),
+            ],
+        )
+        .await?;
+        seq += 1;
+    }
+    Ok(())
+}
+
+/// An archived file, as `runs file` writes it back.
+#[derive(Debug, Clone)]
+pub struct ArchivedFile {
+    pub sha256: String,
+    pub name: String,
+    pub bytes: i64,
+}
+
+/// Writes the archived file of SHA-256 `sha256` into `out` a chunk at a
+/// time, and returns what it is and the SHA-256 of what was written (which
+/// differs from `sha256` only if the archive was changed).
+pub async fn write_file(
+    store: &Store,
+    sha256: &str,
+    out: &mut impl std::io::Write,
+) -> Result<Option<(ArchivedFile, String)>, StoreError> {
+    use sha2::Digest;
+    let rows = store
+        .fetch_all(
+            "SELECT sha256, name, bytes FROM report_files WHERE sha256 = $1",
+            &[SqlValue::text(sha256.to_ascii_lowercase())],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let file = ArchivedFile {
+        sha256: row.req_text("sha256")?,
+        name: row.req_text("name")?,
+        bytes: row.i64("bytes")?.unwrap_or(0),
+    };
+    let mut hash = sha2::Sha256::new();
+    let mut seq = 0i64;
+    // One chunk per statement: never more than a chunk in memory.
+    loop {
+        let rows = store
+            .fetch_all(
+                "SELECT data FROM report_file_chunks WHERE sha256 = $1 AND seq = $2",
+                &[SqlValue::text(&file.sha256), SqlValue::int(seq)],
+            )
+            .await?;
+        let Some(data) = rows.first().map(|r| r.bytes("data")).transpose()?.flatten() else {
+            break;
+        };
+        hash.update(&data);
+        out.write_all(&data).map_err(|source| StoreError::File {
+            path: file.name.clone(),
+            source,
+        })?;
+        seq += 1;
+    }
+    let actual = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some((file, actual)))
 }
 
 /// The owner of the ledger's `report` entries, for `runs verify --chain`.
@@ -184,7 +308,7 @@ async fn unledgered(store: &Store) -> Result<Vec<(String, DateTime<Utc>)>, Store
         .collect()
 }
 
-const COLUMNS: &str = "id, run_id, job, template, message_id, sha256, created_at";
+const COLUMNS: &str = "id, run_id, job, template, message_id, sha256, created_at, csv_sha256";
 
 fn decode(r: &DbRow, size: i64) -> Result<ArchivedReport, StoreError> {
     let missing = |c: &str| StoreError::Decode {
@@ -200,6 +324,7 @@ fn decode(r: &DbRow, size: i64) -> Result<ArchivedReport, StoreError> {
         sha256: r.req_text("sha256")?,
         size,
         created_at: r.time("created_at")?.ok_or_else(|| missing("created_at"))?,
+        csv_sha256: r.text("csv_sha256")?,
     })
 }
 

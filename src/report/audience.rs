@@ -1,17 +1,17 @@
 //! Who a rendering of a run's report is for, when it is not the job's own
 //! recipients in clear: a digest (only some findings) and/or a PII profile
-//! (personal data masked or pseudonymised). Applied to the facts before the
-//! usual view and templates, so every part of the message (HTML, text,
-//! CSV) comes from the narrowed, masked findings; then the rendered parts
-//! are checked, so a field that shows a subject's login or email in clear
-//! stops the message instead of sending it.
+//! (personal data masked or pseudonymised). Applied to each finding as the
+//! report reads it (`tally`), before the view and the CSV, so every part of
+//! the message (HTML, text, CSV) comes from the narrowed, masked findings;
+//! then the rendered parts are checked (each CSV row as it is written), so
+//! a field that shows a subject's login or email in clear stops the
+//! message instead of sending it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::error::ReportError;
-use super::facts::Facts;
-use super::lifecycle::{Entry, Status};
-use crate::model::{Severity, SubjectType};
+use super::lifecycle::{Entry, Frame};
+use crate::model::SubjectType;
 use crate::support::pii::{self, Masker};
 
 pub type Key = (String, SubjectType, String);
@@ -38,48 +38,48 @@ fn key(e: &Entry) -> Key {
 }
 
 impl Audience {
-    pub fn apply(&self, facts: &mut Facts) {
-        let lc = &mut facts.lifecycle;
-        if let Some(only) = &self.only {
-            lc.entries.retain(|e| only.contains(&key(e)));
-            // The previous run's totals for these findings: those still open
-            // or accepted from before, and those resolved since.
-            if lc.previous.is_some() {
-                let mut t: BTreeMap<Severity, i64> = BTreeMap::new();
-                for e in &lc.entries {
-                    let before = matches!(e.status, Status::Open | Status::Resolved)
-                        || (e.status == Status::Accepted && e.seen_before);
-                    if before {
-                        *t.entry(e.finding.severity).or_default() += 1;
-                    }
-                }
-                facts.previous_totals = Some(t);
-            }
-        }
+    /// Whether a finding is in this rendering (a digest has some only).
+    pub fn admits(&self, e: &Entry) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&key(e)))
+    }
+
+    /// A digest's totals of the previous run are those of its own findings
+    /// (still open or accepted from before, or resolved since), which the
+    /// tally counts; a full rendering keeps the run's.
+    pub fn is_digest(&self) -> bool {
+        self.only.is_some()
+    }
+
+    /// Masks one finding as the profile says.
+    pub fn mask(&self, e: &mut Entry) {
         let Some(m) = &self.masker else { return };
         let none = Vec::new();
-        for e in &mut lc.entries {
-            let names = self.names.get(&e.finding.subject_id).unwrap_or(&none);
-            let f = &mut e.finding;
-            let id = f.subject_id.clone();
-            f.title = m.text(&f.title, names);
-            for v in f.evidence.values_mut() {
-                m.json(v, names);
-            }
-            // Account and person ids lead straight to the person.
-            let personal = matches!(f.subject_type, SubjectType::Principal | SubjectType::Person);
-            if personal {
-                f.subject_id = m.replacement(&id);
-            }
-            if let Some(x) = &mut e.exception {
-                mask_exception(m, x, names);
-                if personal && x.subject == id {
-                    x.subject = m.replacement(&id);
-                }
+        let names = self.names.get(&e.finding.subject_id).unwrap_or(&none);
+        let f = &mut e.finding;
+        let id = f.subject_id.clone();
+        f.title = m.text(&f.title, names);
+        for v in f.evidence.values_mut() {
+            m.json(v, names);
+        }
+        // Account and person ids lead straight to the person.
+        let personal = matches!(f.subject_type, SubjectType::Principal | SubjectType::Person);
+        if personal {
+            f.subject_id = m.replacement(&id);
+        }
+        if let Some(x) = &mut e.exception {
+            mask_exception(m, x, names);
+            if personal && x.subject == id {
+                x.subject = m.replacement(&id);
             }
         }
-        for x in &mut lc.expired_exceptions {
-            mask_exception(m, x, &none);
+    }
+
+    /// Masks what the report shows besides the findings: the expired
+    /// exceptions.
+    pub fn mask_frame(&self, frame: &mut Frame) {
+        let Some(m) = &self.masker else { return };
+        for x in &mut frame.expired_exceptions {
+            mask_exception(m, x, &[]);
         }
     }
 

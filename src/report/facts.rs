@@ -9,13 +9,12 @@ use chrono::{DateTime, Utc};
 
 use super::chart;
 use super::error::ReportError;
-use super::lifecycle::{self, Lifecycle};
+use super::lifecycle::{self, Frame};
 use crate::collect::readers::sql::WriteCheck;
 use crate::collect::sync::FeedReport;
 use crate::config::ApplicationConfig;
 use crate::model::Severity;
 use crate::store::Store;
-use crate::store::canonical::SubjectInfo;
 use crate::store::runs::RunRecord;
 
 /// A message of an earlier report that was given up on: the report says
@@ -62,9 +61,10 @@ impl DataProof {
     }
 }
 
-/// Everything a report shows, read from the store.
+/// Everything a report shows, read from the store, but its findings
+/// (`tally` reads them in one pass).
 pub struct Facts {
-    pub lifecycle: Lifecycle,
+    pub frame: Frame,
     /// Findings per severity of the previous run, when there is one.
     pub previous_totals: Option<BTreeMap<Severity, i64>>,
     pub proof: DataProof,
@@ -72,8 +72,6 @@ pub struct Facts {
     /// What changed in the rules, exceptions, job and config since the
     /// previous run of the job; `None` when either run did not record it.
     pub changes: Option<Vec<super::changes::Change>>,
-    /// Who each finding is about, as of the run's instant, by (subject_type, subject_id).
-    pub subjects: HashMap<(String, String), SubjectInfo>,
     /// The applications: those the store holds accounts of and those the
     /// configuration names, by name.
     pub applications: Vec<ApplicationFacts>,
@@ -116,7 +114,7 @@ pub async fn read(
     configured: &BTreeMap<String, ApplicationConfig>,
     directories: &[String],
 ) -> Result<Facts, ReportError> {
-    let lc = lifecycle::lifecycle(store, run_id).await?;
+    let lc = lifecycle::frame(store, run_id).await?;
     if lc.run.status != "succeeded" {
         return Err(ReportError::Unfinished(run_id, lc.run.status.clone()));
     }
@@ -161,17 +159,6 @@ pub async fn read(
         undelivered,
     };
     let history = history(store, &lc, tz).await?;
-    let keys: Vec<(String, String)> = lc
-        .entries
-        .iter()
-        .map(|e| {
-            (
-                e.finding.subject_type.as_str().to_string(),
-                e.finding.subject_id.clone(),
-            )
-        })
-        .collect();
-    let subjects = store.subjects(lc.run.as_of, &keys).await?;
     let changes = match &lc.previous {
         Some(p) => match (
             store.run_settings(p.id).await?,
@@ -186,8 +173,7 @@ pub async fn read(
     Ok(Facts {
         applications,
         changes,
-        subjects,
-        lifecycle: lc,
+        frame: lc,
         previous_totals,
         proof,
         history,
@@ -239,7 +225,7 @@ type RuleCounts = BTreeMap<String, Option<u64>>;
 /// with the time where two runs share a day.
 async fn history(
     store: &Store,
-    lc: &Lifecycle,
+    lc: &Frame,
     tz: chrono_tz::Tz,
 ) -> Result<Vec<chart::Point>, ReportError> {
     let rows: Vec<(i64, DateTime<Utc>, String, Option<u64>)> = match &lc.run.job {

@@ -152,6 +152,22 @@ pub fn facts(evidence: &serde_json::Map<String, Value>, tz: chrono_tz::Tz) -> Ve
         .collect()
 }
 
+/// A size as people read it, in decimal units as mail clients show
+/// them: `950 bytes`, `14.2 MB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// A sort key that orders `7.2.1` before `10.2.1` and `A.8.2` before
 /// `A.8.12`: runs of digits compare as numbers.
 pub fn natural_key(s: &str) -> Vec<(String, u64)> {
@@ -222,5 +238,13 @@ mod tests {
         let mut iso = vec!["A.8.12", "A.8.2", "A.5.18", "A.8.1"];
         iso.sort_by_key(|s| natural_key(s));
         assert_eq!(iso, ["A.5.18", "A.8.1", "A.8.2", "A.8.12"]);
+    }
+
+    #[test]
+    fn sizes_read_in_decimal_units() {
+        assert_eq!(super::bytes(999), "999 bytes");
+        assert_eq!(super::bytes(1000), "1.0 kB");
+        assert_eq!(super::bytes(14_200_000), "14.2 MB");
+        assert_eq!(super::bytes(3_000_000_000), "3.0 GB");
     }
 }

@@ -8,13 +8,13 @@
 //! A finding of the previous run whose rule was skipped or failed this time is
 //! not resolved: nobody looked. It is counted in `not_rechecked`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
 use super::exceptions::{self, Exception};
-use crate::model::{Finding, SubjectType};
-use crate::store::runs::{OutcomeStatus, RuleOutcome, RunRecord};
+use crate::model::Finding;
+use crate::store::runs::{LifecycleChunks, OutcomeStatus, RuleOutcome, RunRecord};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,8 @@ pub struct Entry {
     pub seen_before: bool,
 }
 
-/// The lifecycle of one run.
+/// The lifecycle of one run, every entry in memory (the OSCAL export and
+/// the routing of digests); the report reads them a chunk at a time (`entries`).
 #[derive(Debug, Clone)]
 pub struct Lifecycle {
     pub run: RunRecord,
@@ -75,6 +76,29 @@ pub struct Lifecycle {
     pub not_rechecked: u64,
 }
 
+/// What decides each finding's place in the lifecycle, read before its
+/// findings: the run, the previous run of its job, which rules ran, and
+/// the exceptions of its rules.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub run: RunRecord,
+    pub previous: Option<RunRecord>,
+    pub outcomes: Vec<RuleOutcome>,
+    /// Exceptions of the run's rules live at the run's instant.
+    pub live_exceptions: Vec<Exception>,
+    /// Exceptions of the run's rules that had expired at the run's instant.
+    pub expired_exceptions: Vec<Exception>,
+}
+
+impl Frame {
+    /// The rules that were evaluated in the run.
+    fn evaluated(&self, rule: &str) -> bool {
+        self.outcomes
+            .iter()
+            .any(|o| o.rule_id == rule && o.status == OutcomeStatus::Ok)
+    }
+}
+
 /// Counts per status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
@@ -84,16 +108,22 @@ pub struct Counts {
     pub accepted: u64,
 }
 
+impl Counts {
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::New => self.new += 1,
+            Status::Open => self.open += 1,
+            Status::Resolved => self.resolved += 1,
+            Status::Accepted => self.accepted += 1,
+        }
+    }
+}
+
 impl Lifecycle {
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for e in &self.entries {
-            match e.status {
-                Status::New => c.new += 1,
-                Status::Open => c.open += 1,
-                Status::Resolved => c.resolved += 1,
-                Status::Accepted => c.accepted += 1,
-            }
+            c.add(e.status);
         }
         c
     }
@@ -104,15 +134,8 @@ impl Lifecycle {
     }
 }
 
-type Key = (String, SubjectType, String);
-
-fn key(f: &Finding) -> Key {
-    (f.rule.clone(), f.subject_type, f.subject_id.clone())
-}
-
-/// The lifecycle of run `run_id`: what the report shows, and what alert
-/// de-duplication builds on (only `Status::New` entries are news).
-pub async fn lifecycle(store: &Store, run_id: i64) -> Result<Lifecycle, LifecycleError> {
+/// Reads the frame of run `run_id`.
+pub async fn frame(store: &Store, run_id: i64) -> Result<Frame, LifecycleError> {
     let run = store
         .run_record(run_id)
         .await?
@@ -122,75 +145,109 @@ pub async fn lifecycle(store: &Store, run_id: i64) -> Result<Lifecycle, Lifecycl
         None => None,
     };
     let outcomes = store.rule_outcomes(run_id).await?;
-    let evaluated: BTreeSet<&str> = outcomes
-        .iter()
-        .filter(|o| o.status == OutcomeStatus::Ok)
-        .map(|o| o.rule_id.as_str())
-        .collect();
     let rules_of_run: BTreeSet<&str> = outcomes.iter().map(|o| o.rule_id.as_str()).collect();
-
-    let all_exceptions = exceptions::list(store).await?;
-    let (live, expired): (Vec<Exception>, Vec<Exception>) = all_exceptions
-        .into_iter()
-        .filter(|e| rules_of_run.contains(e.rule.as_str()))
-        .partition(|e| e.live_at(run.as_of));
-
-    let previous_findings = match &previous {
-        Some(p) => store.findings_with_first_seen(p.id).await?,
-        None => Vec::new(),
-    };
-    let before: BTreeMap<Key, usize> = previous_findings
-        .iter()
-        .enumerate()
-        .map(|(i, (f, _))| (key(f), i))
-        .collect();
-
-    let mut entries = Vec::new();
-    let mut now_keys = BTreeSet::new();
-    for (finding, first_seen) in store.findings_with_first_seen(run_id).await? {
-        let k = key(&finding);
-        let seen_before = before.contains_key(&k);
-        now_keys.insert(k);
-        let exception = live
-            .iter()
-            .find(|e| e.matches(&finding.rule, &finding.subject_id))
-            .cloned();
-        let status = match (&exception, seen_before) {
-            (Some(_), _) => Status::Accepted,
-            (None, true) => Status::Open,
-            (None, false) => Status::New,
-        };
-        entries.push(Entry {
-            finding,
-            status,
-            first_seen,
-            exception,
-            seen_before,
-        });
-    }
-    let mut not_rechecked = 0;
-    for (finding, first_seen) in previous_findings {
-        if now_keys.contains(&key(&finding)) {
-            continue;
-        }
-        if !evaluated.contains(finding.rule.as_str()) {
-            not_rechecked += 1;
-            continue;
-        }
-        entries.push(Entry {
-            finding,
-            status: Status::Resolved,
-            first_seen,
-            exception: None,
-            seen_before: true,
-        });
-    }
-    Ok(Lifecycle {
+    let (live_exceptions, expired_exceptions): (Vec<Exception>, Vec<Exception>) =
+        exceptions::list(store)
+            .await?
+            .into_iter()
+            .filter(|e| rules_of_run.contains(e.rule.as_str()))
+            .partition(|e| e.live_at(run.as_of));
+    Ok(Frame {
         run,
         previous,
         outcomes,
-        entries,
-        expired_exceptions: expired,
+        live_exceptions,
+        expired_exceptions,
+    })
+}
+
+/// How many findings `Entries` hands over at a time.
+pub const CHUNK: usize = 500;
+
+/// The entries of the run of a frame, `CHUNK` at a time: this run's
+/// findings in the store's stable order, then the resolved ones. The
+/// database compares the two runs; only a chunk or two are in memory.
+pub struct Entries<'a> {
+    frame: &'a Frame,
+    rows: LifecycleChunks,
+    /// Findings of the previous run whose rule was not evaluated this
+    /// time: complete once `next` has returned `None`.
+    pub not_rechecked: u64,
+}
+
+/// Starts reading the entries of the run of `frame`.
+pub async fn entries<'a>(store: &Store, frame: &'a Frame) -> Result<Entries<'a>, StoreError> {
+    Ok(Entries {
+        frame,
+        rows: store
+            .lifecycle_chunks(frame.run.id, frame.previous.as_ref().map(|p| p.id), CHUNK)
+            .await?,
+        not_rechecked: 0,
+    })
+}
+
+impl Entries<'_> {
+    /// The next chunk of entries; `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<Entry>>, StoreError> {
+        let Some(rows) = self.rows.next().await? else {
+            return Ok(None);
+        };
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.gone {
+                if self.frame.evaluated(&row.finding.rule) {
+                    entries.push(Entry {
+                        finding: row.finding,
+                        status: Status::Resolved,
+                        first_seen: row.first_seen,
+                        exception: None,
+                        seen_before: true,
+                    });
+                } else {
+                    self.not_rechecked += 1;
+                }
+                continue;
+            }
+            let exception = self
+                .frame
+                .live_exceptions
+                .iter()
+                .find(|e| e.matches(&row.finding.rule, &row.finding.subject_id))
+                .cloned();
+            let status = match (&exception, row.seen_before) {
+                (Some(_), _) => Status::Accepted,
+                (None, true) => Status::Open,
+                (None, false) => Status::New,
+            };
+            entries.push(Entry {
+                finding: row.finding,
+                status,
+                first_seen: row.first_seen,
+                exception,
+                seen_before: row.seen_before,
+            });
+        }
+        Ok(Some(entries))
+    }
+}
+
+/// The lifecycle of run `run_id`, every entry in memory: what the OSCAL
+/// export and the routing of digests build on (only `Status::New` entries
+/// are news).
+pub async fn lifecycle(store: &Store, run_id: i64) -> Result<Lifecycle, LifecycleError> {
+    let frame = frame(store, run_id).await?;
+    let mut all = Vec::new();
+    let mut chunks = entries(store, &frame).await?;
+    while let Some(chunk) = chunks.next().await? {
+        all.extend(chunk);
+    }
+    let not_rechecked = chunks.not_rechecked;
+    Ok(Lifecycle {
+        run: frame.run,
+        previous: frame.previous,
+        outcomes: frame.outcomes,
+        entries: all,
+        expired_exceptions: frame.expired_exceptions,
         not_rechecked,
     })
 }

@@ -6,8 +6,10 @@
 //! - `templates`: the handlebars templates (shipped, overridable by name),
 //!   test-rendered at load with `sample`'s complete context;
 //! - `chart`: findings per rule over the last runs, as a PNG;
-//! - `render`: the report of a run as one MIME message, in three steps:
-//!   `facts` (read), `view` (the templates' data), `mime` (the message);
+//! - `render`: the report of a run as one MIME message, in four steps:
+//!   `facts` (read all but the findings), `tally` (one streaming pass
+//!   over the findings: what the report shows of them, and the CSV file,
+//!   `findings_csv`), `view` (the templates' data), `mime` (the message);
 //! - `audience`: a digest's findings only, personal data masked;
 //! - `humanise`: evidence as labelled facts, control ids in numeric order;
 //!   `controls`: the names of the controls the shipped rules evidence;
@@ -25,6 +27,7 @@ pub mod controls;
 pub mod error;
 pub mod exceptions;
 pub mod facts;
+pub mod findings_csv;
 pub mod humanise;
 pub mod lifecycle;
 pub mod manifest;
@@ -33,5 +36,6 @@ pub mod oscal;
 pub mod output;
 pub mod render;
 pub mod sample;
+pub mod tally;
 pub mod templates;
 pub mod view;

@@ -10,9 +10,11 @@
 use super::chart;
 use super::error::ReportError;
 use super::facts::{self, Undelivered};
+use super::findings_csv::CsvFile;
 use super::lifecycle::Counts;
 use super::manifest;
 use super::mime::{self, sha256_hex};
+use super::tally;
 use super::templates::Templates;
 use super::view;
 use crate::config::Config;
@@ -20,6 +22,10 @@ use crate::engine::RuleSet;
 use crate::store::Store;
 use crate::support::mail;
 use crate::support::signing::SigningKey;
+
+/// What the SQLite page caches of the process may hold together while a
+/// report reads its run (`Store::bound_cache_memory`).
+const REPORT_CACHE_BYTES: i64 = 16 << 20;
 
 /// A rendered report: everything the archive, the files and delivery need.
 #[derive(Debug, Clone)]
@@ -38,7 +44,11 @@ pub struct RenderedReport {
     /// that it shows them opened in a browser.
     pub html_file: String,
     pub text: String,
-    pub csv: Vec<u8>,
+    /// The CSV of every finding (a file: a large run's is not held in memory).
+    pub csv: CsvFile,
+    /// Whether the message attaches the CSV; if not, it names it, and the
+    /// archive keeps it beside the message.
+    pub csv_attached: bool,
     pub chart_png: Vec<u8>,
     pub departments_png: Vec<u8>,
     /// Lower-case hex SHA-256 of `eml`.
@@ -81,6 +91,20 @@ pub async fn render(
     inputs: ReportInputs<'_>,
     run_id: i64,
 ) -> Result<RenderedReport, ReportError> {
+    // A report reads counts over the whole history and looks its findings'
+    // subjects up through several connections: together their caches stay
+    // within a bound while it does.
+    let previous_bound = store.bound_cache_memory(REPORT_CACHE_BYTES).await?;
+    let rendered = render_bounded(store, inputs, run_id).await;
+    store.bound_cache_memory(previous_bound).await?;
+    rendered
+}
+
+async fn render_bounded(
+    store: &Store,
+    inputs: ReportInputs<'_>,
+    run_id: i64,
+) -> Result<RenderedReport, ReportError> {
     let config = inputs.config;
     let tz = config.tz();
     let mut facts = facts::read(
@@ -93,9 +117,21 @@ pub async fn render(
     )
     .await?;
     if let Some(a) = inputs.audience {
-        a.apply(&mut facts);
+        a.mask_frame(&mut facts.frame);
     }
-    let run = &facts.lifecycle.run;
+    let tally = tally::tally(
+        store,
+        &facts,
+        inputs.rules,
+        tz,
+        &config.report,
+        inputs.audience,
+    )
+    .await?;
+    if inputs.audience.is_some_and(|a| a.is_digest()) && facts.frame.previous.is_some() {
+        facts.previous_totals = Some(tally.previous_totals.clone());
+    }
+    let run = &facts.frame.run;
     let job_config = run.job.as_ref().and_then(|j| config.jobs.get(j));
     let template = job_config
         .map(|j| j.template.clone())
@@ -123,25 +159,41 @@ pub async fn render(
         .map(|r| (r.id.clone(), r.title.clone()))
         .collect();
     let chart_png = chart::findings_per_rule(&facts.history, &titles)?;
-    let departments_png = chart::findings_by_department(&view::by_department(&facts))?;
+    let departments_png = chart::findings_by_department(&tally.by_department())?;
     let csv_name = format!("{}-findings.csv", file_stem(run.job.as_deref(), run_id));
+    let csv_attached = tally.csv.size <= config.report.max_attachment_bytes;
+    let csv_reference = view::CsvReference {
+        name: csv_name.clone(),
+        attached: csv_attached,
+        rows: tally.csv.rows,
+        bytes: tally.csv.size,
+        sha256: tally.csv.sha256.clone(),
+    };
     let in_mail = (
         format!("cid:{}", chart::CHART_CID),
         format!("cid:{}", chart::DEPARTMENTS_CID),
     );
-    let in_file = (data_uri(&chart_png), data_uri(&departments_png));
-    let view_of = |(chart_src, departments_chart_src): &(String, String)| {
-        let p = view::Presentation {
-            tz,
-            config: &config.report,
-            chart_src,
-            departments_chart_src,
-        };
-        view::context(&facts, inputs.rules, &subject, &p, &csv_name)
+    let p = view::Presentation {
+        tz,
+        config: &config.report,
+        chart_src: &in_mail.0,
+        departments_chart_src: &in_mail.1,
     };
-    let (html, text) = inputs.templates.render(&template, &view_of(&in_mail))?;
-    let (html_file, _) = inputs.templates.render(&template, &view_of(&in_file))?;
-    let csv = mime::findings_csv(&facts, inputs.rules, tz, &config.report)?;
+    // One context (a large run's lists are megabytes): the mail's, then
+    // the file's, whose pictures are data URIs.
+    let mut context = view::context(&facts, &tally, inputs.rules, &subject, &p, &csv_reference);
+    let (html, text) = inputs.templates.render(&template, &context)?;
+    context["chart_src"] = data_uri(&chart_png).into();
+    context["departments_chart_src"] = data_uri(&departments_png).into();
+    let (html_file, _) = inputs.templates.render(&template, &context)?;
+    drop(context);
+    // What the message shows of the findings is rendered: only the CSV and
+    // the counts go on (the lists go before the message is built).
+    let tally::Tally { csv, counts, .. } = tally;
+    let attached = match csv_attached {
+        true => Some(csv.read().map_err(csv::Error::from)?),
+        false => None,
+    };
     let mut message_id = mail::report_message_id(
         inputs.deployment,
         run_id,
@@ -149,7 +201,8 @@ pub async fn render(
         &config.mail.from,
     );
     if let Some(a) = inputs.audience {
-        a.check(&[&html, &html_file, &text, &String::from_utf8_lossy(&csv)])?;
+        // The CSV's rows were checked as they were written.
+        a.check(&[&html, &html_file, &text])?;
         message_id = a.message_id(&message_id);
     }
     let message_id = mail::bracketed(&message_id);
@@ -165,7 +218,7 @@ pub async fn render(
         departments_png: &departments_png,
         list: &job_name,
         csv_name: &csv_name,
-        csv: &csv,
+        csv: attached.as_deref(),
         extra: &[],
     };
     let mut eml = mime::build(&parts)?;
@@ -174,9 +227,14 @@ pub async fn render(
         let stem = file_stem(run.job.as_deref(), run_id);
         let files = [
             manifest::file_digest(&format!("{stem}.html"), html_file.as_bytes()),
-            manifest::file_digest(&csv_name, &csv),
+            manifest::Digest {
+                content_type: String::new(),
+                name: csv_name.clone(),
+                bytes: csv.size,
+                sha256: csv.sha256.clone(),
+            },
         ];
-        let m = signed_manifest(&facts, inputs.rules, &eml, key, files.to_vec())?;
+        let m = signed_manifest(&facts, counts, inputs.rules, &eml, key, files.to_vec())?;
         let bytes = m.to_bytes();
         let signature = key.sign(&bytes).to_vec();
         let extra = [
@@ -210,10 +268,11 @@ pub async fn render(
         html_file,
         text,
         csv,
+        csv_attached,
         chart_png,
         departments_png,
         sha256,
-        counts: facts.lifecycle.counts(),
+        counts,
         signed,
     })
 }
@@ -222,6 +281,7 @@ pub async fn render(
 /// parts and headers as a recipient's parser will read them.
 fn signed_manifest(
     facts: &facts::Facts,
+    counts: Counts,
     rules: &RuleSet,
     unsigned: &[u8],
     key: &SigningKey,
@@ -230,7 +290,7 @@ fn signed_manifest(
     use crate::model::format_instant;
     let read = manifest::message_parts(unsigned)
         .map_err(|e| ReportError::Mime(format!("the rendered message does not parse: {e}")))?;
-    let lc = &facts.lifecycle;
+    let lc = &facts.frame;
     Ok(manifest::Manifest {
         format: manifest::FORMAT.to_string(),
         tool: manifest::Tool {
@@ -301,7 +361,7 @@ fn signed_manifest(
                 })
                 .collect(),
         },
-        findings: lc.counts(),
+        findings: counts,
     })
 }
 

@@ -84,5 +84,7 @@ pub fn sample_context() -> Value {
         "chart_src": "cid:findings-chart",
         "departments_chart_src": "cid:findings-by-department",
         "csv_name": "findings.csv",
+        "csv": {"name": "findings.csv", "attached": false, "rows": 546_000, "bytes": 412_000_000,
+                "size": "412.0 MB", "sha256": "0123456789abcdef"},
     })
 }

@@ -12,6 +12,7 @@ use super::controls;
 use super::facts::{DataProof, Facts};
 use super::humanise::{self, natural_key};
 use super::lifecycle::{Entry, Status};
+use super::tally::Tally;
 use crate::config::ReportConfig;
 use crate::engine::{Rule, RuleSet};
 use crate::model::{Severity, format_instant};
@@ -95,13 +96,17 @@ fn subject_json(f: &crate::model::Finding, s: Option<&SubjectInfo>) -> Value {
     })
 }
 
-fn entry_json(e: &Entry, facts: &Facts, rules: &RuleSet, p: &Presentation) -> Value {
+/// One finding as the templates see it.
+pub fn entry_json(
+    e: &Entry,
+    subject: Option<&SubjectInfo>,
+    as_of: DateTime<Utc>,
+    rules: &RuleSet,
+    tz: chrono_tz::Tz,
+    config: &ReportConfig,
+) -> Value {
     let f = &e.finding;
-    let as_of = facts.lifecycle.run.as_of;
-    let a = age(e, as_of, p.config);
-    let subject = facts
-        .subjects
-        .get(&(f.subject_type.as_str().to_string(), f.subject_id.clone()));
+    let a = age(e, as_of, config);
     json!({
         "rule": f.rule,
         "rule_title": rules.get(&f.rule).map(|r| r.title.clone()).unwrap_or_else(|| f.rule.clone()),
@@ -115,11 +120,11 @@ fn entry_json(e: &Entry, facts: &Facts, rules: &RuleSet, p: &Presentation) -> Va
         "title": f.title,
         "status": e.status.as_str(),
         "first_seen": e.first_seen.map(format_instant).unwrap_or_default(),
-        "first_seen_local": e.first_seen.map(|t| humanise::instant(t, p.tz)).unwrap_or_default(),
+        "first_seen_local": e.first_seen.map(|t| humanise::instant(t, tz)).unwrap_or_default(),
         "days_open": a.days_open,
-        "due": a.due.map(|d| d.with_timezone(&p.tz).format("%Y-%m-%d").to_string()).unwrap_or_default(),
+        "due": a.due.map(|d| d.with_timezone(&tz).format("%Y-%m-%d").to_string()).unwrap_or_default(),
         "overdue": a.overdue,
-        "evidence": evidence_rows(&f.evidence, p.tz),
+        "evidence": evidence_rows(&f.evidence, tz),
         "evidence_json": Value::Object(f.evidence.clone()).to_string(),
         "exception": e.exception.as_ref().map(exception_json).unwrap_or(Value::Null),
         "was_open_before": e.seen_before,
@@ -176,52 +181,36 @@ const SEVERITIES: [Severity; 5] = [
     Severity::Info,
 ];
 
-/// Findings per department of their subject (HR's, else the account's),
-/// most first; the findings of this run that are not resolved.
-pub fn by_department(facts: &Facts) -> Vec<(String, u64)> {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for e in facts
-        .lifecycle
-        .entries
-        .iter()
-        .filter(|e| e.status != Status::Resolved)
-    {
-        let f = &e.finding;
-        let dept = facts
-            .subjects
-            .get(&(f.subject_type.as_str().to_string(), f.subject_id.clone()))
-            .and_then(|s| s.department.clone())
-            .unwrap_or_else(|| "(no department)".to_string());
-        *counts.entry(dept).or_default() += 1;
-    }
-    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v
+/// Where the CSV of every finding is: attached to the message, or, when
+/// larger than `report.max_attachment_bytes`, archived with the report and
+/// named by the message (its SHA-256, how to get it).
+pub struct CsvReference {
+    pub name: String,
+    pub attached: bool,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
 }
 
 /// The data the templates see. Its shape is documented in
 /// report-templates/README.md; `sample_context` has every field.
 pub fn context(
     facts: &Facts,
+    tally: &Tally,
     rules: &RuleSet,
     subject: &str,
     p: &Presentation,
-    csv_name: &str,
+    csv: &CsvReference,
 ) -> Value {
     let tz = p.tz;
-    let lc = &facts.lifecycle;
+    let lc = &facts.frame;
     let proof: &DataProof = &facts.proof;
     let previous_totals = facts.previous_totals.as_ref();
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string();
-    let current: Vec<&Entry> = lc
-        .entries
-        .iter()
-        .filter(|e| e.status != Status::Resolved)
-        .collect();
     let mut totals = Vec::new();
     let mut severity_words = Vec::new();
     for sev in SEVERITIES {
-        let now = current.iter().filter(|e| e.finding.severity == sev).count() as i64;
+        let now = tally.current_by_severity.get(&sev).copied().unwrap_or(0);
         let before = previous_totals.map(|t| t.get(&sev).copied().unwrap_or(0));
         if now > 0 {
             severity_words.push(format!("{now} {}", sev.as_str()));
@@ -234,9 +223,8 @@ pub fn context(
             "change": delta_text(now, before),
         }));
     }
-    let total_now = current.len() as i64;
+    let total_now = tally.current();
     let total_before = previous_totals.map(|t| t.values().sum::<i64>());
-    let item = |e: &Entry| entry_json(e, facts, rules, p);
 
     let mut rule_sections = Vec::new();
     // framework → control → rule ids
@@ -264,15 +252,14 @@ pub fn context(
         // At most LISTED findings per list in the message (mail clients clip
         // long messages); the attached CSV has them all.
         let of = |status: Status| -> Value {
-            let all: Vec<&Entry> = lc
-                .entries
-                .iter()
-                .filter(|e| e.finding.rule == o.rule_id && e.status == status)
-                .collect();
+            let (items, total) = match tally.list(&o.rule_id, status) {
+                Some(l) => (l.items.clone(), l.total),
+                None => (Vec::new(), 0),
+            };
             json!({
-                "items": all.iter().take(LISTED).map(|e| item(e)).collect::<Vec<_>>(),
-                "total": all.len(),
-                "more": all.len().saturating_sub(LISTED),
+                "items": items,
+                "total": total,
+                "more": total.saturating_sub(LISTED),
             })
         };
         let (new, open, resolved, accepted) = (
@@ -305,7 +292,7 @@ pub fn context(
     // A control's status: findings if a rule behind it found any (not
     // resolved), else not evaluated if one of them did not run, else none.
     let rule_status = |id: &str| -> (&'static str, i64) {
-        let findings = current.iter().filter(|e| e.finding.rule == id).count() as i64;
+        let findings = tally.current_by_rule.get(id).copied().unwrap_or(0);
         match lc.outcomes.iter().find(|o| o.rule_id == id) {
             Some(o) if o.status != OutcomeStatus::Ok => ("not evaluated", findings),
             _ if findings > 0 => ("findings", findings),
@@ -371,23 +358,6 @@ pub fn context(
         }
     }
 
-    // The executive summary: the oldest open high and critical findings.
-    let mut oldest: Vec<&Entry> = current
-        .iter()
-        .copied()
-        .filter(|e| {
-            matches!(e.status, Status::New | Status::Open) && e.finding.severity >= Severity::High
-        })
-        .collect();
-    oldest.sort_by(|a, b| {
-        a.first_seen
-            .cmp(&b.first_seen)
-            .then_with(|| b.finding.severity.cmp(&a.finding.severity))
-    });
-    let overdue = current
-        .iter()
-        .filter(|e| age(e, lc.run.as_of, p.config).overdue)
-        .count();
     let rows_of = |table: &str| {
         proof
             .tables
@@ -396,10 +366,10 @@ pub fn context(
             .map(|(_, n)| *n)
             .unwrap_or(0)
     };
-    let departments = by_department(facts);
-    let counts = lc.counts();
-    let application_sections = super::applications::sections(facts, &current);
-    let leavers = super::applications::leavers(facts);
+    let departments = tally.by_department();
+    let counts = tally.counts;
+    let application_sections = super::applications::sections(facts, tally);
+    let leavers = super::applications::leavers(tally);
     json!({
         "has_applications": !application_sections.is_empty(),
         "applications": application_sections,
@@ -422,8 +392,8 @@ pub fn context(
             "grants": rows_of("grants"),
             "people": rows_of("people"),
             "severities": if severity_words.is_empty() { "none".to_string() } else { severity_words.join(", ") },
-            "oldest": oldest.iter().take(5).map(|e| item(e)).collect::<Vec<_>>(),
-            "overdue": overdue,
+            "oldest": tally.oldest,
+            "overdue": tally.overdue,
         },
         "totals": totals,
         "total": {
@@ -432,7 +402,7 @@ pub fn context(
             "change": delta_text(total_now, total_before),
         },
         "counts": counts,
-        "not_rechecked": lc.not_rechecked,
+        "not_rechecked": tally.not_rechecked,
         "changes": match (&facts.changes, &lc.previous) {
             (Some(items), _) => json!({"recorded": true, "items": items, "why": ""}),
             (None, None) => json!({"recorded": false, "items": [], "why": "This is the first run of the job: there is nothing to compare with."}),
@@ -502,7 +472,15 @@ pub fn context(
         "chart_cid": CHART_CID,
         "chart_src": p.chart_src,
         "departments_chart_src": p.departments_chart_src,
-        "csv_name": csv_name,
+        "csv_name": csv.name,
+        "csv": {
+            "name": csv.name,
+            "attached": csv.attached,
+            "rows": csv.rows,
+            "bytes": csv.bytes,
+            "size": humanise::bytes(csv.bytes),
+            "sha256": csv.sha256,
+        },
     })
 }
 

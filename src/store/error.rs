@@ -42,6 +42,12 @@ pub enum StoreError {
     /// Untrusted SQL (a custom rule) refused before or while it was prepared.
     #[error("{0}")]
     Refused(String),
+    /// A file being stored (an archived report's CSV) could not be read.
+    #[error("reading {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     /// A bulk load's row does not have one value per column (a caller's
     /// defect: said, never loaded shifted).
     #[error("bulk load into {table}: a row has {got} value(s) for {expected} column(s)")]

@@ -332,6 +332,49 @@ impl Store {
         })
     }
 
+    /// Starts a read transaction whose result is larger than memory should
+    /// hold in one sort (a run's findings in the report's order). SQLite
+    /// as bundled keeps temporary data in memory (SQLITE_TEMP_STORE=2):
+    /// here its sorts spill to a temporary file instead, on a connection
+    /// of its own that is closed afterwards, so no other statement inherits
+    /// the setting. PostgreSQL spills by itself (`work_mem`).
+    pub async fn begin_spilling(&self) -> Result<Tx> {
+        Ok(match &self.pools {
+            Pools::Sqlite { rw, .. } => {
+                let mut conn = rw.acquire().await?;
+                // A stream read once needs no large page cache either.
+                for pragma in ["PRAGMA temp_store = FILE", "PRAGMA cache_size = -2048"] {
+                    sqlx::query(pragma).execute(&mut *conn).await?;
+                }
+                conn.close_on_drop();
+                Tx::Sqlite(sqlx::Transaction::begin(conn, None).await?)
+            }
+            Pools::Postgres { pool, .. } => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Bounds the memory all SQLite page caches of this process may hold
+    /// together (`PRAGMA soft_heap_limit`: caches give pages back beyond it),
+    /// and returns the bound it replaces (0: none); PostgreSQL: nothing to
+    /// bound, returns 0. A report over a large run sets it while it reads,
+    /// so that its lookups on several connections do not each fill a cache.
+    pub async fn bound_cache_memory(&self, bytes: i64) -> Result<i64> {
+        match &self.pools {
+            Pools::Sqlite { rw, .. } => {
+                // The pragma answers the limit in force: read it, then set.
+                let (previous,): (i64,) = sqlx::query_as("PRAGMA soft_heap_limit")
+                    .fetch_one(rw)
+                    .await?;
+                let set = format!("PRAGMA soft_heap_limit = {}", bytes.max(0));
+                sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(set))
+                    .fetch_one(rw)
+                    .await?;
+                Ok(previous)
+            }
+            Pools::Postgres { .. } => Ok(0),
+        }
+    }
+
     /// Starts a transaction that will write after it reads: on SQLite it
     /// takes the write lock at once (`BEGIN IMMEDIATE`), waiting its turn
     /// behind other writers, instead of failing at its first write when

@@ -112,10 +112,36 @@ const FINDINGS_SEEN_BEFORE: &str = concat!(
             EXISTS (SELECT 1 FROM findings p
                      WHERE p.run_id = $2 AND p.rule = findings.rule
                        AND p.subject_type = findings.subject_type
-                       AND p.subject_id = findings.subject_id) AS seen_before
+                       AND p.subject_id = findings.subject_id) AS seen_before,
+            first_seen_at
      FROM findings WHERE run_id = $1",
     findings_order!()
 );
+
+/// The findings of run $1 (the job's previous run) whose key run $2 does
+/// not have: those resolved, or not looked at again.
+const FINDINGS_GONE: &str = concat!(
+    "SELECT rule, severity, subject_type, subject_id, title, evidence, ",
+    finding_application!("$3"),
+    ", first_seen_at
+     FROM findings WHERE run_id = $1
+      AND NOT EXISTS (SELECT 1 FROM findings c
+                       WHERE c.run_id = $2 AND c.rule = findings.rule
+                         AND c.subject_type = findings.subject_type
+                         AND c.subject_id = findings.subject_id)",
+    findings_order!()
+);
+
+/// One finding as `Store::for_each_lifecycle_chunk` streams it.
+#[derive(Debug, Clone)]
+pub struct LifecycleRow {
+    pub finding: Finding,
+    pub first_seen: Option<DateTime<Utc>>,
+    /// Whether the previous run had the same key.
+    pub seen_before: bool,
+    /// A finding of the previous run that this run does not have.
+    pub gone: bool,
+}
 
 /// The findings of a run in a stable order (most severe first, then by
 /// key), each with its first-seen instant.
@@ -211,7 +237,8 @@ impl Store {
         let host = process::hostname();
         let rows = self
             .fetch_all(
-                "SELECT id, pid FROM runs WHERE status = 'running' AND host = $1 AND pid IS NOT NULL",
+                "SELECT id, CAST(pid AS BIGINT) AS pid FROM runs
+                  WHERE status = 'running' AND host = $1 AND pid IS NOT NULL",
                 &[SqlValue::text(&host)],
             )
             .await?;
@@ -606,6 +633,94 @@ impl Store {
         tx.commit().await?;
         Ok(count)
     }
+}
+
+/// A run's findings and its previous run's, as `Store::lifecycle_chunks`
+/// hands them over: a chunk at a time, read ahead by one task.
+pub struct LifecycleChunks {
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<LifecycleRow>>>,
+}
+
+impl LifecycleChunks {
+    /// The next chunk; `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<LifecycleRow>>> {
+        self.rx.recv().await.transpose()
+    }
+}
+
+impl Store {
+    /// Reads, `chunk` rows at a time, the findings of run `run_id` in the
+    /// stable order (each saying whether `previous` had its key), then the
+    /// findings of `previous` that `run_id` does not have (`gone`). One
+    /// task reads ahead by at most one chunk, so the report of a run of
+    /// any size reads its findings in bounded memory; the database compares
+    /// the two runs (one seek per finding on the findings' primary key).
+    pub async fn lifecycle_chunks(
+        &self,
+        run_id: i64,
+        previous: Option<i64>,
+        chunk: usize,
+    ) -> Result<LifecycleChunks> {
+        let chunk = chunk.max(1);
+        let only = SqlValue::Text(self.only_application().await?);
+        // Both runs' findings sorted: on disk, not in memory.
+        let tx: Tx = self.begin_spilling().await?;
+        let (send, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            let failed = send.clone();
+            if let Err(e) = read_lifecycle(tx, run_id, previous, only, chunk, send).await {
+                let _ = failed.send(Err(e)).await;
+            }
+        });
+        Ok(LifecycleChunks { rx })
+    }
+}
+
+/// The reading half of `Store::lifecycle_chunks`; stops early when the
+/// reader is gone.
+async fn read_lifecycle(
+    mut tx: Tx,
+    run_id: i64,
+    previous: Option<i64>,
+    only: SqlValue,
+    chunk: usize,
+    send: tokio::sync::mpsc::Sender<Result<Vec<LifecycleRow>>>,
+) -> Result<()> {
+    let mut queries = vec![(
+        FINDINGS_SEEN_BEFORE,
+        [SqlValue::int(run_id), SqlValue::Int(previous), only.clone()],
+        false,
+    )];
+    if let Some(p) = previous {
+        queries.push((
+            FINDINGS_GONE,
+            [SqlValue::int(p), SqlValue::int(run_id), only],
+            true,
+        ));
+    }
+    for (sql, params, gone) in &queries {
+        let mut rows = tx.fetch(sql, params);
+        let mut batch = Vec::with_capacity(chunk);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            batch.push(LifecycleRow {
+                finding: decode_finding(&row)?,
+                first_seen: row.time("first_seen_at")?,
+                seen_before: *gone || row.bool("seen_before")?.unwrap_or(false),
+                gone: *gone,
+            });
+            if batch.len() == chunk {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(chunk));
+                if send.send(Ok(full)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !batch.is_empty() && send.send(Ok(batch)).await.is_err() {
+            return Ok(());
+        }
+    }
+    tx.commit().await
 }
 
 fn decode_run(r: &DbRow) -> Result<RunRecord> {

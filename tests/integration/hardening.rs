@@ -15,7 +15,7 @@ use accessaudit::collect::source::SourceKind;
 use accessaudit::collect::tables;
 use accessaudit::engine::{self, Rule, RuleKind};
 use accessaudit::store::runs::OutcomeStatus;
-use accessaudit::store::{Backend, Store, StoreOptions};
+use accessaudit::store::{Backend, SqlValue, Store, StoreOptions};
 use common::TestDb;
 
 use common::accessaudit;
@@ -739,5 +739,48 @@ async fn a_killed_run_is_marked_abandoned() {
     assert!(
         error.starts_with("abandoned: the process that ran it (pid "),
         "{error}"
+    );
+}
+
+/// A run left `running` by a process that is gone is marked abandoned on
+/// PostgreSQL too, where `runs.pid` is an INTEGER (it was once read as a
+/// BIGINT, and every later command on the store failed).
+#[tokio::test]
+async fn a_dead_processs_run_is_abandoned_on_postgres() {
+    let db = common::postgres().await;
+    // A process that has ended: its pid is no one's now (or someone
+    // else's: then the run is left alone, and the test says so).
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let host = accessaudit::support::process::hostname();
+    db.store
+        .execute(
+            "INSERT INTO runs (job, as_of, started_at, status, host, pid)
+             VALUES (NULL, $1, $1, 'running', $2, $3)",
+            &[
+                SqlValue::time(chrono::Utc::now()),
+                SqlValue::text(&host),
+                SqlValue::int(i64::from(pid)),
+            ],
+        )
+        .await
+        .unwrap();
+    let marked = db.store.abandon_dead_runs().await.expect("reads the runs");
+    assert_eq!(marked.len(), 1, "pid {pid} is alive again");
+    let rows = db
+        .store
+        .fetch_all(
+            "SELECT status, error FROM runs WHERE id = $1",
+            &[SqlValue::int(marked[0])],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].req_text("status").unwrap(), "abandoned");
+    assert!(
+        rows[0]
+            .req_text("error")
+            .unwrap()
+            .contains(&format!("pid {pid}"))
     );
 }

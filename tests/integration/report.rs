@@ -20,7 +20,7 @@ use accessaudit::report::error::ReportError;
 use accessaudit::report::lifecycle::{self, Status};
 use accessaudit::report::render::{RenderedReport, ReportInputs};
 use accessaudit::report::templates::Templates;
-use accessaudit::report::{archive, exceptions, mime, render, sample};
+use accessaudit::report::{archive, exceptions, findings_csv, mime, render, sample};
 
 use accessaudit::store::SqlValue;
 use common::TestDb;
@@ -224,7 +224,10 @@ async fn lifecycle_and_report(db: TestDb) {
     // The hostile department reaches the subject line, escaped.
     assert!(html.contains("data-aa=\"subject-department\">&quot;&gt;&lt;img src&#x3D;x"));
     // The CSV's humanised columns are neutralised too (a display name `=HYPERLINK…`).
-    let csv_text = String::from_utf8_lossy(&report.csv);
+    let csv_bytes = report.csv.read().unwrap();
+    assert_eq!(csv_bytes.len() as u64, report.csv.size);
+    assert_eq!(mime::sha256_hex(&csv_bytes), report.csv.sha256);
+    let csv_text = String::from_utf8_lossy(&csv_bytes);
     assert!(!csv_text.contains(",=HYPERLINK"), "a formula in the CSV");
     assert!(
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -325,13 +328,14 @@ async fn lifecycle_and_report(db: TestDb) {
         .attachments()
         .find(|a| a.attachment_name().is_some_and(|n| n.ends_with(".csv")))
         .expect("CSV attached");
-    assert_eq!(csv_part.contents(), report.csv.as_slice());
+    assert!(report.csv_attached);
+    assert_eq!(csv_part.contents(), csv_bytes.as_slice());
 
     // The CSV: stable columns; no cell a spreadsheet would run.
-    let mut reader = csv::Reader::from_reader(&report.csv[..]);
+    let mut reader = csv::Reader::from_reader(&csv_bytes[..]);
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
-        mime::REPORT_CSV_COLUMNS
+        findings_csv::REPORT_CSV_COLUMNS
     );
     let mut statuses = BTreeMap::new();
     let mut neutralised = 0;
@@ -701,4 +705,97 @@ async fn commands_report_verify_and_exceptions(db: TestDb) {
     );
 }
 
-on_both_backends!(lifecycle_and_report, commands_report_verify_and_exceptions);
+/// A CSV larger than `report.max_attachment_bytes` is not attached: the
+/// message names it by its SHA-256, the archive keeps it in chunks, `runs
+/// file` writes it back, and `runs verify` finds it changed.
+async fn a_large_csv_is_archived_and_named(db: TestDb) {
+    let s = scenario(&db).await;
+    let mut config = Config::embedded();
+    let rules = accessaudit::engine::load::load(&[], true).unwrap();
+    let templates = Templates::load(None).unwrap();
+    let attached = render_run(&db.store, &config, &rules, &templates, s.second, &[])
+        .await
+        .unwrap();
+    assert!(attached.csv_attached);
+    config.report.max_attachment_bytes = attached.csv.size - 1;
+    let report = render_run(&db.store, &config, &rules, &templates, s.second, &[])
+        .await
+        .unwrap();
+    assert!(!report.csv_attached);
+    // The same findings: the same CSV, now named instead of attached.
+    assert_eq!(report.csv.sha256, attached.csv.sha256);
+    let msg = MessageParser::default().parse(&report.eml).unwrap();
+    assert!(
+        msg.attachments()
+            .all(|a| !a.attachment_name().is_some_and(|n| n.ends_with(".csv"))),
+        "the CSV is still attached"
+    );
+    let sha = &report.csv.sha256;
+    assert!(
+        report
+            .text
+            .contains(&format!("accessaudit runs file {sha}")),
+        "{}",
+        report.text
+    );
+    assert!(
+        report
+            .html
+            .contains(&format!("accessaudit runs file {sha}"))
+    );
+    assert!(report.text.contains(&format!("({} rows,", report.csv.rows)));
+    archive::archive(&db.store, &report).await.unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let back = out.path().join("back.csv");
+    let o = bin(&db, &["runs", "file", sha, "--out", back.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(std::fs::read(&back).unwrap(), report.csv.read().unwrap());
+    let o = bin(&db, &["runs", "verify", &s.second.to_string()]);
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains(&format!("ok        file {}", "monthly-run")),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // One byte of the archived file changed: named, and not written back.
+    db.store
+        .execute(
+            "UPDATE report_file_chunks SET data = $1 WHERE sha256 = $2 AND seq = 0",
+            &[
+                SqlValue::Bytes(Some(b"run_id,changed".to_vec())),
+                SqlValue::text(sha),
+            ],
+        )
+        .await
+        .unwrap();
+    let o = bin(&db, &["runs", "verify", &s.second.to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("MISMATCH  file"),
+        "{}",
+        text(&o.stdout)
+    );
+    let again = out.path().join("again.csv");
+    let o = bin(
+        &db,
+        &["runs", "file", sha, "--out", again.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(!again.exists());
+    // An unknown digest is an error, not an empty file.
+    let o = bin(&db, &["runs", "file", &"0".repeat(64)]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("no archived file"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+on_both_backends!(
+    lifecycle_and_report,
+    commands_report_verify_and_exceptions,
+    a_large_csv_is_archived_and_named
+);

@@ -1,0 +1,233 @@
+//! The report's CSV of every finding, written to a file as the findings
+//! stream past (`tally`): the whole run is never in memory, and the file's
+//! SHA-256 and size are known when it is closed, before the message that
+//! attaches it, or names it, is built.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::humanise;
+use super::lifecycle::Entry;
+use super::output::neutralise_cell;
+use super::view;
+use crate::config::ReportConfig;
+use crate::engine::RuleSet;
+use crate::model::format_instant;
+use crate::store::canonical::SubjectInfo;
+
+/// The stable CSV columns of the report's attachment (the first ten as
+/// they always were), then the columns a person reads, as the HTML shows them
+/// (a rule's remediation is per rule: the report's rule section has it, a
+/// copy in every row would make the attachment of a large run several
+/// hundred megabytes larger).
+pub const REPORT_CSV_COLUMNS: [&str; 22] = [
+    "run_id",
+    "status",
+    "rule",
+    "severity",
+    "subject_type",
+    "subject_id",
+    "title",
+    "first_seen",
+    "exception_id",
+    "evidence",
+    "rule_title",
+    "login",
+    "display_name",
+    "department",
+    "job_title",
+    "manager",
+    "days_open",
+    "due",
+    "overdue",
+    "evidence_text",
+    "application",
+    "native_id",
+];
+
+/// The CSV of a report once written: a file of its own (removed when the
+/// last handle to it goes), its size and its SHA-256.
+#[derive(Debug, Clone)]
+pub struct CsvFile {
+    file: Arc<tempfile::NamedTempFile>,
+    pub size: u64,
+    pub sha256: String,
+    /// Data rows (the header not counted).
+    pub rows: u64,
+}
+
+impl CsvFile {
+    pub fn path(&self) -> &std::path::Path {
+        self.file.path()
+    }
+
+    /// The whole file (for a message that attaches it: at most
+    /// `report.max_attachment_bytes`).
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.path())
+    }
+
+    /// Copies the file to `out`, atomically.
+    pub fn copy_to(&self, out: &std::path::Path) -> std::io::Result<()> {
+        let mut from = std::fs::File::open(self.path())?;
+        crate::support::atomic_file::write_with(out, |w| std::io::copy(&mut from, w).map(|_| ()))
+    }
+}
+
+/// Where the CSV writer's bytes go: the file (counted and hashed) and a
+/// copy of what was written since the writer's previous flush, which
+/// `CsvWriter` calls after each record: the latest record (for the
+/// masking check).
+struct Sink {
+    file: std::io::BufWriter<std::fs::File>,
+    hash: Sha256,
+    size: u64,
+    record: Vec<u8>,
+    flushed: bool,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if std::mem::take(&mut self.flushed) {
+            self.record.clear();
+        }
+        self.file.write_all(buf)?;
+        self.hash.update(buf);
+        self.size += buf.len() as u64;
+        self.record.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    /// The csv writer flushes after each record (so that `record` holds
+    /// it whole); the file is flushed once, by `CsvWriter::finish`.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flushed = true;
+        Ok(())
+    }
+}
+
+/// The CSV being written, one row per entry.
+pub struct CsvWriter {
+    csv: csv::Writer<Sink>,
+    file: tempfile::NamedTempFile,
+    rows: u64,
+}
+
+impl CsvWriter {
+    /// A new CSV in the system's temporary directory, its header written;
+    /// a byte-order mark first when configured (Excel reads UTF-8 only
+    /// with one).
+    pub fn new(config: &ReportConfig) -> Result<CsvWriter, csv::Error> {
+        let file = tempfile::NamedTempFile::new()?;
+        let mut sink = Sink {
+            file: std::io::BufWriter::new(file.reopen()?),
+            hash: Sha256::new(),
+            size: 0,
+            record: Vec::new(),
+            flushed: false,
+        };
+        if config.csv_bom {
+            sink.write_all(b"\xEF\xBB\xBF")?;
+        }
+        let mut csv = csv::Writer::from_writer(sink);
+        csv.write_record(REPORT_CSV_COLUMNS)?;
+        csv.flush()?;
+        Ok(CsvWriter { csv, file, rows: 0 })
+    }
+
+    /// Writes the row of one entry, every cell neutralised against formula
+    /// injection, and returns it as written (for the masking check).
+    pub fn write(&mut self, row: &Row<'_>) -> Result<&[u8], csv::Error> {
+        let cells = row.cells();
+        self.csv
+            .write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))?;
+        self.csv.flush()?;
+        self.rows += 1;
+        Ok(&self.csv.get_ref().record)
+    }
+
+    /// Closes the file and gives its size and SHA-256.
+    pub fn finish(self) -> Result<CsvFile, csv::Error> {
+        let mut sink = self
+            .csv
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
+        sink.file.flush()?;
+        sink.file.get_ref().sync_all()?;
+        let sha256 = sink
+            .hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(CsvFile {
+            file: Arc::new(self.file),
+            size: sink.size,
+            sha256,
+            rows: self.rows,
+        })
+    }
+}
+
+/// What one row is made of.
+pub struct Row<'a> {
+    pub run_id: i64,
+    pub entry: &'a Entry,
+    pub subject: Option<&'a SubjectInfo>,
+    pub as_of: chrono::DateTime<chrono::Utc>,
+    pub rules: &'a RuleSet,
+    pub tz: chrono_tz::Tz,
+    pub config: &'a ReportConfig,
+}
+
+impl Row<'_> {
+    fn cells(&self) -> [String; 22] {
+        let e = self.entry;
+        let f = &e.finding;
+        let field = |get: fn(&SubjectInfo) -> &Option<String>| {
+            self.subject
+                .and_then(|s| get(s).clone())
+                .unwrap_or_default()
+        };
+        let age = view::age(e, self.as_of, self.config);
+        [
+            self.run_id.to_string(),
+            e.status.as_str().to_string(),
+            f.rule.clone(),
+            f.severity.as_str().to_string(),
+            f.subject_type.as_str().to_string(),
+            f.subject_id.clone(),
+            f.title.clone(),
+            e.first_seen.map(format_instant).unwrap_or_default(),
+            e.exception
+                .as_ref()
+                .map(|x| x.id.to_string())
+                .unwrap_or_default(),
+            Value::Object(f.evidence.clone()).to_string(),
+            self.rules
+                .get(&f.rule)
+                .map(|r| r.title.clone())
+                .unwrap_or_default(),
+            field(|s| &s.login),
+            field(|s| &s.display_name),
+            field(|s| &s.department),
+            field(|s| &s.title),
+            field(|s| &s.manager),
+            age.days_open.to_string(),
+            age.due
+                .map(|d| d.with_timezone(&self.tz).format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            if age.overdue { "yes" } else { "no" }.to_string(),
+            humanise::facts(&f.evidence, self.tz)
+                .iter()
+                .map(|x| format!("{}: {}", x.label, x.value))
+                .collect::<Vec<_>>()
+                .join("; "),
+            f.application.clone().unwrap_or_default(),
+            super::output::native_id(f).unwrap_or_default().to_string(),
+        ]
+    }
+}

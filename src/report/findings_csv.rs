@@ -10,9 +10,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::humanise;
+use super::item;
 use super::lifecycle::Entry;
 use super::output::neutralise_cell;
-use super::view;
 use crate::config::ReportConfig;
 use crate::engine::RuleSet;
 use crate::model::format_instant;
@@ -192,7 +192,7 @@ impl Row<'_> {
                 .and_then(|s| get(s).clone())
                 .unwrap_or_default()
         };
-        let age = view::age(e, self.as_of, self.config);
+        let age = item::age(e, self.as_of, self.config);
         [
             self.run_id.to_string(),
             e.status.as_str().to_string(),

@@ -8,8 +8,9 @@
 //! - `chart`: findings per rule over the last runs, as a PNG;
 //! - `render`: the report of a run as one MIME message, in four steps:
 //!   `facts` (read all but the findings), `tally` (one streaming pass
-//!   over the findings: what the report shows of them, and the CSV file,
-//!   `findings_csv`), `view` (the templates' data), `mime` (the message);
+//!   over the findings: what the report shows of them, each as `item`
+//!   makes it, and the CSV file, `findings_csv`), `view` (the templates'
+//!   data), `mime` (the message);
 //! - `audience`: a digest's findings only, personal data masked;
 //! - `humanise`: evidence as labelled facts, control ids in numeric order;
 //!   `controls`: the names of the controls the shipped rules evidence;
@@ -29,6 +30,7 @@ pub mod exceptions;
 pub mod facts;
 pub mod findings_csv;
 pub mod humanise;
+pub mod item;
 pub mod lifecycle;
 pub mod manifest;
 pub mod mime;

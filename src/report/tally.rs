@@ -16,8 +16,8 @@ use super::audience::Audience;
 use super::error::ReportError;
 use super::facts::Facts;
 use super::findings_csv::{CsvFile, CsvWriter, Row};
+use super::item::{self, LISTED};
 use super::lifecycle::{self, Counts, Status};
-use super::view::{self, LISTED};
 use crate::config::ReportConfig;
 use crate::engine::RuleSet;
 use crate::model::{Severity, SubjectType};
@@ -173,7 +173,7 @@ pub async fn tally(
             if seen_before {
                 *previous_totals.entry(f.severity).or_default() += 1;
             }
-            let item = || view::entry_json(&e, subject, as_of, rules, tz, config);
+            let item = || item::entry_json(&e, subject, as_of, rules, tz, config);
             let list = lists.entry((f.rule.clone(), e.status)).or_default();
             list.total += 1;
             if list.items.len() < LISTED {
@@ -184,7 +184,7 @@ pub async fn tally(
             }
             *current_by_severity.entry(f.severity).or_default() += 1;
             *current_by_rule.entry(f.rule.clone()).or_default() += 1;
-            if view::age(&e, as_of, config).overdue {
+            if item::age(&e, as_of, config).overdue {
                 overdue += 1;
             }
             if matches!(e.status, Status::New | Status::Open) && f.severity >= Severity::High {

@@ -15,8 +15,10 @@ mod bulk;
 pub mod canonical;
 mod error;
 pub mod ledger;
+pub mod partitions;
 mod postgres;
 mod privileges;
+pub mod retention;
 mod schema;
 mod sqlite;
 mod tx;
@@ -267,6 +269,12 @@ impl Store {
         let adopted = ledger::adopt(self).await?;
         if adopted > 0 {
             tracing::info!("{adopted} archived record(s) chained into the ledger");
+        }
+        // The months of events ahead (PostgreSQL), so that new events land
+        // in their month rather than in the default partition.
+        let created = partitions::ensure_ahead(self, chrono::Utc::now()).await?;
+        if !created.is_empty() {
+            tracing::info!(partitions = %created.join(", "), "event months created ahead");
         }
         Ok(())
     }

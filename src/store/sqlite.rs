@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use super::error::{Result, StoreError};
@@ -75,7 +76,13 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDe
         // opened as it is, without the journal files a writer would make.
         base.read_only(true).immutable(true)
     } else {
-        base.journal_mode(SqliteJournalMode::Wal)
+        // Incremental auto-vacuum, so that retention can hand freed pages
+        // back to the file system a few at a time (store::retention). SQLite
+        // applies it only before the first table is created (sqlx sets it
+        // before the journal mode): new stores get it, an existing one keeps
+        // its mode until a VACUUM (README, "Retention").
+        base.auto_vacuum(SqliteAutoVacuum::Incremental)
+            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
     };
     let rw = SqlitePoolOptions::new()

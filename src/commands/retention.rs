@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use serde_json::json;
 
 use crate::app::{Loaded, Settings};
@@ -29,7 +29,8 @@ pub(super) async fn retention(g: &Settings, args: RetentionArgs) -> Result<ExitC
         );
     }
     let store = g.open_store().await?;
-    let now = Utc::now();
+    // Whole seconds: the cutoff is printed and recorded as people read it.
+    let now = Utc::now().trunc_subsecs(0);
     let Some(cutoff) = now.checked_sub_signed(args.keep.span.chrono()) else {
         bail!(
             "--keep {}: reaches before the earliest instant there is",

@@ -221,12 +221,8 @@ pub async fn serve(o: Overrides) -> Result<()> {
                 }
             }
             _ = partitions_tick.tick() => {
-                match crate::store::partitions::ensure_ahead(&store, Utc::now()).await {
-                    Ok(created) if !created.is_empty() => {
-                        tracing::info!(partitions = %created.join(", "), "event months created ahead")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!("cannot create the months of events ahead: {e}"),
+                if let Err(e) = store.ensure_months_ahead(Utc::now()).await {
+                    tracing::error!("cannot create the months of events ahead: {e}");
                 }
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => {

@@ -272,11 +272,28 @@ impl Store {
         }
         // The months of events ahead (PostgreSQL), so that new events land
         // in their month rather than in the default partition.
-        let created = partitions::ensure_ahead(self, chrono::Utc::now()).await?;
+        self.ensure_months_ahead(chrono::Utc::now()).await?;
+        Ok(())
+    }
+
+    /// The month of `now` and the next `partitions::MONTHS_AHEAD` of events
+    /// (PostgreSQL; nothing on SQLite), in a transaction of their own: run
+    /// by every migration and daily by the daemon. Returns the names created.
+    pub async fn ensure_months_ahead(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>> {
+        if self.backend() != Backend::Postgres {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let created =
+            partitions::ensure_months(&mut tx, now, partitions::last_month_ahead(now)).await?;
+        tx.commit().await?;
         if !created.is_empty() {
             tracing::info!(partitions = %created.join(", "), "event months created ahead");
         }
-        Ok(())
+        Ok(created)
     }
 
     /// The deployment's stable id (table `deployment`, made by the

@@ -5,7 +5,7 @@
 //! A month is `events_pYYYYMM`, holding [its first instant, the next
 //! month's first instant) in UTC; `events_default` takes whatever falls
 //! outside the months created, so an insert never fails. Months are
-//! created ahead (`ensure_ahead`: `migrate`, every command that migrates,
+//! created ahead (`Store::ensure_months_ahead`: `migrate`, every command that migrates,
 //! and the daemon daily) and for the months a load brings (`cover`: imports,
 //! syncs, the bulk loader), so rows land in their month rather than in the
 //! default partition. Creating a month whose rows sit in the default
@@ -13,7 +13,6 @@
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
-use super::Store;
 use super::backend::Backend;
 use super::error::Result;
 use super::tx::Tx;
@@ -194,20 +193,14 @@ async fn create_month(tx: &mut Tx, m: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
-/// The current month and the next [`MONTHS_AHEAD`], in a transaction of
-/// their own; returns the names created.
-pub async fn ensure_ahead(store: &Store, now: DateTime<Utc>) -> Result<Vec<String>> {
-    if store.backend() != Backend::Postgres {
-        return Ok(Vec::new());
-    }
+/// The last month [`MONTHS_AHEAD`] after the month of `now`: what
+/// `Store::ensure_months_ahead` makes sure of.
+pub fn last_month_ahead(now: DateTime<Utc>) -> DateTime<Utc> {
     let mut last = month_start(now);
     for _ in 0..MONTHS_AHEAD {
         last = next_month(last);
     }
-    let mut tx = store.begin().await?;
-    let created = ensure_months(&mut tx, now, last).await?;
-    tx.commit().await?;
-    Ok(created)
+    last
 }
 
 /// Makes sure the months of the rows about to be written to `events` exist

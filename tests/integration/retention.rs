@@ -381,7 +381,58 @@ async fn retention_removes_what_is_older_than_keep(db: TestDb) {
     }
 }
 
-on_both_backends!(retention_removes_what_is_older_than_keep);
+/// The key of events is (id, occurred_at) on both backends: the same id at
+/// the same instant (however its offset is spelled) is one event, the
+/// later row winning; at another instant it is another event.
+async fn an_event_is_its_id_at_its_instant(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.csv");
+    std::fs::write(
+        &file,
+        "id,occurred_at,principal_id,action,record_count\n\
+         e1,2026-03-01T08:00:00Z,u1,export,1\n\
+         e1,2026-03-01T16:00:00+08:00,u1,export,2\n\
+         e1,2026-04-01T08:00:00Z,u1,export,3\n",
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = cli(&db, &["import", "events", file.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rows = db
+        .store
+        .fetch_all(
+            "SELECT occurred_at, record_count FROM events WHERE id = 'e1' ORDER BY occurred_at",
+            &[],
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(DateTime<Utc>, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.time("occurred_at").unwrap().unwrap(),
+                r.i64("record_count").unwrap().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("2026-03-01T08:00:00Z".parse().unwrap(), 2),
+            ("2026-04-01T08:00:00Z".parse().unwrap(), 3)
+        ]
+    );
+}
+
+on_both_backends!(
+    retention_removes_what_is_older_than_keep,
+    an_event_is_its_id_at_its_instant
+);
 
 /// A PostgreSQL store with events from before 0016 keeps every one of them
 /// through the migration, each in its month; a month created later takes

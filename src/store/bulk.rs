@@ -199,9 +199,12 @@ impl Tx {
         let rows = self.fetch_all(sql, &[SqlValue::text(table)]).await?;
         rows.iter()
             .map(|r| {
+                // A partitioned table's index is spelled `ON ONLY` (the
+                // parent alone, left invalid): built again, it must reach
+                // every partition (events, migration 0016).
                 Ok(IndexDef {
                     name: r.req_text("name")?,
-                    create_sql: r.req_text("sql")?,
+                    create_sql: r.req_text("sql")?.replacen(" ON ONLY ", " ON ", 1),
                 })
             })
             .collect()

@@ -126,6 +126,12 @@ pub enum Command {
     /// Build a demo CRM organisation in SQLite, run every rule on it, print the
     /// findings and leave its monthly report (.eml, .html, .csv).
     Demo(DemoArgs),
+    /// Remove events older than --keep: on PostgreSQL whole months are
+    /// dropped (the month the cutoff falls in is kept whole); on SQLite the
+    /// rows are deleted in short batches and the space handed back. Every
+    /// run is recorded: a later `run --as-of` that would read removed events
+    /// skips the rule and says why.
+    Retention(RetentionArgs),
     /// Run as a service: scheduled jobs, mail delivery, /healthz and /metrics
     /// (configured by --config; SIGHUP reloads, SIGTERM stops).
     Serve,
@@ -614,6 +620,46 @@ pub struct SyncArgs {
     /// Sync only this source (a name under `sources:`); repeat for several.
     #[arg(long = "source")]
     pub sources: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// How much event history to keep, back from now: e.g. 18mo (a month
+    /// is 30.44 days), 540d, 2y.
+    #[arg(long, value_name = "SPAN", value_parser = parse_keep)]
+    pub keep: Keep,
+    /// Print what would be removed (per month on PostgreSQL, rows and their
+    /// span on SQLite) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep less history than a configured rule reads (its lookback or
+    /// window): that rule then judges on partial history.
+    #[arg(long)]
+    pub force: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: RetentionFormat,
+}
+
+/// `--keep`: the span, and the text it was written as (recorded).
+#[derive(Debug, Clone)]
+pub struct Keep {
+    pub text: String,
+    pub span: crate::model::Span,
+}
+
+fn parse_keep(s: &str) -> Result<Keep, String> {
+    Ok(Keep {
+        text: s.trim().to_string(),
+        span: s.parse()?,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetentionFormat {
+    Text,
+    /// One JSON object, for scripts.
+    Json,
 }
 
 #[derive(Debug, Args)]

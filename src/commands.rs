@@ -11,6 +11,7 @@ mod evidence;
 mod people;
 mod pii;
 mod reports;
+mod retention;
 mod reviews;
 
 use crate::app::{self, Loaded, Overrides, Settings};
@@ -111,6 +112,7 @@ async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
         Command::Rules(cmd) => rules_command(g, cmd).await,
         Command::Run(args) => run(g, args).await,
         Command::Sync(args) => sync(g, args).await,
+        Command::Retention(args) => retention::retention(g, args).await,
         Command::Demo(args) => demo(g, args).await,
         Command::Report(args) => reports::report(g, args).await,
         Command::Runs(cmd) => reports::runs(g, cmd).await,

@@ -367,26 +367,82 @@ impl From<Span> for String {
     }
 }
 
+impl std::str::FromStr for Span {
+    type Err = String;
+
+    /// humantime's units, plus `mo` for months (`18mo`): like humantime's
+    /// `months`, a month is 30.44 days (a twelfth of 365.25 days).
+    fn from_str(text: &str) -> Result<Span, String> {
+        let parsed = humantime::parse_duration(&months_spelled_out(text.trim())).map_err(|e| {
+            format!("bad duration `{text}` ({e}); write e.g. 90d, 24h, 30m, 18mo or `1h 30m`")
+        })?;
+        if parsed.is_zero() {
+            return Err(format!("duration `{text}` must be greater than zero"));
+        }
+        Ok(Span(parsed))
+    }
+}
+
+/// `mo` (after a number) as humantime's `months`; other text unchanged.
+fn months_spelled_out(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(i) = rest.find("mo") {
+        let before = rest[..i].trim_end();
+        let after = &rest[i + 2..];
+        let unit_alone = before.ends_with(|c: char| c.is_ascii_digit())
+            && !after.starts_with(|c: char| c.is_ascii_alphabetic());
+        out.push_str(&rest[..i]);
+        out.push_str(if unit_alone { "months" } else { "mo" });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Span, D::Error> {
         let text = String::deserialize(d)?;
-        let parsed = humantime::parse_duration(text.trim()).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "bad duration `{text}` ({e}); write e.g. 90d, 24h, 30m or `1h 30m`"
-            ))
-        })?;
-        if parsed.is_zero() {
-            return Err(serde::de::Error::custom(format!(
-                "duration `{text}` must be greater than zero"
-            )));
-        }
-        Ok(Span(parsed))
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_take_months_as_mo() {
+        const MONTH: u64 = 2_630_016; // 30.44 days, humantime's month
+        assert_eq!(
+            "18mo".parse::<Span>(),
+            Ok(Span(Duration::from_secs(18 * MONTH)))
+        );
+        assert_eq!(
+            "18 mo".parse::<Span>(),
+            Ok(Span(Duration::from_secs(18 * MONTH)))
+        );
+        assert_eq!(
+            "1y 6mo".parse::<Span>(),
+            Ok(Span(Duration::from_secs(31_557_600 + 6 * MONTH)))
+        );
+        assert_eq!(
+            "2months".parse::<Span>(),
+            Ok(Span(Duration::from_secs(2 * MONTH)))
+        );
+        assert_eq!("90d".parse::<Span>(), Ok(Span::days(90)));
+        // `mo` only as a unit after a number; `m` stays minutes.
+        assert_eq!("30m".parse::<Span>(), Ok(Span(Duration::from_secs(1800))));
+        let bad = "18moons".parse::<Span>().unwrap_err();
+        assert!(bad.contains("bad duration `18moons`"), "{bad}");
+        assert!(
+            "0mo"
+                .parse::<Span>()
+                .unwrap_err()
+                .contains("greater than zero")
+        );
+        assert!("mo".parse::<Span>().is_err());
+    }
 
     #[test]
     fn severities_order_from_info_to_critical() {

@@ -418,6 +418,9 @@ impl Writer {
 
     async fn upsert(&mut self, db: &mut Tx, rows: Vec<Vec<SqlValue>>) -> Result<(), StoreError> {
         let n = rows.len();
+        if self.table.name == super::tables::EVENTS.name {
+            crate::store::partitions::cover(db, &self.names, &rows).await?;
+        }
         match db.backend() {
             Backend::Sqlite => {
                 db.execute_each(&self.full_sql, self.columns.len(), &rows)
@@ -646,10 +649,8 @@ fn read_rows<R: std::io::Read>(
             continue; // once anything is wrong, only check the rest
         }
         options.namespace.apply(table, written, &mut row);
-        let key: Vec<String> = key_positions
-            .iter()
-            .map(|&i| record[i].trim().to_string())
-            .collect();
+        // By the parsed values: an instant's spellings are one key.
+        let key: Vec<String> = key_positions.iter().map(|&i| row[i].key_text()).collect();
         if let Some(at) = action_at
             && let Some(SqlValue::Text(Some(action))) = row.get(at)
             && !crate::model::KNOWN_ACTIONS.contains(&action.as_str())
@@ -671,7 +672,7 @@ fn read_rows<R: std::io::Read>(
             if notes.repeated_examples.len() < MAX_LISTED_REPEATS {
                 notes
                     .repeated_examples
-                    .push((line, earlier, key.join(", ")));
+                    .push((line, earlier, shown_key(&key_positions, &record)));
             }
         } else {
             first_line.insert(hash, line);
@@ -695,6 +696,15 @@ fn read_rows<R: std::io::Read>(
         deliver(batch);
     }
     (errors, total, notes)
+}
+
+/// A repeated key as the file spells it, for the import's notes.
+fn shown_key(positions: &[usize], record: &csv::StringRecord) -> String {
+    positions
+        .iter()
+        .map(|&i| record.get(i).unwrap_or("").trim())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn csv_error(file: &Path, e: &csv::Error, line: u64) -> CsvError {

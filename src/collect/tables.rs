@@ -173,7 +173,10 @@ pub static GRANTS: TableSpec = TableSpec {
 
 pub static EVENTS: TableSpec = TableSpec {
     name: "events",
-    key: &["id"],
+    // The instant is part of an event's identity (migration 0016: PostgreSQL
+    // partitions by it, and a unique key must include it): the same id at
+    // another instant is another event. An event log is append-only.
+    key: &["id", "occurred_at"],
     columns: &[
         req("id", Text),
         req("occurred_at", Timestamp),

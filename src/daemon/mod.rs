@@ -37,6 +37,9 @@ use running::Running;
 
 /// How often the outbox and pending retries are looked at.
 const SENDER_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the daemon makes sure the months of events ahead exist.
+const PARTITIONS_INTERVAL: Duration = Duration::from_secs(86_400);
+
 /// How long SIGTERM waits for the job in flight before abandoning it.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
@@ -156,6 +159,13 @@ pub async fn serve(o: Overrides) -> Result<()> {
         wake_sender.clone(),
         stop_rx,
     ));
+    // The months of events ahead (PostgreSQL; opening the store made them
+    // once): again every day, so that a daemon running for months never
+    // lets new events fall into the default partition.
+    let mut partitions_tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + PARTITIONS_INTERVAL,
+        PARTITIONS_INTERVAL,
+    );
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -208,6 +218,11 @@ pub async fn serve(o: Overrides) -> Result<()> {
                             queue.push(slot);
                         }
                     }
+                }
+            }
+            _ = partitions_tick.tick() => {
+                if let Err(e) = store.ensure_months_ahead(Utc::now()).await {
+                    tracing::error!("cannot create the months of events ahead: {e}");
                 }
             }
             _ = watchdog_tick.tick(), if watchdog.is_some() => {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::context::{Context, Evaluation, Needed, RuleMeta};
 use super::error::Result;
 use super::sink::Sink;
-use crate::model::{AccountStatus, SubjectType};
+use crate::model::{AccountStatus, Span, SubjectType};
 use crate::store::Tx;
 
 /// What a rule kind is: its `kind:` name, its parameters, and how it is
@@ -43,6 +43,14 @@ pub trait Kind:
         SubjectType::Principal
     }
 
+    /// How far back before T the kind reads events: what a run as of an
+    /// instant before a retention run can still reconstruct (engine::run),
+    /// and how short `retention --keep` may be. The default is the safe
+    /// one for a kind that does not say: events of any age.
+    fn event_reach(&self) -> EventReach {
+        EventReach::AnyAge { needs: None }
+    }
+
     /// What types alone cannot check; the offending parameter and why.
     fn check(&self) -> Result<(), (String, String)> {
         Ok(())
@@ -68,6 +76,31 @@ pub trait Kind:
         rule: &RuleMeta<'_>,
         sink: &mut Sink,
     ) -> impl Future<Output = Result<Evaluation>> + Send;
+}
+
+/// How far back before T a rule reads events (`Kind::event_reach`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventReach {
+    /// It reads no events.
+    None,
+    /// Only events in (T − span, T].
+    Within(Span),
+    /// Events of any age (the last sign-in ever, every use since a
+    /// departure); `needs`: the span its judgement rests on, when it has one
+    /// (an idle account is one without a sign-in within `max_idle`).
+    AnyAge { needs: Option<Span> },
+}
+
+impl EventReach {
+    /// The least history a run needs to judge as configured (`None`: no
+    /// such span, or no events at all).
+    pub fn needs(self) -> Option<Span> {
+        match self {
+            EventReach::None => None,
+            EventReach::Within(span) => Some(span),
+            EventReach::AnyAge { needs } => needs,
+        }
+    }
 }
 
 /// An operation on a kind's parameters that keeps their type (an override

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::context::{Context, Evaluation, RuleMeta};
 use super::deployment::Deployment;
 use super::error::Result;
+use super::kind::EventReach;
 use super::rule::Rule;
 use super::sink::Sink;
 use crate::model::Severity;
@@ -137,6 +138,7 @@ async fn evaluate_all(
     // records are the engine's tables, which a least-privilege scan role
     // may not read (README, "Database roles").
     let gap = history_gap(store, as_of).await?;
+    let horizon = crate::store::retention::horizon(store, as_of).await?;
     let mut scan = store.begin_scan().await?;
     let newest_event = scan.newest_event(as_of).await?;
     let has_events = newest_event.is_some() || scan.has_events().await?;
@@ -162,11 +164,12 @@ async fn evaluate_all(
             title: &rule.title,
             severity: rule.severity,
         };
-        let evaluated = match &gap {
-            // Before a source's first sync nothing says what it held: no
-            // rule can be judged there (never a silent 0 findings).
-            Some(reason) => Ok(Evaluation::skipped(reason.clone())),
-            None => rule.kind.evaluate(&mut scan, &ctx, &meta, &mut sink).await,
+        let evaluated = match (gap.clone(), retention_gap(rule, as_of, horizon)) {
+            // Before a source's first sync nothing says what it held, and
+            // retention removed what a rule would read: no rule can be
+            // judged there (never a silent 0 findings).
+            (Some(reason), _) | (None, Some(reason)) => Ok(Evaluation::skipped(reason)),
+            (None, None) => rule.kind.evaluate(&mut scan, &ctx, &meta, &mut sink).await,
         };
         let result = match evaluated {
             Ok(evaluation) => match sink.finish().await {
@@ -290,6 +293,34 @@ async fn history_gap(store: &Store, as_of: DateTime<Utc>) -> Result<Option<Strin
         crate::model::format_instant(as_of),
         sources.join(", ")
     )))
+}
+
+/// `Some(reason)` when retention, applied after T at R, removed events
+/// before H that the rule reads as of T: its window (T − reach) starts
+/// before H, or it reads events of any age. A run as of T back then saw
+/// them; this one cannot, so it would not be the same answer. (A retention
+/// run before T took nothing a run at T saw: no gap.)
+fn retention_gap(
+    rule: &Rule,
+    as_of: DateTime<Utc>,
+    horizon: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Option<String> {
+    let (cutoff, applied) = horizon?;
+    let reads_before = match rule.kind.event_reach() {
+        EventReach::None => false,
+        EventReach::Within(span) => as_of
+            .checked_sub_signed(span.chrono())
+            .is_none_or(|start| start < cutoff),
+        EventReach::AnyAge { .. } => true,
+    };
+    reads_before.then(|| {
+        format!(
+            "not reconstructible as of {}: events before {} were removed by retention on {}",
+            crate::model::format_instant(as_of),
+            crate::model::format_instant(cutoff),
+            crate::model::format_instant(applied)
+        )
+    })
 }
 
 /// The accounts as of T. Synced accounts have versions in

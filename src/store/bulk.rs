@@ -26,6 +26,10 @@ use super::error::{Result, StoreError};
 use super::tx::Tx;
 use super::value::SqlValue;
 
+/// The table whose rows go to monthly partitions on PostgreSQL: a load
+/// makes sure their months exist first (`partitions::cover`).
+const EVENTS: &str = "events";
+
 /// PostgreSQL's SQLSTATE of a unique (or primary key) violation.
 const PG_UNIQUE_VIOLATION: &str = "23505";
 
@@ -65,6 +69,9 @@ impl Tx {
                 got: row.len(),
             });
         }
+        if table == EVENTS {
+            super::partitions::cover(self, columns, rows).await?;
+        }
         match self {
             Tx::Postgres(tx) => {
                 let mut data = Vec::with_capacity(rows.len() * 96);
@@ -91,6 +98,9 @@ impl Tx {
         columns: &[&str],
         batches: &[Vec<Vec<SqlValue>>],
     ) -> Result<Appended> {
+        if table == EVENTS {
+            super::partitions::cover(self, columns, batches.iter().flatten()).await?;
+        }
         self.execute("SAVEPOINT append_new", &[]).await?;
         let result = match self {
             Tx::Postgres(tx) => {
@@ -189,9 +199,12 @@ impl Tx {
         let rows = self.fetch_all(sql, &[SqlValue::text(table)]).await?;
         rows.iter()
             .map(|r| {
+                // A partitioned table's index is spelled `ON ONLY` (the
+                // parent alone, left invalid): built again, it must reach
+                // every partition (events, migration 0016).
                 Ok(IndexDef {
                     name: r.req_text("name")?,
-                    create_sql: r.req_text("sql")?,
+                    create_sql: r.req_text("sql")?.replacen(" ON ONLY ", " ON ", 1),
                 })
             })
             .collect()

@@ -15,8 +15,10 @@ mod bulk;
 pub mod canonical;
 mod error;
 pub mod ledger;
+pub mod partitions;
 mod postgres;
 mod privileges;
+pub mod retention;
 mod schema;
 mod sqlite;
 mod tx;
@@ -268,7 +270,30 @@ impl Store {
         if adopted > 0 {
             tracing::info!("{adopted} archived record(s) chained into the ledger");
         }
+        // The months of events ahead (PostgreSQL), so that new events land
+        // in their month rather than in the default partition.
+        self.ensure_months_ahead(chrono::Utc::now()).await?;
         Ok(())
+    }
+
+    /// The month of `now` and the next `partitions::MONTHS_AHEAD` of events
+    /// (PostgreSQL; nothing on SQLite), in a transaction of their own: run
+    /// by every migration and daily by the daemon. Returns the names created.
+    pub async fn ensure_months_ahead(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<String>> {
+        if self.backend() != Backend::Postgres {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let created =
+            partitions::ensure_months(&mut tx, now, partitions::last_month_ahead(now)).await?;
+        tx.commit().await?;
+        if !created.is_empty() {
+            tracing::info!(partitions = %created.join(", "), "event months created ahead");
+        }
+        Ok(created)
     }
 
     /// The deployment's stable id (table `deployment`, made by the

@@ -23,7 +23,7 @@ pub static SCAN_READABLE: [&str; 9] = [
 /// schedules, exceptions and syncs. Never readable by a deployment's SQL.
 /// (With `SCAN_READABLE`, every table the migrations make: a test holds
 /// the two lists to the schema.)
-pub static ENGINE_TABLES: [&str; 22] = [
+pub static ENGINE_TABLES: [&str; 23] = [
     "runs",
     "rule_outcomes",
     "findings",
@@ -45,5 +45,7 @@ pub static ENGINE_TABLES: [&str; 22] = [
     "review_links",
     "review_notices",
     "review_reports",
+    // Retention runs (store::retention): the horizon of `run --as-of`.
+    "retention_log",
     "_sqlx_migrations",
 ];

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use super::error::{Result, StoreError};
@@ -80,7 +81,7 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDe
     };
     let rw = SqlitePoolOptions::new()
         .max_connections(if read_only { 1 } else { 4 })
-        .connect_with(base.clone().create_if_missing(!read_only))
+        .connect_with(writer(base.clone(), read_only).create_if_missing(!read_only))
         .await
         .map_err(err)?;
     let deadline = ScanDeadline::new();
@@ -101,6 +102,20 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDe
         .await
         .map_err(err)?;
     Ok((rw, ro, deadline, read_only))
+}
+
+/// The writers' options: incremental auto-vacuum, so that retention can
+/// hand freed pages back to the file system a few at a time
+/// (store::retention). SQLite applies it only before the first table is
+/// created (sqlx sets it before the journal mode): new stores get it, an
+/// existing one keeps its mode until a VACUUM (README, "Retention"). Not on
+/// read-only connections, which may not set it.
+fn writer(options: SqliteConnectOptions, read_only: bool) -> SqliteConnectOptions {
+    if read_only {
+        options
+    } else {
+        options.auto_vacuum(SqliteAutoVacuum::Incremental)
+    }
 }
 
 /// Whether the database must be opened read-only: the URL says so

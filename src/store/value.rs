@@ -44,6 +44,18 @@ impl SqlValue {
     pub fn list<S: AsRef<str>>(items: &[S]) -> SqlValue {
         SqlValue::TextList(items.iter().map(|s| s.as_ref().to_string()).collect())
     }
+
+    /// The value as part of a row's key: equal values give equal text
+    /// (an instant by its microseconds, however its text was spelled).
+    pub fn key_text(&self) -> String {
+        match self {
+            SqlValue::Text(Some(s)) => s.clone(),
+            SqlValue::Time(Some(t)) => t.timestamp_micros().to_string(),
+            SqlValue::Int(Some(i)) => i.to_string(),
+            SqlValue::Bool(Some(b)) => b.to_string(),
+            _ => String::new(),
+        }
+    }
 }
 
 /// Microseconds since the epoch: how SQLite stores an instant.

@@ -185,14 +185,15 @@ async fn large_files_stream_in_batches(db: TestDb) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     writeln!(f, "action,id,principal_id,occurred_at,record_count,ip").unwrap();
     for i in 0..60_000 {
-        // The same id twice in one batch: the later row wins (PostgreSQL would
-        // refuse to update one row twice in a statement).
+        // The same event (id and instant: the key) twice in one batch: the
+        // later row wins (PostgreSQL would refuse to update one row twice in
+        // a statement).
         let id = if i == 10 { 9 } else { i };
         writeln!(
             f,
             "export,e{id},p{},2026-10-01T00:{:02}:00Z,{i},10.0.0.1",
             i % 7,
-            i % 60
+            id % 60
         )
         .unwrap();
     }
@@ -235,7 +236,7 @@ async fn bulk_loads_keep_upsert_semantics_and_indexes(db: TestDb) {
         dir.path(),
         "existing.csv",
         "id,occurred_at,principal_id,action,record_count\n\
-         e5,2026-09-01T00:00:00Z,p0,view,1\n\
+         e5,2026-10-01T00:05:00Z,p0,view,1\n\
          keep,2026-09-01T00:00:00Z,p0,login,\n",
     );
     import_csv(&db.store, &tables::EVENTS, &existing)
@@ -249,7 +250,7 @@ async fn bulk_loads_keep_upsert_semantics_and_indexes(db: TestDb) {
         let id = if i == 7_000 { 1 } else { i };
         text.push_str(&format!(
             "e{id},2026-10-01T00:{:02}:00Z,p{},export,{i}\n",
-            i % 60,
+            id % 60,
             i % 7
         ));
     }
@@ -301,6 +302,29 @@ async fn bulk_loads_keep_upsert_semantics_and_indexes(db: TestDb) {
         "others untouched"
     );
     assert_eq!(secondary_index_names(&db).await, indexes, "indexes rebuilt");
+    if db.store.backend() == accessaudit::store::Backend::Postgres {
+        // Rebuilt on every month of events, not on the parent alone.
+        let missing = db
+            .store
+            .count(
+                "SELECT COUNT(*) AS n FROM pg_inherits i
+                  WHERE i.inhparent = 'events'::regclass
+                    AND (SELECT COUNT(*) FROM pg_index x WHERE x.indrelid = i.inhrelid) <> 4",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(missing, 0, "a partition of events lacks its indexes");
+        let invalid = db
+            .store
+            .count(
+                "SELECT COUNT(*) AS n FROM pg_index WHERE indrelid = 'events'::regclass AND NOT indisvalid",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(invalid, 0, "an index of events is invalid");
+    }
 
     // A bad cell on the last line: nothing of the bulk load lands, and the
     // dropped indexes are back (the DDL rolled back with it).
@@ -653,7 +677,7 @@ async fn a_known_key_falls_back_to_upserts(db: TestDb) {
         dir.path(),
         "first.csv",
         "id,occurred_at,principal_id,action,record_count\n\
-         known,2026-09-01T00:00:00Z,p0,view,1\n",
+         known,2026-10-01T00:00:00Z,p0,view,1\n",
     );
     let summary = import_csv(&db.store, &tables::EVENTS, &first)
         .await

@@ -21,6 +21,7 @@ mod people;
 mod report;
 mod report_browser;
 mod report_demo;
+mod retention;
 mod review_browser;
 mod reviews;
 mod routing;

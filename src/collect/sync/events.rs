@@ -45,6 +45,8 @@ pub(super) async fn write_events(
         .into_iter()
         .filter(|r| seen.insert(row_key(spec, columns, r)))
         .collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+    crate::store::partitions::cover(tx, &names, &rows).await?;
     report.written += insert_rows(tx, spec, columns, &rows, false).await?;
     let at = columns.iter().position(|c| c.name == "occurred_at");
     Ok(rows

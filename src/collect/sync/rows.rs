@@ -20,10 +20,7 @@ pub(super) fn row_key(spec: &TableSpec, columns: &[&ColumnSpec], row: &[SqlValue
             columns
                 .iter()
                 .position(|c| c.name == *k)
-                .and_then(|i| match &row[i] {
-                    SqlValue::Text(Some(s)) => Some(s.clone()),
-                    _ => None,
-                })
+                .map(|i| row[i].key_text())
                 .unwrap_or_default()
         })
         .collect::<Vec<_>>()

@@ -30,7 +30,7 @@ use crate::engine::sink::Sink;
 use crate::model::{Finding, Severity, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, gate_24h, non_empty, permission_patterns, strings};
+use crate::engine::kind::{EventReach, Kind, gate_24h, non_empty, permission_patterns, strings};
 
 /// `admin_actions_review`: privileged accounts' administrative actions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +182,10 @@ struct Actor {
 impl Kind for AdminActionsReview {
     const NAME: &'static str = "admin_actions_review";
     const NEEDS: &'static [Needed] = &[("roles", "id"), ("grants", "id")];
+
+    fn event_reach(&self) -> EventReach {
+        EventReach::Within(self.lookback)
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())

@@ -25,7 +25,7 @@ use crate::engine::sink::Sink;
 use crate::model::{Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, gate_24h, invalid};
+use crate::engine::kind::{EventReach, Kind, gate_24h, invalid};
 
 /// `bulk_action`: one principal doing an action in bulk, far more than usual.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +74,11 @@ impl Kind for BulkAction {
     const FORMER_NAMES: &'static [&'static str] = &["bulk_export"];
     const PARAM_ALIASES: &'static [(&'static str, &'static str)] =
         &[("min_exports_without_count", "min_events_without_count")];
+
+    /// The lookback, and before its first window that window's baseline.
+    fn event_reach(&self) -> EventReach {
+        EventReach::Within(Span(self.lookback.0 + self.window.0 + self.baseline.0))
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())

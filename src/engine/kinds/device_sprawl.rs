@@ -30,7 +30,7 @@ use crate::model::{AccountStatus, Finding, Severity, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
 use crate::engine::kind::{
-    Kind, gate_24h, invalid, non_empty, permission_patterns, statuses_usable,
+    EventReach, Kind, gate_24h, invalid, non_empty, permission_patterns, statuses_usable,
 };
 
 /// `device_sprawl`: accounts signing in from many or new devices.
@@ -84,6 +84,11 @@ struct Account {
 impl Kind for DeviceSprawl {
     const NAME: &'static str = "device_sprawl";
     const NEEDS: &'static [Needed] = &[("events", "device_id")];
+
+    /// The lookback, and before it the baseline of its first sign-in.
+    fn event_reach(&self) -> EventReach {
+        EventReach::Within(Span(self.lookback.0 + self.baseline.0))
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, json_time, names};
 use crate::engine::error::Result;
 use crate::engine::identity::person_of;
-use crate::engine::kind::{Kind, non_empty, permission_patterns, statuses_usable};
+use crate::engine::kind::{EventReach, Kind, non_empty, permission_patterns, statuses_usable};
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Severity, SubjectType};
@@ -84,6 +84,10 @@ fn same_identity(a: &str, b: &str) -> bool {
 impl Kind for GrantWithoutApproval {
     const NAME: &'static str = "grant_without_approval";
     const NEEDS: &'static [Needed] = &[("grants", "approved_by")];
+
+    fn event_reach(&self) -> EventReach {
+        EventReach::None
+    }
 
     fn subject_type(&self) -> SubjectType {
         SubjectType::Grant

@@ -18,7 +18,7 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, gate_24h, non_empty, statuses_active_pending};
+use crate::engine::kind::{EventReach, Kind, gate_24h, non_empty, statuses_active_pending};
 
 /// `idle_accounts`: accounts whose last sign-in is older than `max_idle`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,13 @@ impl Default for IdleAccounts {
 
 impl Kind for IdleAccounts {
     const NAME: &'static str = "idle_accounts";
+
+    /// The last sign-in ever is evidence; the finding rests on `max_idle`.
+    fn event_reach(&self) -> EventReach {
+        EventReach::AnyAge {
+            needs: Some(self.max_idle),
+        }
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())

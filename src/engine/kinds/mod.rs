@@ -70,6 +70,13 @@ macro_rules! kinds {
                 }
             }
 
+            /// How far back before T the rule reads events (see `Kind::event_reach`).
+            pub fn event_reach(&self) -> crate::engine::kind::EventReach {
+                match self {
+                    $(RuleKind::$variant(p) => p.event_reach(),)+
+                }
+            }
+
             /// The kind's own checks.
             pub fn check(&self) -> Result<(), (String, String)> {
                 match self {

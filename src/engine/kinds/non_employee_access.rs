@@ -27,7 +27,9 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Severity, Span, SubjectType, WorkerType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, invalid, non_empty, permission_patterns, statuses_usable};
+use crate::engine::kind::{
+    EventReach, Kind, invalid, non_empty, permission_patterns, statuses_usable,
+};
 
 /// One non-employee's account and its grants that are findings.
 struct Holder {
@@ -119,6 +121,10 @@ impl Kind for NonEmployeeAccess {
     const NAME: &'static str = "non_employee_access";
 
     /// One finding per grant.
+    fn event_reach(&self) -> EventReach {
+        EventReach::None
+    }
+
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())
     }

@@ -16,7 +16,7 @@ use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, js
 use crate::engine::deployment::{DEFAULT_IDENTITY, IdentityMatch};
 use crate::engine::error::Result;
 use crate::engine::identity;
-use crate::engine::kind::{Kind, non_empty, statuses_active_pending};
+use crate::engine::kind::{EventReach, Kind, non_empty, statuses_active_pending};
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, SubjectType};
 use crate::store::{SqlValue, Tx};
@@ -44,6 +44,10 @@ impl Default for OrphanAccount {
 impl Kind for OrphanAccount {
     const NAME: &'static str = "orphan_account";
     const NEEDS: &'static [Needed] = &[("people", "id")];
+
+    fn event_reach(&self) -> EventReach {
+        EventReach::None
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())

@@ -27,7 +27,7 @@ use crate::model::{AccountStatus, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
 use crate::engine::kind::{
-    Kind, gate_24h, invalid, permission_patterns, statuses_active_pending, strings,
+    EventReach, Kind, gate_24h, invalid, permission_patterns, statuses_active_pending, strings,
 };
 
 /// `over_privileged`: sensitive access held beyond need.
@@ -79,6 +79,13 @@ impl Kind for OverPrivileged {
     const NAME: &'static str = "over_privileged";
 
     /// One finding per grant (bundled roles are findings about the role).
+    /// The last use of a permission ever; judged over `unused_after`.
+    fn event_reach(&self) -> EventReach {
+        EventReach::AnyAge {
+            needs: Some(self.unused_after),
+        }
+    }
+
     fn subject_type(&self) -> SubjectType {
         SubjectType::Grant
     }

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 
 use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, names};
 use crate::engine::error::Result;
-use crate::engine::kind::{Kind, non_empty, permission_patterns};
+use crate::engine::kind::{EventReach, Kind, non_empty, permission_patterns};
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, SubjectType};
@@ -58,6 +58,10 @@ struct Holder {
 impl Kind for PrivilegedWithoutMfa {
     const NAME: &'static str = "privileged_without_mfa";
     const NEEDS: &'static [Needed] = &[("principals", "mfa_enabled")];
+
+    fn event_reach(&self) -> EventReach {
+        EventReach::None
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())

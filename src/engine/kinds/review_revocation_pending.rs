@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 
 use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time};
 use crate::engine::error::Result;
-use crate::engine::kind::Kind;
+use crate::engine::kind::{EventReach, Kind};
 use crate::engine::sink::Sink;
 use crate::model::{Finding, SubjectType, format_instant};
 use crate::store::{SqlValue, Tx};
@@ -27,6 +27,10 @@ pub struct ReviewRevocationPending {}
 
 impl Kind for ReviewRevocationPending {
     const NAME: &'static str = "review_revocation_pending";
+
+    fn event_reach(&self) -> EventReach {
+        EventReach::None
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())

@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, names};
 use crate::engine::error::Result;
 use crate::engine::identity::person_of;
-use crate::engine::kind::{Kind, invalid, non_empty, statuses_usable};
+use crate::engine::kind::{EventReach, Kind, invalid, non_empty, statuses_usable};
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, SubjectType};
@@ -67,6 +67,10 @@ impl Default for SeparationOfDuties {
 impl Kind for SeparationOfDuties {
     const NAME: &'static str = "separation_of_duties";
     const NEEDS: &'static [Needed] = &[("role_permissions", "permission")];
+
+    fn event_reach(&self) -> EventReach {
+        EventReach::None
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Err(

@@ -23,7 +23,7 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, gate_24h, invalid, statuses_usable, strings};
+use crate::engine::kind::{EventReach, Kind, gate_24h, invalid, statuses_usable, strings};
 
 /// `shared_account`: one account used by several people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +93,10 @@ impl Default for SharedAccount {
 
 impl Kind for SharedAccount {
     const NAME: &'static str = "shared_account";
+
+    fn event_reach(&self) -> EventReach {
+        EventReach::Within(self.lookback)
+    }
 
     fn defaults() -> Result<Self, &'static str> {
         Ok(Self::default())

@@ -25,7 +25,7 @@ use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Span, SubjectType};
 use crate::store::{SqlValue, Tx};
 
-use crate::engine::kind::{Kind, invalid, non_empty, statuses_usable};
+use crate::engine::kind::{EventReach, Kind, invalid, non_empty, statuses_usable};
 
 /// `transfer_kept_access`: grants from before a transfer that the new
 /// department does not hold.
@@ -59,6 +59,10 @@ impl Kind for TransferKeptAccess {
     const NEEDS: &'static [Needed] = &[("people", "department_since"), ("grants", "granted_at")];
 
     /// One finding per grant.
+    fn event_reach(&self) -> EventReach {
+        EventReach::None
+    }
+
     fn subject_type(&self) -> SubjectType {
         SubjectType::Grant
     }

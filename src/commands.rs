@@ -87,7 +87,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
     match command {
-        Command::Migrate => {
+        Command::Migrate(args) => {
             // Counted before anything is migrated (connecting migrates nothing).
             let before = Store::connect(&g.database, g.store_options())
                 .await?
@@ -105,6 +105,12 @@ async fn command(g: &Settings, command: Command) -> Result<ExitCode> {
                     )
                 }
                 _ => eprintln!("database schema is up to date ({backend})"),
+            }
+            if args.partition_events {
+                match store.partition_events().await? {
+                    true => eprintln!("events partitioned by month"),
+                    false => eprintln!("events were already partitioned by month"),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

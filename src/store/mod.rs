@@ -270,10 +270,35 @@ impl Store {
         if adopted > 0 {
             tracing::info!("{adopted} archived record(s) chained into the ledger");
         }
-        // The months of events ahead (PostgreSQL), so that new events land
-        // in their month rather than in the default partition.
+        // The months of events ahead (PostgreSQL, partitioned), so that new
+        // events land in their month rather than in the default partition.
         self.ensure_months_ahead(chrono::Utc::now()).await?;
         Ok(())
+    }
+
+    /// Partitions `events` by month (PostgreSQL; `migrate
+    /// --partition-events`): every row copied in one transaction, the
+    /// months it needs and those ahead created. Returns false when it
+    /// already is; refused on SQLite, which has no partitions.
+    pub async fn partition_events(&self) -> Result<bool> {
+        let Pools::Postgres { pool, .. } = &self.pools else {
+            return Err(StoreError::Refused(
+                "SQLite has no partitions: retention deletes in batches there".into(),
+            ));
+        };
+        let mut tx = self.begin_write().await?;
+        if partitions::is_partitioned(&mut tx).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.rollback().await?;
+        let mut conn = pool.begin().await?;
+        sqlx::raw_sql(include_str!("partition_events.sql"))
+            .execute(&mut *conn)
+            .await?;
+        conn.commit().await?;
+        self.ensure_months_ahead(chrono::Utc::now()).await?;
+        Ok(true)
     }
 
     /// The month of `now` and the next `partitions::MONTHS_AHEAD` of events

@@ -1,6 +1,9 @@
-//! The monthly partitions of `events` on PostgreSQL (migration 0016): the
-//! one place that names, lists and creates them. On SQLite every function
-//! here is a no-op (it has no partitions; retention deletes in batches).
+//! The monthly partitions of `events` on PostgreSQL, once a deployment
+//! has chosen them (`accessaudit migrate --partition-events`,
+//! `partition_events.sql`): the one place that names, lists and creates
+//! them. On SQLite, and on a PostgreSQL store whose `events` is a plain
+//! table (the default), every function here is a no-op (retention deletes
+//! in batches there).
 //!
 //! A month is `events_pYYYYMM`, holding [its first instant, the next
 //! month's first instant) in UTC; `events_default` takes whatever falls
@@ -75,6 +78,27 @@ fn bound(t: DateTime<Utc>) -> String {
     format!("'{}'", t.format("%Y-%m-%dT%H:%M:%SZ"))
 }
 
+/// Whether `events` is partitioned (PostgreSQL, after `migrate
+/// --partition-events`).
+pub async fn is_partitioned(tx: &mut Tx) -> Result<bool> {
+    if tx.backend() != Backend::Postgres {
+        return Ok(false);
+    }
+    let rows = tx
+        .fetch_all(
+            "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table
+                             WHERE partrelid = 'events'::regclass) AS p",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .first()
+        .map(|r| r.bool("p"))
+        .transpose()?
+        .flatten()
+        .unwrap_or(false))
+}
+
 /// The months that exist, oldest first (empty on SQLite).
 pub async fn list(tx: &mut Tx) -> Result<Vec<Partition>> {
     if tx.backend() != Backend::Postgres {
@@ -110,7 +134,7 @@ pub async fn ensure_months(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<String>> {
-    if tx.backend() != Backend::Postgres || from > to {
+    if tx.backend() != Backend::Postgres || from > to || !is_partitioned(tx).await? {
         return Ok(Vec::new());
     }
     let wanted = months_between(from, to);

@@ -1,13 +1,15 @@
 //! Retention of events (`accessaudit retention`), and its record
 //! (`retention_log`, migration 0016): the only SQL that removes events.
 //!
-//! - PostgreSQL: whole months are dropped (`events_pYYYYMM` whose upper
-//!   bound is at or before the cutoff): no row-by-row delete, no bloat. The
-//!   month the cutoff falls in is kept whole. Rows older than the cutoff in
-//!   the default partition (months never created) are deleted.
-//! - SQLite: batched deletes of the oldest rows, each batch its own short
-//!   write transaction so that the daemon and other writers wait at most a
-//!   batch; then the freed pages are handed back to the file system a few at
+//! - PostgreSQL with `events` partitioned (`migrate --partition-events`):
+//!   whole months are dropped (`events_pYYYYMM` whose upper bound is at or
+//!   before the cutoff): no row-by-row delete, no bloat. The month the
+//!   cutoff falls in is kept whole. Rows older than the cutoff in the
+//!   default partition (months never created) are deleted.
+//! - PostgreSQL with a plain `events` (the default), and SQLite: batched
+//!   deletes of the oldest rows, each batch its own short write transaction
+//!   so that the daemon and other writers wait at most a batch (PostgreSQL's
+//!   autovacuum then reuses the space); on SQLite the freed pages are handed back to the file system a few at
 //!   a time (`PRAGMA incremental_vacuum`), when the store's auto-vacuum is
 //!   incremental (stores created since 0016 are; README, "Retention").
 //!
@@ -23,8 +25,8 @@ use super::error::Result;
 use super::partitions::{self, DEFAULT_PARTITION, Partition};
 use super::value::SqlValue;
 
-/// Rows deleted per SQLite transaction.
-pub const SQLITE_BATCH: i64 = 10_000;
+/// Rows deleted per transaction (SQLite, plain PostgreSQL).
+pub const BATCH: i64 = 10_000;
 
 /// Freed pages handed back per SQLite transaction.
 const VACUUM_PAGES: i64 = 2_000;
@@ -100,6 +102,7 @@ pub async fn plan(store: &Store, cutoff: DateTime<Utc>) -> Result<Plan> {
         kept_older: None,
     };
     let table = match store.backend() {
+        Backend::Postgres if !partitions::is_partitioned(&mut tx).await? => "events",
         Backend::Sqlite => "events",
         Backend::Postgres => {
             for p in partitions::list(&mut tx).await? {
@@ -163,9 +166,64 @@ pub async fn apply(
     keep: &str,
     now: DateTime<Utc>,
 ) -> Result<Applied> {
+    let partitioned = {
+        let mut tx = store.begin().await?;
+        let p = partitions::is_partitioned(&mut tx).await?;
+        tx.rollback().await?;
+        p
+    };
     match store.backend() {
-        Backend::Postgres => apply_postgres(store, cutoff, keep, now).await,
+        Backend::Postgres if partitioned => apply_postgres(store, cutoff, keep, now).await,
+        Backend::Postgres => {
+            let plan = plan(store, cutoff).await?;
+            let removed = delete_in_batches(store, cutoff, keep, now).await?;
+            Ok(Applied {
+                plan,
+                rows_removed: removed,
+                partitions_dropped: Vec::new(),
+                space: None,
+            })
+        }
         Backend::Sqlite => apply_sqlite(store, cutoff, keep, now).await,
+    }
+}
+
+/// Deletes the events older than `cutoff` in batches of [`BATCH`] rows,
+/// each its own short write transaction (writers wait for one batch at
+/// most), the run recorded first and its count at the end. Returns the
+/// rows removed.
+async fn delete_in_batches(
+    store: &Store,
+    cutoff: DateTime<Utc>,
+    keep: &str,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let delete = match store.backend() {
+        Backend::Sqlite => {
+            "DELETE FROM events WHERE rowid IN
+               (SELECT rowid FROM events WHERE occurred_at < $1 LIMIT $2)"
+        }
+        Backend::Postgres => {
+            "DELETE FROM events WHERE ctid = ANY (ARRAY
+               (SELECT ctid FROM events WHERE occurred_at < $1 LIMIT $2))"
+        }
+    };
+    let mut tx = store.begin_write().await?;
+    let log_id = log_start(&mut tx, now, cutoff, keep).await?;
+    tx.commit().await?;
+    let mut removed = 0;
+    loop {
+        let mut tx = store.begin_write().await?;
+        let n = tx
+            .execute(delete, &[SqlValue::time(cutoff), SqlValue::int(BATCH)])
+            .await? as i64;
+        removed += n;
+        if n < BATCH {
+            log_finish(&mut tx, log_id, removed, &[]).await?;
+            tx.commit().await?;
+            return Ok(removed);
+        }
+        tx.commit().await?;
     }
 }
 
@@ -219,7 +277,7 @@ async fn apply_postgres(
     })
 }
 
-/// Batches of [`SQLITE_BATCH`] rows, each its own write transaction; then
+/// Batches of [`BATCH`] rows, each its own write transaction; then
 /// the freed pages, [`VACUUM_PAGES`] at a time.
 async fn apply_sqlite(
     store: &Store,
@@ -232,27 +290,7 @@ async fn apply_sqlite(
     let pages_before = pragma(store, "page_count").await?;
     let freelist_before = pragma(store, "freelist_count").await?;
     let incremental = pragma(store, "auto_vacuum").await? == 2;
-    let mut tx = store.begin_write().await?;
-    let log_id = log_start(&mut tx, now, cutoff, keep).await?;
-    tx.commit().await?;
-    let mut removed = 0;
-    loop {
-        let mut tx = store.begin_write().await?;
-        let n = tx
-            .execute(
-                "DELETE FROM events WHERE rowid IN
-                   (SELECT rowid FROM events WHERE occurred_at < $1 LIMIT $2)",
-                &[SqlValue::time(cutoff), SqlValue::int(SQLITE_BATCH)],
-            )
-            .await? as i64;
-        removed += n;
-        if n < SQLITE_BATCH {
-            log_finish(&mut tx, log_id, removed, &[]).await?;
-            tx.commit().await?;
-            break;
-        }
-        tx.commit().await?;
-    }
+    let removed = delete_in_batches(store, cutoff, keep, now).await?;
     if incremental {
         while pragma(store, "freelist_count").await? > 0 {
             store

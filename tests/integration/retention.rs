@@ -1,8 +1,10 @@
 //! `accessaudit retention --keep 18mo [--dry-run]` on both backends: what
 //! goes and what stays, the run record, `run --as-of` before the horizon
-//! skipped with the reason, bad input refused. On PostgreSQL, months are
-//! dropped as partitions (checked in the catalogue), and a store made before
-//! migration 0016 keeps every event through it.
+//! skipped with the reason, bad input refused. On PostgreSQL partitioned
+//! (`migrate --partition-events`), months are dropped as partitions (checked
+//! in the catalogue); on a plain PostgreSQL table, rows are deleted in
+//! batches; a store made before migration 0016 keeps every event through
+//! it and through partitioning.
 
 use crate::common;
 
@@ -104,7 +106,35 @@ fn outcome(run: &Value) -> Outcome {
     (rules, findings)
 }
 
+/// On PostgreSQL with `events` partitioned (`migrate --partition-events`):
+/// months dropped; on SQLite: batched deletes and the file shrinks.
 async fn retention_removes_what_is_older_than_keep(db: TestDb) {
+    let partition = db.store.backend() == Backend::Postgres;
+    retention_case(db, partition).await
+}
+
+/// On PostgreSQL with a plain `events` (the default): batched deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_in_batches_on_plain_postgres() {
+    retention_case(common::postgres().await, false).await
+}
+
+async fn retention_case(db: TestDb, partition: bool) {
+    if partition {
+        let out = cli(&db, &["migrate", "--partition-events"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("events partitioned by month"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let again = cli(&db, &["migrate", "--partition-events"]);
+        assert!(String::from_utf8_lossy(&again.stderr).contains("already partitioned"));
+    }
     let dir = tempfile::tempdir().unwrap();
     let now = Utc::now().trunc_subsecs(0);
     let written = write_csvs(dir.path(), now) as i64;
@@ -124,7 +154,7 @@ async fn retention_removes_what_is_older_than_keep(db: TestDb) {
         count(store, "SELECT COUNT(*) AS n FROM events", &[]).await,
         written
     );
-    let pg = store.backend() == Backend::Postgres;
+    let pg = partition;
     if pg {
         // The import made the months its rows fall in: none in the default.
         assert_eq!(
@@ -304,6 +334,10 @@ async fn retention_removes_what_is_older_than_keep(db: TestDb) {
                 "{name} is gone from the catalogue"
             );
         }
+    } else if store.backend() == Backend::Postgres {
+        // A plain table: no partition, rows deleted in batches.
+        assert!(partition_names(store).await.is_empty());
+        assert!(stdout.contains(" 0 partition(s) dropped"), "{stdout}");
     } else {
         // "space: file A -> B pages …": the file shrank.
         let pages: Vec<i64> = stdout
@@ -435,8 +469,9 @@ on_both_backends!(
 );
 
 /// A PostgreSQL store with events from before 0016 keeps every one of them
-/// through the migration, each in its month; a month created later takes
-/// its rows out of the default partition.
+/// through the migration and through `partition_events`, each in its
+/// month; a month created later takes its rows out of the default
+/// partition.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioning_keeps_the_events_of_an_older_store() {
     let base = common::postgres_url();
@@ -485,6 +520,14 @@ async fn partitioning_keeps_the_events_of_an_older_store() {
     pool.close().await;
 
     let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) AS n FROM events", &[]).await,
+        4
+    );
+    // Migrated, the table is still plain: partitioning is a choice.
+    assert!(partition_names(&store).await.is_empty());
+    assert!(store.partition_events().await.unwrap());
+    assert!(!store.partition_events().await.unwrap(), "twice is once");
     assert_eq!(
         count(&store, "SELECT COUNT(*) AS n FROM events", &[]).await,
         4
@@ -540,7 +583,7 @@ async fn partitioning_keeps_the_events_of_an_older_store() {
         count(&store, "SELECT COUNT(*) AS n FROM events", &[]).await,
         5
     );
-    // Months ahead of now exist (Store::open made them).
+    // Months ahead of now exist (partition_events made them).
     let ahead = partitions::name_of(partitions::next_month(partitions::month_start(Utc::now())));
     assert!(partition_names(&store).await.contains(&ahead), "{ahead}");
     store.close().await;

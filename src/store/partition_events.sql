@@ -1,14 +1,8 @@
 -- Events partitioned by month (declarative range partitioning on
 -- occurred_at), so that retention drops whole months instead of deleting
--- rows (`accessaudit retention`, store::retention), and a scan of recent
--- events reads recent partitions only.
---
--- PostgreSQL requires a unique key of a partitioned table to include the
--- partition column: the key becomes (id, occurred_at), on SQLite too
--- (its 0016), so that both backends treat a re-sent event alike. An event
--- log is append-only: the same id at the same instant is the same event
--- (re-imported or re-synced: updated in place); the same id at another
--- instant is another event, and both are kept.
+-- rows (`accessaudit retention`, store::retention). Run once, by
+-- `accessaudit migrate --partition-events` (Store::partition_events), in
+-- one transaction; every row is copied.
 --
 -- Partitions are `events_pYYYYMM` ([first instant of the month, first
 -- instant of the next), UTC); `events_default` takes what falls outside
@@ -72,14 +66,3 @@ DROP TABLE events_unpartitioned;
 CREATE INDEX events_principal_action_time ON events (principal_id, action, occurred_at);
 CREATE INDEX events_action_time ON events (action, occurred_at);
 CREATE INDEX events_time ON events (occurred_at);
-
--- Every retention run (store::retention): the horizon a run as of an
--- earlier instant is checked against (engine::run).
-CREATE TABLE retention_log (
-    id                 BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at                 TIMESTAMPTZ NOT NULL,
-    cutoff             TIMESTAMPTZ NOT NULL,
-    keep               TEXT NOT NULL,
-    rows_removed       BIGINT NOT NULL,
-    partitions_dropped TEXT NOT NULL
-);

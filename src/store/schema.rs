@@ -23,11 +23,14 @@ pub static SCAN_READABLE: [&str; 9] = [
 /// schedules, exceptions and syncs. Never readable by a deployment's SQL.
 /// (With `SCAN_READABLE`, every table the migrations make: a test holds
 /// the two lists to the schema.)
-pub static ENGINE_TABLES: [&str; 23] = [
+pub static ENGINE_TABLES: [&str; 25] = [
     "runs",
     "rule_outcomes",
     "findings",
     "reports",
+    // A report's CSV too large to attach, archived by its SHA-256 in chunks.
+    "report_files",
+    "report_file_chunks",
     "outbox",
     "job_slots",
     "exceptions",

@@ -82,6 +82,7 @@ fn print(
             let value = json!({
                 "dry_run": applied.is_none(),
                 "backend": backend.name(),
+                "partitioned": plan.partitioned,
                 "keep": keep,
                 "cutoff": format_instant(plan.cutoff),
                 "months": plan.months.iter().map(|m| json!({
@@ -104,12 +105,12 @@ fn print(
             });
             println!("{}", serde_json::to_string_pretty(&value)?);
         }
-        RetentionFormat::Text => print!("{}", text(keep, backend, plan, applied)),
+        RetentionFormat::Text => print!("{}", text(keep, plan, applied)),
     }
     Ok(())
 }
 
-fn text(keep: &str, backend: Backend, plan: &Plan, applied: Option<&Applied>) -> String {
+fn text(keep: &str, plan: &Plan, applied: Option<&Applied>) -> String {
     let mut out = String::new();
     let (verb_drop, verb_delete) = match applied {
         None => ("would drop", "would delete"),
@@ -133,9 +134,9 @@ fn text(keep: &str, backend: Backend, plan: &Plan, applied: Option<&Applied>) ->
             m.rows
         );
     }
-    let from = match backend {
-        Backend::Postgres => " from events_default (months never created)",
-        Backend::Sqlite => "",
+    let from = match plan.partitioned {
+        true => " from events_default (months never created)",
+        false => "",
     };
     let deleted = applied.map_or(plan.deleted.rows, |a| {
         a.rows_removed - plan.months.iter().map(|m| m.rows).sum::<i64>()
@@ -149,7 +150,7 @@ fn text(keep: &str, backend: Backend, plan: &Plan, applied: Option<&Applied>) ->
                 format_instant(newest)
             );
         }
-        _ if backend == Backend::Sqlite => {
+        _ if !plan.partitioned => {
             let _ = writeln!(out, "{verb_delete} 0 events: none is older");
         }
         _ => {}

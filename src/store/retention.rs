@@ -52,9 +52,12 @@ pub struct RowSpan {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Plan {
     pub cutoff: DateTime<Utc>,
-    /// PostgreSQL: the months dropped whole.
+    /// Whether `events` is partitioned by month (PostgreSQL, by choice).
+    pub partitioned: bool,
+    /// PostgreSQL partitioned: the months dropped whole.
     pub months: Vec<MonthRows>,
-    /// Rows deleted one by one: SQLite's events, PostgreSQL's default partition.
+    /// Rows deleted in batches: `events`, or a partitioned store's default
+    /// partition.
     pub deleted: RowSpan,
     /// PostgreSQL: rows older than the cutoff kept because their month
     /// reaches past it (the month is dropped by a later run).
@@ -97,12 +100,13 @@ pub async fn plan(store: &Store, cutoff: DateTime<Utc>) -> Result<Plan> {
     let mut tx = store.begin().await?;
     let mut plan = Plan {
         cutoff,
+        partitioned: partitions::is_partitioned(&mut tx).await?,
         months: Vec::new(),
         deleted: RowSpan::default(),
         kept_older: None,
     };
     let table = match store.backend() {
-        Backend::Postgres if !partitions::is_partitioned(&mut tx).await? => "events",
+        Backend::Postgres if !plan.partitioned => "events",
         Backend::Sqlite => "events",
         Backend::Postgres => {
             for p in partitions::list(&mut tx).await? {

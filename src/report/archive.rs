@@ -218,7 +218,7 @@ pub async fn write_file(
         })?;
         seq += 1;
     }
-    let actual = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let actual = crate::support::pii::hex(&hash.finalize());
     Ok(Some((file, actual)))
 }
 

@@ -157,12 +157,7 @@ impl CsvWriter {
             .map_err(|e| csv::Error::from(e.into_error()))?;
         sink.file.flush()?;
         sink.file.get_ref().sync_all()?;
-        let sha256 = sink
-            .hash
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = crate::support::pii::hex(&sink.hash.finalize());
         Ok(CsvFile {
             file: Arc::new(self.file),
             size: sink.size,

@@ -1,5 +1,5 @@
 //! One pass over a run's findings, as the store streams them
-//! (`lifecycle::stream`), keeping only what the report shows: the counts,
+//! (`lifecycle::entries`), keeping only what the report shows: the counts,
 //! the first `LISTED` findings of each rule and status, the oldest open
 //! ones, the counts per severity, rule, department and application, and
 //! the leavers' accounts; every row goes to the CSV file as it passes. So

@@ -143,16 +143,6 @@ pub struct LifecycleRow {
     pub gone: bool,
 }
 
-/// The findings of a run in a stable order (most severe first, then by
-/// key), each with its first-seen instant.
-const FINDINGS_WITH_FIRST_SEEN: &str = concat!(
-    "SELECT rule, severity, subject_type, subject_id, title, evidence, first_seen_at, ",
-    finding_application!("$2"),
-    "
-     FROM findings WHERE run_id = $1",
-    findings_order!()
-);
-
 /// The columns `decode_run` reads.
 const RUN_COLUMNS: &str = "id, job, as_of, started_at, finished_at, status, finding_count";
 
@@ -539,26 +529,6 @@ impl Store {
         )
         .await
         .map(drop)
-    }
-
-    /// The findings of a run, each with its first-seen instant, in the
-    /// stable order (the report's lifecycle holds them).
-    pub async fn findings_with_first_seen(
-        &self,
-        run_id: i64,
-    ) -> Result<Vec<(Finding, Option<DateTime<Utc>>)>> {
-        let rows = self
-            .fetch_all(
-                FINDINGS_WITH_FIRST_SEEN,
-                &[
-                    SqlValue::int(run_id),
-                    SqlValue::Text(self.only_application().await?),
-                ],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| Ok((decode_finding(r)?, r.time("first_seen_at")?)))
-            .collect()
     }
 
     /// The store's only application, when all its accounts and roles (and

@@ -281,22 +281,23 @@ impl Store {
     /// months it needs and those ahead created. Returns false when it
     /// already is; refused on SQLite, which has no partitions.
     pub async fn partition_events(&self) -> Result<bool> {
-        let Pools::Postgres { pool, .. } = &self.pools else {
+        if self.backend() != Backend::Postgres {
             return Err(StoreError::Refused(
                 "SQLite has no partitions: retention deletes in batches there".into(),
             ));
-        };
+        }
+        // The check and the copy in one transaction.
         let mut tx = self.begin_write().await?;
         if partitions::is_partitioned(&mut tx).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        tx.rollback().await?;
-        let mut conn = pool.begin().await?;
-        sqlx::raw_sql(include_str!("partition_events.sql"))
-            .execute(&mut *conn)
-            .await?;
-        conn.commit().await?;
+        if let Tx::Postgres(pg) = &mut tx {
+            sqlx::raw_sql(include_str!("partition_events.sql"))
+                .execute(&mut **pg)
+                .await?;
+        }
+        tx.commit().await?;
         self.ensure_months_ahead(chrono::Utc::now()).await?;
         Ok(true)
     }

@@ -133,7 +133,11 @@ pub async fn tally(
     let mut leavers = Vec::new();
     let mut previous_totals: BTreeMap<Severity, i64> = BTreeMap::new();
     let mut chunks = lifecycle::entries(store, frame).await?;
-    while let Some(chunk) = chunks.next().await? {
+    while let Some(mut chunk) = chunks.next().await? {
+        // A digest's findings only: the others are not looked up.
+        if let Some(a) = audience {
+            chunk.retain(|e| a.admits(e));
+        }
         let keys: Vec<(String, String)> = chunk
             .iter()
             .map(|e| {
@@ -146,9 +150,6 @@ pub async fn tally(
         let subjects = store.subjects(as_of, &keys).await?;
         for mut e in chunk {
             if let Some(a) = audience {
-                if !a.admits(&e) {
-                    continue;
-                }
                 a.mask(&mut e);
             }
             let f = &e.finding;

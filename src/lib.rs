@@ -5,8 +5,8 @@
 //! docs/ARCHITECTURE.md.
 
 // The project's only unsafe code is outside the library: SQLite's authorizer
-// (crates/sqlite-guard), the benchmark's wait4 (bench/) and the binary's
-// one mallopt (src/main.rs).
+// (crates/sqlite-guard), the benchmark's wait4 (bench/) and glibc's malloc
+// tuning (crates/malloc-tuning).
 #![forbid(unsafe_code)]
 
 pub mod app;

@@ -7,7 +7,7 @@ use clap::Parser;
 use accessaudit::cli::Cli;
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    accessaudit_malloc_tuning::limit_arenas();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -17,26 +17,6 @@ fn main() -> ExitCode {
             eprintln!("error: cannot start the runtime: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// glibc gives each thread that contends for memory an arena of its own
-/// (up to eight per core) and keeps what is freed in it, and serves large
-/// blocks from its arenas once a large block has been freed (the mmap
-/// threshold rises with it): a process that streams a large run through
-/// several threads (the runtime's, one per SQLite connection) and builds
-/// a few large strings (a report's HTML, its message) then holds far more
-/// than it uses (measured: 343 MB of peak RSS for 164 MB of peak heap on a
-/// 686k-finding report). Two arenas and a fixed threshold (blocks of 256
-/// KiB and more are mapped, and returned when freed), set before any
-/// thread starts, keep the footprint close to the heap.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets malloc parameters; called before any other
-    // thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
     }
 }
 

@@ -108,19 +108,16 @@ pub fn write_files(report: &RenderedReport, tag: Option<&str>, out: &Path) -> Re
         atomic_file::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     };
-    let mut written = vec![
-        write(out.join(format!("{stem}.eml")), &report.eml)?,
-        write(
-            out.join(format!("{stem}.html")),
-            report.html_file.as_bytes(),
-        )?,
-    ];
-    let csv = out.join(format!("{stem}-findings.csv"));
-    report
-        .csv
-        .copy_to(&csv)
-        .with_context(|| format!("writing {}", csv.display()))?;
-    written.push(csv);
+    let mut written = vec![write(out.join(format!("{stem}.eml")), &report.eml)?];
+    for (suffix, file) in [
+        (".html", &report.html_file),
+        ("-findings.csv", &report.csv.file),
+    ] {
+        let path = out.join(format!("{stem}{suffix}"));
+        file.copy_to(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
     if let Some(signed) = &report.signed {
         written.push(write(
             out.join(format!("{stem}{}", manifest::MANIFEST_SUFFIX)),

@@ -4,15 +4,14 @@
 //! attaches it, or names it, is built.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::humanise;
 use super::item;
 use super::lifecycle::Entry;
 use super::output::neutralise_cell;
+use super::spool::{Spool, Spooled};
 use crate::config::ReportConfig;
 use crate::engine::RuleSet;
 use crate::model::format_instant;
@@ -48,43 +47,27 @@ pub const REPORT_CSV_COLUMNS: [&str; 22] = [
     "native_id",
 ];
 
-/// The CSV of a report once written: a file of its own (removed when the
-/// last handle to it goes), its size and its SHA-256.
+/// The CSV of a report once written: the spooled file (its size, its
+/// SHA-256: `Spooled`'s fields read through) and its rows.
 #[derive(Debug, Clone)]
 pub struct CsvFile {
-    file: Arc<tempfile::NamedTempFile>,
-    pub size: u64,
-    pub sha256: String,
+    pub file: Spooled,
     /// Data rows (the header not counted).
     pub rows: u64,
 }
 
-impl CsvFile {
-    pub fn path(&self) -> &std::path::Path {
-        self.file.path()
-    }
-
-    /// The whole file (for a message that attaches it: at most
-    /// `report.max_attachment_bytes`).
-    pub fn read(&self) -> std::io::Result<Vec<u8>> {
-        std::fs::read(self.path())
-    }
-
-    /// Copies the file to `out`, atomically.
-    pub fn copy_to(&self, out: &std::path::Path) -> std::io::Result<()> {
-        let mut from = std::fs::File::open(self.path())?;
-        crate::support::atomic_file::write_with(out, |w| std::io::copy(&mut from, w).map(|_| ()))
+impl std::ops::Deref for CsvFile {
+    type Target = Spooled;
+    fn deref(&self) -> &Spooled {
+        &self.file
     }
 }
 
-/// Where the CSV writer's bytes go: the file (counted and hashed) and a
-/// copy of what was written since the writer's previous flush, which
-/// `CsvWriter` calls after each record: the latest record (for the
-/// masking check).
+/// Where the CSV writer's bytes go: the spool, and a copy of what was
+/// written since the writer's previous flush, which `CsvWriter` calls
+/// after each record: the latest record (for the masking check).
 struct Sink {
-    file: std::io::BufWriter<std::fs::File>,
-    hash: Sha256,
-    size: u64,
+    spool: Spool,
     record: Vec<u8>,
     flushed: bool,
 }
@@ -94,15 +77,13 @@ impl Write for Sink {
         if std::mem::take(&mut self.flushed) {
             self.record.clear();
         }
-        self.file.write_all(buf)?;
-        self.hash.update(buf);
-        self.size += buf.len() as u64;
+        self.spool.write_all(buf)?;
         self.record.extend_from_slice(buf);
         Ok(buf.len())
     }
 
     /// The csv writer flushes after each record (so that `record` holds
-    /// it whole); the file is flushed once, by `CsvWriter::finish`.
+    /// it whole); the spool is flushed once, by `CsvWriter::finish`.
     fn flush(&mut self) -> std::io::Result<()> {
         self.flushed = true;
         Ok(())
@@ -112,7 +93,6 @@ impl Write for Sink {
 /// The CSV being written, one row per entry.
 pub struct CsvWriter {
     csv: csv::Writer<Sink>,
-    file: tempfile::NamedTempFile,
     rows: u64,
 }
 
@@ -121,11 +101,8 @@ impl CsvWriter {
     /// a byte-order mark first when configured (Excel reads UTF-8 only
     /// with one).
     pub fn new(config: &ReportConfig) -> Result<CsvWriter, csv::Error> {
-        let file = tempfile::NamedTempFile::new()?;
         let mut sink = Sink {
-            file: std::io::BufWriter::new(file.reopen()?),
-            hash: Sha256::new(),
-            size: 0,
+            spool: Spool::new()?,
             record: Vec::new(),
             flushed: false,
         };
@@ -135,7 +112,7 @@ impl CsvWriter {
         let mut csv = csv::Writer::from_writer(sink);
         csv.write_record(REPORT_CSV_COLUMNS)?;
         csv.flush()?;
-        Ok(CsvWriter { csv, file, rows: 0 })
+        Ok(CsvWriter { csv, rows: 0 })
     }
 
     /// Writes the row of one entry, every cell neutralised against formula
@@ -151,17 +128,12 @@ impl CsvWriter {
 
     /// Closes the file and gives its size and SHA-256.
     pub fn finish(self) -> Result<CsvFile, csv::Error> {
-        let mut sink = self
+        let sink = self
             .csv
             .into_inner()
             .map_err(|e| csv::Error::from(e.into_error()))?;
-        sink.file.flush()?;
-        sink.file.get_ref().sync_all()?;
-        let sha256 = crate::support::pii::hex(&sink.hash.finalize());
         Ok(CsvFile {
-            file: Arc::new(self.file),
-            size: sink.size,
-            sha256,
+            file: sink.spool.finish()?,
             rows: self.rows,
         })
     }

@@ -139,13 +139,14 @@ impl Manifest {
     }
 }
 
-/// A file's digest entry.
-pub fn file_digest(name: &str, bytes: &[u8]) -> Digest {
+/// A file beside the message (the standalone HTML, the CSV), by the
+/// size and SHA-256 its spool counted as it was written.
+pub fn spooled_digest(name: &str, file: &super::spool::Spooled) -> Digest {
     Digest {
         content_type: String::new(),
         name: name.to_string(),
-        bytes: bytes.len() as u64,
-        sha256: sha256_hex(bytes),
+        bytes: file.size,
+        sha256: file.sha256.clone(),
     }
 }
 

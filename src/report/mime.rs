@@ -36,7 +36,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// What goes into the message.
+/// What goes into the message. The bodies are moved in: a large run's
+/// HTML and attached CSV are megabytes, and the message holds them once,
+/// encoded.
 pub struct Parts<'a> {
     pub from: &'a str,
     /// Addresses; none: the From address.
@@ -45,22 +47,33 @@ pub struct Parts<'a> {
     /// `<…@…>`.
     pub message_id: &'a str,
     pub date: DateTime<Utc>,
-    pub text: &'a str,
-    pub html: &'a str,
-    pub chart_png: &'a [u8],
-    pub departments_png: &'a [u8],
+    pub text: String,
+    pub html: String,
+    pub chart_png: Vec<u8>,
+    pub departments_png: Vec<u8>,
     /// The job: the List-Id names it, so that mail rules can file reports.
     pub list: &'a str,
     pub csv_name: &'a str,
     /// The CSV of every finding, when attached (else the message names the
     /// archived file: `report.max_attachment_bytes`).
-    pub csv: Option<&'a [u8]>,
-    /// Attachments after the CSV: (file name, content type, bytes).
-    pub extra: &'a [(String, &'static str, Vec<u8>)],
+    pub csv: Option<Vec<u8>>,
 }
 
-/// The whole message as sent (`lettre::Message::formatted`).
-pub fn build(p: &Parts) -> Result<Vec<u8>, ReportError> {
+/// A built message: its bytes as sent, and the boundary of its outermost
+/// (multipart/mixed) part, after whose last part `append` adds attachments.
+pub struct Built {
+    pub eml: Vec<u8>,
+    mixed_boundary: String,
+}
+
+/// The message's boundaries derive from its Message-ID: the same run
+/// renders to the same bytes.
+fn boundary(message_id: &str, part: &str) -> String {
+    format!("=_{}_{part}", &sha256_hex(message_id.as_bytes())[..24])
+}
+
+/// Builds the message (`lettre::Message::formatted`).
+pub fn build(p: Parts) -> Result<Built, ReportError> {
     let mailbox = |a: &str| mail::mailbox(a).map_err(|e| ReportError::Address(e.text, e.message));
     let mut builder = Message::builder()
         .from(mailbox(p.from)?)
@@ -91,40 +104,66 @@ pub fn build(p: &Parts) -> Result<Vec<u8>, ReportError> {
     for r in p.to {
         builder = builder.to(mailbox(r)?);
     }
-    // Boundaries derived from the Message-ID: the same run renders to the same bytes.
-    let boundary = |part: &str| format!("=_{}_{part}", &sha256_hex(p.message_id.as_bytes())[..24]);
-    let mut body = MultiPart::mixed().boundary(boundary("mixed")).multipart(
-        MultiPart::related()
-            .boundary(boundary("related"))
-            .multipart(
-                MultiPart::alternative()
-                    .boundary(boundary("alternative"))
-                    .singlepart(SinglePart::plain(p.text.to_string()))
-                    .singlepart(SinglePart::html(p.html.to_string())),
-            )
-            .singlepart(Attachment::new_inline(CHART_CID.to_string()).body(
-                p.chart_png.to_vec(),
-                ContentType::parse("image/png").map_err(mime_err)?,
-            ))
-            .singlepart(Attachment::new_inline(DEPARTMENTS_CID.to_string()).body(
-                p.departments_png.to_vec(),
-                ContentType::parse("image/png").map_err(mime_err)?,
-            )),
-    );
+    let png = || ContentType::parse("image/png").map_err(mime_err);
+    let mixed_boundary = boundary(p.message_id, "mixed");
+    let mut body = MultiPart::mixed()
+        .boundary(mixed_boundary.clone())
+        .multipart(
+            MultiPart::related()
+                .boundary(boundary(p.message_id, "related"))
+                .multipart(
+                    MultiPart::alternative()
+                        .boundary(boundary(p.message_id, "alternative"))
+                        .singlepart(SinglePart::plain(p.text))
+                        .singlepart(SinglePart::html(p.html)),
+                )
+                .singlepart(Attachment::new_inline(CHART_CID.to_string()).body(p.chart_png, png()?))
+                .singlepart(
+                    Attachment::new_inline(DEPARTMENTS_CID.to_string())
+                        .body(p.departments_png, png()?),
+                ),
+        );
     if let Some(csv) = p.csv {
         body = body.singlepart(Attachment::new(p.csv_name.to_string()).body(
-            csv.to_vec(),
+            csv,
             ContentType::parse("text/csv; charset=utf-8").map_err(mime_err)?,
         ));
     }
-    for (name, content_type, bytes) in p.extra {
-        body = body.singlepart(Attachment::new(name.clone()).body(
-            bytes.clone(),
-            ContentType::parse(content_type).map_err(mime_err)?,
-        ));
-    }
     let message = builder.multipart(body).map_err(mime_err)?;
-    Ok(message.formatted())
+    let mut eml = message.formatted();
+    drop(message);
+    eml.shrink_to_fit();
+    Ok(Built {
+        eml,
+        mixed_boundary,
+    })
+}
+
+impl Built {
+    /// Adds an attachment after the message's last part: the bytes before
+    /// stay as they were (a signed report's manifest describes them).
+    pub fn append(
+        &mut self,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), ReportError> {
+        let close = format!("--{}--\r\n", self.mixed_boundary);
+        if !self.eml.ends_with(close.as_bytes()) {
+            return Err(ReportError::Mime(
+                "the built message does not end with its outermost boundary".into(),
+            ));
+        }
+        self.eml.truncate(self.eml.len() - close.len());
+        let part = Attachment::new(name.to_string())
+            .body(bytes, ContentType::parse(content_type).map_err(mime_err)?);
+        // As `lettre` lays out a multipart's parts: the boundary, the part.
+        self.eml
+            .extend_from_slice(format!("--{}\r\n", self.mixed_boundary).as_bytes());
+        self.eml.extend_from_slice(&part.formatted());
+        self.eml.extend_from_slice(close.as_bytes());
+        Ok(())
+    }
 }
 
 fn mime_err(e: impl std::fmt::Display) -> ReportError {

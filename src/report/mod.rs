@@ -10,7 +10,8 @@
 //!   `facts` (read all but the findings), `tally` (one streaming pass
 //!   over the findings: what the report shows of them, each as `item`
 //!   makes it, and the CSV file, `findings_csv`), `view` (the templates'
-//!   data), `mime` (the message);
+//!   data), `mime` (the message); the CSV and the standalone HTML are
+//!   `spool`ed to files, hashed as they are written;
 //! - `audience`: a digest's findings only, personal data masked;
 //! - `humanise`: evidence as labelled facts, control ids in numeric order;
 //!   `controls`: the names of the controls the shipped rules evidence;
@@ -38,6 +39,7 @@ pub mod oscal;
 pub mod output;
 pub mod render;
 pub mod sample;
+pub mod spool;
 pub mod tally;
 pub mod templates;
 pub mod view;

@@ -14,6 +14,7 @@ use super::findings_csv::CsvFile;
 use super::lifecycle::Counts;
 use super::manifest;
 use super::mime::{self, sha256_hex};
+use super::spool::{Spool, Spooled};
 use super::tally;
 use super::templates::Templates;
 use super::view;
@@ -25,7 +26,11 @@ use crate::support::signing::SigningKey;
 
 /// What the SQLite page caches of the process may hold together while a
 /// report reads its run (`Store::bound_cache_memory`).
-const REPORT_CACHE_BYTES: i64 = 16 << 20;
+const READ_CACHE_BYTES: i64 = 16 << 20;
+
+/// What they may keep while the message is built from what was read: the
+/// store is not read again until the report is archived.
+const COMPOSE_CACHE_BYTES: i64 = 1 << 20;
 
 /// A rendered report: everything the archive, the files and delivery need.
 #[derive(Debug, Clone)]
@@ -38,19 +43,15 @@ pub struct RenderedReport {
     pub message_id: String,
     /// The whole message as sent (`lettre::Message::formatted`).
     pub eml: Vec<u8>,
-    /// The HTML part as sent: pictures by Content-ID.
-    pub html: String,
     /// The same report as a standalone file: pictures as data URIs, so
-    /// that it shows them opened in a browser.
-    pub html_file: String,
-    pub text: String,
+    /// that it shows them opened in a browser (spooled: megabytes for a
+    /// large run).
+    pub html_file: Spooled,
     /// The CSV of every finding (a file: a large run's is not held in memory).
     pub csv: CsvFile,
     /// Whether the message attaches the CSV; if not, it names it, and the
     /// archive keeps it beside the message.
     pub csv_attached: bool,
-    pub chart_png: Vec<u8>,
-    pub departments_png: Vec<u8>,
     /// Lower-case hex SHA-256 of `eml`.
     pub sha256: String,
     pub counts: Counts,
@@ -86,32 +87,55 @@ pub struct ReportInputs<'a> {
 
 /// Renders the report of run `run_id` with the template of its job (from
 /// `config.jobs`; `monthly` for a run of no configured job).
+///
+/// Two phases: reading the run (its facts, and one pass over its findings
+/// that keeps what the message shows and writes the CSV to a file), then
+/// composing the message from what was read. Between them the page caches
+/// and the freed heap go back to the system, so that the peak is the
+/// larger of the two phases, not their sum.
 pub async fn render(
     store: &Store,
-    inputs: ReportInputs<'_>,
+    mut inputs: ReportInputs<'_>,
     run_id: i64,
 ) -> Result<RenderedReport, ReportError> {
     // A report reads counts over the whole history and looks its findings'
     // subjects up through several connections: together their caches stay
     // within a bound while it does.
-    let previous_bound = store.bound_cache_memory(REPORT_CACHE_BYTES).await?;
-    let rendered = render_bounded(store, inputs, run_id).await;
+    let previous_bound = store.bound_cache_memory(READ_CACHE_BYTES).await?;
+    let read = read(store, &mut inputs, run_id).await;
+    let composed = match read {
+        Ok((facts, tally)) => match release_caches(store).await {
+            Ok(()) => {
+                accessaudit_malloc_tuning::give_back_freed();
+                compose(inputs, run_id, facts, tally)
+            }
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e),
+    };
     store.bound_cache_memory(previous_bound).await?;
-    rendered
+    composed
 }
 
-async fn render_bounded(
+/// The caches bounded for composing, and emptied.
+async fn release_caches(store: &Store) -> Result<(), crate::store::StoreError> {
+    store.bound_cache_memory(COMPOSE_CACHE_BYTES).await?;
+    store.release_cache_memory().await
+}
+
+/// The run's facts and the tally of its findings.
+async fn read(
     store: &Store,
-    inputs: ReportInputs<'_>,
+    inputs: &mut ReportInputs<'_>,
     run_id: i64,
-) -> Result<RenderedReport, ReportError> {
+) -> Result<(facts::Facts, tally::Tally), ReportError> {
     let config = inputs.config;
     let tz = config.tz();
     let mut facts = facts::read(
         store,
         run_id,
         tz,
-        inputs.undelivered,
+        std::mem::take(&mut inputs.undelivered),
         &config.applications,
         &config.deployment().directories,
     )
@@ -131,6 +155,18 @@ async fn render_bounded(
     if inputs.audience.is_some_and(|a| a.is_digest()) && facts.frame.previous.is_some() {
         facts.previous_totals = Some(tally.previous_totals.clone());
     }
+    Ok((facts, tally))
+}
+
+/// The message (and the files beside it) from what `read` read.
+fn compose(
+    inputs: ReportInputs<'_>,
+    run_id: i64,
+    facts: facts::Facts,
+    mut tally: tally::Tally,
+) -> Result<RenderedReport, ReportError> {
+    let config = inputs.config;
+    let tz = config.tz();
     let run = &facts.frame.run;
     let job_config = run.job.as_ref().and_then(|j| config.jobs.get(j));
     let template = job_config
@@ -179,17 +215,29 @@ async fn render_bounded(
         chart_src: &in_mail.0,
         departments_chart_src: &in_mail.1,
     };
-    // One context (a large run's lists are megabytes): the mail's, then
-    // the file's, whose pictures are data URIs.
-    let mut context = view::context(&facts, &tally, inputs.rules, &subject, &p, &csv_reference);
-    let (html, text) = inputs.templates.render(&template, &context)?;
-    context["chart_src"] = data_uri(&chart_png).into();
-    context["departments_chart_src"] = data_uri(&departments_png).into();
-    let (html_file, _) = inputs.templates.render(&template, &context)?;
-    drop(context);
-    // What the message shows of the findings is rendered: only the CSV and
-    // the counts go on (the lists go before the message is built).
+    // One context (a large run's lists are megabytes), moved into the
+    // template engine. The tally's lists are in it: only the CSV and the
+    // counts go on.
+    let context = view::context(
+        &facts,
+        &mut tally,
+        inputs.rules,
+        &subject,
+        &p,
+        &csv_reference,
+    );
     let tally::Tally { csv, counts, .. } = tally;
+    let context = handlebars::Context::from(context);
+    let (html, text) = inputs.templates.render(&template, &context)?;
+    drop(context);
+    let html_file = standalone_html(
+        &html,
+        &[
+            (chart::CHART_CID, &chart_png),
+            (chart::DEPARTMENTS_CID, &departments_png),
+        ],
+    )
+    .map_err(csv::Error::from)?;
     let attached = match csv_attached {
         true => Some(csv.read().map_err(csv::Error::from)?),
         false => None,
@@ -202,60 +250,53 @@ async fn render_bounded(
     );
     if let Some(a) = inputs.audience {
         // The CSV's rows were checked as they were written.
-        a.check(&[&html, &html_file, &text])?;
+        // The standalone file is the mail's HTML with its pictures inline.
+        a.check(&[&html, &text])?;
         message_id = a.message_id(&message_id);
     }
     let message_id = mail::bracketed(&message_id);
-    let mut parts = mime::Parts {
+    let mut message = mime::build(mime::Parts {
         from: &config.mail.from,
         to: inputs.recipients,
         subject: &subject,
         message_id: &message_id,
         date: run.finished_at.unwrap_or(run.as_of),
-        text: &text,
-        html: &html,
-        chart_png: &chart_png,
-        departments_png: &departments_png,
+        text,
+        html,
+        chart_png,
+        departments_png,
         list: &job_name,
         csv_name: &csv_name,
-        csv: attached.as_deref(),
-        extra: &[],
-    };
-    let mut eml = mime::build(&parts)?;
+        csv: attached,
+    })?;
     let mut signed = None;
     if let Some(key) = inputs.signer {
+        // The manifest describes the message as built so far; it and its
+        // signature then follow as its last two attachments.
         let stem = file_stem(run.job.as_deref(), run_id);
-        let files = [
-            manifest::file_digest(&format!("{stem}.html"), html_file.as_bytes()),
-            manifest::Digest {
-                content_type: String::new(),
-                name: csv_name.clone(),
-                bytes: csv.size,
-                sha256: csv.sha256.clone(),
-            },
+        let files = vec![
+            manifest::spooled_digest(&format!("{stem}.html"), &html_file),
+            manifest::spooled_digest(&csv_name, &csv.file),
         ];
-        let m = signed_manifest(&facts, counts, inputs.rules, &eml, key, files.to_vec())?;
+        let m = signed_manifest(&facts, counts, inputs.rules, &message.eml, key, files)?;
         let bytes = m.to_bytes();
         let signature = key.sign(&bytes).to_vec();
-        let extra = [
-            (
-                format!("{stem}{}", manifest::MANIFEST_SUFFIX),
-                "application/json",
-                bytes.clone(),
-            ),
-            (
-                format!("{stem}{}", manifest::SIGNATURE_SUFFIX),
-                "application/octet-stream",
-                signature.clone(),
-            ),
-        ];
-        parts.extra = &extra;
-        eml = mime::build(&parts)?;
+        message.append(
+            &format!("{stem}{}", manifest::MANIFEST_SUFFIX),
+            "application/json",
+            bytes.clone(),
+        )?;
+        message.append(
+            &format!("{stem}{}", manifest::SIGNATURE_SUFFIX),
+            "application/octet-stream",
+            signature.clone(),
+        )?;
         signed = Some(Signed {
             manifest: bytes,
             signature,
         });
     }
+    let eml = message.eml;
     let sha256 = sha256_hex(&eml);
     Ok(RenderedReport {
         run_id,
@@ -264,13 +305,9 @@ async fn render_bounded(
         subject,
         message_id,
         eml,
-        html,
         html_file,
-        text,
         csv,
         csv_attached,
-        chart_png,
-        departments_png,
         sha256,
         counts,
         signed,
@@ -365,13 +402,33 @@ fn signed_manifest(
     })
 }
 
-/// A PNG as a `data:` URI, for the standalone HTML file.
-fn data_uri(png: &[u8]) -> String {
+/// The report as a standalone file: the mail's HTML with each picture's
+/// `"cid:…"` reference (the quoted attribute value the template wrote: in
+/// data, a quote is escaped) replaced by the picture as a `data:` URI, so
+/// that a browser shows what a mail client does. Written as it is made.
+fn standalone_html(html: &str, pictures: &[(&str, &[u8])]) -> std::io::Result<Spooled> {
     use base64::Engine as _;
-    format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(png)
-    )
+    use std::io::Write as _;
+    let mut spool = Spool::new()?;
+    let mut rest = html;
+    while let Some((at, len, png)) = pictures
+        .iter()
+        .filter_map(|(cid, png)| {
+            let reference = format!("\"cid:{cid}\"");
+            rest.find(&reference).map(|at| (at, reference.len(), *png))
+        })
+        .min_by_key(|(at, _, _)| *at)
+    {
+        spool.write_all(&rest.as_bytes()[..at])?;
+        write!(
+            spool,
+            "\"data:image/png;base64,{}\"",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        )?;
+        rest = &rest[at + len..];
+    }
+    spool.write_all(rest.as_bytes())?;
+    spool.finish()
 }
 
 /// The stem of a run's report files: `<job>-run<ID>` (`ad-hoc` for a run of

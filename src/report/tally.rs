@@ -259,9 +259,12 @@ pub async fn tally(
 }
 
 impl Tally {
-    /// The list of one rule and status.
-    pub fn list(&self, rule: &str, status: Status) -> Option<&Listed> {
-        self.lists.get(&(rule.to_string(), status))
+    /// Takes one list out (empty if there is none): the report's context
+    /// holds it from then on.
+    pub fn take_list(&mut self, rule: &str, status: Status) -> Listed {
+        self.lists
+            .remove(&(rule.to_string(), status))
+            .unwrap_or_default()
     }
 
     /// Current findings, all rules.

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use handlebars::Handlebars;
+use handlebars::{Context, Handlebars};
 
 /// The shipped templates, by file name.
 const SHIPPED: &[(&str, &str)] = &[
@@ -176,7 +176,7 @@ impl Templates {
         let templates = Templates { html, text, names };
         // Render every template once with a full sample report: strict mode
         // then refuses a variable the data does not have.
-        let sample = super::sample::sample_context();
+        let sample = Context::from(super::sample::sample_context());
         for name in templates.names.keys() {
             templates.render(name, &sample)?;
         }
@@ -189,26 +189,47 @@ impl Templates {
     }
 
     /// Renders template `name` as (HTML, plain text).
-    pub fn render(
+    ///
+    /// The data is a handlebars `Context` made once by the caller
+    /// (`Context::from(value)` moves the value in): `Handlebars::render`
+    /// would copy a large report's data for every form it renders.
+    pub fn render(&self, name: &str, data: &Context) -> Result<(String, String), TemplateError> {
+        Ok((
+            self.render_form(name, Form::Html, data)?,
+            self.render_form(name, Form::Text, data)?,
+        ))
+    }
+
+    /// Renders one form of template `name`.
+    pub fn render_form(
         &self,
         name: &str,
-        data: &serde_json::Value,
-    ) -> Result<(String, String), TemplateError> {
+        form: Form,
+        data: &Context,
+    ) -> Result<String, TemplateError> {
         if !self.names.contains_key(name) {
             return Err(TemplateError::Unknown(
                 name.to_string(),
                 self.names.keys().cloned().collect::<Vec<_>>().join(", "),
             ));
         }
-        let err = |form: &'static str| {
-            move |e: handlebars::RenderError| TemplateError::Render {
-                name: name.to_string(),
-                form,
-                message: e.to_string(),
-            }
+        let (registry, label) = match form {
+            Form::Html => (&self.html, "html"),
+            Form::Text => (&self.text, "txt"),
         };
-        let html = self.html.render(name, data).map_err(err("html"))?;
-        let text = self.text.render(name, data).map_err(err("txt"))?;
-        Ok((html, text))
+        registry
+            .render_with_context(name, data)
+            .map_err(|e| TemplateError::Render {
+                name: name.to_string(),
+                form: label,
+                message: e.to_string(),
+            })
     }
+}
+
+/// The two forms of a template: `NAME.html.hbs` and `NAME.txt.hbs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Html,
+    Text,
 }

@@ -13,7 +13,7 @@ use super::facts::{DataProof, Facts};
 use super::humanise::{self, natural_key};
 use super::item::{LISTED, exception_json, severity_colour};
 use super::lifecycle::Status;
-use super::tally::Tally;
+use super::tally::{Listed, Tally};
 use crate::config::ReportConfig;
 use crate::engine::{Rule, RuleSet};
 use crate::model::{Severity, format_instant};
@@ -74,7 +74,7 @@ pub struct CsvReference {
 /// report-templates/README.md; `sample_context` has every field.
 pub fn context(
     facts: &Facts,
-    tally: &Tally,
+    tally: &mut Tally,
     rules: &RuleSet,
     subject: &str,
     p: &Presentation,
@@ -129,11 +129,9 @@ pub fn context(
         }
         // At most LISTED findings per list in the message (mail clients clip
         // long messages); the attached CSV has them all.
-        let of = |status: Status| -> Value {
-            let (items, total) = match tally.list(&o.rule_id, status) {
-                Some(l) => (l.items.clone(), l.total),
-                None => (Vec::new(), 0),
-            };
+        // The lists move into the context: a large run's are megabytes.
+        let mut of = |status: Status| -> Value {
+            let Listed { items, total } = tally.take_list(&o.rule_id, status);
             json!({
                 "items": items,
                 "total": total,
@@ -270,7 +268,7 @@ pub fn context(
             "grants": rows_of("grants"),
             "people": rows_of("people"),
             "severities": if severity_words.is_empty() { "none".to_string() } else { severity_words.join(", ") },
-            "oldest": tally.oldest,
+            "oldest": std::mem::take(&mut tally.oldest),
             "overdue": tally.overdue,
         },
         "totals": totals,

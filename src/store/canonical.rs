@@ -362,8 +362,11 @@ impl Store {
             people.insert(key, p);
         }
         let mut by_email: HashMap<String, Person> = HashMap::new();
+        // The folded email as the index has it (`people_email_ci`): on
+        // PostgreSQL, LOWER(email) would read every person once per chunk.
+        let folded_email = self.backend().fold_case("email");
         for (key, _, p) in self
-            .people_by("LOWER(email)", &emails.into_iter().collect::<Vec<_>>())
+            .people_by(&folded_email, &emails.into_iter().collect::<Vec<_>>())
             .await?
         {
             by_email.entry(key).or_insert(p);

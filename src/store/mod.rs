@@ -426,6 +426,28 @@ impl Store {
         }
     }
 
+    /// Empties the page caches of the SQLite connections idle in the pools
+    /// (`PRAGMA shrink_memory`): a bound set by `bound_cache_memory` stops
+    /// caches from growing but does not take back what each connection
+    /// already holds (the bundled SQLite gives each connection a cache of
+    /// its own). PostgreSQL: nothing to do.
+    pub async fn release_cache_memory(&self) -> Result<()> {
+        if let Pools::Sqlite { rw, ro, .. } = &self.pools {
+            for pool in [rw, ro] {
+                // Each idle connection once: held until all are done, so
+                // that the pool does not hand the same one out again.
+                let mut held = Vec::new();
+                while let Some(mut conn) = pool.try_acquire() {
+                    sqlx::query("PRAGMA shrink_memory")
+                        .execute(&mut *conn)
+                        .await?;
+                    held.push(conn);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a transaction that will write after it reads: on SQLite it
     /// takes the write lock at once (`BEGIN IMMEDIATE`), waiting its turn
     /// behind other writers, instead of failing at its first write when

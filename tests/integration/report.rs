@@ -27,6 +27,26 @@ use common::TestDb;
 use mail_parser::{MessageParser, MimeHeaders};
 
 /// Renders a run's report as a deployment named `test` would.
+/// What a mail client shows of a rendered report: its message's HTML and
+/// text parts, decoded, with plain line ends.
+trait Shown {
+    fn html(&self) -> String;
+    fn text(&self) -> String;
+}
+
+impl Shown for RenderedReport {
+    fn html(&self) -> String {
+        let msg = MessageParser::default().parse(&self.eml).expect("parses");
+        msg.body_html(0)
+            .expect("an HTML part")
+            .replace("\r\n", "\n")
+    }
+    fn text(&self) -> String {
+        let msg = MessageParser::default().parse(&self.eml).expect("parses");
+        msg.body_text(0).expect("a text part").replace("\r\n", "\n")
+    }
+}
+
 async fn render_run(
     store: &accessaudit::store::Store,
     config: &Config,
@@ -211,15 +231,13 @@ async fn lifecycle_and_report(db: TestDb) {
 
     // The HTML: every hostile string escaped, no markup from data, no
     // script, no external resource.
-    let html = &report.html;
+    let html = &report.html();
+    let html_file = String::from_utf8(report.html_file.read().unwrap()).unwrap();
     for bad in ["<script", "<img src=x", "onerror=alert(2)>", "<b>kept"] {
         assert!(!html.contains(bad), "raw `{bad}` in the HTML");
         // The standalone file too, with its new parts (subject line, ids,
         // executive summary, departments).
-        assert!(
-            !report.html_file.contains(bad),
-            "raw `{bad}` in the .html file"
-        );
+        assert!(!html_file.contains(bad), "raw `{bad}` in the .html file");
     }
     // The hostile department reaches the subject line, escaped.
     assert!(html.contains("data-aa=\"subject-department\">&quot;&gt;&lt;img src&#x3D;x"));
@@ -258,15 +276,19 @@ async fn lifecycle_and_report(db: TestDb) {
     }
     // The text part carries the data as written (it is never HTML), but a
     // value cannot start a line or carry control and bidi characters.
-    assert!(report.text.contains("<script>alert(1)</script>"));
-    assert!(report.text.contains("=SUM(A1)    - [critical] forged line"));
-    assert!(!report.text.contains("\n   - [critical] forged"));
+    assert!(report.text().contains("<script>alert(1)</script>"));
+    assert!(
+        report
+            .text()
+            .contains("=SUM(A1)    - [critical] forged line")
+    );
+    assert!(!report.text().contains("\n   - [critical] forged"));
     for c in ['\u{1b}', '\u{7}', '\u{202E}', '\0'] {
-        assert!(!report.text.contains(c), "{c:?} in the text part");
+        assert!(!report.text().contains(c), "{c:?} in the text part");
     }
     assert!(
         report
-            .text
+            .text()
             .contains("1 new, 5 still open, 1 resolved, 1 accepted")
     );
 
@@ -286,9 +308,43 @@ async fn lifecycle_and_report(db: TestDb) {
         msg.to().and_then(|t| t.first()).and_then(|a| a.address()),
         Some("compliance@example.com")
     );
+    // The standalone file is the mail's HTML with its pictures inline.
+    let file_html = String::from_utf8(report.html_file.read().unwrap()).unwrap();
+    let chart_uri = file_html
+        .split("src=\"data:image/png;base64,")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the file's chart is a data URI");
+    let chart_png = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(chart_uri)
+            .expect("base64")
+    };
     let lf = |s: &str| s.replace("\r\n", "\n");
-    assert_eq!(msg.body_html(0).map(|h| lf(&h)), Some(lf(&report.html)));
-    assert_eq!(msg.body_text(0).map(|t| lf(&t)), Some(lf(&report.text)));
+    let mail_html = lf(&msg.body_html(0).expect("an HTML part"));
+    assert!(
+        mail_html.contains("src=\"cid:findings-chart\""),
+        "{mail_html}"
+    );
+    assert_eq!(
+        mail_html
+            .replace("\"cid:findings-chart\"", "")
+            .replace("\"cid:findings-by-department\"", ""),
+        lf(&file_html)
+            .split("\"data:image/png;base64,")
+            .enumerate()
+            .map(|(i, part)| match i {
+                0 => part,
+                _ => part.split_once('"').map_or(part, |(_, rest)| rest),
+            })
+            .collect::<String>(),
+        "the file is the mail's HTML with its pictures inline"
+    );
+    assert!(
+        msg.body_text(0)
+            .is_some_and(|t| t.contains("PROOF THAT THE AUDIT RAN"))
+    );
     let mut kinds = Vec::new();
     for part in msg.parts.iter() {
         if let Some(ct) = part.content_type() {
@@ -322,7 +378,7 @@ async fn lifecycle_and_report(db: TestDb) {
         })
         .unwrap();
     assert_eq!(png.content_id(), Some("findings-chart"));
-    assert_eq!(png.contents(), report.chart_png.as_slice());
+    assert_eq!(png.contents(), chart_png.as_slice());
     assert_eq!(&png.contents()[..8], b"\x89PNG\r\n\x1a\n");
     let csv_part = msg
         .attachments()
@@ -404,10 +460,10 @@ async fn lifecycle_and_report(db: TestDb) {
         .await
         .unwrap();
     assert!(
-        alert.html.contains("&lt;img src&#x3D;x") && !alert.html.contains("<img src=x"),
+        alert.html().contains("&lt;img src&#x3D;x") && !alert.html().contains("<img src=x"),
         "alert HTML not escaped"
     );
-    assert!(alert.text.contains("New (1)"));
+    assert!(alert.text().contains("New (1)"));
 
     // A later run whose rule is skipped (the event feed is stale by then)
     // resolves nothing: its findings are not re-checked, and the report says
@@ -429,27 +485,27 @@ async fn lifecycle_and_report(db: TestDb) {
         .await
         .unwrap();
     assert!(
-        skipped.html.contains("Not evaluated (skipped)"),
+        skipped.html().contains("Not evaluated (skipped)"),
         "{}",
-        skipped.html
+        skipped.html()
     );
-    assert!(skipped.html.contains("event feed is stale"));
+    assert!(skipped.html().contains("event feed is stale"));
     assert!(
         skipped
-            .text
+            .text()
             .contains("7 finding(s) of the previous run were not re-checked")
     );
     // The summary says at once that the audit is not complete, and why.
     assert!(
         skipped
-            .text
+            .text()
             .contains("NOT COMPLETE: 0 of 1 rules were evaluated; not evaluated:"),
         "{}",
-        skipped.text
+        skipped.text()
     );
     assert!(
-        skipped.html.contains("with 0 of 1 rules. It found")
-            && skipped.html.contains(
+        skipped.html().contains("with 0 of 1 rules. It found")
+            && skipped.html().contains(
                 "Not every rule was evaluated:</b> Idle accounts (skipped: event feed is stale"
             )
     );
@@ -479,10 +535,20 @@ fn broken_templates_are_refused() {
     )
     .unwrap();
     let t = Templates::load(Some(dir.path())).unwrap();
-    let (_, text) = t.render("alert", &sample::sample_context()).unwrap();
+    let (_, text) = t
+        .render(
+            "alert",
+            &handlebars::Context::from(sample::sample_context()),
+        )
+        .unwrap();
     assert_eq!(text, "ALERT Monthly access review 1");
     // Long lists are cut in the message, pointing at the CSV.
-    let (html, text) = t.render("monthly", &sample::sample_context()).unwrap();
+    let (html, text) = t
+        .render(
+            "monthly",
+            &handlebars::Context::from(sample::sample_context()),
+        )
+        .unwrap();
     assert!(html.contains("and 2 more in the attached CSV"), "{html}");
     assert!(text.contains("and 2 more in the attached CSV"), "{text}");
     assert!(text.contains("Accepted (exception) (3):"), "{text}");
@@ -733,17 +799,21 @@ async fn a_large_csv_is_archived_and_named(db: TestDb) {
     let sha = &report.csv.sha256;
     assert!(
         report
-            .text
+            .text()
             .contains(&format!("accessaudit runs file {sha}")),
         "{}",
-        report.text
+        report.text()
     );
     assert!(
         report
-            .html
+            .html()
             .contains(&format!("accessaudit runs file {sha}"))
     );
-    assert!(report.text.contains(&format!("({} rows,", report.csv.rows)));
+    assert!(
+        report
+            .text()
+            .contains(&format!("({} rows,", report.csv.rows))
+    );
     archive::archive(&db.store, &report).await.unwrap();
 
     let out = tempfile::tempdir().unwrap();

@@ -30,10 +30,7 @@ use crate::support::mail;
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::support::pii::hex(&Sha256::digest(bytes))
 }
 
 /// What goes into the message. The bodies are moved in: a large run's

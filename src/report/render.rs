@@ -102,25 +102,16 @@ pub async fn render(
     // subjects up through several connections: together their caches stay
     // within a bound while it does.
     let previous_bound = store.bound_cache_memory(READ_CACHE_BYTES).await?;
-    let read = read(store, &mut inputs, run_id).await;
-    let composed = match read {
-        Ok((facts, tally)) => match release_caches(store).await {
-            Ok(()) => {
-                accessaudit_malloc_tuning::give_back_freed();
-                compose(inputs, run_id, facts, tally)
-            }
-            Err(e) => Err(e.into()),
-        },
-        Err(e) => Err(e),
-    };
+    let composed = async {
+        let (facts, tally) = read(store, &mut inputs, run_id).await?;
+        store.bound_cache_memory(COMPOSE_CACHE_BYTES).await?;
+        store.release_cache_memory().await?;
+        accessaudit_malloc_tuning::give_back_freed();
+        compose(inputs, run_id, facts, tally)
+    }
+    .await;
     store.bound_cache_memory(previous_bound).await?;
     composed
-}
-
-/// The caches bounded for composing, and emptied.
-async fn release_caches(store: &Store) -> Result<(), crate::store::StoreError> {
-    store.bound_cache_memory(COMPOSE_CACHE_BYTES).await?;
-    store.release_cache_memory().await
 }
 
 /// The run's facts and the tally of its findings.
@@ -409,14 +400,15 @@ fn signed_manifest(
 fn standalone_html(html: &str, pictures: &[(&str, &[u8])]) -> std::io::Result<Spooled> {
     use base64::Engine as _;
     use std::io::Write as _;
+    let references: Vec<(String, &[u8])> = pictures
+        .iter()
+        .map(|(cid, png)| (format!("\"cid:{cid}\""), *png))
+        .collect();
     let mut spool = Spool::new()?;
     let mut rest = html;
-    while let Some((at, len, png)) = pictures
+    while let Some((at, len, png)) = references
         .iter()
-        .filter_map(|(cid, png)| {
-            let reference = format!("\"cid:{cid}\"");
-            rest.find(&reference).map(|at| (at, reference.len(), *png))
-        })
+        .filter_map(|(reference, png)| rest.find(reference).map(|at| (at, reference.len(), *png)))
         .min_by_key(|(at, _, _)| *at)
     {
         spool.write_all(&rest.as_bytes()[..at])?;

@@ -194,42 +194,21 @@ impl Templates {
     /// (`Context::from(value)` moves the value in): `Handlebars::render`
     /// would copy a large report's data for every form it renders.
     pub fn render(&self, name: &str, data: &Context) -> Result<(String, String), TemplateError> {
-        Ok((
-            self.render_form(name, Form::Html, data)?,
-            self.render_form(name, Form::Text, data)?,
-        ))
-    }
-
-    /// Renders one form of template `name`.
-    pub fn render_form(
-        &self,
-        name: &str,
-        form: Form,
-        data: &Context,
-    ) -> Result<String, TemplateError> {
         if !self.names.contains_key(name) {
             return Err(TemplateError::Unknown(
                 name.to_string(),
                 self.names.keys().cloned().collect::<Vec<_>>().join(", "),
             ));
         }
-        let (registry, label) = match form {
-            Form::Html => (&self.html, "html"),
-            Form::Text => (&self.text, "txt"),
+        let render = |registry: &Handlebars<'static>, form: &'static str| {
+            registry
+                .render_with_context(name, data)
+                .map_err(|e| TemplateError::Render {
+                    name: name.to_string(),
+                    form,
+                    message: e.to_string(),
+                })
         };
-        registry
-            .render_with_context(name, data)
-            .map_err(|e| TemplateError::Render {
-                name: name.to_string(),
-                form: label,
-                message: e.to_string(),
-            })
+        Ok((render(&self.html, "html")?, render(&self.text, "txt")?))
     }
-}
-
-/// The two forms of a template: `NAME.html.hbs` and `NAME.txt.hbs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
-    Html,
-    Text,
 }

@@ -43,12 +43,8 @@ pub(super) fn delta_text(now: i64, before: Option<i64>) -> String {
 /// The SHA-256 of a rule as loaded (its file with any override applied,
 /// as JSON): which version of each rule ran.
 pub fn rule_digest(rule: &Rule) -> String {
-    use sha2::{Digest, Sha256};
     let text = serde_json::to_string(rule).unwrap_or_default();
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::mime::sha256_hex(text.as_bytes())
 }
 
 const SEVERITIES: [Severity; 5] = [

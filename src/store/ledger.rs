@@ -85,10 +85,7 @@ fn instant(t: DateTime<Utc>) -> String {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::support::pii::hex(&Sha256::digest(bytes))
 }
 
 /// The hash of an entry: SHA-256 of a JSON array of the scheme's name and

@@ -56,7 +56,7 @@ pub fn safe_name(name: &str, replacement: char) -> String {
 pub fn report_message_id(deployment: &str, run_id: i64, job: Option<&str>, from: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(deployment.as_bytes());
-    let h: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let h = super::pii::hex(&digest[..8]);
     format!(
         "run-{run_id}.{}.{h}@{}",
         safe_name(job.unwrap_or("adhoc"), '-'),

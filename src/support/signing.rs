@@ -183,8 +183,7 @@ impl PublicKey {
     /// enough to read aloud over a telephone when keys are exchanged.
     pub fn fingerprint(&self) -> String {
         let digest = Sha256::digest(self.0.as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        format!("SHA256:{hex}")
+        format!("SHA256:{}", super::pii::hex(&digest))
     }
 
     /// Checks a detached signature of `message` (strictly: RFC 8032's

@@ -24,7 +24,7 @@ use sqlx::AssertSqlSafe;
 
 use super::error::{Result, StoreError};
 use super::tx::Tx;
-use super::value::SqlValue;
+use super::value::{SqlValue, guard_value};
 
 /// The table whose rows go to monthly partitions on PostgreSQL: a load
 /// makes sure their months exist first (`partitions::cover`).
@@ -271,30 +271,6 @@ fn is_key_violation(e: &StoreError) -> bool {
         StoreError::Write { key_violation, .. } => *key_violation,
         _ => false,
     }
-}
-
-/// A value as the guard binds it: the representation `bind_sqlite` gives.
-fn guard_value(value: &SqlValue, i: usize) -> Result<guard::Value<'_>> {
-    Ok(match value {
-        SqlValue::Bool(None)
-        | SqlValue::Int(None)
-        | SqlValue::Float(None)
-        | SqlValue::Text(None)
-        | SqlValue::Time(None)
-        | SqlValue::Bytes(None) => guard::Value::Null,
-        SqlValue::Bool(Some(b)) => guard::Value::Int(i64::from(*b)),
-        SqlValue::Int(Some(n)) => guard::Value::Int(*n),
-        SqlValue::Float(Some(f)) => guard::Value::Float(*f),
-        SqlValue::Text(Some(s)) => guard::Value::Text(s),
-        SqlValue::Time(Some(t)) => guard::Value::Int(super::value::to_micros(*t)),
-        SqlValue::Bytes(Some(b)) => guard::Value::Blob(b),
-        SqlValue::TextList(_) => {
-            return Err(StoreError::Decode {
-                column: format!("#{}", i + 1),
-                message: "a list cannot be bulk-loaded into a column".into(),
-            });
-        }
-    })
 }
 
 fn quote_ident(name: &str) -> String {

@@ -35,6 +35,9 @@ pub enum StoreError {
         message: String,
         key_violation: bool,
     },
+    /// A read on SQLite's own handle (`Tx::fetch`) failed: SQLite's message.
+    #[error("database error: {0}")]
+    Read(String),
     #[error("column `{column}`: {message}")]
     Decode { column: String, message: String },
     #[error("scan_database: {0}")]

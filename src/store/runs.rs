@@ -280,6 +280,39 @@ impl Store {
         }
         let backend = self.backend();
         let mut tx = self.begin().await?;
+        if backend == Backend::Sqlite {
+            // One statement prepared once and bound per finding on the
+            // connection's own handle (`Tx::execute_each`): no statement of
+            // 3,500 parameters to parse per batch, nor sqlx's argument
+            // buffers.
+            let rows: Vec<Vec<SqlValue>> = findings
+                .iter()
+                .map(|f| {
+                    vec![
+                        SqlValue::int(run_id),
+                        SqlValue::text(&f.rule),
+                        SqlValue::text(f.severity.as_str()),
+                        SqlValue::text(f.subject_type.as_str()),
+                        SqlValue::text(&f.subject_id),
+                        SqlValue::text(&f.title),
+                        SqlValue::text(evidence_text(f)),
+                        SqlValue::time(first_seen.as_of),
+                        SqlValue::Int(first_seen.previous_run),
+                    ]
+                })
+                .collect();
+            tx.execute_each(
+                "INSERT INTO findings (run_id, rule, severity, subject_type, subject_id, title, evidence, first_seen_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7,
+                         COALESCE((SELECT p.first_seen_at FROM findings p
+                                    WHERE p.run_id = $9 AND p.rule = $2
+                                      AND p.subject_type = $4 AND p.subject_id = $5), $8))",
+                9,
+                &rows,
+            )
+            .await?;
+            return tx.commit().await;
+        }
         for chunk in findings.chunks(FINDING_BATCH) {
             let mut params = Vec::with_capacity(chunk.len() * 7 + 2);
             let mut sql = String::with_capacity(chunk.len() * 48 + 512);
@@ -308,9 +341,7 @@ impl Store {
                     SqlValue::text(f.subject_type.as_str()),
                     SqlValue::text(&f.subject_id),
                     SqlValue::text(&f.title),
-                    SqlValue::text(
-                        serde_json::to_string(&f.evidence).unwrap_or_else(|_| "{}".to_string()),
-                    ),
+                    SqlValue::text(evidence_text(f)),
                 ]);
             }
             let as_of = backend.sequential_param(params.len() + 1);
@@ -709,6 +740,11 @@ fn decode_run(r: &DbRow) -> Result<RunRecord> {
     })
 }
 
+/// A finding's evidence as stored: its JSON text.
+fn evidence_text(f: &Finding) -> String {
+    serde_json::to_string(&f.evidence).unwrap_or_else(|_| "{}".to_string())
+}
+
 /// Reads a finding back from a row of the findings queries above.
 fn decode_finding(r: &DbRow) -> Result<Finding> {
     let bad = |column: &str, message: String| StoreError::Decode {
@@ -726,7 +762,7 @@ fn decode_finding(r: &DbRow) -> Result<Finding> {
     // JSONB comes back as JSON on PostgreSQL, TEXT on SQLite.
     let evidence = match r {
         DbRow::Postgres(_) => r.json(5)?,
-        DbRow::Sqlite(_) => serde_json::from_str(&r.req_text("evidence")?)
+        DbRow::Sqlite(_) | DbRow::Cells(_) => serde_json::from_str(&r.req_text("evidence")?)
             .map_err(|e| bad("evidence", e.to_string()))?,
     };
     let serde_json::Value::Object(evidence) = evidence else {

@@ -7,7 +7,7 @@ use sqlx::AssertSqlSafe;
 
 use super::backend::Backend;
 use super::error::{Result, StoreError, refuse_several};
-use super::value::{DbRow, SqlValue, bind_postgres, bind_sqlite};
+use super::value::{CellRow, DbRow, SqlValue, bind_postgres, bind_sqlite};
 
 /// A transaction on either backend.
 pub enum Tx {
@@ -30,12 +30,7 @@ impl Tx {
         params: &'a [SqlValue],
     ) -> BoxStream<'a, Result<DbRow>> {
         match self {
-            Tx::Sqlite(tx) => {
-                let q = bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params);
-                q.fetch(&mut **tx)
-                    .map(|r| r.map(DbRow::Sqlite).map_err(StoreError::from))
-                    .boxed()
-            }
+            Tx::Sqlite(tx) => sqlite_rows(tx, sql, params),
             Tx::Postgres(tx) => {
                 // `query` always carries arguments (empty or not), so sqlx
                 // uses the extended protocol: one statement, prepared.
@@ -116,4 +111,68 @@ impl Tx {
         }
         Ok(())
     }
+}
+
+/// Rows between cooperative yields of [`sqlite_rows`]: a long scan steps
+/// SQLite on the runtime's thread, and gives the daemon's other tasks (its
+/// web server, other jobs) a turn this often.
+const ROWS_PER_YIELD: usize = 256;
+
+/// `Tx::fetch` on SQLite: the statement stepped on the connection's own
+/// handle (`accessaudit_sqlite_guard::Rows`), every row read into owned
+/// cells. The connection's authorizer, progress handler (the scan
+/// deadline) and busy timeout apply as to sqlx's own statements.
+fn sqlite_rows<'a>(
+    tx: &'a mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    sql: &'a str,
+    params: &'a [SqlValue],
+) -> BoxStream<'a, Result<DbRow>> {
+    use accessaudit_sqlite_guard::Rows;
+    use std::sync::Arc;
+
+    /// Where the stream stands: not started, stepping, or ended.
+    enum State<'h> {
+        Start(&'h mut sqlx::Transaction<'static, sqlx::Sqlite>),
+        Rows(Rows<'h>, Arc<[String]>, usize),
+        End,
+    }
+    let read = |e: accessaudit_sqlite_guard::GuardError| StoreError::Read(e.to_string());
+    futures_util::stream::unfold(State::Start(tx), move |state| async move {
+        let (mut rows, columns, mut stepped) = match state {
+            State::End => return None,
+            State::Rows(rows, columns, stepped) => (rows, columns, stepped),
+            State::Start(tx) => {
+                let handle = match tx.lock_handle().await {
+                    Ok(handle) => handle,
+                    Err(e) => return Some((Err(e.into()), State::End)),
+                };
+                let prepared =
+                    super::value::with_guard_values(params, |v| Rows::prepare(handle, sql, v));
+                match prepared {
+                    Err(e) => return Some((Err(e), State::End)),
+                    Ok(Ok(rows)) => {
+                        let columns: Arc<[String]> = rows.columns().into();
+                        (rows, columns, 0)
+                    }
+                    Ok(Err(e)) => return Some((Err(read(e)), State::End)),
+                }
+            }
+        };
+        stepped += 1;
+        if stepped % ROWS_PER_YIELD == 0 {
+            tokio::task::yield_now().await;
+        }
+        match rows.next_row() {
+            Ok(Some(cells)) => {
+                let row = DbRow::Cells(CellRow {
+                    columns: columns.clone(),
+                    cells,
+                });
+                Some((Ok(row), State::Rows(rows, columns, stepped)))
+            }
+            Ok(None) => None,
+            Err(e) => Some((Err(read(e)), State::End)),
+        }
+    })
+    .boxed()
 }

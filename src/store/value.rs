@@ -11,6 +11,8 @@ use sqlx::sqlite::SqliteArguments;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Column, Postgres, Row, Sqlite, TypeInfo, ValueRef};
 
+use accessaudit_sqlite_guard::Cell;
+
 use super::error::{Result, StoreError};
 
 /// A value bound to a statement placeholder. Every variant is typed, NULL
@@ -73,7 +75,43 @@ pub(super) fn from_micros(column: &str, us: i64) -> Result<DateTime<Utc>> {
 /// A row of either backend, read by column name.
 pub enum DbRow {
     Sqlite(SqliteRow),
+    /// A SQLite row stepped on the connection's own handle (`Tx::fetch`).
+    Cells(CellRow),
     Postgres(PgRow),
+}
+
+/// A SQLite row as owned cells, with the column names of its statement
+/// (shared by every row of one query).
+pub struct CellRow {
+    pub(super) columns: std::sync::Arc<[String]>,
+    pub(super) cells: Vec<Cell>,
+}
+
+impl CellRow {
+    fn cell(&self, column: &str) -> Result<&Cell> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .map(|i| &self.cells[i])
+            .ok_or_else(|| StoreError::Decode {
+                column: column.to_string(),
+                message: "no such column in the result".into(),
+            })
+    }
+}
+
+fn mismatched(column: &str, wanted: &str, cell: &Cell) -> StoreError {
+    let got = match cell {
+        Cell::Null => "NULL",
+        Cell::Int(_) => "INTEGER",
+        Cell::Float(_) => "REAL",
+        Cell::Text(_) => "TEXT",
+        Cell::Blob(_) => "BLOB",
+    };
+    StoreError::Decode {
+        column: column.to_string(),
+        message: format!("mismatched types: {wanted} expected, the value is {got}"),
+    }
 }
 
 fn decode_err(column: &str, e: sqlx::Error) -> StoreError {
@@ -86,10 +124,14 @@ fn decode_err(column: &str, e: sqlx::Error) -> StoreError {
 impl DbRow {
     pub fn text(&self, column: &str) -> Result<Option<String>> {
         match self {
-            DbRow::Sqlite(r) => r.try_get(column),
-            DbRow::Postgres(r) => r.try_get(column),
+            DbRow::Cells(r) => match r.cell(column)? {
+                Cell::Null => Ok(None),
+                Cell::Text(s) => Ok(Some(s.clone())),
+                other => Err(mismatched(column, "TEXT", other)),
+            },
+            DbRow::Sqlite(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
+            DbRow::Postgres(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
         }
-        .map_err(|e| decode_err(column, e))
     }
 
     /// A text column that must not be NULL.
@@ -102,38 +144,60 @@ impl DbRow {
 
     pub fn i64(&self, column: &str) -> Result<Option<i64>> {
         match self {
-            DbRow::Sqlite(r) => r.try_get(column),
-            DbRow::Postgres(r) => r.try_get(column),
+            DbRow::Cells(r) => match r.cell(column)? {
+                Cell::Null => Ok(None),
+                Cell::Int(n) => Ok(Some(*n)),
+                other => Err(mismatched(column, "INTEGER", other)),
+            },
+            DbRow::Sqlite(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
+            DbRow::Postgres(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
         }
-        .map_err(|e| decode_err(column, e))
     }
 
     pub fn f64(&self, column: &str) -> Result<Option<f64>> {
         match self {
-            DbRow::Sqlite(r) => r.try_get(column),
-            DbRow::Postgres(r) => r.try_get(column),
+            DbRow::Cells(r) => match r.cell(column)? {
+                Cell::Null => Ok(None),
+                Cell::Float(f) => Ok(Some(*f)),
+                Cell::Int(n) => Ok(Some(*n as f64)),
+                other => Err(mismatched(column, "REAL", other)),
+            },
+            DbRow::Sqlite(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
+            DbRow::Postgres(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
         }
-        .map_err(|e| decode_err(column, e))
     }
 
     pub fn bool(&self, column: &str) -> Result<Option<bool>> {
         match self {
-            DbRow::Sqlite(r) => r.try_get(column),
-            DbRow::Postgres(r) => r.try_get(column),
+            DbRow::Cells(r) => match r.cell(column)? {
+                Cell::Null => Ok(None),
+                Cell::Int(n) => Ok(Some(*n != 0)),
+                other => Err(mismatched(column, "BOOLEAN", other)),
+            },
+            DbRow::Sqlite(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
+            DbRow::Postgres(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
         }
-        .map_err(|e| decode_err(column, e))
     }
 
     pub fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>> {
         match self {
-            DbRow::Sqlite(r) => r.try_get(column),
-            DbRow::Postgres(r) => r.try_get(column),
+            DbRow::Cells(r) => match r.cell(column)? {
+                Cell::Null => Ok(None),
+                Cell::Blob(b) => Ok(Some(b.clone())),
+                Cell::Text(s) => Ok(Some(s.as_bytes().to_vec())),
+                other => Err(mismatched(column, "BLOB", other)),
+            },
+            DbRow::Sqlite(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
+            DbRow::Postgres(r) => r.try_get(column).map_err(|e| decode_err(column, e)),
         }
-        .map_err(|e| decode_err(column, e))
     }
 
     pub fn time(&self, column: &str) -> Result<Option<DateTime<Utc>>> {
         match self {
+            DbRow::Cells(_) => self
+                .i64(column)?
+                .map(|us| from_micros(column, us))
+                .transpose(),
             DbRow::Sqlite(r) => {
                 let us: Option<i64> = r.try_get(column).map_err(|e| decode_err(column, e))?;
                 us.map(|us| from_micros(column, us)).transpose()
@@ -145,6 +209,7 @@ impl DbRow {
     /// Column names in order.
     pub fn columns(&self) -> Vec<String> {
         match self {
+            DbRow::Cells(r) => r.columns.to_vec(),
             DbRow::Sqlite(r) => r.columns().iter().map(|c| c.name().to_string()).collect(),
             DbRow::Postgres(r) => r.columns().iter().map(|c| c.name().to_string()).collect(),
         }
@@ -156,6 +221,24 @@ impl DbRow {
     pub fn json(&self, index: usize) -> Result<serde_json::Value> {
         use serde_json::Value;
         match self {
+            DbRow::Cells(r) => {
+                let (Some(name), Some(cell)) = (r.columns.get(index), r.cells.get(index)) else {
+                    return Err(StoreError::Decode {
+                        column: index.to_string(),
+                        message: "no such column in the result".into(),
+                    });
+                };
+                Ok(match cell {
+                    Cell::Null => Value::Null,
+                    Cell::Int(v) if name.ends_with("_at") => {
+                        Value::String(crate::model::format_instant(from_micros(name, *v)?))
+                    }
+                    Cell::Int(v) => Value::from(*v),
+                    Cell::Float(f) => Value::from(*f),
+                    Cell::Blob(_) => Value::String("<binary>".into()),
+                    Cell::Text(s) => Value::String(s.clone()),
+                })
+            }
             DbRow::Sqlite(r) => {
                 let raw = r
                     .try_get_raw(index)
@@ -266,4 +349,54 @@ pub(super) fn bind_postgres<'q>(
         };
     }
     q
+}
+
+/// Calls `f` with `params` as the guard binds them, in the representation
+/// `bind_sqlite` gives (a list as its JSON text, for `json_each`).
+pub(super) fn with_guard_values<R>(
+    params: &[SqlValue],
+    f: impl FnOnce(&[accessaudit_sqlite_guard::Value<'_>]) -> R,
+) -> Result<R> {
+    let lists: Vec<Option<String>> = params
+        .iter()
+        .map(|p| match p {
+            SqlValue::TextList(items) => Some(serde_json::Value::from(items.clone()).to_string()),
+            _ => None,
+        })
+        .collect();
+    let mut values = Vec::with_capacity(params.len());
+    for (i, (p, list)) in params.iter().zip(&lists).enumerate() {
+        values.push(match list {
+            Some(json) => accessaudit_sqlite_guard::Value::Text(json),
+            None => guard_value(p, i)?,
+        });
+    }
+    Ok(f(&values))
+}
+
+/// A value as the guard binds it: the representation `bind_sqlite` gives.
+pub(super) fn guard_value(
+    value: &SqlValue,
+    i: usize,
+) -> Result<accessaudit_sqlite_guard::Value<'_>> {
+    Ok(match value {
+        SqlValue::Bool(None)
+        | SqlValue::Int(None)
+        | SqlValue::Float(None)
+        | SqlValue::Text(None)
+        | SqlValue::Time(None)
+        | SqlValue::Bytes(None) => accessaudit_sqlite_guard::Value::Null,
+        SqlValue::Bool(Some(b)) => accessaudit_sqlite_guard::Value::Int(i64::from(*b)),
+        SqlValue::Int(Some(n)) => accessaudit_sqlite_guard::Value::Int(*n),
+        SqlValue::Float(Some(f)) => accessaudit_sqlite_guard::Value::Float(*f),
+        SqlValue::Text(Some(s)) => accessaudit_sqlite_guard::Value::Text(s),
+        SqlValue::Time(Some(t)) => accessaudit_sqlite_guard::Value::Int(to_micros(*t)),
+        SqlValue::Bytes(Some(b)) => accessaudit_sqlite_guard::Value::Blob(b),
+        SqlValue::TextList(_) => {
+            return Err(StoreError::Decode {
+                column: format!("#{}", i + 1),
+                message: "a list cannot be bulk-loaded into a column".into(),
+            });
+        }
+    })
 }

@@ -501,66 +501,16 @@ unsafe fn execute_rows_raw(
             message: format!("{} values do not make rows of {width}", values.len()),
         });
     }
-    let len = c_int::try_from(sql.len()).map_err(|_| GuardError::Sqlite {
-        message: "statement too long".into(),
-    })?;
-    let mut raw: *mut ffi::sqlite3_stmt = ptr::null_mut();
-    // SAFETY: db is valid; `sql` is read for `len` bytes (no NUL needed).
-    let rc = unsafe {
-        ffi::sqlite3_prepare_v2(
-            db.as_ptr(),
-            sql.as_ptr().cast::<c_char>(),
-            len,
-            &mut raw,
-            ptr::null_mut(),
-        )
-    };
-    let stmt = Stmt(raw);
-    if rc != ffi::SQLITE_OK {
-        return Err(error());
-    }
-    if stmt.0.is_null() {
-        return Err(GuardError::Empty);
-    }
+    // SAFETY: db is valid and ours for the call.
+    let stmt = unsafe { prepare_one(db, sql)? };
     // SAFETY: stmt is a valid prepared statement.
-    let params = unsafe { ffi::sqlite3_bind_parameter_count(stmt.0) };
-    if usize::try_from(params).ok() != Some(width) {
-        return Err(GuardError::Sqlite {
-            message: format!("the statement has {params} parameters, rows have {width} values"),
-        });
-    }
+    let slots = unsafe { parameter_slots(&stmt, width)? };
     let mut changed = 0u64;
     for row in values.chunks(width) {
-        for (i, value) in row.iter().enumerate() {
-            let at = (i + 1) as c_int; // ≤ width, which fits (checked above)
-            // SAFETY: stmt is valid and `at` within its parameters. Text and
-            // blobs are bound SQLITE_STATIC: `values` outlives every step and
-            // each is rebound (or the statement finalized) before it goes.
-            let rc = unsafe {
-                match *value {
-                    Value::Null => ffi::sqlite3_bind_null(stmt.0, at),
-                    Value::Int(n) => ffi::sqlite3_bind_int64(stmt.0, at, n),
-                    Value::Float(f) => ffi::sqlite3_bind_double(stmt.0, at, f),
-                    Value::Text(s) => ffi::sqlite3_bind_text64(
-                        stmt.0,
-                        at,
-                        s.as_ptr().cast::<c_char>(),
-                        s.len() as u64,
-                        ffi::SQLITE_STATIC(),
-                        ffi::SQLITE_UTF8 as u8,
-                    ),
-                    Value::Blob(b) => ffi::sqlite3_bind_blob64(
-                        stmt.0,
-                        at,
-                        b.as_ptr().cast::<c_void>(),
-                        b.len() as u64,
-                        ffi::SQLITE_STATIC(),
-                    ),
-                }
-            };
-            if rc != ffi::SQLITE_OK {
-                return Err(error());
-            }
+        // SAFETY: stmt is valid; `values` outlives every step and each
+        // value is rebound (or the statement finalized) before it goes.
+        if unsafe { bind(&stmt, &slots, row, ffi::SQLITE_STATIC()) } != ffi::SQLITE_OK {
+            return Err(error());
         }
         // SAFETY: stmt is valid with every parameter bound.
         let rc = unsafe { ffi::sqlite3_step(stmt.0) };
@@ -580,6 +530,308 @@ unsafe fn execute_rows_raw(
         unsafe { ffi::sqlite3_reset(stmt.0) };
     }
     Ok(changed)
+}
+
+/// One column value of a row read by [`Rows`], owned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// The rows of one statement, stepped on the connection's own handle: no
+/// worker thread and no channel between SQLite and the caller (sqlx hands
+/// each row to its worker's channel with a wake-up per row, which cost scans
+/// with hundreds of thousands of rows more than SQLite's own work). The
+/// connection stays locked until this is dropped; the statement is
+/// finalized first.
+pub struct Rows<'h> {
+    // Declared first: dropped (finalized) before the lock is released.
+    stmt: Stmt,
+    handle: LockedSqliteHandle<'h>,
+    columns: Vec<String>,
+    done: bool,
+}
+
+// SAFETY: the statement belongs to the connection whose lock `handle`
+// holds: nothing else can use either while this exists, whichever thread
+// steps it (SQLite is built thread-safe; a connection may move between
+// threads when it is not used concurrently).
+unsafe impl Send for Rows<'_> {}
+
+impl<'h> Rows<'h> {
+    /// Prepares `sql` (exactly one statement: anything but whitespace,
+    /// comments and `;` after it is refused) under the connection's
+    /// authorizer and binds `values` to its parameters in order.
+    pub fn prepare(
+        mut handle: LockedSqliteHandle<'h>,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> Result<Rows<'h>, GuardError> {
+        let db = handle.as_raw_handle();
+        // SAFETY: the locked handle gives exclusive use of an open
+        // connection for as long as `Rows` lives.
+        let stmt = unsafe { prepare_bound(db, sql, values)? };
+        // SAFETY: stmt is a valid prepared statement.
+        let count = unsafe { ffi::sqlite3_column_count(stmt.0) };
+        let mut columns = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        for i in 0..count {
+            // SAFETY: i is a column of stmt; the name is copied at once.
+            let name = unsafe { ffi::sqlite3_column_name(stmt.0, i) };
+            columns.push(if name.is_null() {
+                String::new()
+            } else {
+                // SAFETY: a NUL-terminated name SQLite keeps until finalize.
+                unsafe { CStr::from_ptr(name) }
+                    .to_string_lossy()
+                    .into_owned()
+            });
+        }
+        Ok(Rows {
+            stmt,
+            handle,
+            columns,
+            done: false,
+        })
+    }
+
+    /// The result's column names, in order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The next row, `None` after the last. An error (the progress
+    /// handler's interrupt at the scan deadline among them) ends the rows.
+    pub fn next_row(&mut self) -> Result<Option<Vec<Cell>>, GuardError> {
+        if self.done {
+            return Ok(None);
+        }
+        let db = self.handle.as_raw_handle();
+        // SAFETY: a valid statement of the locked connection.
+        let rc = unsafe { ffi::sqlite3_step(self.stmt.0) };
+        match rc {
+            ffi::SQLITE_ROW => {}
+            ffi::SQLITE_DONE => {
+                self.done = true;
+                return Ok(None);
+            }
+            _ => {
+                self.done = true;
+                return Err(GuardError::Step {
+                    // SAFETY: db is valid; both are read before any other call.
+                    code: unsafe { ffi::sqlite3_extended_errcode(db.as_ptr()) },
+                    message: unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
+                        .to_string_lossy()
+                        .into_owned(),
+                });
+            }
+        }
+        let mut cells = Vec::with_capacity(self.columns.len());
+        for i in 0..self.columns.len() {
+            let at = i as c_int; // < sqlite3_column_count, a c_int
+            // SAFETY: the statement is on a row and `at` is one of its
+            // columns; text and blob pointers are copied before the next
+            // call on the statement.
+            let cell = unsafe {
+                match ffi::sqlite3_column_type(self.stmt.0, at) {
+                    ffi::SQLITE_INTEGER => Cell::Int(ffi::sqlite3_column_int64(self.stmt.0, at)),
+                    ffi::SQLITE_FLOAT => Cell::Float(ffi::sqlite3_column_double(self.stmt.0, at)),
+                    ffi::SQLITE_TEXT => {
+                        let p = ffi::sqlite3_column_text(self.stmt.0, at);
+                        let n = ffi::sqlite3_column_bytes(self.stmt.0, at);
+                        let bytes = if p.is_null() {
+                            &[][..]
+                        } else {
+                            std::slice::from_raw_parts(p, usize::try_from(n).unwrap_or(0))
+                        };
+                        match std::str::from_utf8(bytes) {
+                            Ok(s) => Cell::Text(s.to_owned()),
+                            Err(e) => {
+                                return Err(GuardError::Sqlite {
+                                    message: format!(
+                                        "column `{}` is not valid UTF-8: {e}",
+                                        self.columns[i]
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                    ffi::SQLITE_BLOB => {
+                        let p = ffi::sqlite3_column_blob(self.stmt.0, at);
+                        let n = ffi::sqlite3_column_bytes(self.stmt.0, at);
+                        Cell::Blob(if p.is_null() {
+                            Vec::new()
+                        } else {
+                            std::slice::from_raw_parts(
+                                p.cast::<u8>(),
+                                usize::try_from(n).unwrap_or(0),
+                            )
+                            .to_vec()
+                        })
+                    }
+                    _ => Cell::Null,
+                }
+            };
+            cells.push(cell);
+        }
+        Ok(Some(cells))
+    }
+}
+
+/// For each parameter of `stmt` in SQLite's order, the index of its value
+/// among `given`. Numbered parameters (`$2`, `?2`) take that value whatever
+/// their order in the text (SQLite numbers parameters as they first appear,
+/// and a name used twice is one parameter); bare `?` take the next. sqlx
+/// binds the same way: binding by order of appearance instead made a rule's
+/// query quietly match nothing.
+///
+/// # Safety
+/// `stmt` is a valid prepared statement.
+unsafe fn parameter_slots(stmt: &Stmt, given: usize) -> Result<Vec<usize>, GuardError> {
+    // SAFETY: stmt is valid.
+    let count = unsafe { ffi::sqlite3_bind_parameter_count(stmt.0) };
+    let mut slots = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut sequential = 0usize;
+    for at in 1..=count {
+        // SAFETY: `at` is one of stmt's parameters; the name is read at once.
+        let name = unsafe { ffi::sqlite3_bind_parameter_name(stmt.0, at) };
+        let number = if name.is_null() {
+            sequential += 1;
+            sequential
+        } else {
+            // SAFETY: a NUL-terminated name SQLite keeps until finalize.
+            let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+            name.strip_prefix('$')
+                .or_else(|| name.strip_prefix('?'))
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| GuardError::Sqlite {
+                    message: format!("unsupported parameter `{name}`: use $1, $2, …"),
+                })?
+        };
+        if number == 0 || number > given {
+            return Err(GuardError::Sqlite {
+                message: format!(
+                    "parameter {number} of the statement has no value ({given} given)"
+                ),
+            });
+        }
+        slots.push(number - 1);
+    }
+    Ok(slots)
+}
+
+/// Binds `values` to `stmt` by `slots` (from [`parameter_slots`]); the
+/// first result code that is not SQLITE_OK, else SQLITE_OK.
+///
+/// # Safety
+/// `stmt` is valid and not being stepped; `slots` came from it and index
+/// into `values`; with SQLITE_STATIC, text and blobs outlive every step.
+unsafe fn bind(
+    stmt: &Stmt,
+    slots: &[usize],
+    values: &[Value<'_>],
+    keep: ffi::sqlite3_destructor_type,
+) -> c_int {
+    for (i, slot) in slots.iter().enumerate() {
+        let at = (i + 1) as c_int; // ≤ sqlite3_bind_parameter_count, a c_int
+        // SAFETY: as the function's contract; `at` is one of stmt's parameters.
+        let rc = unsafe {
+            match values[*slot] {
+                Value::Null => ffi::sqlite3_bind_null(stmt.0, at),
+                Value::Int(n) => ffi::sqlite3_bind_int64(stmt.0, at, n),
+                Value::Float(f) => ffi::sqlite3_bind_double(stmt.0, at, f),
+                Value::Text(s) => ffi::sqlite3_bind_text64(
+                    stmt.0,
+                    at,
+                    s.as_ptr().cast::<c_char>(),
+                    s.len() as u64,
+                    keep,
+                    ffi::SQLITE_UTF8 as u8,
+                ),
+                Value::Blob(b) => ffi::sqlite3_bind_blob64(
+                    stmt.0,
+                    at,
+                    b.as_ptr().cast::<c_void>(),
+                    b.len() as u64,
+                    keep,
+                ),
+            }
+        };
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+    }
+    ffi::SQLITE_OK
+}
+
+/// Prepares exactly one statement and binds `values` (copied: SQLite's
+/// TRANSIENT) to its parameters.
+///
+/// # Safety
+/// `db` is an open connection nobody else uses during the call.
+unsafe fn prepare_bound(
+    db: NonNull<ffi::sqlite3>,
+    sql: &str,
+    values: &[Value<'_>],
+) -> Result<Stmt, GuardError> {
+    // SAFETY: as the function's contract.
+    let stmt = unsafe { prepare_one(db, sql)? };
+    // SAFETY: stmt is a valid prepared statement.
+    let slots = unsafe { parameter_slots(&stmt, values.len())? };
+    // SAFETY: as above; SQLite copies text and blobs (TRANSIENT).
+    if unsafe { bind(&stmt, &slots, values, ffi::SQLITE_TRANSIENT()) } != ffi::SQLITE_OK {
+        // SAFETY: db is valid; the message is copied before any other call.
+        return Err(GuardError::Sqlite {
+            message: unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
+                .to_string_lossy()
+                .into_owned(),
+        });
+    }
+    Ok(stmt)
+}
+
+/// Prepares `sql`, which must be exactly one statement: anything but
+/// whitespace, comments and `;` after it is refused.
+///
+/// # Safety
+/// `db` is an open connection nobody else uses during the call.
+unsafe fn prepare_one(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Stmt, GuardError> {
+    let error = || GuardError::Sqlite {
+        // SAFETY: db is valid; the message is copied before any other call.
+        message: unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let len = c_int::try_from(sql.len()).map_err(|_| GuardError::Sqlite {
+        message: "statement too long".into(),
+    })?;
+    let mut raw: *mut ffi::sqlite3_stmt = ptr::null_mut();
+    let mut tail: *const c_char = ptr::null();
+    let start = sql.as_ptr().cast::<c_char>();
+    // SAFETY: db is valid; `sql` is read for `len` bytes (no NUL needed);
+    // `tail` points into it.
+    let rc = unsafe { ffi::sqlite3_prepare_v2(db.as_ptr(), start, len, &mut raw, &mut tail) };
+    let stmt = Stmt(raw);
+    if rc != ffi::SQLITE_OK {
+        return Err(error());
+    }
+    if stmt.0.is_null() {
+        return Err(GuardError::Empty);
+    }
+    if !tail.is_null() {
+        // SAFETY: tail points into `sql`, at or after `start`.
+        let offset = unsafe { tail.offset_from(start) } as usize;
+        let rest = sql.get(offset..).unwrap_or("");
+        if has_tokens(rest) {
+            return Err(GuardError::SeveralStatements {
+                tail: rest.trim().chars().take(40).collect(),
+            });
+        }
+    }
+    Ok(stmt)
 }
 
 #[cfg(test)]
@@ -814,5 +1066,53 @@ mod tests {
         let err = unsafe { execute_rows_raw(db.0, insert, 4, &again) }.expect_err("c exists");
         assert!(err.is_key_violation(), "{err:?}");
         assert!(run(&rows[..3]).is_err(), "a partial row is refused");
+    }
+
+    /// Numbered parameters take their value by number whatever their order
+    /// in the text, a number used twice is one value, and bare `?` take the
+    /// next: binding by position of appearance instead made a rule's query
+    /// quietly match nothing.
+    #[test]
+    fn numbered_parameters_bind_by_number() {
+        let db = Db::open();
+        let first = |sql: &str, values: &[Value<'_>]| -> Result<Vec<String>, GuardError> {
+            // SAFETY: the connection is ours and used by this thread only.
+            let stmt = unsafe { prepare_bound(db.0, sql, values) }?;
+            // SAFETY: a valid statement of that connection.
+            assert_eq!(unsafe { ffi::sqlite3_step(stmt.0) }, ffi::SQLITE_ROW);
+            // SAFETY: as above; the statement is on a row.
+            let count = unsafe { ffi::sqlite3_column_count(stmt.0) };
+            Ok((0..count)
+                .map(|i| {
+                    // SAFETY: as above; i is one of its columns.
+                    let p = unsafe { ffi::sqlite3_column_text(stmt.0, i) };
+                    // SAFETY: a NUL-terminated text SQLite owns until the next step.
+                    unsafe { CStr::from_ptr(p.cast::<c_char>()) }
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect())
+        };
+        let values = [Value::Text("one"), Value::Int(2), Value::Float(3.5)];
+        assert_eq!(
+            first("SELECT $3, $1, $2, $1", &values).expect("binds"),
+            ["3.5", "one", "2", "one"]
+        );
+        assert_eq!(
+            first("SELECT ?, ?", &values[..2]).expect("binds"),
+            ["one", "2"]
+        );
+        assert!(matches!(
+            first("SELECT $4", &values),
+            Err(GuardError::Sqlite { ref message }) if message.contains("parameter 4")
+        ));
+        assert!(matches!(
+            first("SELECT :name", &values),
+            Err(GuardError::Sqlite { ref message }) if message.contains(":name")
+        ));
+        assert!(matches!(
+            first("SELECT 1; DELETE FROM principals", &[]),
+            Err(GuardError::SeveralStatements { .. })
+        ));
     }
 }

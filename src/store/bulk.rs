@@ -160,7 +160,7 @@ impl Tx {
                         values.push(guard_value(v, i)?);
                     }
                 }
-                let mut handle = tx.lock_handle().await?;
+                let mut handle = super::handle::lock_handle(tx).await?;
                 guard::execute_rows(&mut handle, sql, width, &values).map_err(|e| {
                     StoreError::Write {
                         key_violation: e.is_key_violation(),

@@ -142,7 +142,7 @@ fn sqlite_rows<'a>(
             State::End => return None,
             State::Rows(rows, columns, stepped) => (rows, columns, stepped),
             State::Start(tx) => {
-                let handle = match tx.lock_handle().await {
+                let handle = match super::handle::lock_handle(tx).await {
                     Ok(handle) => handle,
                     Err(e) => return Some((Err(e.into()), State::End)),
                 };

@@ -17,7 +17,7 @@ static SCAN: Policy = Policy::Untrusted {
 };
 
 pub(super) async fn begin_untrusted(conn: &mut sqlx::SqliteConnection, sql: &str) -> Result<()> {
-    let mut handle = conn.lock_handle().await?;
+    let mut handle = super::handle::lock_handle(conn).await?;
     guard::install_authorizer(&mut handle, &SCAN);
     if let Err(e) = guard::single_statement(&mut handle, sql) {
         guard::install_authorizer(&mut handle, &TRUSTED);
@@ -27,7 +27,7 @@ pub(super) async fn begin_untrusted(conn: &mut sqlx::SqliteConnection, sql: &str
 }
 
 pub(super) async fn end_untrusted(conn: &mut sqlx::SqliteConnection) -> Result<()> {
-    guard::install_authorizer(&mut conn.lock_handle().await?, &TRUSTED);
+    guard::install_authorizer(&mut super::handle::lock_handle(conn).await?, &TRUSTED);
     Ok(())
 }
 

@@ -402,6 +402,35 @@ async fn scans_stop_at_the_statement_timeout(db: TestDb) {
     );
 }
 
+/// A rule may run one small query per account in its scan (thousands in a
+/// row). On SQLite each one locks the connection's own handle; sqlx's way of
+/// handing it out left an unlock command over whenever the caller was
+/// quicker than the connection's worker, until its channel was full and the
+/// two waited on each other (seen after ~1,000 queries at 100k accounts).
+async fn thousands_of_queries_in_one_scan_do_not_stall(db: TestDb) {
+    let mut scan = db.store.begin_scan().await.unwrap();
+    let queries = async {
+        let mut sum = 0;
+        for i in 0..5_000_i64 {
+            let row = scan
+                .fetch_optional(
+                    "SELECT $1 + 1 AS next",
+                    &[accessaudit::store::SqlValue::int(i)],
+                )
+                .await
+                .unwrap()
+                .expect("one row");
+            sum += row.i64("next").unwrap().unwrap();
+        }
+        sum
+    };
+    let sum = tokio::time::timeout(std::time::Duration::from_secs(120), queries)
+        .await
+        .expect("5,000 queries in a row finished (they used to stall)");
+    assert_eq!(sum, (1..=5_000).sum::<i64>());
+    scan.rollback().await.unwrap();
+}
+
 /// Issue "no silent passes": every way a run can fail to check something
 /// ends in a non-zero exit and says so.
 async fn incomplete_runs_exit_4(db: TestDb) {
@@ -692,6 +721,7 @@ on_both_backends!(
     stale_event_feed_skips_event_rules,
     custom_sql_rules_map_columns_and_cannot_write,
     scans_stop_at_the_statement_timeout,
+    thousands_of_queries_in_one_scan_do_not_stall,
     incomplete_runs_exit_4,
     fail_on_ignores_accepted_findings,
     sql_examples_in_the_docs_run,

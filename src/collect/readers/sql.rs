@@ -135,7 +135,10 @@ impl SqlSource {
                     .map_err(err)?
                     .read_only(true);
                 let mut conn = options.connect().await.map_err(err)?;
-                guard::install_authorizer(&mut conn.lock_handle().await?, &SOURCE_TRUSTED);
+                guard::install_authorizer(
+                    &mut crate::store::lock_handle(&mut conn).await?,
+                    &SOURCE_TRUSTED,
+                );
                 sqlx::query("BEGIN").execute(&mut conn).await?;
                 Ok(SqlSource::Sqlite(conn))
             }
@@ -267,7 +270,7 @@ impl SqlSource {
         // with arguments, and `query` always has them), which their servers
         // refuse to hold several statements.
         if let SqlSource::Sqlite(conn) = self {
-            let mut handle = conn.lock_handle().await?;
+            let mut handle = crate::store::lock_handle(conn).await?;
             guard::install_authorizer(&mut handle, &SOURCE_QUERY);
             if let Err(e) = guard::single_statement(&mut handle, sql) {
                 guard::install_authorizer(&mut handle, &SOURCE_TRUSTED);
@@ -276,7 +279,7 @@ impl SqlSource {
         }
         let read = self.drain(sql, dated, since_local, size, sink).await;
         if let SqlSource::Sqlite(conn) = self {
-            guard::install_authorizer(&mut conn.lock_handle().await?, &SOURCE_TRUSTED);
+            guard::install_authorizer(&mut crate::store::lock_handle(conn).await?, &SOURCE_TRUSTED);
         }
         read
     }

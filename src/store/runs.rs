@@ -288,17 +288,13 @@ impl Store {
             let rows: Vec<Vec<SqlValue>> = findings
                 .iter()
                 .map(|f| {
-                    vec![
-                        SqlValue::int(run_id),
-                        SqlValue::text(&f.rule),
-                        SqlValue::text(f.severity.as_str()),
-                        SqlValue::text(f.subject_type.as_str()),
-                        SqlValue::text(&f.subject_id),
-                        SqlValue::text(&f.title),
-                        SqlValue::text(evidence_text(f)),
+                    let mut row = Vec::with_capacity(9);
+                    row.extend(finding_values(run_id, f));
+                    row.extend([
                         SqlValue::time(first_seen.as_of),
                         SqlValue::Int(first_seen.previous_run),
-                    ]
+                    ]);
+                    row
                 })
                 .collect();
             tx.execute_each(
@@ -330,19 +326,9 @@ impl Store {
                     }
                     sql.push_str(&backend.sequential_param(params.len() + k));
                 }
-                if backend == Backend::Postgres {
-                    sql.push_str("::jsonb");
-                }
-                sql.push(')');
-                params.extend([
-                    SqlValue::int(run_id),
-                    SqlValue::text(&f.rule),
-                    SqlValue::text(f.severity.as_str()),
-                    SqlValue::text(f.subject_type.as_str()),
-                    SqlValue::text(&f.subject_id),
-                    SqlValue::text(&f.title),
-                    SqlValue::text(evidence_text(f)),
-                ]);
+                // (SQLite returned above: the evidence is PostgreSQL's jsonb.)
+                sql.push_str("::jsonb)");
+                params.extend(finding_values(run_id, f));
             }
             let as_of = backend.sequential_param(params.len() + 1);
             let previous = backend.sequential_param(params.len() + 2);
@@ -740,9 +726,19 @@ fn decode_run(r: &DbRow) -> Result<RunRecord> {
     })
 }
 
-/// A finding's evidence as stored: its JSON text.
-fn evidence_text(f: &Finding) -> String {
-    serde_json::to_string(&f.evidence).unwrap_or_else(|_| "{}".to_string())
+/// A finding's columns as `record_findings` binds them, in the order
+/// `run_id, rule, severity, subject_type, subject_id, title, evidence` (the
+/// evidence as its JSON text).
+fn finding_values(run_id: i64, f: &Finding) -> [SqlValue; 7] {
+    [
+        SqlValue::int(run_id),
+        SqlValue::text(&f.rule),
+        SqlValue::text(f.severity.as_str()),
+        SqlValue::text(f.subject_type.as_str()),
+        SqlValue::text(&f.subject_id),
+        SqlValue::text(&f.title),
+        SqlValue::text(serde_json::to_string(&f.evidence).unwrap_or_else(|_| "{}".to_string())),
+    ]
 }
 
 /// Reads a finding back from a row of the findings queries above.

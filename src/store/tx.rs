@@ -136,7 +136,15 @@ fn sqlite_rows<'a>(
         Rows(Rows<'h>, Arc<[String]>, usize),
         End,
     }
-    let read = |e: accessaudit_sqlite_guard::GuardError| StoreError::Read(e.to_string());
+    let read = |e: accessaudit_sqlite_guard::GuardError| {
+        StoreError::Read(if e.is_interrupt() {
+            "interrupted: the scan's statement timeout passed (--statement-timeout, \
+             `statement_timeout` in the config)"
+                .to_string()
+        } else {
+            e.to_string()
+        })
+    };
     futures_util::stream::unfold(State::Start(tx), move |state| async move {
         let (mut rows, columns, mut stepped) = match state {
             State::End => return None,

@@ -390,6 +390,12 @@ async fn scans_stop_at_the_statement_timeout(db: TestDb) {
         .find(|o| o.rule_id == "a-slow")
         .unwrap();
     assert_eq!(slow.status, OutcomeStatus::Failed, "{slow:?}");
+    assert!(
+        slow.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("statement timeout")),
+        "the reason names the statement timeout: {slow:?}"
+    );
     let other = summary
         .outcomes
         .iter()

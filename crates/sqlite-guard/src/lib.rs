@@ -52,6 +52,12 @@ pub enum GuardError {
 }
 
 impl GuardError {
+    /// Whether a statement was interrupted (by the connection's progress
+    /// handler: the scan deadline).
+    pub fn is_interrupt(&self) -> bool {
+        matches!(self, GuardError::Step { code, .. } if *code == ffi::SQLITE_INTERRUPT)
+    }
+
     /// Whether this is a primary key or unique violation.
     pub fn is_key_violation(&self) -> bool {
         matches!(

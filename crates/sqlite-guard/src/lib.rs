@@ -335,9 +335,7 @@ unsafe fn single_statement_raw(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<(
                 return Err(GuardError::Denied { what });
             }
             // SAFETY: db is valid; the message is copied before any other call.
-            let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
-                .to_string_lossy()
-                .into_owned();
+            let message = unsafe { last_message(db) };
             return Err(GuardError::Sqlite { message });
         }
         if !stmt.is_null() {
@@ -498,9 +496,7 @@ unsafe fn execute_rows_raw(
 ) -> Result<u64, GuardError> {
     let error = || GuardError::Sqlite {
         // SAFETY: db is valid; the message is copied before any other call.
-        message: unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
-            .to_string_lossy()
-            .into_owned(),
+        message: unsafe { last_message(db) },
     };
     if width == 0 || !values.len().is_multiple_of(width) {
         return Err(GuardError::Sqlite {
@@ -538,6 +534,17 @@ unsafe fn execute_rows_raw(
     Ok(changed)
 }
 
+/// The connection's message for its last failed call, copied.
+///
+/// # Safety
+/// `db` is an open connection; call before any other call on it.
+unsafe fn last_message(db: NonNull<ffi::sqlite3>) -> String {
+    // SAFETY: as the function's contract; the message is copied at once.
+    unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// One column value of a row read by [`Rows`], owned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -571,7 +578,8 @@ unsafe impl Send for Rows<'_> {}
 impl<'h> Rows<'h> {
     /// Prepares `sql` (exactly one statement: anything but whitespace,
     /// comments and `;` after it is refused) under the connection's
-    /// authorizer and binds `values` to its parameters in order.
+    /// authorizer and binds `values` to its parameters by number
+    /// (`$2` the second value), as sqlx does.
     pub fn prepare(
         mut handle: LockedSqliteHandle<'h>,
         sql: &str,
@@ -629,9 +637,7 @@ impl<'h> Rows<'h> {
                 return Err(GuardError::Step {
                     // SAFETY: db is valid; both are read before any other call.
                     code: unsafe { ffi::sqlite3_extended_errcode(db.as_ptr()) },
-                    message: unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
-                        .to_string_lossy()
-                        .into_owned(),
+                    message: unsafe { last_message(db) },
                 });
             }
         }
@@ -791,9 +797,7 @@ unsafe fn prepare_bound(
     if unsafe { bind(&stmt, &slots, values, ffi::SQLITE_TRANSIENT()) } != ffi::SQLITE_OK {
         // SAFETY: db is valid; the message is copied before any other call.
         return Err(GuardError::Sqlite {
-            message: unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
-                .to_string_lossy()
-                .into_owned(),
+            message: unsafe { last_message(db) },
         });
     }
     Ok(stmt)
@@ -807,9 +811,7 @@ unsafe fn prepare_bound(
 unsafe fn prepare_one(db: NonNull<ffi::sqlite3>, sql: &str) -> Result<Stmt, GuardError> {
     let error = || GuardError::Sqlite {
         // SAFETY: db is valid; the message is copied before any other call.
-        message: unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) }
-            .to_string_lossy()
-            .into_owned(),
+        message: unsafe { last_message(db) },
     };
     let len = c_int::try_from(sql.len()).map_err(|_| GuardError::Sqlite {
         message: "statement too long".into(),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::exceptions::{self, Exception};
 use crate::engine::RunSummary;
 use crate::model::{Finding, Severity, format_instant};
-use crate::store::runs::{OutcomeStatus, RuleOutcome};
+use crate::store::runs::{OutcomeStatus, RuleOutcome, StoredFinding};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +108,7 @@ impl Judge {
         })
     }
 
-    fn judge(&mut self, f: &Finding, seen_before: bool) -> (FindingStatus, Option<i64>) {
+    fn judge(&mut self, f: &StoredFinding, seen_before: bool) -> (FindingStatus, Option<i64>) {
         self.standing.findings += 1;
         let exception = self
             .live
@@ -132,16 +132,18 @@ impl Judge {
 
 /// The id of a finding's subject as its application knows it.
 pub fn native_id(f: &Finding) -> Option<&str> {
-    f.application
-        .as_deref()
-        .map(|a| crate::model::application::native_id(a, &f.subject_id))
+    native_id_in(f.application.as_deref(), &f.subject_id)
+}
+
+fn native_id_in<'a>(application: Option<&str>, subject_id: &'a str) -> Option<&'a str> {
+    application.map(|a| crate::model::application::native_id(a, subject_id))
 }
 
 /// A finding of the JSON output: the contract's fields, then where it stands.
 #[derive(Serialize)]
 struct JsonFinding<'a> {
     #[serde(flatten)]
-    finding: &'a Finding,
+    finding: &'a StoredFinding,
     /// The subject's id as its application knows it (beside `application`).
     #[serde(skip_serializing_if = "Option::is_none")]
     native_id: Option<&'a str>,
@@ -245,7 +247,7 @@ pub async fn write_run<W: Write>(
                     let (status, exception_id) = judge.judge(&f, seen);
                     let row = JsonFinding {
                         finding: &f,
-                        native_id: native_id(&f),
+                        native_id: native_id_in(f.application.as_deref(), &f.subject_id),
                         status,
                         exception_id,
                     };
@@ -261,7 +263,6 @@ pub async fn write_run<W: Write>(
             store
                 .for_each_finding_seen(run.run_id, |f, seen| {
                     let (status, exception_id) = judge.judge(&f, seen);
-                    let evidence = serde_json::Value::Object(f.evidence.clone()).to_string();
                     let exception_id = exception_id.map(|id| id.to_string()).unwrap_or_default();
                     let cells = [
                         run_id.as_str(),
@@ -270,7 +271,7 @@ pub async fn write_run<W: Write>(
                         f.subject_type.as_str(),
                         &f.subject_id,
                         &f.title,
-                        &evidence,
+                        f.evidence.get(),
                         status.as_str(),
                         &exception_id,
                     ];
@@ -398,7 +399,7 @@ fn write_cells<W: Write>(csv: &mut csv::Writer<W>, cells: &[&str]) -> std::io::R
         .map_err(std::io::Error::other)
 }
 
-fn subject(f: &Finding) -> String {
+fn subject(f: &StoredFinding) -> String {
     format!("{} {}", f.subject_type, printable(&f.subject_id))
 }
 

@@ -64,10 +64,6 @@ pub struct FirstSeen {
     pub as_of: DateTime<Utc>,
 }
 
-/// Findings are written in batches of this many rows per statement: few round
-/// trips, and well under SQLite's limit of bound parameters.
-const FINDING_BATCH: usize = 500;
-
 /// The application of a finding's subject (an account, a role, or a
 /// grant through its account), as the store knows it now: an account no
 /// longer in `principals` by its last version in `principal_history`. A
@@ -265,7 +261,8 @@ impl Store {
         Ok(marked)
     }
 
-    /// Appends findings of a run, in as few statements as batching allows.
+    /// Appends findings of a run: on SQLite one prepared statement bound per
+    /// finding, on PostgreSQL one statement for them all.
     /// Each takes its first-seen instant from the same key in the job's
     /// previous run (a primary-key seek per finding, inside the insert),
     /// else the run's as-of: no second pass over the run's findings.
@@ -289,7 +286,8 @@ impl Store {
                 .iter()
                 .map(|f| {
                     let mut row = Vec::with_capacity(9);
-                    row.extend(finding_values(run_id, f));
+                    row.push(SqlValue::int(run_id));
+                    row.extend(finding_texts(f).map(SqlValue::text));
                     row.extend([
                         SqlValue::time(first_seen.as_of),
                         SqlValue::Int(first_seen.previous_run),
@@ -309,43 +307,39 @@ impl Store {
             .await?;
             return tx.commit().await;
         }
-        for chunk in findings.chunks(FINDING_BATCH) {
-            let mut params = Vec::with_capacity(chunk.len() * 7 + 2);
-            let mut sql = String::with_capacity(chunk.len() * 48 + 512);
-            sql.push_str(
-                "WITH v (run_id, rule, severity, subject_type, subject_id, title, evidence) AS (VALUES ",
-            );
-            for (i, f) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                for k in 1..=7 {
-                    if k > 1 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&backend.sequential_param(params.len() + k));
-                }
-                // (SQLite returned above: the evidence is PostgreSQL's jsonb.)
-                sql.push_str("::jsonb)");
-                params.extend(finding_values(run_id, f));
+        // PostgreSQL: one statement whatever the batch's size, each column
+        // bound as one array and zipped back into rows by `UNNEST`, instead
+        // of 7 parameters per finding. The commit does not wait for its WAL
+        // to reach the disk: the run's own closing commit, synchronous,
+        // flushes it with everything before, so a crash loses findings
+        // only of a run it leaves unfinished (later marked abandoned).
+        tx.execute("SET LOCAL synchronous_commit = off", &[])
+            .await?;
+        let mut columns: [Vec<String>; 6] =
+            std::array::from_fn(|_| Vec::with_capacity(findings.len()));
+        for f in findings {
+            for (column, text) in columns.iter_mut().zip(finding_texts(f)) {
+                column.push(text);
             }
-            let as_of = backend.sequential_param(params.len() + 1);
-            let previous = backend.sequential_param(params.len() + 2);
-            params.extend([
-                SqlValue::time(first_seen.as_of),
-                SqlValue::Int(first_seen.previous_run),
-            ]);
-            sql.push_str(&format!(
-                ") INSERT INTO findings (run_id, rule, severity, subject_type, subject_id, title, evidence, first_seen_at)
-                 SELECT v.run_id, v.rule, v.severity, v.subject_type, v.subject_id, v.title, v.evidence,
-                        COALESCE(p.first_seen_at, {as_of})
-                   FROM v LEFT JOIN findings p
-                     ON p.run_id = {previous} AND p.rule = v.rule
-                    AND p.subject_type = v.subject_type AND p.subject_id = v.subject_id"
-            ));
-            tx.execute(&sql, &params).await?;
         }
+        let mut params: Vec<SqlValue> = vec![SqlValue::int(run_id)];
+        params.extend(columns.into_iter().map(SqlValue::TextList));
+        params.extend([
+            SqlValue::time(first_seen.as_of),
+            SqlValue::Int(first_seen.previous_run),
+        ]);
+        tx.execute(
+            "INSERT INTO findings (run_id, rule, severity, subject_type, subject_id, title, evidence, first_seen_at)
+             SELECT $1, v.rule, v.severity, v.subject_type, v.subject_id, v.title, v.evidence::jsonb,
+                    COALESCE(p.first_seen_at, $8)
+               FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                    AS v (rule, severity, subject_type, subject_id, title, evidence)
+               LEFT JOIN findings p
+                 ON p.run_id = $9 AND p.rule = v.rule
+                AND p.subject_type = v.subject_type AND p.subject_id = v.subject_id",
+            &params,
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -586,14 +580,30 @@ impl Store {
     where
         F: FnMut(Finding) -> std::io::Result<()>,
     {
-        self.for_each_finding_seen(run_id, |f, _| visit(f)).await
+        self.visit_findings(run_id, decode_finding, |f, _| visit(f))
+            .await
     }
 
-    /// The same, each finding with whether the job's previous run had it
-    /// (an open finding) or not (a new one).
-    pub async fn for_each_finding_seen<F>(&self, run_id: i64, mut visit: F) -> Result<u64>
+    /// The findings of a run as stored, each with whether the job's
+    /// previous run had it (an open finding) or not (a new one): what
+    /// `run --format` prints. The evidence stays the JSON text the store
+    /// holds (`StoredFinding`).
+    pub async fn for_each_finding_seen<F>(&self, run_id: i64, visit: F) -> Result<u64>
     where
-        F: FnMut(Finding, bool) -> std::io::Result<()>,
+        F: FnMut(StoredFinding, bool) -> std::io::Result<()>,
+    {
+        self.visit_findings(run_id, decode_stored_finding, visit)
+            .await
+    }
+
+    async fn visit_findings<T, F>(
+        &self,
+        run_id: i64,
+        decode: fn(&DbRow) -> Result<T>,
+        mut visit: F,
+    ) -> Result<u64>
+    where
+        F: FnMut(T, bool) -> std::io::Result<()>,
     {
         let previous = self.previous_run(run_id).await?;
         let mut tx: Tx = self.begin().await?;
@@ -608,7 +618,7 @@ impl Store {
             let mut rows = tx.fetch(FINDINGS_SEEN_BEFORE, &params);
             while let Some(row) = rows.next().await {
                 let row = row?;
-                let finding = decode_finding(&row)?;
+                let finding = decode(&row)?;
                 let seen = row.bool("seen_before")?.unwrap_or(false);
                 visit(finding, seen).map_err(|e| StoreError::Decode {
                     column: "findings".into(),
@@ -620,6 +630,23 @@ impl Store {
         tx.commit().await?;
         Ok(count)
     }
+}
+
+/// A finding as the store holds it, for output: the fields of `Finding`,
+/// in its order, with the evidence as stored JSON text. Printing a run of
+/// 277k findings then copies each evidence object instead of parsing it
+/// into a map and writing it again.
+#[derive(Debug, serde::Serialize)]
+pub struct StoredFinding {
+    pub rule: String,
+    pub severity: Severity,
+    pub subject_type: SubjectType,
+    pub subject_id: String,
+    pub title: String,
+    /// A JSON object (checked when read).
+    pub evidence: Box<serde_json::value::RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
 }
 
 /// A run's findings and its previous run's, as `Store::lifecycle_chunks`
@@ -726,51 +753,114 @@ fn decode_run(r: &DbRow) -> Result<RunRecord> {
     })
 }
 
-/// A finding's columns as `record_findings` binds them, in the order
-/// `run_id, rule, severity, subject_type, subject_id, title, evidence` (the
-/// evidence as its JSON text).
-fn finding_values(run_id: i64, f: &Finding) -> [SqlValue; 7] {
+/// A finding's columns as `record_findings` binds them after its run id,
+/// in the order `rule, severity, subject_type, subject_id, title,
+/// evidence` (the evidence as its JSON text).
+fn finding_texts(f: &Finding) -> [String; 6] {
     [
-        SqlValue::int(run_id),
-        SqlValue::text(&f.rule),
-        SqlValue::text(f.severity.as_str()),
-        SqlValue::text(f.subject_type.as_str()),
-        SqlValue::text(&f.subject_id),
-        SqlValue::text(&f.title),
-        SqlValue::text(serde_json::to_string(&f.evidence).unwrap_or_else(|_| "{}".to_string())),
+        f.rule.clone(),
+        f.severity.as_str().to_string(),
+        f.subject_type.as_str().to_string(),
+        f.subject_id.clone(),
+        f.title.clone(),
+        serde_json::to_string(&f.evidence).unwrap_or_else(|_| "{}".to_string()),
     ]
 }
 
 /// Reads a finding back from a row of the findings queries above.
 fn decode_finding(r: &DbRow) -> Result<Finding> {
-    let bad = |column: &str, message: String| StoreError::Decode {
-        column: column.to_string(),
-        message,
-    };
-    let severity: Severity = r
-        .req_text("severity")?
-        .parse()
-        .map_err(|e| bad("severity", format!("{e}")))?;
-    let subject_type: SubjectType = r
-        .req_text("subject_type")?
-        .parse()
-        .map_err(|e| bad("subject_type", format!("{e}")))?;
     // JSONB comes back as JSON on PostgreSQL, TEXT on SQLite.
     let evidence = match r {
         DbRow::Postgres(_) => r.json(5)?,
         DbRow::Sqlite(_) | DbRow::Cells(_) => serde_json::from_str(&r.req_text("evidence")?)
-            .map_err(|e| bad("evidence", e.to_string()))?,
+            .map_err(|e| bad_evidence(e.to_string()))?,
     };
     let serde_json::Value::Object(evidence) = evidence else {
-        return Err(bad("evidence", "not a JSON object".into()));
+        return Err(bad_evidence("not a JSON object".into()));
     };
+    let head = FindingHead::decode(r)?;
     Ok(Finding {
-        application: r.text("application")?,
-        rule: r.req_text("rule")?,
-        severity,
-        subject_type,
-        subject_id: r.req_text("subject_id")?,
-        title: r.req_text("title")?,
+        application: head.application,
+        rule: head.rule,
+        severity: head.severity,
+        subject_type: head.subject_type,
+        subject_id: head.subject_id,
+        title: head.title,
         evidence,
     })
+}
+
+/// The same, the evidence kept as JSON text. On SQLite that is the text
+/// stored (written by `serde_json` from a map: keys sorted, compact),
+/// checked to be an object but not parsed into one; PostgreSQL's jsonb
+/// text has its own key order and spacing, so it is parsed and written as
+/// SQLite's is, and both print the same.
+fn decode_stored_finding(r: &DbRow) -> Result<StoredFinding> {
+    let evidence = match r {
+        DbRow::Postgres(_) => {
+            let serde_json::Value::Object(map) = r.json(5)? else {
+                return Err(bad_evidence("not a JSON object".into()));
+            };
+            serde_json::value::to_raw_value(&map).map_err(|e| bad_evidence(e.to_string()))?
+        }
+        DbRow::Sqlite(_) | DbRow::Cells(_) => {
+            let text = r.req_text("evidence")?;
+            let raw = serde_json::value::RawValue::from_string(text)
+                .map_err(|e| bad_evidence(e.to_string()))?;
+            if !raw.get().starts_with('{') {
+                return Err(bad_evidence("not a JSON object".into()));
+            }
+            raw
+        }
+    };
+    let head = FindingHead::decode(r)?;
+    Ok(StoredFinding {
+        application: head.application,
+        rule: head.rule,
+        severity: head.severity,
+        subject_type: head.subject_type,
+        subject_id: head.subject_id,
+        title: head.title,
+        evidence,
+    })
+}
+
+fn bad_evidence(message: String) -> StoreError {
+    StoreError::Decode {
+        column: "evidence".into(),
+        message,
+    }
+}
+
+/// A finding's columns but its evidence.
+struct FindingHead {
+    rule: String,
+    severity: Severity,
+    subject_type: SubjectType,
+    subject_id: String,
+    title: String,
+    application: Option<String>,
+}
+
+impl FindingHead {
+    fn decode(r: &DbRow) -> Result<FindingHead> {
+        let bad = |column: &str, message: String| StoreError::Decode {
+            column: column.to_string(),
+            message,
+        };
+        Ok(FindingHead {
+            severity: r
+                .req_text("severity")?
+                .parse()
+                .map_err(|e| bad("severity", format!("{e}")))?,
+            subject_type: r
+                .req_text("subject_type")?
+                .parse()
+                .map_err(|e| bad("subject_type", format!("{e}")))?,
+            application: r.text("application")?,
+            rule: r.req_text("rule")?,
+            subject_id: r.req_text("subject_id")?,
+            title: r.req_text("title")?,
+        })
+    }
 }

@@ -188,6 +188,40 @@ async fn json_output_follows_the_contract(db: TestDb) {
         outcomes.iter().all(|o| o.status == OutcomeStatus::Ok),
         "{outcomes:?}"
     );
+
+    // The evidence is printed as stored, on both backends in the same text:
+    // compact, keys sorted, as `serde_json` writes the evidence map.
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut stored = Vec::new();
+    db.store
+        .for_each_finding(run_id, |f| {
+            stored.push(serde_json::to_string(&f.evidence).unwrap());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    for evidence in &stored {
+        assert!(
+            stdout.contains(&format!("\"evidence\":{evidence},")),
+            "{evidence} not printed as is in {stdout}"
+        );
+    }
+    // Evidence that is not a JSON object (a store edited by hand) is an
+    // error naming the column, not a document with a broken finding in it.
+    db.store
+        .execute(
+            "UPDATE findings SET evidence = '[1]' WHERE run_id = $1 AND rule = 'idle-accounts'",
+            &[accessaudit::store::SqlValue::int(run_id)],
+        )
+        .await
+        .unwrap();
+    let err = db
+        .store
+        .for_each_finding_seen(run_id, |_, _| Ok(()))
+        .await
+        .expect_err("an array as evidence is refused");
+    assert!(err.to_string().contains("evidence"), "{err}");
 }
 
 async fn fail_on_sets_the_exit_status(db: TestDb) {

@@ -10,6 +10,12 @@ fn main() {
     let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let dir = Path::new(&manifest).join("rules");
     println!("cargo:rerun-if-changed={}", dir.display());
+    // `sqlx::migrate!` embeds the migrations when the crate compiles, and
+    // cargo does not know it reads them: a new migration must rebuild it.
+    println!(
+        "cargo:rerun-if-changed={}",
+        Path::new(&manifest).join("migrations").display()
+    );
     // A binary without its shipped rules would audit nothing: no build.
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read the shipped rules in {}: {e}", dir.display()))

@@ -301,7 +301,61 @@ async fn every_table_is_canonical_or_the_engines(db: TestDb) {
     assert_eq!(tables, known);
 }
 
+/// The schema still refuses a value outside a column's allowed list after
+/// SQLite's lists became OR chains (0018), and no SQLite table spells one
+/// as an IN list of three values or more again (SQLite builds an ephemeral
+/// index of such a list for every inserted row).
+async fn columns_refuse_values_outside_their_lists(db: TestDb) {
+    let insert = |status: &str, account_type: &str| {
+        format!(
+            "INSERT INTO principals (id, login, account_type, status) \
+             VALUES ('p-{status}-{account_type}', 'x', '{account_type}', '{status}')"
+        )
+    };
+    for (status, account_type) in [("bogus", "human"), ("active", "robot"), ("Active", "human")] {
+        let err = db
+            .store
+            .execute(&insert(status, account_type), &[])
+            .await
+            .expect_err("a value outside the list is refused");
+        assert!(err.to_string().to_lowercase().contains("check"), "{err}");
+    }
+    for (status, account_type) in [("active", "human"), ("locked", "external")] {
+        db.store
+            .execute(&insert(status, account_type), &[])
+            .await
+            .unwrap();
+    }
+    if db.store.backend() == Backend::Sqlite {
+        let definitions = db
+            .store
+            .fetch_all(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table'",
+                &[],
+            )
+            .await
+            .unwrap();
+        for row in &definitions {
+            let (name, sql) = (row.req_text("name").unwrap(), row.req_text("sql").unwrap());
+            for list in sql.split(" IN (").skip(1) {
+                let values = list
+                    .split(')')
+                    .next()
+                    .unwrap_or_default()
+                    .matches(',')
+                    .count()
+                    + 1;
+                assert!(
+                    values < 3,
+                    "{name} checks an IN list of {values} values: {sql}"
+                );
+            }
+        }
+    }
+}
+
 on_both_backends!(
+    columns_refuse_values_outside_their_lists,
     every_table_is_canonical_or_the_engines,
     hidden_statements_are_refused,
     a_rule_cannot_switch_the_timeout_off_for_the_next,

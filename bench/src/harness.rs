@@ -244,6 +244,26 @@ impl Target {
         self.client(sql, true)
     }
 
+    /// Forgets the runs of `job` as of `from` or later, with their
+    /// findings and reports, so that the next run of the job at an
+    /// instant after `from` has no earlier run of its own instant to be
+    /// compared with.
+    pub fn forget_runs(&self, job: &str, from: &str) -> Result<Measured> {
+        let runs = format!("SELECT id FROM runs WHERE job = '{job}' AND as_of >= {from}");
+        self.client(
+            &format!(
+                "{}DELETE FROM reports WHERE run_id IN ({runs});
+                 DELETE FROM runs WHERE id IN ({runs});",
+                match self.backend {
+                    // The findings go with their run (ON DELETE CASCADE).
+                    Backend::Sqlite => "PRAGMA foreign_keys = ON;\n",
+                    Backend::Postgres => "",
+                }
+            ),
+            false,
+        )
+    }
+
     fn client(&self, sql: &str, read_only: bool) -> Result<Measured> {
         let file = tempfile::NamedTempFile::new()?;
         std::fs::write(file.path(), sql)?;

@@ -35,7 +35,7 @@ pub const RULES: &[&str] = &[
 ];
 
 /// Spells an instant the way the backend stores it.
-fn at(b: Backend, t: DateTime<Utc>) -> String {
+pub fn at(b: Backend, t: DateTime<Utc>) -> String {
     match b {
         Backend::Sqlite => t.timestamp_micros().to_string(),
         Backend::Postgres => format!("TIMESTAMPTZ '{}'", t.format("%Y-%m-%dT%H:%M:%S%.6fZ")),

@@ -27,7 +27,7 @@ use crate::engine::error::Result;
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, Finding, Severity, Span, SubjectType};
-use crate::store::{SqlValue, Tx};
+use crate::store::{Backend, SqlValue, Tx};
 
 use crate::engine::kind::{
     EventReach, Kind, gate_24h, invalid, non_empty, permission_patterns, statuses_usable,
@@ -134,11 +134,7 @@ impl Kind for DeviceSprawl {
                                                 ORDER BY e.occurred_at) AS previous_at
                   FROM events e
                  WHERE e.action = 'login' AND {SUCCESS} AND e.device_id IS NOT NULL
-                   AND e.occurred_at > $2 AND e.occurred_at <= $1
-                   AND e.principal_id IN (SELECT c.principal_id FROM events c
-                                           WHERE c.action = 'login' AND c.occurred_at > $3 AND c.occurred_at <= $1
-                                             AND c.device_id IS NOT NULL
-                                             AND (c.outcome IS NULL OR c.outcome = 'success'))
+                   AND e.occurred_at > $2 AND e.occurred_at <= $1{signed_in_lately}
              ),
              d AS (
                 SELECT s.principal_id, s.device_id,
@@ -158,6 +154,21 @@ impl Kind for DeviceSprawl {
               WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
               ORDER BY d.principal_id, d.device_id",
             baseline = b.interval(p.baseline.0),
+            signed_in_lately = match b {
+                // Only the accounts that signed in within the lookback need
+                // their history: SQLite finds them first (at 1M, 35.6 s
+                // against 43.8 s without, in sqlite3); PostgreSQL would
+                // scan events a second time for them and windows every
+                // account's sign-ins in one pass faster (4.6 s against 9.3 s).
+                Backend::Sqlite => {
+                    "
+                   AND e.principal_id IN (SELECT c.principal_id FROM events c
+                                           WHERE c.action = 'login' AND c.occurred_at > $3 AND c.occurred_at <= $1
+                                             AND c.device_id IS NOT NULL
+                                             AND (c.outcome IS NULL OR c.outcome = 'success'))"
+                }
+                Backend::Postgres => "",
+            },
             roles = b.in_list("g.role_id", 5),
             statuses = b.in_list("p.status", 4),
         );

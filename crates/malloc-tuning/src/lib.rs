@@ -10,19 +10,22 @@
 /// several threads (the runtime's, one per SQLite connection) and builds
 /// a few large strings (a report's HTML, its message) then holds far more
 /// than it uses (measured: 343 MB of peak RSS for 164 MB of peak heap on a
-/// 686k-finding report). Two arenas and a fixed threshold (blocks of 256
+/// 686k-finding report). Few arenas and a fixed threshold (blocks of 256
 /// KiB and more are mapped, and returned when freed) keep the footprint
-/// close to the heap.
+/// close to the heap. `arenas` (at least 1): one for work done mostly on
+/// one thread, two where several threads allocate at once.
 ///
 /// Call it first thing in `main`, before any other thread starts.
-pub fn limit_arenas() {
+pub fn limit_arenas(arenas: i32) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets malloc parameters; the caller runs it
     // before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, arenas.max(1));
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
 }
 
 /// Returns the free pages of every arena to the system. What one phase of

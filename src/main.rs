@@ -13,8 +13,8 @@ fn main() -> ExitCode {
     let arenas = match cli.command {
         // A report reads its findings and composes its message mostly on
         // one thread; with one arena what the first phase freed is reused
-        // by the second (peak RSS at 686k findings: 97.9-98.1 MB against
-        // 102.1-102.4 MB with two, BENCHMARKS.md).
+        // by the second (peak RSS at 686k findings: 98.3 and 99.2 MB
+        // against 100.2 and 101.0 MB with two, BENCHMARKS.md).
         accessaudit::cli::Command::Report(_) => 1,
         _ => 2,
     };

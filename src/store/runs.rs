@@ -769,15 +769,7 @@ fn finding_texts(f: &Finding) -> [String; 6] {
 
 /// Reads a finding back from a row of the findings queries above.
 fn decode_finding(r: &DbRow) -> Result<Finding> {
-    // JSONB comes back as JSON on PostgreSQL, TEXT on SQLite.
-    let evidence = match r {
-        DbRow::Postgres(_) => r.json(5)?,
-        DbRow::Sqlite(_) | DbRow::Cells(_) => serde_json::from_str(&r.req_text("evidence")?)
-            .map_err(|e| bad_evidence(e.to_string()))?,
-    };
-    let serde_json::Value::Object(evidence) = evidence else {
-        return Err(bad_evidence("not a JSON object".into()));
-    };
+    let evidence = evidence_map(r)?;
     let head = FindingHead::decode(r)?;
     Ok(Finding {
         application: head.application,
@@ -797,12 +789,8 @@ fn decode_finding(r: &DbRow) -> Result<Finding> {
 /// SQLite's is, and both print the same.
 fn decode_stored_finding(r: &DbRow) -> Result<StoredFinding> {
     let evidence = match r {
-        DbRow::Postgres(_) => {
-            let serde_json::Value::Object(map) = r.json(5)? else {
-                return Err(bad_evidence("not a JSON object".into()));
-            };
-            serde_json::value::to_raw_value(&map).map_err(|e| bad_evidence(e.to_string()))?
-        }
+        DbRow::Postgres(_) => serde_json::value::to_raw_value(&evidence_map(r)?)
+            .map_err(|e| bad_evidence(e.to_string()))?,
         DbRow::Sqlite(_) | DbRow::Cells(_) => {
             let text = r.req_text("evidence")?;
             let raw = serde_json::value::RawValue::from_string(text)
@@ -823,6 +811,20 @@ fn decode_stored_finding(r: &DbRow) -> Result<StoredFinding> {
         title: head.title,
         evidence,
     })
+}
+
+/// A finding's evidence as a map: JSONB comes back as JSON on PostgreSQL,
+/// TEXT on SQLite; either must be a JSON object.
+fn evidence_map(r: &DbRow) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let evidence = match r {
+        DbRow::Postgres(_) => r.json(5)?,
+        DbRow::Sqlite(_) | DbRow::Cells(_) => serde_json::from_str(&r.req_text("evidence")?)
+            .map_err(|e| bad_evidence(e.to_string()))?,
+    };
+    match evidence {
+        serde_json::Value::Object(map) => Ok(map),
+        _ => Err(bad_evidence("not a JSON object".into())),
+    }
 }
 
 fn bad_evidence(message: String) -> StoreError {

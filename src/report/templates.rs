@@ -8,13 +8,14 @@
 //!
 //! HTML and text are two registries: the HTML one escapes every value
 //! (handlebars' default), the text one escapes nothing and is only ever used
-//! for the text/plain part, so no data reaches HTML unescaped. The whole set
-//! is compiled and test-rendered with a sample report when loaded, so a broken
+//! for the text/plain part, so no data reaches HTML unescaped. A deployment's
+//! set is compiled and test-rendered with a sample report when loaded, so a broken
 //! set (a syntax error, a missing variable, a template without its text or
 //! HTML form) is refused as a whole: the daemon keeps its previous set.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use handlebars::{Context, Handlebars};
 
@@ -76,12 +77,27 @@ pub enum TemplateError {
     },
 }
 
-/// A compiled, checked set of templates.
+/// A checked set of templates.
+///
+/// A deployment's own directory is compiled and test-rendered when loaded,
+/// so that every command refuses a broken set as the daemon would. The
+/// shipped set alone cannot be broken (the tests render it), so it is
+/// compiled on first use: handlebars takes ~15 ms to compile it (it works
+/// out a line and column for every element), a third of a small `run`'s
+/// start-up, and a `run` renders nothing.
 pub struct Templates {
-    html: Handlebars<'static>,
-    text: Handlebars<'static>,
     /// Template names (not partials) and where each came from.
     names: BTreeMap<String, String>,
+    /// The template files (file name → (source, origin)), kept until compiled.
+    files: BTreeMap<String, (String, String)>,
+    /// The compiled set, or the file that did not compile and why.
+    compiled: OnceLock<Result<Compiled, (String, String)>>,
+}
+
+/// The two registries: HTML (escaping) and plain text.
+struct Compiled {
+    html: Handlebars<'static>,
+    text: Handlebars<'static>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -111,6 +127,21 @@ fn split_name(file: &str) -> Option<(&str, &'static str)> {
     } else {
         stem.strip_suffix(".txt").map(|name| (name, "txt"))
     }
+}
+
+/// Registers every file in its form's registry; the error names the file.
+fn compile(files: &BTreeMap<String, (String, String)>) -> Result<Compiled, (String, String)> {
+    let mut html = registry(true);
+    let mut text = registry(false);
+    for (file, (source, origin)) in files {
+        let Some((name, form)) = split_name(file) else {
+            continue;
+        };
+        let reg = if form == "html" { &mut html } else { &mut text };
+        reg.register_template_string(name, source)
+            .map_err(|e| (origin.clone(), e.to_string()))?;
+    }
+    Ok(Compiled { html, text })
 }
 
 impl Templates {
@@ -145,19 +176,11 @@ impl Templates {
                 files.insert(name, (text, path.display().to_string()));
             }
         }
-        let mut html = registry(true);
-        let mut text = registry(false);
         let mut forms: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
-        for (file, (source, origin)) in &files {
+        for (file, (_, origin)) in &files {
             let Some((name, form)) = split_name(file) else {
                 continue;
             };
-            let reg = if form == "html" { &mut html } else { &mut text };
-            reg.register_template_string(name, source)
-                .map_err(|e| TemplateError::Invalid {
-                    file: origin.clone(),
-                    message: e.to_string(),
-                })?;
             if !name.starts_with('_') {
                 let slot = forms.entry(name.to_string()).or_default();
                 if form == "html" {
@@ -173,14 +196,36 @@ impl Templates {
             let t = t.ok_or_else(|| TemplateError::MissingForm(name.clone(), "txt"))?;
             names.insert(name, format!("{h}, {t}"));
         }
-        let templates = Templates { html, text, names };
-        // Render every template once with a full sample report: strict mode
-        // then refuses a variable the data does not have.
-        let sample = Context::from(super::sample::sample_context());
-        for name in templates.names.keys() {
-            templates.render(name, &sample)?;
+        let templates = Templates {
+            names,
+            files,
+            compiled: OnceLock::new(),
+        };
+        if dir.is_some() {
+            templates.check()?;
         }
         Ok(templates)
+    }
+
+    /// Compiles the set (once) and renders every template with a full
+    /// sample report: strict mode then refuses a variable the data does not
+    /// have.
+    pub fn check(&self) -> Result<(), TemplateError> {
+        let sample = Context::from(super::sample::sample_context());
+        for name in self.names.keys() {
+            self.render(name, &sample)?;
+        }
+        Ok(())
+    }
+
+    fn compiled(&self) -> Result<&Compiled, TemplateError> {
+        self.compiled
+            .get_or_init(|| compile(&self.files))
+            .as_ref()
+            .map_err(|(file, message)| TemplateError::Invalid {
+                file: file.clone(),
+                message: message.clone(),
+            })
     }
 
     /// Template names (without partials), each with its source files.
@@ -209,6 +254,46 @@ impl Templates {
                     message: e.to_string(),
                 })
         };
-        Ok((render(&self.html, "html")?, render(&self.text, "txt")?))
+        let compiled = self.compiled()?;
+        Ok((
+            render(&compiled.html, "html")?,
+            render(&compiled.text, "txt")?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped set is compiled on first use, not when loaded: it must
+    /// compile and render the sample report, or every report would fail late.
+    #[test]
+    fn shipped_templates_compile_and_render_the_sample() {
+        let templates = Templates::load(None).expect("shipped templates load");
+        assert!(
+            templates.compiled.get().is_none(),
+            "the shipped set is compiled only when a report needs it"
+        );
+        templates
+            .check()
+            .expect("shipped templates render the sample");
+        assert_eq!(
+            templates.names().keys().collect::<Vec<_>>(),
+            ["alert", "monthly"]
+        );
+    }
+
+    /// A deployment's directory is compiled when loaded: a syntax error is
+    /// refused at once, naming its file.
+    #[test]
+    fn a_broken_deployment_template_is_refused_when_loaded() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("monthly.html.hbs"), "{{#if x}}").expect("write");
+        let e = Templates::load(Some(dir.path())).expect_err("refused");
+        assert!(
+            matches!(&e, TemplateError::Invalid { file, .. } if file.ends_with("monthly.html.hbs")),
+            "{e}"
+        );
     }
 }

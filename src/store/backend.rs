@@ -26,6 +26,20 @@ impl Backend {
         }
     }
 
+    /// An ORDER BY term the database sorts by rather than walks an index
+    /// for. A full scan of `principals` or `grants` ordered by their text
+    /// key makes SQLite read every row through the key's index, one table
+    /// seek per row; reading the table in storage order and sorting what
+    /// passes is cheaper (initial-password-unchanged at 1M: 0.18 s against
+    /// 0.22 s). SQLite's unary `+` hides the column from the planner;
+    /// PostgreSQL costs the two plans itself (and has no `+` for text).
+    pub fn sorted_by(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("+{expr}"),
+            Backend::Postgres => expr.to_string(),
+        }
+    }
+
     /// The placeholder of the `n`th parameter in a statement whose
     /// placeholders appear in binding order (bulk INSERTs). SQLite resolves a
     /// named `$n` by a linear search of the statement's names, so a statement

@@ -29,6 +29,8 @@ impl Tx {
         sql: &'a str,
         params: &'a [SqlValue],
     ) -> BoxStream<'a, Result<DbRow>> {
+        // The statement only: values are bound, and not all are for a log.
+        tracing::trace!(target: "accessaudit::sql", backend = self.backend().name(), "{sql}");
         match self {
             Tx::Sqlite(tx) => sqlite_rows(tx, sql, params),
             Tx::Postgres(tx) => {

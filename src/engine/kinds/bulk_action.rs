@@ -23,7 +23,7 @@ use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, j
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
 use crate::model::{Finding, Span, SubjectType};
-use crate::store::{SqlValue, Tx};
+use crate::store::{Backend, SqlValue, Tx};
 
 use crate::engine::kind::{EventReach, Kind, gate_24h, invalid};
 
@@ -135,10 +135,7 @@ impl Kind for BulkAction {
                            RANGE BETWEEN {baseline_start} PRECEDING AND {baseline_end} PRECEDING) AS BIGINT) AS baseline_records
                   FROM events e
                  WHERE e.action = $7 AND e.principal_id IS NOT NULL AND {SUCCESS}
-                   AND e.occurred_at > $2 AND e.occurred_at <= $1
-                   AND e.principal_id IN (SELECT c.principal_id FROM events c
-                                           WHERE c.action = $7 AND c.occurred_at > $3 AND c.occurred_at <= $1
-                                             AND (c.outcome IS NULL OR c.outcome = 'success'))
+                   AND e.occurred_at > $2 AND e.occurred_at <= $1{acted_lately}
                 WINDOW w AS (PARTITION BY e.principal_id ORDER BY e.occurred_at
                              RANGE BETWEEN {window} PRECEDING AND CURRENT ROW)
              )
@@ -147,6 +144,23 @@ impl Kind for BulkAction {
               WHERE x.occurred_at > $3
                 AND (x.records >= $4 OR x.uncounted >= $5 OR x.records >= $6)
               ORDER BY x.principal_id, x.occurred_at",
+            acted_lately = if b == Backend::Sqlite || p.lookback.0 < baseline {
+                // Only the accounts that did it within the lookback need
+                // their earlier events windowed: found first, an alert with
+                // a 10-minute lookback reads the history of those few, not a
+                // month of everyone's. With a lookback as long as the
+                // baseline (the monthly job's 30 days) most accounts pass
+                // anyway: PostgreSQL would read the action's events twice
+                // for them and windows them all in one pass faster
+                // (bulk-delete at 1M in psql: 0.32 s against 0.36 s);
+                // SQLite gains either way.
+                "
+                   AND e.principal_id IN (SELECT c.principal_id FROM events c
+                                           WHERE c.action = $7 AND c.occurred_at > $3 AND c.occurred_at <= $1
+                                             AND (c.outcome IS NULL OR c.outcome = 'success'))"
+            } else {
+                ""
+            },
             window = b.interval(window),
             baseline_start = b.interval(window + baseline),
             baseline_end = b.interval(window + micro),

@@ -94,7 +94,8 @@ impl Kind for InitialPasswordUnchanged {
                      OR EXISTS (SELECT 1 FROM events e
                                  WHERE e.principal_id = p.id AND e.action = 'login'
                                    AND e.occurred_at <= $1 AND {SUCCESS}))
-              ORDER BY p.id",
+              ORDER BY {order}",
+            order = b.sorted_by("p.id"),
             statuses = b.in_list("p.status", 3),
             types = b.in_list("p.account_type", 4),
         );

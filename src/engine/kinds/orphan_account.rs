@@ -82,9 +82,10 @@ impl Kind for OrphanAccount {
               WHERE {statuses} AND {types}
                 AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND {condition}
-              ORDER BY p.id",
+              ORDER BY {order}",
             join = unlinked.join,
             condition = unlinked.condition,
+            order = b.sorted_by("p.id"),
             statuses = b.in_list("p.status", 2),
             types = b.in_list("p.account_type", 3),
         );

@@ -110,6 +110,13 @@ pub(crate) fn json_time(t: Option<DateTime<Utc>>) -> serde_json::Value {
 /// only log what worked).
 pub(crate) const SUCCESS: &str = "(e.outcome IS NULL OR e.outcome = 'success')";
 
+/// The grant `g` is live at T (bound as `$1`): granted by then (or no
+/// date on record), neither revoked nor expired yet. (expired-grant-still-live
+/// reads past `expires_at` on purpose and spells its own test.)
+pub(crate) const GRANT_LIVE: &str = "(g.granted_at IS NULL OR g.granted_at <= $1)
+                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
+                AND (g.expires_at IS NULL OR g.expires_at > $1)";
+
 /// Whole days between two instants, rounded down.
 pub(crate) fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_days()

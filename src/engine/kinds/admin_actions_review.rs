@@ -21,7 +21,7 @@ use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use futures_util::StreamExt;
 
 use crate::engine::context::{
-    Context, Evaluation, Needed, RuleMeta, SUCCESS, evidence, json_time, unfilled,
+    Context, Evaluation, GRANT_LIVE, Needed, RuleMeta, SUCCESS, evidence, json_time, unfilled,
 };
 use crate::engine::error::Result;
 use crate::engine::identity::person_of;
@@ -246,9 +246,7 @@ impl Kind for AdminActionsReview {
                 AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND EXISTS (SELECT 1 FROM grants g
                              WHERE g.principal_id = e.principal_id AND {roles}
-                               AND (g.granted_at IS NULL OR g.granted_at <= $1)
-                               AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                               AND (g.expires_at IS NULL OR g.expires_at > $1))
+                               AND {GRANT_LIVE})
               ORDER BY e.principal_id, e.occurred_at",
             person = person_of(b, "p", &ctx.deployment.identity),
             actions = b.in_list("e.action", 4),
@@ -296,9 +294,7 @@ impl Kind for AdminActionsReview {
         let held_sql = format!(
             "SELECT DISTINCT g.principal_id, g.role_id FROM grants g
               WHERE {actors} AND {roles}
-                AND (g.granted_at IS NULL OR g.granted_at <= $1)
-                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                AND (g.expires_at IS NULL OR g.expires_at > $1)
+                AND {GRANT_LIVE}
               ORDER BY g.principal_id, g.role_id",
             actors = b.in_list("g.principal_id", 2),
             roles = b.in_list("g.role_id", 3),

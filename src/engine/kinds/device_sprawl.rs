@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use crate::engine::context::{
-    Context, Evaluation, Needed, RuleMeta, SUCCESS, evidence, instant_before, json_time, names,
+    Context, Evaluation, GRANT_LIVE, Needed, RuleMeta, SUCCESS, evidence, instant_before,
+    json_time, names,
 };
 use crate::engine::error::Result;
 use crate::engine::roles::RoleInfo;
@@ -146,9 +147,7 @@ impl Kind for DeviceSprawl {
              SELECT d.principal_id, d.device_id, d.first_new_at, p.login,
                     CAST(CASE WHEN EXISTS (SELECT 1 FROM grants g
                                        WHERE g.principal_id = d.principal_id AND {roles}
-                                         AND (g.granted_at IS NULL OR g.granted_at <= $1)
-                                         AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                                         AND (g.expires_at IS NULL OR g.expires_at > $1))
+                                         AND {GRANT_LIVE})
                          THEN 1 ELSE 0 END AS BIGINT) AS privileged
                FROM d JOIN {principals} p ON p.id = d.principal_id
               WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)

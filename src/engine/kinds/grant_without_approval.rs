@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, json_time, names};
+use crate::engine::context::{
+    Context, Evaluation, GRANT_LIVE, Needed, RuleMeta, evidence, json_time, names,
+};
 use crate::engine::error::Result;
 use crate::engine::identity::person_of;
 use crate::engine::kind::{EventReach, Kind, non_empty, permission_patterns, statuses_usable};
@@ -129,9 +131,7 @@ impl Kind for GrantWithoutApproval {
                FROM grants g
                JOIN {principals} p ON p.id = g.principal_id
               WHERE {roles}
-                AND (g.granted_at IS NULL OR g.granted_at <= $1)
-                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                AND (g.expires_at IS NULL OR g.expires_at > $1)
+                AND {GRANT_LIVE}
                 AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND (g.approved_by IS NULL
                      OR g.approved_by = p.id

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, RuleMeta, evidence, json_time, names};
+use crate::engine::context::{
+    Context, Evaluation, GRANT_LIVE, RuleMeta, evidence, json_time, names,
+};
 use crate::engine::error::Result;
 use crate::engine::identity::person_of;
 use crate::engine::roles::RoleInfo;
@@ -188,9 +190,7 @@ impl Kind for NonEmployeeAccess {
                JOIN {principals} p ON p.id = g.principal_id
                LEFT JOIN people h ON h.id = {person}
               WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
-                AND (g.granted_at IS NULL OR g.granted_at <= $1)
-                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                AND (g.expires_at IS NULL OR g.expires_at > $1)
+                AND {GRANT_LIVE}
                 AND ({types} OR {workers})
               ORDER BY g.principal_id, g.id",
             person = person_of(b, "p", &ctx.deployment.identity),

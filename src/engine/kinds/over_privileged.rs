@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, RuleMeta, SUCCESS, evidence, json_time, names};
+use crate::engine::context::{
+    Context, Evaluation, GRANT_LIVE, RuleMeta, SUCCESS, evidence, json_time, names,
+};
 use crate::engine::error::Result;
 use crate::engine::identity::person_of;
 use crate::engine::roles::RoleInfo;
@@ -192,9 +194,7 @@ impl Kind for OverPrivileged {
                 SELECT g.id, g.principal_id, g.role_id, g.granted_at
                   FROM grants g
                  WHERE {roles}
-                   AND (g.granted_at IS NULL OR g.granted_at <= $1)
-                   AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                   AND (g.expires_at IS NULL OR g.expires_at > $1)
+                   AND {GRANT_LIVE}
              ),
              role_actions AS (SELECT m.k AS role_id, m.v AS action FROM {role_actions} m),
              peer_groups AS (

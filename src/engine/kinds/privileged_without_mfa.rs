@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, names};
+use crate::engine::context::{Context, Evaluation, GRANT_LIVE, Needed, RuleMeta, evidence, names};
 use crate::engine::error::Result;
 use crate::engine::kind::{EventReach, Kind, non_empty, permission_patterns};
 use crate::engine::roles::{RoleInfo, default_sensitive_permissions};
@@ -98,9 +98,7 @@ impl Kind for PrivilegedWithoutMfa {
               WHERE {statuses} AND {types} AND NOT p.mfa_enabled
                 AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND {roles}
-                AND (g.granted_at IS NULL OR g.granted_at <= $1)
-                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                AND (g.expires_at IS NULL OR g.expires_at > $1)
+                AND {GRANT_LIVE}
               ORDER BY p.id, g.role_id",
             statuses = b.in_list("p.status", 2),
             types = b.in_list("p.account_type", 3),

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use futures_util::StreamExt;
 
-use crate::engine::context::{Context, Evaluation, Needed, RuleMeta, evidence, names};
+use crate::engine::context::{Context, Evaluation, GRANT_LIVE, Needed, RuleMeta, evidence, names};
 use crate::engine::error::Result;
 use crate::engine::identity::person_of;
 use crate::engine::kind::{EventReach, Kind, invalid, non_empty, statuses_usable};
@@ -212,9 +212,7 @@ impl SeparationOfDuties {
                                     CASE WHEN {in_right} THEN 1 ELSE 0 END AS on_right
                                FROM grants g JOIN {principals} p ON p.id = g.principal_id
                               WHERE ({in_left} OR {in_right}) AND {statuses}
-                                AND (g.granted_at IS NULL OR g.granted_at <= $1)
-                                AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                                AND (g.expires_at IS NULL OR g.expires_at > $1)) h) x
+                                AND {GRANT_LIVE}) h) x
               WHERE x.any_left = 1 AND x.any_right = 1
               ORDER BY x.holder, x.principal_id, x.grant_id",
             in_left = b.in_list("g.role_id", 3),

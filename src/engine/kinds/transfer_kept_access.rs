@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use futures_util::StreamExt;
 
 use crate::engine::context::{
-    Context, Evaluation, Needed, RuleMeta, days_between, evidence, json_time, names,
+    Context, Evaluation, GRANT_LIVE, Needed, RuleMeta, days_between, evidence, json_time, names,
 };
 use crate::engine::error::Result;
 use crate::engine::identity::person_of;
@@ -110,9 +110,7 @@ impl Kind for TransferKeptAccess {
              live AS (
                 SELECT g.id, g.principal_id, g.role_id, g.granted_at
                   FROM grants g
-                 WHERE (g.granted_at IS NULL OR g.granted_at <= $1)
-                   AND (g.revoked_at IS NULL OR g.revoked_at > $1)
-                   AND (g.expires_at IS NULL OR g.expires_at > $1)
+                 WHERE {GRANT_LIVE}
              ),
              moved AS (
                 SELECT l.id, l.principal_id, l.role_id, l.granted_at, w.login, w.account_department,

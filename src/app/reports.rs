@@ -75,7 +75,7 @@ async fn render_for(
         })
         .collect();
     let deployment = loaded.settings.deployment_id(store).await?;
-    let report = render::render(
+    let mut report = render::render(
         store,
         ReportInputs {
             config: &loaded.settings.config,
@@ -90,7 +90,7 @@ async fn render_for(
         run_id,
     )
     .await?;
-    archive::archive(store, &report).await?;
+    archive::archive(store, &mut report).await?;
     Ok(report)
 }
 

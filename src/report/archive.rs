@@ -50,26 +50,39 @@ impl Verification {
 
 /// Archives a rendered report and returns its archive id. Archiving the same
 /// bytes of the same run and template twice keeps one copy.
-pub async fn archive(store: &Store, report: &RenderedReport) -> Result<i64, StoreError> {
+///
+/// The message is lent to the INSERT, not copied: a report with its CSV
+/// attached is a message of up to ~15 MB, and each copy (the parameter, the
+/// driver's argument buffer) added its size to the report's peak (10,320
+/// findings: 118–142 MB before). It is back in `report` when this returns,
+/// whatever the outcome.
+pub async fn archive(store: &Store, report: &mut RenderedReport) -> Result<i64, StoreError> {
     // The write lock from the start (SQLite): the ledger's tail read below
     // stays the tail until this commits.
     let mut tx = store.begin_write().await?;
+    let row = vec![
+        SqlValue::int(report.run_id),
+        SqlValue::Text(report.job.clone()),
+        SqlValue::text(&report.template),
+        SqlValue::text(&report.message_id),
+        SqlValue::text(&report.sha256),
+        SqlValue::Bytes(Some(std::mem::take(&mut report.eml))),
+        SqlValue::time(Utc::now()),
+    ];
+    // SQLite binds the row's values where they are (`execute_each`).
     let inserted = tx
-        .execute(
+        .execute_each(
             "INSERT INTO reports (run_id, job, template, message_id, sha256, eml, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (run_id, template, sha256) DO NOTHING",
-            &[
-                SqlValue::int(report.run_id),
-                SqlValue::Text(report.job.clone()),
-                SqlValue::text(&report.template),
-                SqlValue::text(&report.message_id),
-                SqlValue::text(&report.sha256),
-                SqlValue::Bytes(Some(report.eml.clone())),
-                SqlValue::time(Utc::now()),
-            ],
+            7,
+            std::slice::from_ref(&row),
         )
-        .await?;
+        .await;
+    if let Some(SqlValue::Bytes(Some(eml))) = row.into_iter().nth(5) {
+        report.eml = eml;
+    }
+    let inserted = inserted?;
     let row = tx
         .fetch_optional(
             "SELECT id FROM reports WHERE run_id = $1 AND template = $2 AND sha256 = $3",

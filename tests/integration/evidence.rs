@@ -87,7 +87,7 @@ async fn archived(db: &TestDb, n: usize) -> Vec<i64> {
         copy.eml
             .extend_from_slice(format!("\r\ncopy {i}\r\n").as_bytes());
         copy.sha256 = sha256_hex(&copy.eml);
-        ids.push(archive::archive(&db.store, &copy).await.unwrap());
+        ids.push(archive::archive(&db.store, &mut copy).await.unwrap());
     }
     assert_eq!(ids.len(), n);
     ids
@@ -363,7 +363,7 @@ async fn writers_at_once_never_fork(db: TestDb) {
             copy.sha256 = sha256_hex(&copy.eml);
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                archive::archive(&store, &copy).await.unwrap()
+                archive::archive(&store, &mut copy).await.unwrap()
             }));
         }
     }

@@ -430,9 +430,15 @@ async fn lifecycle_and_report(db: TestDb) {
     assert_eq!(again.sha256, report.sha256);
 
     // Archived; verify passes; one changed byte is caught.
-    let id = archive::archive(&db.store, &report).await.unwrap();
+    let (mut report, mut again) = (report, again);
+    let id = archive::archive(&db.store, &mut report).await.unwrap();
     assert_eq!(
-        archive::archive(&db.store, &again).await.unwrap(),
+        accessaudit::report::mime::sha256_hex(&report.eml),
+        report.sha256,
+        "the message is back in the report after archiving"
+    );
+    assert_eq!(
+        archive::archive(&db.store, &mut again).await.unwrap(),
         id,
         "same bytes archived twice"
     );
@@ -796,7 +802,7 @@ async fn a_large_csv_is_archived_and_named(db: TestDb) {
             .all(|a| !a.attachment_name().is_some_and(|n| n.ends_with(".csv"))),
         "the CSV is still attached"
     );
-    let sha = &report.csv.sha256;
+    let sha = &report.csv.sha256.clone();
     assert!(
         report
             .text()
@@ -814,7 +820,8 @@ async fn a_large_csv_is_archived_and_named(db: TestDb) {
             .text()
             .contains(&format!("({} rows,", report.csv.rows))
     );
-    archive::archive(&db.store, &report).await.unwrap();
+    let mut report = report;
+    archive::archive(&db.store, &mut report).await.unwrap();
 
     let out = tempfile::tempdir().unwrap();
     let back = out.path().join("back.csv");

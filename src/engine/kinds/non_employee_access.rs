@@ -192,7 +192,11 @@ impl Kind for NonEmployeeAccess {
               WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND {GRANT_LIVE}
                 AND ({types} OR {workers})
-              ORDER BY g.principal_id, g.id",
+              ORDER BY {by_principal}, {by_grant}",
+            // Sorted, not read through grants_principal with a table seek
+            // per grant (SQLite at 1M: 1.76-2.01 s against 2.34-2.39 s).
+            by_principal = b.sorted_by("g.principal_id"),
+            by_grant = b.sorted_by("g.id"),
             person = person_of(b, "p", &ctx.deployment.identity),
             statuses = b.in_list("p.status", 2),
             types = b.in_list("p.account_type", 3),

@@ -152,6 +152,10 @@ impl Tx {
         width: usize,
         rows: &[Vec<SqlValue>],
     ) -> Result<u64> {
+        if let Tx::Sqlite(_) = self {
+            // (PostgreSQL's rows each go through `execute`, which logs them.)
+            self.trace(sql);
+        }
         match self {
             Tx::Sqlite(tx) => {
                 let mut values = Vec::with_capacity(rows.len() * width);

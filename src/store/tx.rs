@@ -23,14 +23,19 @@ impl Tx {
         }
     }
 
+    /// Logs a statement's text at trace level (`RUST_LOG=accessaudit::sql=trace`):
+    /// the statement only, since values are bound and not all are for a log.
+    pub(super) fn trace(&self, sql: &str) {
+        tracing::trace!(target: "accessaudit::sql", backend = self.backend().name(), "{sql}");
+    }
+
     /// Streams the rows of a query: nothing is held beyond the current row.
     pub fn fetch<'a>(
         &'a mut self,
         sql: &'a str,
         params: &'a [SqlValue],
     ) -> BoxStream<'a, Result<DbRow>> {
-        // The statement only: values are bound, and not all are for a log.
-        tracing::trace!(target: "accessaudit::sql", backend = self.backend().name(), "{sql}");
+        self.trace(sql);
         match self {
             Tx::Sqlite(tx) => sqlite_rows(tx, sql, params),
             Tx::Postgres(tx) => {
@@ -86,6 +91,7 @@ impl Tx {
     }
 
     pub async fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64> {
+        self.trace(sql);
         Ok(match self {
             Tx::Sqlite(tx) => bind_sqlite(sqlx::query(AssertSqlSafe(sql)), params)
                 .execute(&mut **tx)

@@ -49,13 +49,16 @@ enum Cmd {
         seed: u64,
     },
     /// Every shipped rule: engine vs reference SQL (median of --runs), then
-    /// the monthly job (all rules).
+    /// the monthly job (all rules) unless --rules-only.
     Compare {
         #[arg(long, default_value_t = 3)]
         runs: usize,
         /// Only these rules.
         #[arg(long = "rule")]
         rules: Vec<String>,
+        /// Only the rules: skip the all-rules run and the monthly job.
+        #[arg(long)]
+        rules_only: bool,
     },
     /// Append new events after the audit instant (replacing those of an
     /// earlier run of this command) and time the export-alert scan over just
@@ -127,7 +130,11 @@ fn main() -> anyhow::Result<()> {
                 rows as f64 / secs
             );
         }
-        Cmd::Compare { runs, rules } => {
+        Cmd::Compare {
+            runs,
+            rules,
+            rules_only,
+        } => {
             let t = generate::as_of();
             let selected: Vec<&str> = if rules.is_empty() {
                 RULES.to_vec()
@@ -162,29 +169,9 @@ fn main() -> anyhow::Result<()> {
                     ));
                 }
             }
-            let mut all_rules = harness::Series::default();
-            for _ in 0..runs.max(1) {
-                all_rules.push(&engine.run(&target, t, &[], &[])?);
+            if !rules_only {
+                compare_jobs(&engine, &target, t, runs)?;
             }
-            println!("{}", all_rules.row("all rules, one run"));
-            // The monthly job as the daemon runs it: the job's run (first-seen
-            // carried from the run a month before) and its report. Each
-            // report compares with a run a month earlier, made just before
-            // it (the job's runs from that month on are forgotten first):
-            // against a run of the same instant nothing would be new or
-            // resolved, and the report would list far fewer findings.
-            let before = t - chrono::Duration::days(30);
-            let out = tempfile::tempdir()?;
-            let (mut job_runs, mut reports) =
-                (harness::Series::default(), harness::Series::default());
-            for _ in 0..runs.max(1) {
-                target.forget_runs("monthly", &reference::at(target.backend, before))?;
-                engine.run_job(&target, before, "monthly")?;
-                job_runs.push(&engine.run_job(&target, t, "monthly")?);
-                reports.push(&engine.report(&target, "monthly", out.path())?);
-            }
-            println!("{}", job_runs.row("monthly job: `run --job monthly`"));
-            println!("{}", reports.row("monthly job: `report --job monthly`"));
             if !disagree.is_empty() {
                 bail!("findings differ:\n{}", disagree.join("\n"));
             }
@@ -286,5 +273,38 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// The whole-run rows of `compare`: all rules in one run, then the monthly
+/// job's run and report.
+fn compare_jobs(
+    engine: &Engine,
+    target: &Target,
+    t: chrono::DateTime<chrono::Utc>,
+    runs: usize,
+) -> anyhow::Result<()> {
+    let mut all_rules = harness::Series::default();
+    for _ in 0..runs.max(1) {
+        all_rules.push(&engine.run(target, t, &[], &[])?);
+    }
+    println!("{}", all_rules.row("all rules, one run"));
+    // The monthly job as the daemon runs it: the job's run (first-seen
+    // carried from the run a month before) and its report. Each
+    // report compares with a run a month earlier, made just before
+    // it (the job's runs from that month on are forgotten first):
+    // against a run of the same instant nothing would be new or
+    // resolved, and the report would list far fewer findings.
+    let before = t - chrono::Duration::days(30);
+    let out = tempfile::tempdir()?;
+    let (mut job_runs, mut reports) = (harness::Series::default(), harness::Series::default());
+    for _ in 0..runs.max(1) {
+        target.forget_runs("monthly", &reference::at(target.backend, before))?;
+        engine.run_job(target, before, "monthly")?;
+        job_runs.push(&engine.run_job(target, t, "monthly")?);
+        reports.push(&engine.report(target, "monthly", out.path())?);
+    }
+    println!("{}", job_runs.row("monthly job: `run --job monthly`"));
+    println!("{}", reports.row("monthly job: `report --job monthly`"));
     Ok(())
 }

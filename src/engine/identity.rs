@@ -75,6 +75,58 @@ pub fn person_of(b: Backend, p: &str, methods: &[IdentityMatch]) -> String {
     }
 }
 
+/// A condition on the account `p` that holds whenever its person
+/// ([`person_of`]) is a row `w` of `people` satisfying `people_where`: for
+/// each method, "this attribute of `p` is that of such a person", each an
+/// `IN` list the database builds once. It may hold for accounts whose person
+/// is someone else (an earlier method, a tie-break), so the caller still
+/// tests the person itself; what it buys is that a statement about a few
+/// kinds of people starts from their accounts, not from every account (and
+/// every account's seeks into `people` and `grants`).
+pub fn may_be_person_in(
+    b: Backend,
+    p: &str,
+    methods: &[IdentityMatch],
+    people_where: &str,
+) -> String {
+    // A method after `person_id` links only accounts without one.
+    let after_id = |i: usize| methods[..i].contains(&IdentityMatch::PersonId);
+    let arms: Vec<String> = methods
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| (i, match m {
+            IdentityMatch::PersonId => {
+                format!("{p}.person_id IN (SELECT w.id FROM people w WHERE {people_where})")
+            }
+            IdentityMatch::Email => format!(
+                "{} IN (SELECT {} FROM people w WHERE {people_where})",
+                b.fold_case(&format!("{p}.email")),
+                b.fold_case("w.email"),
+            ),
+            IdentityMatch::EmployeeNumber => format!(
+                "{p}.employee_number IN (SELECT w.id FROM people w WHERE {people_where})"
+            ),
+            IdentityMatch::LoginIsMailLocalPart => format!(
+                "{} IN (SELECT {} FROM people w WHERE ({people_where}) AND w.email LIKE '%@%')",
+                b.fold_case(&format!("{p}.login")),
+                b.mail_local_part_folded("w.email"),
+            ),
+        }))
+        .map(|(i, arm)| {
+            if after_id(i) {
+                format!("({p}.person_id IS NULL AND {arm})")
+            } else {
+                arm
+            }
+        })
+        .collect();
+    if arms.is_empty() {
+        "1 = 0".to_string()
+    } else {
+        format!("({})", arms.join("\n                  OR "))
+    }
+}
+
 /// The name of the method that links the account `p` (the first of
 /// `methods` that gives a person), or NULL when none does.
 pub fn linked_by(b: Backend, p: &str, methods: &[IdentityMatch]) -> String {
@@ -173,6 +225,30 @@ mod tests {
         assert!(
             named.find("'email'").expect("email arm") < named.find("'person_id'").expect("id arm"),
             "{named}"
+        );
+    }
+
+    #[test]
+    fn candidates_cover_every_method_of_the_order() {
+        use IdentityMatch::*;
+        let all = [PersonId, Email, EmployeeNumber, LoginIsMailLocalPart];
+        let sql = may_be_person_in(Backend::Sqlite, "p", &all, "w.worker_type = $4");
+        for column in [
+            "p.person_id IN",
+            "lower(p.email) IN",
+            "p.employee_number IN",
+            "lower(p.login) IN",
+        ] {
+            assert!(sql.contains(column), "{column}: {sql}");
+        }
+        assert_eq!(sql.matches("w.worker_type = $4").count(), 4, "{sql}");
+        // Only accounts without a person_id are linked by what comes after it.
+        assert_eq!(sql.matches("p.person_id IS NULL AND").count(), 3, "{sql}");
+        let id_last = may_be_person_in(Backend::Sqlite, "p", &[Email, PersonId], "true");
+        assert!(!id_last.contains("IS NULL"), "{id_last}");
+        assert_eq!(
+            may_be_person_in(Backend::Postgres, "p", &[], "true"),
+            "1 = 0"
         );
     }
 

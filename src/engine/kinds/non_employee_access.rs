@@ -23,7 +23,7 @@ use crate::engine::context::{
     Context, Evaluation, GRANT_LIVE, RuleMeta, evidence, json_time, names,
 };
 use crate::engine::error::Result;
-use crate::engine::identity::person_of;
+use crate::engine::identity::{may_be_person_in, person_of};
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Severity, Span, SubjectType, WorkerType};
@@ -183,21 +183,24 @@ impl Kind for NonEmployeeAccess {
 
         let roles = RoleInfo::load_all(tx, &p.sensitive_permissions).await?;
         // $1 = T, $2 = statuses, $3 = account types, $4 = worker types.
+        // Starts from the accounts that may be non-employees (typed, or
+        // whose attributes are those of a non-employee person), not from
+        // every account with its grants: at 1M accounts 0.9 s against
+        // 1.85 s on SQLite, 3.0 s against 4.0-4.3 s on PostgreSQL.
+        let identity = &ctx.deployment.identity;
         let sql = format!(
             "SELECT g.id AS grant_id, g.principal_id, g.role_id, g.granted_at, g.expires_at,
                     p.login, p.account_type, h.id AS person_id, h.worker_type
-               FROM grants g
-               JOIN {principals} p ON p.id = g.principal_id
+               FROM {principals} p
                LEFT JOIN people h ON h.id = {person}
-              WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
+               JOIN grants g ON g.principal_id = p.id
+              WHERE ({types} OR {candidates})
+                AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND {GRANT_LIVE}
                 AND ({types} OR {workers})
-              ORDER BY {by_principal}, {by_grant}",
-            // Sorted, not read through grants_principal with a table seek
-            // per grant (SQLite at 1M: 1.76-2.01 s against 2.34-2.39 s).
-            by_principal = b.sorted_by("g.principal_id"),
-            by_grant = b.sorted_by("g.id"),
-            person = person_of(b, "p", &ctx.deployment.identity),
+              ORDER BY p.id, g.id",
+            person = person_of(b, "p", identity),
+            candidates = may_be_person_in(b, "p", identity, &b.in_list("w.worker_type", 4)),
             statuses = b.in_list("p.status", 2),
             types = b.in_list("p.account_type", 3),
             workers = b.in_list("h.worker_type", 4),

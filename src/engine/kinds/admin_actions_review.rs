@@ -313,7 +313,11 @@ impl Kind for AdminActionsReview {
             held_by
                 .entry(r.req_text("principal_id")?)
                 .or_default()
-                .push(roles.get(&role_id).map_or(role_id, |role| role.name.clone()));
+                .push(
+                    roles
+                        .get(&role_id)
+                        .map_or(role_id, |role| role.name.clone()),
+                );
         }
         drop(held_rows);
 

@@ -69,6 +69,20 @@ impl Default for BulkAction {
     }
 }
 
+impl BulkAction {
+    /// Whether the scan first finds the accounts that did the action within
+    /// the lookback and windows only their events. An alert with a
+    /// 10-minute lookback then reads the history of those few, not a month
+    /// of everyone's. With a lookback as long as the baseline (the monthly
+    /// job's 30 days) most accounts pass anyway: PostgreSQL would read the
+    /// action's events twice for them and windows them all in one pass
+    /// faster (bulk-delete at 1M in psql: 0.32 s against 0.36 s); SQLite
+    /// gains either way.
+    fn prefilters_recent_actors(&self, b: Backend) -> bool {
+        b == Backend::Sqlite || self.lookback.0 < self.baseline.0
+    }
+}
+
 impl Kind for BulkAction {
     const NAME: &'static str = "bulk_action";
     const FORMER_NAMES: &'static [&'static str] = &["bulk_export"];
@@ -144,16 +158,7 @@ impl Kind for BulkAction {
               WHERE x.occurred_at > $3
                 AND (x.records >= $4 OR x.uncounted >= $5 OR x.records >= $6)
               ORDER BY x.principal_id, x.occurred_at",
-            acted_lately = if b == Backend::Sqlite || p.lookback.0 < baseline {
-                // Only the accounts that did it within the lookback need
-                // their earlier events windowed: found first, an alert with
-                // a 10-minute lookback reads the history of those few, not a
-                // month of everyone's. With a lookback as long as the
-                // baseline (the monthly job's 30 days) most accounts pass
-                // anyway: PostgreSQL would read the action's events twice
-                // for them and windows them all in one pass faster
-                // (bulk-delete at 1M in psql: 0.32 s against 0.36 s);
-                // SQLite gains either way.
+            acted_lately = if p.prefilters_recent_actors(b) {
                 "
                    AND e.principal_id IN (SELECT c.principal_id FROM events c
                                            WHERE c.action = $7 AND c.occurred_at > $3 AND c.occurred_at <= $1
@@ -297,4 +302,24 @@ async fn emit(
         evidence: ev,
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alert_reads_only_the_recent_actors_history_on_both_backends() {
+        let alert = BulkAction {
+            lookback: Span(std::time::Duration::from_secs(600)),
+            ..BulkAction::default()
+        };
+        assert!(alert.prefilters_recent_actors(Backend::Postgres));
+        assert!(alert.prefilters_recent_actors(Backend::Sqlite));
+        // The monthly job's lookback is the baseline: PostgreSQL windows all.
+        let monthly = BulkAction::default();
+        assert_eq!(monthly.lookback, monthly.baseline);
+        assert!(!monthly.prefilters_recent_actors(Backend::Postgres));
+        assert!(monthly.prefilters_recent_actors(Backend::Sqlite));
+    }
 }

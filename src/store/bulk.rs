@@ -73,13 +73,7 @@ impl Tx {
             super::partitions::cover(self, columns, rows).await?;
         }
         match self {
-            Tx::Postgres(tx) => {
-                let mut data = Vec::with_capacity(rows.len() * 96);
-                for row in rows {
-                    encode_copy_row(&mut data, row)?;
-                }
-                copy_in(tx, table, columns, data).await
-            }
+            Tx::Postgres(tx) => copy_in(tx, table, columns, rows.iter()).await,
             Tx::Sqlite(_) => {
                 self.execute_each(&insert_sql(table, columns, 1), columns.len(), rows)
                     .await
@@ -103,13 +97,7 @@ impl Tx {
         }
         self.execute("SAVEPOINT append_new", &[]).await?;
         let result = match self {
-            Tx::Postgres(tx) => {
-                let mut data = Vec::with_capacity(batches.iter().map(Vec::len).sum::<usize>() * 96);
-                for row in batches.iter().flatten() {
-                    encode_copy_row(&mut data, row)?;
-                }
-                copy_in(tx, table, columns, data).await
-            }
+            Tx::Postgres(tx) => copy_in(tx, table, columns, batches.iter().flatten()).await,
             Tx::Sqlite(_) => {
                 let sql = insert_sql(table, columns, 1);
                 let mut written = 0;
@@ -249,19 +237,46 @@ impl Tx {
     }
 }
 
-/// `COPY table (columns) FROM STDIN` of COPY text `data`.
-async fn copy_in(
+/// Bytes of COPY text encoded before they are sent: the server loads one
+/// piece while the next is encoded, instead of waiting for the whole chunk.
+const COPY_PIECE: usize = 256 * 1024;
+
+/// `COPY table (columns) FROM STDIN` of `rows`, encoded as COPY text and
+/// sent a piece at a time.
+async fn copy_in<'r>(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     table: &str,
     columns: &[&str],
-    data: Vec<u8>,
+    rows: impl Iterator<Item = &'r Vec<SqlValue>>,
 ) -> Result<u64> {
     let statement = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
     let mut copy = tx.copy_in_raw(&statement).await?;
-    if let Err(e) = copy.send(data).await {
+    let mut piece = Vec::with_capacity(COPY_PIECE + 4096);
+    let mut sent: Result<()> = Ok(());
+    for row in rows {
+        if let Err(e) = encode_copy_row(&mut piece, row) {
+            sent = Err(e);
+            break;
+        }
+        if piece.len() >= COPY_PIECE {
+            if let Err(e) = copy.send(piece.as_slice()).await {
+                sent = Err(e.into());
+                break;
+            }
+            piece.clear();
+        }
+    }
+    if sent.is_ok() && !piece.is_empty() {
+        sent = copy
+            .send(piece.as_slice())
+            .await
+            .map(|_| ())
+            .map_err(Into::into);
+    }
+    if let Err(e) = sent {
         // The connection must leave COPY mode before it is reused.
         let _ = copy.abort(e.to_string()).await;
-        return Err(e.into());
+        return Err(e);
     }
     Ok(copy.finish().await?)
 }

@@ -50,13 +50,25 @@ impl SqlValue {
     /// The value as part of a row's key: equal values give equal text
     /// (an instant by its microseconds, however its text was spelled).
     pub fn key_text(&self) -> String {
-        match self {
-            SqlValue::Text(Some(s)) => s.clone(),
-            SqlValue::Time(Some(t)) => t.timestamp_micros().to_string(),
-            SqlValue::Int(Some(i)) => i.to_string(),
-            SqlValue::Bool(Some(b)) => b.to_string(),
-            _ => String::new(),
-        }
+        let mut out = String::new();
+        self.push_key_text(&mut out);
+        out
+    }
+
+    /// [`SqlValue::key_text`] appended to `out`, without a string of its own.
+    pub fn push_key_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        // Writing to a String cannot fail.
+        let _ = match self {
+            SqlValue::Text(Some(s)) => {
+                out.push_str(s);
+                Ok(())
+            }
+            SqlValue::Time(Some(t)) => write!(out, "{}", t.timestamp_micros()),
+            SqlValue::Int(Some(i)) => write!(out, "{i}"),
+            SqlValue::Bool(Some(b)) => write!(out, "{b}"),
+            _ => Ok(()),
+        };
     }
 }
 

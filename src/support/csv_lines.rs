@@ -60,19 +60,33 @@ impl<R: Read> LineCounting<R> {
 impl<R: Read> Read for LineCounting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let bytes = &buf[..n];
         let marks = self.marks.get_mut();
-        for &b in &buf[..n] {
-            let previous_was_break = matches!(self.previous, b'\r' | b'\n');
-            match b {
-                b'\r' => marks.breaks.push_back(self.offset),
-                b'\n' if self.previous != b'\r' => marks.breaks.push_back(self.offset),
-                b'\n' => {}
-                _ if previous_was_break => marks.content_starts.push_back(self.offset),
-                _ => {}
+        let base = self.offset;
+        let is_break = |b: u8| matches!(b, b'\r' | b'\n');
+        // Jumps from break to break (memchr) instead of looking at every
+        // byte: the per-byte loop was 7% of a 1M-row import's reading.
+        // `previous` is the byte before `next`, the first not yet looked at.
+        let (mut previous, mut next) = (self.previous, 0usize);
+        for i in memchr::memchr2_iter(b'\r', b'\n', bytes) {
+            if next < i && is_break(previous) {
+                marks.content_starts.push_back(base + next as u64);
             }
-            self.previous = b;
-            self.offset += 1;
+            let before = if next < i { bytes[i - 1] } else { previous };
+            match bytes[i] {
+                b'\n' if before == b'\r' => {}
+                _ => marks.breaks.push_back(base + i as u64),
+            }
+            previous = bytes[i];
+            next = i + 1;
         }
+        if next < n && is_break(previous) {
+            marks.content_starts.push_back(base + next as u64);
+        }
+        if let Some(&last) = bytes.last() {
+            self.previous = last;
+        }
+        self.offset += n as u64;
         Ok(n)
     }
 }
@@ -81,9 +95,18 @@ impl<R: Read> Read for LineCounting<R> {
 mod tests {
     use super::LineCounting;
 
+    /// The lines of `data`'s records, read with a tiny buffer (so that
+    /// breaks and `\r\n` pairs fall across reads) and with a large one;
+    /// both must agree.
     fn lines(data: &[u8]) -> Vec<usize> {
+        let small = lines_read_by(data, 3);
+        assert_eq!(small, lines_read_by(data, 64 * 1024), "{data:?}");
+        small
+    }
+
+    fn lines_read_by(data: &[u8], capacity: usize) -> Vec<usize> {
         let mut reader = csv::ReaderBuilder::new()
-            .buffer_capacity(3)
+            .buffer_capacity(capacity)
             .from_reader(LineCounting::new(data));
         let mut out = Vec::new();
         let mut record = csv::StringRecord::new();
@@ -101,5 +124,7 @@ mod tests {
         assert_eq!(lines(b"a,b\n\n\r\n1,2\nx,\"y\ny\"\nz,z"), [4, 5, 7]);
         // A lone `\r` ends a record (and a line) as the parser reads it.
         assert_eq!(lines(b"a,b\r1,2\r\r\n3,4"), [2, 4]);
+        // Breaks at the very start, runs of them, and no final break.
+        assert_eq!(lines(b"\r\n\na,b\r\n\r\n\r1,2\n\n\n3,4"), [6, 9]);
     }
 }

@@ -721,15 +721,21 @@ fn read_rows<R: std::io::Read>(
     (errors, total, notes)
 }
 
-/// A row's key as one text (`out` is reused from row to row): the parsed
-/// values' key texts, each followed by a unit separator.
+/// A row's key as one text (`out` is reused from row to row): each part's
+/// key text followed by its length between unit separators, so that two
+/// keys are one text only when every part is equal (a separator inside an
+/// id cannot make ("a\u{1f}", "b") the key ("a", "\u{1f}b")).
 fn key_text(row: &[SqlValue], positions: &[usize], out: &mut String) {
+    use std::fmt::Write as _;
     out.clear();
     for &i in positions {
+        let start = out.len();
         if let Some(v) = row.get(i) {
             v.push_key_text(out);
         }
-        out.push('\u{1f}');
+        let len = out.len() - start;
+        // Writing to a String cannot fail.
+        let _ = write!(out, "\u{1f}{len}\u{1f}");
     }
 }
 
@@ -799,5 +805,34 @@ fn invalid(file: &Path, errors: Vec<CsvError>) -> ImportError {
         file: file.to_path_buf(),
         errors,
         total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(parts: &[&str]) -> String {
+        let row: Vec<SqlValue> = parts.iter().map(|p| SqlValue::text(*p)).collect();
+        let positions: Vec<usize> = (0..row.len()).collect();
+        let mut out = String::from("left over from the last row");
+        key_text(&row, &positions, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_key_text_is_the_same_only_for_the_same_parts() {
+        assert_eq!(
+            key_of(&["r1", "customer.view"]),
+            key_of(&["r1", "customer.view"])
+        );
+        assert_ne!(key_of(&["r\u{1f}", "p"]), key_of(&["r", "\u{1f}p"]));
+        assert_ne!(key_of(&["r\u{1f}1\u{1f}", "p"]), key_of(&["r", "p"]));
+        assert_ne!(key_of(&["", "ab"]), key_of(&["a", "b"]));
+        // An instant is one key however it was spelled: by its microseconds.
+        let t = SqlValue::time(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+        let mut out = String::new();
+        key_text(&[t], &[0], &mut out);
+        assert_eq!(out, "0\u{1f}1\u{1f}");
     }
 }

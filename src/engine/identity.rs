@@ -89,37 +89,35 @@ pub fn may_be_person_in(
     methods: &[IdentityMatch],
     people_where: &str,
 ) -> String {
-    // A method after `person_id` links only accounts without one.
-    let after_id = |i: usize| methods[..i].contains(&IdentityMatch::PersonId);
-    let arms: Vec<String> = methods
-        .iter()
-        .enumerate()
-        .map(|(i, &m)| (i, match m {
-            IdentityMatch::PersonId => {
-                format!("{p}.person_id IN (SELECT w.id FROM people w WHERE {people_where})")
-            }
-            IdentityMatch::Email => format!(
-                "{} IN (SELECT {} FROM people w WHERE {people_where})",
+    let mut arms: Vec<String> = Vec::with_capacity(methods.len());
+    for (i, &m) in methods.iter().enumerate() {
+        // The account's attribute, the person's it must equal, and what
+        // else that person must meet.
+        let (account, person, also) = match m {
+            IdentityMatch::PersonId => (format!("{p}.person_id"), "w.id".to_string(), ""),
+            IdentityMatch::Email => (
                 b.fold_case(&format!("{p}.email")),
                 b.fold_case("w.email"),
+                "",
             ),
-            IdentityMatch::EmployeeNumber => format!(
-                "{p}.employee_number IN (SELECT w.id FROM people w WHERE {people_where})"
-            ),
-            IdentityMatch::LoginIsMailLocalPart => format!(
-                "{} IN (SELECT {} FROM people w WHERE ({people_where}) AND w.email LIKE '%@%')",
+            IdentityMatch::EmployeeNumber => {
+                (format!("{p}.employee_number"), "w.id".to_string(), "")
+            }
+            IdentityMatch::LoginIsMailLocalPart => (
                 b.fold_case(&format!("{p}.login")),
                 b.mail_local_part_folded("w.email"),
+                " AND w.email LIKE '%@%'",
             ),
-        }))
-        .map(|(i, arm)| {
-            if after_id(i) {
-                format!("({p}.person_id IS NULL AND {arm})")
-            } else {
-                arm
-            }
-        })
-        .collect();
+        };
+        let arm =
+            format!("{account} IN (SELECT {person} FROM people w WHERE ({people_where}){also})");
+        // A method after `person_id` links only accounts without one.
+        arms.push(if methods[..i].contains(&IdentityMatch::PersonId) {
+            format!("({p}.person_id IS NULL AND {arm})")
+        } else {
+            arm
+        });
+    }
     if arms.is_empty() {
         "1 = 0".to_string()
     } else {

@@ -252,27 +252,20 @@ async fn copy_in<'r>(
     let statement = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
     let mut copy = tx.copy_in_raw(&statement).await?;
     let mut piece = Vec::with_capacity(COPY_PIECE + 4096);
-    let mut sent: Result<()> = Ok(());
-    for row in rows {
-        if let Err(e) = encode_copy_row(&mut piece, row) {
-            sent = Err(e);
-            break;
-        }
-        if piece.len() >= COPY_PIECE {
-            if let Err(e) = copy.send(piece.as_slice()).await {
-                sent = Err(e.into());
-                break;
+    let sent: Result<()> = async {
+        for row in rows {
+            encode_copy_row(&mut piece, row)?;
+            if piece.len() >= COPY_PIECE {
+                copy.send(piece.as_slice()).await?;
+                piece.clear();
             }
-            piece.clear();
         }
+        if !piece.is_empty() {
+            copy.send(piece.as_slice()).await?;
+        }
+        Ok(())
     }
-    if sent.is_ok() && !piece.is_empty() {
-        sent = copy
-            .send(piece.as_slice())
-            .await
-            .map(|_| ())
-            .map_err(Into::into);
-    }
+    .await;
     if let Err(e) = sent {
         // The connection must leave COPY mode before it is reused.
         let _ = copy.abort(e.to_string()).await;

@@ -59,16 +59,19 @@ impl SqlValue {
     pub fn push_key_text(&self, out: &mut String) {
         use std::fmt::Write as _;
         // Writing to a String cannot fail.
-        let _ = match self {
-            SqlValue::Text(Some(s)) => {
-                out.push_str(s);
-                Ok(())
+        match self {
+            SqlValue::Text(Some(s)) => out.push_str(s),
+            SqlValue::Time(Some(t)) => {
+                let _ = write!(out, "{}", t.timestamp_micros());
             }
-            SqlValue::Time(Some(t)) => write!(out, "{}", t.timestamp_micros()),
-            SqlValue::Int(Some(i)) => write!(out, "{i}"),
-            SqlValue::Bool(Some(b)) => write!(out, "{b}"),
-            _ => Ok(()),
-        };
+            SqlValue::Int(Some(i)) => {
+                let _ = write!(out, "{i}");
+            }
+            SqlValue::Bool(Some(b)) => {
+                let _ = write!(out, "{b}");
+            }
+            _ => {}
+        }
     }
 }
 

@@ -26,6 +26,26 @@ impl Backend {
         }
     }
 
+    /// `in_list` for a list whose length is known as the SQL is written and
+    /// small (a rule's account statuses, account types, worker types). On
+    /// SQLite each item is compared directly, read from the bound JSON by
+    /// `json_extract` — a function of a bound value, which SQLite evaluates
+    /// once per statement — instead of probing `json_each`'s temporary table
+    /// for every row: initial-password-unchanged's scan of 1M accounts took
+    /// 0.17 s against 0.21 s. Longer lists keep the table.
+    pub fn in_short_list(self, expr: &str, n: usize, len: usize) -> String {
+        const SHORT: usize = 8;
+        match self {
+            Backend::Sqlite if len <= SHORT => {
+                let items: Vec<String> = (0..len)
+                    .map(|i| format!("json_extract(${n}, '$[{i}]')"))
+                    .collect();
+                format!("{expr} IN ({})", items.join(", "))
+            }
+            _ => self.in_list(expr, n),
+        }
+    }
+
     /// An ORDER BY term the database sorts by rather than walks an index
     /// for. A full scan of `principals` or `grants` ordered by their text
     /// key makes SQLite read every row through the key's index, one table
@@ -133,6 +153,22 @@ mod tests {
         assert_eq!(
             Backend::Postgres.fold_case("p.email"),
             "translate(p.email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+        );
+    }
+
+    #[test]
+    fn short_lists_compare_each_item_on_sqlite() {
+        assert_eq!(
+            Backend::Sqlite.in_short_list("p.status", 3, 2),
+            "p.status IN (json_extract($3, '$[0]'), json_extract($3, '$[1]'))"
+        );
+        assert_eq!(
+            Backend::Sqlite.in_short_list("p.status", 3, 9),
+            Backend::Sqlite.in_list("p.status", 3)
+        );
+        assert_eq!(
+            Backend::Postgres.in_short_list("p.status", 3, 2),
+            Backend::Postgres.in_list("p.status", 3)
         );
     }
 

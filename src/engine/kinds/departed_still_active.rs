@@ -93,7 +93,7 @@ impl Kind for DepartedStillActive {
                 AND h.employment_status = 'terminated'
                 AND (h.terminated_at IS NULL OR h.terminated_at < $2)
               ORDER BY p.id",
-            statuses = b.in_list("p.status", 3),
+            statuses = b.in_short_list("p.status", 3, p.statuses.len()),
             person = person_of(b, "p", &ctx.deployment.identity),
         );
         let params = [
@@ -220,7 +220,7 @@ impl DepartedStillActive {
             person = person_of(b, "p", &ctx.deployment.identity),
             l_directory = b.in_list("l.application", 3),
             a_directory = b.in_list("a.application", 3),
-            statuses = b.in_list("a.status", 2),
+            statuses = b.in_short_list("a.status", 2, self.statuses.len()),
         );
         let params = [
             SqlValue::time(ctx.as_of),

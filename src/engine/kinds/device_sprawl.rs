@@ -126,7 +126,12 @@ impl Kind for DeviceSprawl {
         // A sign-in just after the lookback start needs its whole baseline.
         let read_from = instant_before(lookback_start, p.baseline);
         // $1 = T, $2 = read from (exclusive), $3 = lookback start (exclusive),
-        // $4 = statuses, $5 = privileged role ids.
+        // $4 = statuses, $5 = privileged role ids, $6 = max devices.
+        // Whether an account is privileged is one join against the distinct
+        // holders of a live privileged grant, not an EXISTS per (account,
+        // device) pair; and only the devices of accounts that are findings
+        // come back (the same test as `emit`'s): at 1M, 72,096 rows instead
+        // of 557,654, the query 7.3 s against 7.9 s in `psql`.
         let principals = &ctx.principals;
         let sql = format!(
             "WITH s AS (
@@ -143,15 +148,21 @@ impl Kind for DeviceSprawl {
                                 THEN s.occurred_at END) AS first_new_at
                   FROM s WHERE s.occurred_at > $3
                  GROUP BY s.principal_id, s.device_id
+             ),
+             a AS (
+                SELECT d.principal_id, d.device_id, d.first_new_at,
+                       COUNT(*) OVER (PARTITION BY d.principal_id) AS device_count,
+                       MAX(d.first_new_at) OVER (PARTITION BY d.principal_id) AS any_new_at
+                  FROM d
              )
-             SELECT d.principal_id, d.device_id, d.first_new_at, p.login,
-                    CAST(CASE WHEN EXISTS (SELECT 1 FROM grants g
-                                       WHERE g.principal_id = d.principal_id AND {roles}
-                                         AND {GRANT_LIVE})
-                         THEN 1 ELSE 0 END AS BIGINT) AS privileged
-               FROM d JOIN {principals} p ON p.id = d.principal_id
+             SELECT a.principal_id, a.device_id, a.first_new_at, p.login,
+                    CAST(CASE WHEN v.principal_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS privileged
+               FROM a JOIN {principals} p ON p.id = a.principal_id
+               LEFT JOIN (SELECT DISTINCT g.principal_id FROM grants g
+                           WHERE {roles} AND {GRANT_LIVE}) v ON v.principal_id = a.principal_id
               WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
-              ORDER BY d.principal_id, d.device_id",
+                AND (a.device_count > $6{or_new_device})
+              ORDER BY a.principal_id, a.device_id",
             baseline = b.interval(p.baseline.0),
             signed_in_lately = match b {
                 // Only the accounts that signed in within the lookback need
@@ -168,8 +179,13 @@ impl Kind for DeviceSprawl {
                 }
                 Backend::Postgres => "",
             },
+            or_new_device = if p.flag_new_devices {
+                " OR (a.any_new_at IS NOT NULL AND v.principal_id IS NOT NULL)"
+            } else {
+                ""
+            },
             roles = b.in_list("g.role_id", 5),
-            statuses = b.in_list("p.status", 4),
+            statuses = b.in_short_list("p.status", 4, p.statuses.len()),
         );
         let params = [
             SqlValue::time(ctx.as_of),
@@ -177,6 +193,7 @@ impl Kind for DeviceSprawl {
             SqlValue::time(lookback_start),
             SqlValue::TextList(names(&p.statuses, AccountStatus::as_str)),
             SqlValue::list(&privileged),
+            SqlValue::int(i64::from(p.max_devices)),
         ];
         let mut current: Option<Account> = None;
         let mut rows = tx.fetch(&sql, &params);

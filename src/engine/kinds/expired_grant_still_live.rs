@@ -106,7 +106,7 @@ impl Kind for ExpiredGrantStillLive {
                 AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
               ORDER BY g.id",
             role_actions = b.json_map_rows(4),
-            statuses = b.in_list("p.status", 3),
+            statuses = b.in_short_list("p.status", 3, p.statuses.len()),
             uses = used("COUNT(*)"),
             last_use = used("MAX(e.occurred_at)"),
         );

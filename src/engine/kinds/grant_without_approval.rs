@@ -142,7 +142,7 @@ impl Kind for GrantWithoutApproval {
               ORDER BY g.id",
             person = person_of(b, "p", &ctx.deployment.identity),
             roles = b.in_list("g.role_id", 3),
-            statuses = b.in_list("p.status", 2),
+            statuses = b.in_short_list("p.status", 2, p.statuses.len()),
             email = b.fold_case("p.email"),
             granter = b.fold_case("g.granted_by"),
         );

@@ -96,8 +96,8 @@ impl Kind for InitialPasswordUnchanged {
                                    AND e.occurred_at <= $1 AND {SUCCESS}))
               ORDER BY {order}",
             order = b.sorted_by("p.id"),
-            statuses = b.in_list("p.status", 3),
-            types = b.in_list("p.account_type", 4),
+            statuses = b.in_short_list("p.status", 3, p.statuses.len()),
+            types = b.in_short_list("p.account_type", 4, p.account_types.len()),
         );
         let params = [
             SqlValue::time(ctx.as_of),

@@ -165,7 +165,7 @@ impl Kind for NonEmployeeAccess {
                 &format!(
                     "SELECT 1 AS marked WHERE EXISTS (SELECT 1 FROM {principals} p WHERE {types})
                         OR EXISTS (SELECT 1 FROM people h WHERE h.worker_type IS NOT NULL)",
-                    types = b.in_list("p.account_type", 1),
+                    types = b.in_short_list("p.account_type", 1, account_types.len()),
                 ),
                 &[SqlValue::TextList(account_types.clone())],
             )
@@ -200,10 +200,15 @@ impl Kind for NonEmployeeAccess {
                 AND ({types} OR {workers})
               ORDER BY p.id, g.id",
             person = person_of(b, "p", identity),
-            candidates = may_be_person_in(b, "p", identity, &b.in_list("w.worker_type", 4)),
-            statuses = b.in_list("p.status", 2),
-            types = b.in_list("p.account_type", 3),
-            workers = b.in_list("h.worker_type", 4),
+            candidates = may_be_person_in(
+                b,
+                "p",
+                identity,
+                &b.in_short_list("w.worker_type", 4, worker_types.len())
+            ),
+            statuses = b.in_short_list("p.status", 2, p.statuses.len()),
+            types = b.in_short_list("p.account_type", 3, account_types.len()),
+            workers = b.in_short_list("h.worker_type", 4, worker_types.len()),
         );
         let params = [
             SqlValue::time(ctx.as_of),

@@ -86,8 +86,8 @@ impl Kind for OrphanAccount {
             join = unlinked.join,
             condition = unlinked.condition,
             order = b.sorted_by("p.id"),
-            statuses = b.in_list("p.status", 2),
-            types = b.in_list("p.account_type", 3),
+            statuses = b.in_short_list("p.status", 2, p.statuses.len()),
+            types = b.in_short_list("p.account_type", 3, p.account_types.len()),
         );
         let by_id = methods.contains(&IdentityMatch::PersonId);
         let tried: Vec<serde_json::Value> = methods.iter().map(|m| m.as_str().into()).collect();

@@ -221,7 +221,7 @@ impl Kind for OverPrivileged {
                LEFT JOIN peer_groups pg ON pg.dept_key = w.dept_key AND pg.title_key = w.title_key
                LEFT JOIN peer_holders ph ON ph.dept_key = w.dept_key AND ph.title_key = w.title_key AND ph.role_id = l.role_id
               ORDER BY l.id",
-            statuses = b.in_list("p.status", 2),
+            statuses = b.in_short_list("p.status", 2, p.statuses.len()),
             roles = b.in_list("g.role_id", 3),
             role_actions = b.json_map_rows(4),
             person = person_of(b, "p", &ctx.deployment.identity),

@@ -100,8 +100,8 @@ impl Kind for PrivilegedWithoutMfa {
                 AND {roles}
                 AND {GRANT_LIVE}
               ORDER BY p.id, g.role_id",
-            statuses = b.in_list("p.status", 2),
-            types = b.in_list("p.account_type", 3),
+            statuses = b.in_short_list("p.status", 2, p.statuses.len()),
+            types = b.in_short_list("p.account_type", 3, p.account_types.len()),
             roles = b.in_list("g.role_id", 4),
         );
         let params = [

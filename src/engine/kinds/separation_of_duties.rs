@@ -217,7 +217,7 @@ impl SeparationOfDuties {
               ORDER BY x.holder, x.principal_id, x.grant_id",
             in_left = b.in_list("g.role_id", 3),
             in_right = b.in_list("g.role_id", 4),
-            statuses = b.in_list("p.status", 2),
+            statuses = b.in_short_list("p.status", 2, self.statuses.len()),
         );
         let params = [
             SqlValue::time(ctx.as_of),

@@ -133,7 +133,7 @@ impl Kind for SharedAccount {
                   WHERE e.action = 'login' AND {SUCCESS} AND e.occurred_at > $2 AND e.occurred_at <= $1
                     AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
                   ORDER BY e.principal_id, e.occurred_at",
-                statuses = b.in_list("p.status", 3),
+                statuses = b.in_short_list("p.status", 3, p.statuses.len()),
             );
             let params = [
                 SqlValue::time(ctx.as_of),
@@ -185,9 +185,9 @@ impl Kind for SharedAccount {
                 AND ({flag_shared} p.account_type = 'shared'
                      OR (NOT {allowed} AND {generic}))
               ORDER BY p.id",
-            statuses = b.in_list("p.status", 2),
+            statuses = b.in_short_list("p.status", 2, p.statuses.len()),
             flag_shared = if p.flag_shared_type { "" } else { "FALSE AND" },
-            allowed = b.in_list("p.account_type", 4),
+            allowed = b.in_short_list("p.account_type", 4, p.generic_allowed_types.len()),
             generic = b.in_list(
                 &format!("rtrim({}, '0123456789_-.')", b.fold_case(&local)),
                 3

@@ -139,7 +139,7 @@ impl Kind for TransferKeptAccess {
               ORDER BY m.id",
             dept_key = b.fold_case("h.department"),
             person = person_of(b, "p", &ctx.deployment.identity),
-            statuses = b.in_list("p.status", 3),
+            statuses = b.in_short_list("p.status", 3, p.statuses.len()),
         );
         let params = [
             SqlValue::time(ctx.as_of),

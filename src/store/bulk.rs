@@ -322,21 +322,12 @@ fn encode_copy_row(out: &mut Vec<u8>, row: &[SqlValue]) -> Result<()> {
             }
             SqlValue::Bool(Some(b)) => out.push(if *b { b't' } else { b'f' }),
             SqlValue::Int(Some(n)) => {
-                let _ = write!(out, "{n}");
+                out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
             }
             SqlValue::Float(Some(f)) => {
                 let _ = write!(out, "{f}");
             }
-            SqlValue::Time(Some(t)) => {
-                // Microseconds: the precision both backends keep. (Not
-                // `format("%…")`: that parses the pattern again for every
-                // value, a third of a bulk load's client time.)
-                let _ = write!(
-                    out,
-                    "{}",
-                    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                );
-            }
+            SqlValue::Time(Some(t)) => encode_copy_instant(out, t),
             SqlValue::Text(Some(s)) => escape_copy_text(out, s),
             SqlValue::TextList(_) => {
                 return Err(StoreError::Decode {
@@ -350,15 +341,56 @@ fn encode_copy_row(out: &mut Vec<u8>, row: &[SqlValue]) -> Result<()> {
     Ok(())
 }
 
+/// `s` with COPY's special characters escaped; the runs between them are
+/// copied whole (most values have none).
 fn escape_copy_text(out: &mut Vec<u8>, s: &str) {
-    for b in s.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(escaped);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// An instant as COPY reads a timestamptz, `2026-11-01T08:00:00.000005Z`
+/// (microseconds: the precision both backends keep), written digit by
+/// digit: chrono's RFC 3339 writer builds a `String` per value. Years
+/// outside 0–9999 and leap seconds go through chrono.
+fn encode_copy_instant(out: &mut Vec<u8>, t: &chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike as _, Timelike as _};
+    let year = t.year();
+    if !(0..=9999).contains(&year) || t.nanosecond() >= 1_000_000_000 {
+        let text = t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    let fields = [
+        (year as u32, 4, b'-'),
+        (t.month(), 2, b'-'),
+        (t.day(), 2, b'T'),
+        (t.hour(), 2, b':'),
+        (t.minute(), 2, b':'),
+        (t.second(), 2, b'.'),
+        (t.nanosecond() / 1_000, 6, b'Z'),
+    ];
+    for (value, width, after) in fields {
+        let mut digits = [b'0'; 6];
+        let mut rest = value;
+        for d in digits[..width].iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
+        out.extend_from_slice(&digits[..width]);
+        out.push(after);
     }
 }
 
@@ -374,7 +406,7 @@ mod tests {
         encode_copy_row(
             &mut out,
             &[
-                SqlValue::text("a\tb\\c\nd"),
+                SqlValue::text("a\tb\\c\nd\r"),
                 SqlValue::Text(None),
                 SqlValue::int(-7),
                 SqlValue::Bool(Some(true)),
@@ -384,8 +416,31 @@ mod tests {
         .expect("encodable");
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
-            "a\\tb\\\\c\\nd\t\\N\t-7\tt\t2026-11-01T08:00:00.000005Z\n"
+            "a\\tb\\\\c\\nd\\r\t\\N\t-7\tt\t2026-11-01T08:00:00.000005Z\n"
         );
+    }
+
+    #[test]
+    fn copy_instants_are_written_as_chrono_writes_them() {
+        let instants = [
+            DateTime::from_timestamp(0, 0),
+            DateTime::from_timestamp(1_793_520_000, 5_000),
+            DateTime::from_timestamp(1_793_520_059, 999_999_000),
+            DateTime::from_timestamp(-62_135_596_800, 0), // 0001-01-01
+            DateTime::from_timestamp(253_402_300_799, 123_456_000), // 9999-12-31T23:59:59
+            DateTime::from_timestamp(253_402_300_800, 0), // year 10000: chrono's
+            DateTime::from_timestamp(1_483_228_799, 1_500_000_000), // a leap second: chrono's
+        ];
+        for t in instants {
+            let t = t.expect("valid instant");
+            let mut out = Vec::new();
+            encode_copy_instant(&mut out, &t);
+            assert_eq!(
+                String::from_utf8(out).expect("utf-8"),
+                t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]

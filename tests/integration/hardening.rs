@@ -354,7 +354,64 @@ async fn columns_refuse_values_outside_their_lists(db: TestDb) {
     }
 }
 
+/// A finding belongs to a run that exists, and goes with its run: by the
+/// foreign key on SQLite, by statement-level triggers on PostgreSQL
+/// (migration 0019, which dropped the key's per-row check).
+async fn findings_belong_to_their_run(db: TestDb) {
+    let as_of = chrono::DateTime::from_timestamp(1_793_520_000, 0).unwrap();
+    let run = db.store.start_run(None, as_of).await.unwrap();
+    let insert = |run_id: i64| {
+        format!(
+            "INSERT INTO findings (run_id, rule, severity, subject_type, subject_id, title, evidence) \
+             VALUES ({run_id}, 'r', 'low', 'principal', 'p-1', 't', '{{}}'), \
+                    ({run_id}, 'r', 'low', 'principal', 'p-2', 't', '{{}}')"
+        )
+    };
+    let count = |run_id: i64| {
+        let store = db.store.clone();
+        async move {
+            store
+                .fetch_all(
+                    "SELECT COUNT(*) AS n FROM findings WHERE run_id = $1",
+                    &[SqlValue::int(run_id)],
+                )
+                .await
+                .unwrap()[0]
+                .i64("n")
+                .unwrap()
+        }
+    };
+    db.store.execute(&insert(run), &[]).await.unwrap();
+    assert_eq!(count(run).await, Some(2));
+    let err = db
+        .store
+        .execute(&insert(run + 1000), &[])
+        .await
+        .expect_err("findings of a run that does not exist are refused");
+    let message = err.to_string().to_lowercase();
+    assert!(
+        message.contains("foreign key") || message.contains("run that does not exist"),
+        "{err}"
+    );
+    assert_eq!(count(run + 1000).await, Some(0));
+    db.store
+        .execute("DELETE FROM runs WHERE id = $1", &[SqlValue::int(run)])
+        .await
+        .unwrap();
+    assert_eq!(count(run).await, Some(0));
+    if db.store.backend() == Backend::Postgres {
+        let run = db.store.start_run(None, as_of).await.unwrap();
+        db.store.execute(&insert(run), &[]).await.unwrap();
+        db.store
+            .execute("TRUNCATE runs CASCADE", &[])
+            .await
+            .unwrap();
+        assert_eq!(count(run).await, Some(0));
+    }
+}
+
 on_both_backends!(
+    findings_belong_to_their_run,
     columns_refuse_values_outside_their_lists,
     every_table_is_canonical_or_the_engines,
     hidden_statements_are_refused,

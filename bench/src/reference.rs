@@ -223,6 +223,9 @@ fn device_sprawl(b: Backend, t: DateTime<Utc>) -> String {
     let tt = at(b, t);
     let lookback = at(b, t - Duration::days(30));
     let from = at(b, t - Duration::days(120));
+    if b == Backend::Postgres {
+        return device_sprawl_by_aggregate(&tt, &lookback, &from);
+    }
     format!(
         "WITH s AS (
             SELECT e.principal_id AS pid, e.device_id AS dev, e.occurred_at AS t
@@ -254,6 +257,49 @@ fn device_sprawl(b: Backend, t: DateTime<Utc>) -> String {
             "'principal'",
             "p.id",
             "CASE WHEN f.pid IS NOT NULL THEN 'high' ELSE 'medium' END",
+        ]),
+    )
+}
+
+/// device-sprawl on PostgreSQL, found by hand and faster there than the
+/// `NOT EXISTS` above (7.6–7.9 s against 8.1–8.8 s at 1M, alternated; on
+/// SQLite, which sorts for GROUP BY, 71 s against 24 s): each (account,
+/// device) by one hash aggregate, its first sign-in of the 30 days and its
+/// last before them. Only that first sign-in can be new, because a later
+/// one follows it by less than 30 days, well within the 90-day baseline.
+fn device_sprawl_by_aggregate(tt: &str, lookback: &str, from: &str) -> String {
+    format!(
+        "WITH w AS (
+            SELECT e.principal_id AS pid, e.device_id AS dev,
+                   MIN(CASE WHEN e.occurred_at > {lookback} THEN e.occurred_at END) AS first_at,
+                   MAX(CASE WHEN e.occurred_at <= {lookback} THEN e.occurred_at END) AS before_at
+              FROM events e
+             WHERE e.action = 'login' AND {OK} AND e.device_id IS NOT NULL
+               AND e.occurred_at > {from} AND e.occurred_at <= {tt}
+             GROUP BY 1, 2
+         ),
+         acc AS (
+            SELECT pid, COUNT(*) AS devices,
+                   BOOL_OR(before_at IS NULL OR before_at < first_at - {baseline}) AS any_new
+              FROM w WHERE first_at IS NOT NULL GROUP BY pid
+         ),
+         priv AS (
+            SELECT DISTINCT g.principal_id FROM grants g JOIN roles r ON r.id = g.role_id
+             WHERE (r.privileged OR {SENSITIVE_PERMISSION}) AND {live}
+         )
+         SELECT {out}
+           FROM principals p
+           JOIN acc a ON a.pid = p.id
+           LEFT JOIN priv v ON v.principal_id = p.id
+          WHERE p.status <> 'disabled' AND (p.created_at IS NULL OR p.created_at <= {tt})
+            AND (a.devices > 3 OR (a.any_new AND v.principal_id IS NOT NULL))
+          ORDER BY 1;",
+        live = live(tt),
+        baseline = offset(Backend::Postgres, 90 * DAY_MICROS),
+        out = line(&[
+            "'principal'",
+            "p.id",
+            "CASE WHEN a.any_new AND v.principal_id IS NOT NULL THEN 'high' ELSE 'medium' END",
         ]),
     )
 }

@@ -187,10 +187,7 @@ fn admin_actions_review(b: Backend, t: DateTime<Utc>) -> String {
         }
     };
     format!(
-        "WITH priv AS (
-            SELECT DISTINCT g.principal_id FROM grants g JOIN roles r ON r.id = g.role_id
-             WHERE (r.privileged OR {SENSITIVE_PERMISSION}) AND {live}
-         ),
+        "WITH priv AS ({privileged}),
          acts AS (
             SELECT e.principal_id,
                    CASE WHEN {working} THEN 0 ELSE 1 END AS outside,
@@ -205,7 +202,7 @@ fn admin_actions_review(b: Backend, t: DateTime<Utc>) -> String {
                     OR e.action IN ('grant', 'revoke'))
          )
          SELECT {out} FROM acts GROUP BY principal_id ORDER BY 1;",
-        live = live(&tt),
+        privileged = privileged_holders(&tt),
         person = person_of(b),
         out = line(&[
             "'principal'",
@@ -234,10 +231,7 @@ fn device_sprawl(b: Backend, t: DateTime<Utc>) -> String {
                AND e.occurred_at > {from} AND e.occurred_at <= {tt}
          ),
          recent AS (SELECT * FROM s WHERE t > {lookback}),
-         priv AS (
-            SELECT DISTINCT g.principal_id FROM grants g JOIN roles r ON r.id = g.role_id
-             WHERE (r.privileged OR {SENSITIVE_PERMISSION}) AND {live}
-         ),
+         priv AS ({privileged}),
          fresh AS (
             SELECT DISTINCT r.pid FROM recent r
              WHERE r.pid IN (SELECT principal_id FROM priv)
@@ -251,13 +245,24 @@ fn device_sprawl(b: Backend, t: DateTime<Utc>) -> String {
           WHERE p.status <> 'disabled' AND (p.created_at IS NULL OR p.created_at <= {tt})
             AND (f.pid IS NOT NULL OR p.id IN (SELECT pid FROM many))
           ORDER BY 1;",
-        live = live(&tt),
+        privileged = privileged_holders(&tt),
         baseline = offset(b, 90 * DAY_MICROS),
         out = line(&[
             "'principal'",
             "p.id",
             "CASE WHEN f.pid IS NOT NULL THEN 'high' ELSE 'medium' END",
         ]),
+    )
+}
+
+/// The privileged accounts of admin-actions-review and device-sprawl:
+/// holders at `tt` of a live grant of a privileged role or of one with a
+/// sensitive permission.
+fn privileged_holders(tt: &str) -> String {
+    format!(
+        "SELECT DISTINCT g.principal_id FROM grants g JOIN roles r ON r.id = g.role_id
+             WHERE (r.privileged OR {SENSITIVE_PERMISSION}) AND {live}",
+        live = live(tt),
     )
 }
 
@@ -283,10 +288,7 @@ fn device_sprawl_by_aggregate(tt: &str, lookback: &str, from: &str) -> String {
                    BOOL_OR(before_at IS NULL OR before_at < first_at - {baseline}) AS any_new
               FROM w WHERE first_at IS NOT NULL GROUP BY pid
          ),
-         priv AS (
-            SELECT DISTINCT g.principal_id FROM grants g JOIN roles r ON r.id = g.role_id
-             WHERE (r.privileged OR {SENSITIVE_PERMISSION}) AND {live}
-         )
+         priv AS ({privileged})
          SELECT {out}
            FROM principals p
            JOIN acc a ON a.pid = p.id
@@ -294,7 +296,7 @@ fn device_sprawl_by_aggregate(tt: &str, lookback: &str, from: &str) -> String {
           WHERE p.status <> 'disabled' AND (p.created_at IS NULL OR p.created_at <= {tt})
             AND (a.devices > 3 OR (a.any_new AND v.principal_id IS NOT NULL))
           ORDER BY 1;",
-        live = live(tt),
+        privileged = privileged_holders(tt),
         baseline = offset(Backend::Postgres, 90 * DAY_MICROS),
         out = line(&[
             "'principal'",

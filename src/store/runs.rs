@@ -551,13 +551,8 @@ impl Store {
     /// 277k findings back at 1M accounts took 0.3 s longer for the lookups).
     /// Each bound is one seek on an index.
     async fn application_params(&self) -> Result<[SqlValue; 2]> {
-        let (only, any) = self.only_application().await?;
-        Ok([SqlValue::Text(only), SqlValue::Bool(Some(any))])
-    }
-
-    /// The store's only application (see `application_params`), and
-    /// whether any account, role or account version has one.
-    async fn only_application(&self) -> Result<(Option<String>, bool)> {
+        let params =
+            |only: Option<String>, any: bool| [SqlValue::Text(only), SqlValue::Bool(Some(any))];
         let rows = self
             .fetch_all(
                 "SELECT (SELECT MIN(application) FROM principals) AS a, (SELECT MAX(application) FROM principals) AS b,
@@ -568,7 +563,7 @@ impl Store {
             )
             .await?;
         let Some(r) = rows.first() else {
-            return Ok((None, false));
+            return Ok(params(None, false));
         };
         let (a, b) = (r.text("a")?, r.text("b")?);
         let (c, d) = (r.text("c")?, r.text("d")?);
@@ -577,7 +572,7 @@ impl Store {
         let any = a.is_some() || c.is_some() || e.is_some();
         let only = match (a, b) {
             (Some(a), Some(b)) if a == b => a,
-            _ => return Ok((None, any)),
+            _ => return Ok(params(None, any)),
         };
         // Roles and account versions: none, or all in the same one.
         let agrees = |low: Option<String>, high: Option<String>| match (low, high) {
@@ -587,7 +582,7 @@ impl Store {
         };
         let roles = agrees(c, d);
         let versions = agrees(e, f);
-        Ok(((roles && versions).then_some(only), any))
+        Ok(params((roles && versions).then_some(only), any))
     }
 
     /// Visits the findings of a run in the stable order, one at a time.

@@ -149,6 +149,12 @@ impl Kind for DeviceSprawl {
             Backend::Postgres => "",
         };
         let baseline = b.interval(p.baseline.0);
+        // The successful sign-ins with a device from the baseline's start to T.
+        let sign_ins = format!(
+            "FROM events e
+                 WHERE e.action = 'login' AND {SUCCESS} AND e.device_id IS NOT NULL
+                   AND e.occurred_at > $2 AND e.occurred_at <= $1{signed_in_lately}"
+        );
         // Each device the account signed in from within the lookback, with
         // the first of those sign-ins that is new (the account's previous
         // sign-in on it more than `baseline` before), as `d`.
@@ -165,9 +171,7 @@ impl Kind for DeviceSprawl {
                 SELECT e.principal_id, e.device_id,
                        MIN(CASE WHEN e.occurred_at > $3 THEN e.occurred_at END) AS first_at,
                        MAX(CASE WHEN e.occurred_at <= $3 THEN e.occurred_at END) AS before_at
-                  FROM events e
-                 WHERE e.action = 'login' AND {SUCCESS} AND e.device_id IS NOT NULL
-                   AND e.occurred_at > $2 AND e.occurred_at <= $1{signed_in_lately}
+                  {sign_ins}
                  GROUP BY e.principal_id, e.device_id
              ),
              d AS (
@@ -183,9 +187,7 @@ impl Kind for DeviceSprawl {
                 SELECT e.principal_id, e.device_id, e.occurred_at,
                        LAG(e.occurred_at) OVER (PARTITION BY e.principal_id, e.device_id
                                                 ORDER BY e.occurred_at) AS previous_at
-                  FROM events e
-                 WHERE e.action = 'login' AND {SUCCESS} AND e.device_id IS NOT NULL
-                   AND e.occurred_at > $2 AND e.occurred_at <= $1{signed_in_lately}
+                  {sign_ins}
              ),
              d AS (
                 SELECT s.principal_id, s.device_id,

@@ -219,6 +219,8 @@ pub async fn write_run<W: Write>(
     out: &mut W,
 ) -> Result<Standing, OutputError> {
     let store = stores.record;
+    // A scratch store holds the findings but not the accounts they name.
+    let subjects = (!stores.recorded).then_some(stores.source);
     let mut judge = Judge::new(stores.source, run.as_of).await?;
     let run_id = if stores.recorded {
         run.run_id.to_string()
@@ -241,7 +243,7 @@ pub async fn write_run<W: Write>(
             )?;
             let mut first = true;
             store
-                .for_each_finding_seen(run.run_id, |f, seen| {
+                .for_each_finding_seen(run.run_id, subjects, |f, seen| {
                     out.write_all(if first { b"\n  " } else { b",\n  " })?;
                     first = false;
                     let (status, exception_id) = judge.judge(&f, seen);
@@ -261,7 +263,7 @@ pub async fn write_run<W: Write>(
             csv.write_record(CSV_COLUMNS)
                 .map_err(std::io::Error::other)?;
             store
-                .for_each_finding_seen(run.run_id, |f, seen| {
+                .for_each_finding_seen(run.run_id, subjects, |f, seen| {
                     let (status, exception_id) = judge.judge(&f, seen);
                     let exception_id = exception_id.map(|id| id.to_string()).unwrap_or_default();
                     let cells = [
@@ -321,7 +323,7 @@ pub async fn write_run<W: Write>(
                 .width
                 .map_or(usize::MAX, |w| w.saturating_sub(69).max(20));
             let count = store
-                .for_each_finding_seen(run.run_id, |f, seen| {
+                .for_each_finding_seen(run.run_id, subjects, |f, seen| {
                     let (status, _) = judge.judge(&f, seen);
                     let severity = format!("{:<9}", f.severity.as_str());
                     writeln!(

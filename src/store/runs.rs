@@ -590,7 +590,7 @@ impl Store {
     where
         F: FnMut(Finding) -> std::io::Result<()>,
     {
-        self.visit_findings(run_id, decode_finding, |f, _| visit(f))
+        self.visit_findings(run_id, None, decode_finding, |f, _| visit(f))
             .await
     }
 
@@ -598,43 +598,167 @@ impl Store {
     /// previous run had it (an open finding) or not (a new one): what
     /// `run --format` prints. The evidence stays the JSON text the store
     /// holds (`StoredFinding`).
-    pub async fn for_each_finding_seen<F>(&self, run_id: i64, visit: F) -> Result<u64>
+    ///
+    /// `subjects` is the store whose accounts, roles and grants name a
+    /// finding's application: `None` for this one; the deployment's store
+    /// for a run recorded in a scratch store (`run --no-record`), which
+    /// holds findings but no accounts. Its applications are then looked up
+    /// a chunk of findings at a time, so that a rerun that leaves no trace
+    /// prints what a recorded one does.
+    pub async fn for_each_finding_seen<F>(
+        &self,
+        run_id: i64,
+        subjects: Option<&Store>,
+        visit: F,
+    ) -> Result<u64>
     where
         F: FnMut(StoredFinding, bool) -> std::io::Result<()>,
     {
-        self.visit_findings(run_id, decode_stored_finding, visit)
+        self.visit_findings(run_id, subjects, decode_stored_finding, visit)
             .await
     }
 
     async fn visit_findings<T, F>(
         &self,
         run_id: i64,
+        subjects: Option<&Store>,
         decode: fn(&DbRow) -> Result<T>,
         mut visit: F,
     ) -> Result<u64>
     where
+        T: ReadBack,
         F: FnMut(T, bool) -> std::io::Result<()>,
     {
         let previous = self.previous_run(run_id).await?;
         let mut tx: Tx = self.begin().await?;
-        let [only, any] = self.application_params().await?;
-        let params = [SqlValue::int(run_id), SqlValue::Int(previous), only, any];
+        let [only, any] = subjects.unwrap_or(self).application_params().await?;
+        // Findings recorded away from their subjects: a single application
+        // (or none) needs no lookup; several are looked up in `subjects`.
+        let elsewhere = subjects.filter(|_| {
+            matches!(
+                (&only, &any),
+                (SqlValue::Text(None), SqlValue::Bool(Some(true)))
+            )
+        });
+        let (only_here, any_here) = match elsewhere {
+            Some(_) => (SqlValue::Text(None), SqlValue::Bool(Some(false))),
+            None => (only.clone(), any.clone()),
+        };
+        let params = [
+            SqlValue::int(run_id),
+            SqlValue::Int(previous),
+            only_here,
+            any_here,
+        ];
+        let mut emit = |finding: T, seen: bool| {
+            visit(finding, seen).map_err(|e| StoreError::Decode {
+                column: "findings".into(),
+                message: format!("cannot write finding: {e}"),
+            })
+        };
         let mut count = 0;
+        let mut chunk: Vec<(T, bool)> = Vec::new();
         {
             let mut rows = tx.fetch(FINDINGS_SEEN_BEFORE, &params);
             while let Some(row) = rows.next().await {
                 let row = row?;
                 let finding = decode(&row)?;
                 let seen = row.bool("seen_before")?.unwrap_or(false);
-                visit(finding, seen).map_err(|e| StoreError::Decode {
-                    column: "findings".into(),
-                    message: format!("cannot write finding: {e}"),
-                })?;
                 count += 1;
+                let Some(subjects) = elsewhere else {
+                    emit(finding, seen)?;
+                    continue;
+                };
+                chunk.push((finding, seen));
+                if chunk.len() == APPLICATION_CHUNK {
+                    subjects
+                        .name_applications(&mut chunk, [&only, &any])
+                        .await?;
+                    chunk.drain(..).try_for_each(|(f, seen)| emit(f, seen))?;
+                }
             }
+        }
+        if let Some(subjects) = elsewhere.filter(|_| !chunk.is_empty()) {
+            subjects
+                .name_applications(&mut chunk, [&only, &any])
+                .await?;
+            chunk.drain(..).try_for_each(|(f, seen)| emit(f, seen))?;
         }
         tx.commit().await?;
         Ok(count)
+    }
+
+    /// Sets the application of each finding of `chunk` as this store's
+    /// accounts, roles and grants name it (`finding_application!`, one
+    /// statement for the chunk). `params`: this store's `application_params`.
+    async fn name_applications<T: ReadBack>(
+        &self,
+        chunk: &mut [(T, bool)],
+        [only, any]: [&SqlValue; 2],
+    ) -> Result<()> {
+        let mut ids: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+        for (f, _) in chunk.iter() {
+            let (subject_type, subject_id) = f.subject();
+            if let serde_json::Value::Array(list) = ids
+                .entry(subject_type.as_str())
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            {
+                list.push(subject_id.into());
+            }
+        }
+        let sql = format!(
+            "SELECT findings.subject_type, findings.subject_id, {application}
+               FROM (SELECT s.k AS subject_type, s.v AS subject_id FROM {rows} s) findings",
+            application = finding_application!("$2", "$3"),
+            rows = self.backend().json_map_rows(1),
+        );
+        let keys = serde_json::Value::Object(ids).to_string();
+        let rows = self
+            .fetch_all(&sql, &[SqlValue::text(keys), only.clone(), any.clone()])
+            .await?;
+        let mut named = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(application) = r.text("application")? {
+                named.insert(
+                    (r.req_text("subject_type")?, r.req_text("subject_id")?),
+                    application,
+                );
+            }
+        }
+        for (f, _) in chunk.iter_mut() {
+            let (subject_type, subject_id) = f.subject();
+            let key = (subject_type.as_str().to_string(), subject_id.to_string());
+            f.set_application(named.get(&key).cloned());
+        }
+        Ok(())
+    }
+}
+
+/// Findings looked up at once in `Store::name_applications`.
+const APPLICATION_CHUNK: usize = 500;
+
+/// A finding as it is read back: its subject, and the application a
+/// lookup in another store gives it.
+trait ReadBack {
+    fn subject(&self) -> (SubjectType, &str);
+    fn set_application(&mut self, application: Option<String>);
+}
+
+impl ReadBack for Finding {
+    fn subject(&self) -> (SubjectType, &str) {
+        (self.subject_type, &self.subject_id)
+    }
+    fn set_application(&mut self, application: Option<String>) {
+        self.application = application;
+    }
+}
+
+impl ReadBack for StoredFinding {
+    fn subject(&self) -> (SubjectType, &str) {
+        (self.subject_type, &self.subject_id)
+    }
+    fn set_application(&mut self, application: Option<String>) {
+        self.application = application;
     }
 }
 

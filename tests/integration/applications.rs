@@ -197,6 +197,39 @@ async fn two_applications(db: common::TestDb) {
             c.to_string()
         )),
     );
+    // A rerun that leaves no trace records its findings in a scratch store
+    // without the accounts: their applications come from this store.
+    let out = common::accessaudit()
+        .args([
+            "--database",
+            &db.url,
+            "run",
+            "--no-record",
+            "--rule",
+            "idle-accounts",
+        ])
+        .args(["--as-of", "2026-11-01T00:00:00Z", "--format", "json"])
+        .output()
+        .expect("run --no-record");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mut printed: Vec<String> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["subject_id"], f["application"], f["native_id"]
+            )
+        })
+        .collect();
+    printed.sort();
+    assert_eq!(
+        printed,
+        [r#""crm:2" "crm" "2""#, r#""erp:2" "erp" "2""#],
+        "{doc}"
+    );
 
     // A second sync of one source leaves the other's rows alone.
     sync_source(&db.store, "crm-db", &config.sources["crm-db"], now)

@@ -360,4 +360,42 @@ fn a_read_only_copy_can_be_audited_and_no_record_leaves_no_trace() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("not recorded (--no-record)"));
     assert_eq!(runs(), before);
+
+    // What a rerun that leaves no trace prints is what a recorded run
+    // prints, applications and native ids included (the demo has two
+    // applications: each finding's is looked up in the deployment's store,
+    // not in the scratch store that holds the findings).
+    let printed = |stdout: &[u8]| -> BTreeSet<String> {
+        let doc: serde_json::Value = serde_json::from_slice(stdout).expect("JSON");
+        doc["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                f.as_object_mut().expect("a finding").remove("status");
+                f.to_string()
+            })
+            .collect()
+    };
+    let unrecorded = printed(&out.stdout);
+    let recorded = common::accessaudit()
+        .args(["--database", &db_url])
+        .args(as_of)
+        .output()
+        .unwrap();
+    assert_eq!(recorded.status.code(), Some(0));
+    assert_eq!(unrecorded, printed(&recorded.stdout));
+    assert_eq!(unrecorded, printed(&as_nobody.stdout));
+    let applications: BTreeSet<String> = unrecorded
+        .iter()
+        .filter_map(|f| {
+            let f: serde_json::Value = serde_json::from_str(f).ok()?;
+            Some(f["application"].as_str()?.to_string())
+        })
+        .collect();
+    assert_eq!(
+        applications,
+        BTreeSet::from(["crm".to_string(), "directory".to_string()])
+    );
 }

@@ -218,7 +218,7 @@ async fn json_output_follows_the_contract(db: TestDb) {
         .unwrap();
     let err = db
         .store
-        .for_each_finding_seen(run_id, |_, _| Ok(()))
+        .for_each_finding_seen(run_id, None, |_, _| Ok(()))
         .await
         .expect_err("an array as evidence is refused");
     assert!(err.to_string().contains("evidence"), "{err}");

@@ -2,8 +2,9 @@
 //! is privileged, over all data, or holds a sensitive permission) that nobody
 //! independent approved (私自申请 / 无审批; the seed's 双人复核):
 //! - `no_approval`: `approved_by` is empty;
-//! - `self_approved`: approved by its own holder (the account's id, its
-//!   person's id, or its email);
+//! - `self_approved`: approved by its own holder (the account's id, or its
+//!   id as its application knows it (`1` for `crm:1`: a source names the
+//!   approver as it names its accounts), its person's id, or its email);
 //! - `approved_by_granter`: approved by whoever made the grant.
 //!
 //! Ids are compared exactly, emails (values with an `@`) ignoring ASCII case.
@@ -127,7 +128,7 @@ impl Kind for GrantWithoutApproval {
         let approver = b.fold_case("g.approved_by");
         let sql = format!(
             "SELECT g.id AS grant_id, g.principal_id, g.role_id, g.granted_at, g.granted_by,
-                    g.approved_by, p.login, p.email, {person} AS person_id
+                    g.approved_by, p.login, p.email, p.application, {person} AS person_id
                FROM grants g
                JOIN {principals} p ON p.id = g.principal_id
               WHERE {roles}
@@ -135,6 +136,7 @@ impl Kind for GrantWithoutApproval {
                 AND {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND (g.approved_by IS NULL
                      OR g.approved_by = p.id
+                     OR p.id = p.application || ':' || g.approved_by
                      OR g.approved_by = {person}
                      OR g.approved_by = g.granted_by
                      OR (g.approved_by LIKE '%@%'
@@ -163,11 +165,16 @@ impl Kind for GrantWithoutApproval {
             let granted_by = row.text("granted_by")?;
             let email = row.text("email")?;
             let person_id = row.text("person_id")?;
+            let application = row.text("application")?;
             let mut reasons: Vec<&str> = Vec::new();
             match approved_by.as_deref() {
                 None => reasons.push(ApprovalCheck::NoApproval.as_str()),
                 Some(a) => {
+                    let native = application
+                        .as_deref()
+                        .map(|app| crate::model::application::native_id(app, &principal_id));
                     let holder = a == principal_id
+                        || native == Some(a)
                         || person_id.as_deref() == Some(a)
                         || email.as_deref().is_some_and(|e| same_identity(a, e));
                     if holder {

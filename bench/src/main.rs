@@ -5,6 +5,7 @@
 //! accessaudit-bench compare  --database URL --runs 3       # every rule vs its reference SQL, + monthly job
 //! accessaudit-bench alert    --database URL --new-events 10000
 //! accessaudit-bench import   --database URL --rows 1000000 # CSV import against the own loader
+//! accessaudit-bench reference --database URL --rule idle-accounts  # print its reference SQL
 //! ```
 //!
 //! The engine is the `accessaudit` binary beside this one (or `--accessaudit`),
@@ -74,6 +75,12 @@ enum Cmd {
         /// The --scale the data set was generated with (which accounts exist).
         #[arg(long, default_value_t = 0.01)]
         scale: f64,
+    },
+    /// Print a rule's reference query, as `compare` runs it in `sqlite3` or
+    /// `psql` against this database's backend (to time or explain by hand).
+    Reference {
+        #[arg(long)]
+        rule: String,
     },
     /// CSV import throughput of events into the (empty) events table,
     /// alternately with the database's own loader on the same file.
@@ -206,6 +213,16 @@ fn main() -> anyhow::Result<()> {
                 scans.median_secs(),
                 scans.peak_mb()
             );
+        }
+        Cmd::Reference { rule } => {
+            let sql =
+                reference::sql(&rule, target.backend, generate::as_of()).with_context(|| {
+                    format!(
+                        "no reference query for {rule}; the rules: {}",
+                        RULES.join(", ")
+                    )
+                })?;
+            println!("{sql}");
         }
         Cmd::Import { rows, runs } => {
             let store = open()?; // migrated, so the import times only the load

@@ -181,16 +181,20 @@ impl Kind for OverPrivileged {
         // $1 = T, $2 = statuses, $3 = sensitive role ids, $4 = role → usage actions.
         // The derived table of usage actions needs an alias: PostgreSQL before 16
         // rejects a subquery in FROM without one.
+        // `who` and `live` are read three times each: MATERIALIZED keeps
+        // SQLite 3.51 from inlining them into every reader (it then looked
+        // up each account's person three times: 9.1-9.4 s against 6.9-7.5 s
+        // at 1M). PostgreSQL materializes a CTE read more than once anyway.
         let principals = &ctx.principals;
         let sql = format!(
-            "WITH who AS (
+            "WITH who AS MATERIALIZED (
                 SELECT p.id, p.login, COALESCE(p.department, h.department) AS dept, h.title,
                        {dept_key} AS dept_key, {title_key} AS title_key
                   FROM {principals} p
                   LEFT JOIN people h ON h.id = {person}
                  WHERE {statuses} AND (p.created_at IS NULL OR p.created_at <= $1)
              ),
-             live AS (
+             live AS MATERIALIZED (
                 SELECT g.id, g.principal_id, g.role_id, g.granted_at
                   FROM grants g
                  WHERE {roles}

@@ -101,20 +101,56 @@ macro_rules! finding_application {
     };
 }
 
-/// The findings of run $1 in the stable order, each saying whether run $2
-/// (the job's previous run, or NULL) had the same key.
-const FINDINGS_SEEN_BEFORE: &str = concat!(
-    "SELECT rule, severity, subject_type, subject_id, title, evidence, ",
-    finding_application!("$3", "$4"),
-    ",
+/// The findings of run $1, each saying whether run $2 (the job's previous
+/// run, or NULL) had the same key; an ORDER BY follows.
+macro_rules! findings_seen_before {
+    () => {
+        concat!(
+            "SELECT rule, severity, subject_type, subject_id, title, evidence, ",
+            finding_application!("$3", "$4"),
+            ",
             EXISTS (SELECT 1 FROM findings p
                      WHERE p.run_id = $2 AND p.rule = findings.rule
                        AND p.subject_type = findings.subject_type
                        AND p.subject_id = findings.subject_id) AS seen_before,
             first_seen_at
-     FROM findings WHERE run_id = $1",
-    findings_order!()
+     FROM findings WHERE run_id = $1"
+        )
+    };
+}
+
+/// `findings_seen_before!` in the stable order.
+const FINDINGS_SEEN_BEFORE: &str = concat!(findings_seen_before!(), findings_order!());
+
+/// The same for a run whose findings all have one severity: the stable
+/// order is then the primary key's, read without sorting (sorting 274k
+/// findings with their evidence took 0.25-0.35 s of 0.6-0.7 s on SQLite).
+const FINDINGS_SEEN_BEFORE_BY_KEY: &str = concat!(
+    findings_seen_before!(),
+    " ORDER BY rule, subject_type, subject_id"
 );
+
+/// The query that reads run `run_id`'s findings in the stable order: by key
+/// alone when they all have one severity (one pass over the run's rows on
+/// its primary key decides).
+async fn findings_seen_before_query(tx: &mut Tx, run_id: i64) -> Result<&'static str> {
+    let range = tx
+        .fetch_all(
+            "SELECT MIN(severity) AS lo, MAX(severity) AS hi FROM findings WHERE run_id = $1",
+            &[SqlValue::int(run_id)],
+        )
+        .await?;
+    let one_severity = range
+        .first()
+        .map(|r| Ok::<_, StoreError>(r.text("lo")? == r.text("hi")?))
+        .transpose()?
+        .unwrap_or(true);
+    Ok(if one_severity {
+        FINDINGS_SEEN_BEFORE_BY_KEY
+    } else {
+        FINDINGS_SEEN_BEFORE
+    })
+}
 
 /// The findings of run $1 (the job's previous run) whose key run $2 does
 /// not have: those resolved, or not looked at again.
@@ -659,7 +695,8 @@ impl Store {
         let mut count = 0;
         let mut chunk: Vec<(T, bool)> = Vec::new();
         {
-            let mut rows = tx.fetch(FINDINGS_SEEN_BEFORE, &params);
+            let query = findings_seen_before_query(&mut tx, run_id).await?;
+            let mut rows = tx.fetch(query, &params);
             while let Some(row) = rows.next().await {
                 let row = row?;
                 let finding = decode(&row)?;
@@ -831,7 +868,7 @@ async fn read_lifecycle(
     send: tokio::sync::mpsc::Sender<Result<Vec<LifecycleRow>>>,
 ) -> Result<()> {
     let mut queries = vec![(
-        FINDINGS_SEEN_BEFORE,
+        findings_seen_before_query(&mut tx, run_id).await?,
         [
             SqlValue::int(run_id),
             SqlValue::Int(previous),

@@ -70,7 +70,7 @@ pub struct FirstSeen {
 /// finding about a person has none. Read, not written with the finding:
 /// the run pays nothing for it. `$only` is the store's only application
 /// when it has one, `$any` whether any account, role or account version is
-/// in one (`Store::application_params`): in either case no finding looks
+/// in one (`Store::applications`): in either case no finding looks
 /// its subject up (CASE and COALESCE evaluate lazily on both backends).
 macro_rules! finding_application {
     ($only:literal, $any:literal) => {
@@ -586,9 +586,8 @@ impl Store {
     /// finding's application needs no lookup (with none anywhere, reading
     /// 277k findings back at 1M accounts took 0.3 s longer for the lookups).
     /// Each bound is one seek on an index.
-    async fn application_params(&self) -> Result<[SqlValue; 2]> {
-        let params =
-            |only: Option<String>, any: bool| [SqlValue::Text(only), SqlValue::Bool(Some(any))];
+    async fn applications(&self) -> Result<Applications> {
+        let params = |only: Option<String>, any: bool| Applications { only, any };
         let rows = self
             .fetch_all(
                 "SELECT (SELECT MIN(application) FROM principals) AS a, (SELECT MAX(application) FROM principals) AS b,
@@ -667,25 +666,15 @@ impl Store {
     {
         let previous = self.previous_run(run_id).await?;
         let mut tx: Tx = self.begin().await?;
-        let [only, any] = subjects.unwrap_or(self).application_params().await?;
+        let applications = subjects.unwrap_or(self).applications().await?;
         // Findings recorded away from their subjects: a single application
         // (or none) needs no lookup; several are looked up in `subjects`.
-        let elsewhere = subjects.filter(|_| {
-            matches!(
-                (&only, &any),
-                (SqlValue::Text(None), SqlValue::Bool(Some(true)))
-            )
-        });
-        let (only_here, any_here) = match elsewhere {
-            Some(_) => (SqlValue::Text(None), SqlValue::Bool(Some(false))),
-            None => (only.clone(), any.clone()),
+        let elsewhere = subjects.filter(|_| applications.several());
+        let [only, any] = match elsewhere {
+            Some(_) => Applications::NONE.params(),
+            None => applications.params(),
         };
-        let params = [
-            SqlValue::int(run_id),
-            SqlValue::Int(previous),
-            only_here,
-            any_here,
-        ];
+        let params = [SqlValue::int(run_id), SqlValue::Int(previous), only, any];
         let mut emit = |finding: T, seen: bool| {
             visit(finding, seen).map_err(|e| StoreError::Decode {
                 column: "findings".into(),
@@ -709,7 +698,7 @@ impl Store {
                 chunk.push((finding, seen));
                 if chunk.len() == APPLICATION_CHUNK {
                     subjects
-                        .name_applications(&mut chunk, [&only, &any])
+                        .name_applications(&mut chunk, &applications)
                         .await?;
                     chunk.drain(..).try_for_each(|(f, seen)| emit(f, seen))?;
                 }
@@ -717,7 +706,7 @@ impl Store {
         }
         if let Some(subjects) = elsewhere.filter(|_| !chunk.is_empty()) {
             subjects
-                .name_applications(&mut chunk, [&only, &any])
+                .name_applications(&mut chunk, &applications)
                 .await?;
             chunk.drain(..).try_for_each(|(f, seen)| emit(f, seen))?;
         }
@@ -727,11 +716,11 @@ impl Store {
 
     /// Sets the application of each finding of `chunk` as this store's
     /// accounts, roles and grants name it (`finding_application!`, one
-    /// statement for the chunk). `params`: this store's `application_params`.
+    /// statement for the chunk). `applications`: this store's.
     async fn name_applications<T: ReadBack>(
         &self,
         chunk: &mut [(T, bool)],
-        [only, any]: [&SqlValue; 2],
+        applications: &Applications,
     ) -> Result<()> {
         let mut ids: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
         for (f, _) in chunk.iter() {
@@ -750,8 +739,9 @@ impl Store {
             rows = self.backend().json_map_rows(1),
         );
         let keys = serde_json::Value::Object(ids).to_string();
+        let [only, any] = applications.params();
         let rows = self
-            .fetch_all(&sql, &[SqlValue::text(keys), only.clone(), any.clone()])
+            .fetch_all(&sql, &[SqlValue::text(keys), only, any])
             .await?;
         let mut named = std::collections::HashMap::with_capacity(rows.len());
         for r in &rows {
@@ -768,6 +758,35 @@ impl Store {
             f.set_application(named.get(&key).cloned());
         }
         Ok(())
+    }
+}
+
+/// Which applications a store's accounts, roles and account versions are
+/// in (`Store::applications`): what `finding_application!` needs to know.
+struct Applications {
+    /// The only one, when all are in the same one.
+    only: Option<String>,
+    /// Whether any is in one at all.
+    any: bool,
+}
+
+impl Applications {
+    const NONE: Applications = Applications {
+        only: None,
+        any: false,
+    };
+
+    /// Several: a finding's application must be looked up by its subject.
+    fn several(&self) -> bool {
+        self.only.is_none() && self.any
+    }
+
+    /// `finding_application!`'s `$only` and `$any`.
+    fn params(&self) -> [SqlValue; 2] {
+        [
+            SqlValue::Text(self.only.clone()),
+            SqlValue::Bool(Some(self.any)),
+        ]
     }
 }
 
@@ -843,7 +862,7 @@ impl Store {
         chunk: usize,
     ) -> Result<LifecycleChunks> {
         let chunk = chunk.max(1);
-        let applications = self.application_params().await?;
+        let applications = self.applications().await?.params();
         // Both runs' findings sorted: on disk, not in memory.
         let tx: Tx = self.begin_spilling().await?;
         let (send, rx) = tokio::sync::mpsc::channel(1);

@@ -74,6 +74,7 @@ impl Tx {
         }
         match self {
             Tx::Postgres(tx) => copy_in(tx, table, columns, rows.iter()).await,
+            Tx::Lent => Err(StoreError::lent()),
             Tx::Sqlite(_) => {
                 self.execute_each(&insert_sql(table, columns, 1), columns.len(), rows)
                     .await
@@ -98,6 +99,7 @@ impl Tx {
         self.execute("SAVEPOINT append_new", &[]).await?;
         let result = match self {
             Tx::Postgres(tx) => copy_in(tx, table, columns, batches.iter().flatten()).await,
+            Tx::Lent => Err(StoreError::lent()),
             Tx::Sqlite(_) => {
                 let sql = insert_sql(table, columns, 1);
                 let mut written = 0;
@@ -160,6 +162,7 @@ impl Tx {
                     }
                 })
             }
+            Tx::Lent => Err(StoreError::lent()),
             Tx::Postgres(_) => {
                 let mut written = 0;
                 for row in rows {
@@ -175,7 +178,7 @@ impl Tx {
     /// faster than maintaining three B-trees row by row).
     pub async fn secondary_indexes(&mut self, table: &str) -> Result<Vec<IndexDef>> {
         let sql = match self {
-            Tx::Sqlite(_) => {
+            Tx::Sqlite(_) | Tx::Lent => {
                 "SELECT name, sql FROM sqlite_master
                   WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL ORDER BY name"
             }
@@ -231,6 +234,7 @@ impl Tx {
                         .execute(&mut **tx)
                         .await?;
                 }
+                Tx::Lent => return Err(StoreError::lent()),
             }
         }
         Ok(())

@@ -61,6 +61,16 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// A transaction used while a scan's thread has it (`Tx::Lent`).
+    pub(super) fn lent() -> StoreError {
+        StoreError::Read(
+            "the transaction is not available: a scan of it did not end (its stream was leaked or its thread failed)"
+                .into(),
+        )
+    }
+}
+
 /// PostgreSQL's refusal of a string of several statements in a prepared
 /// statement (the extended protocol runs exactly one), in our words.
 pub(super) fn refuse_several(e: sqlx::Error) -> StoreError {

@@ -13,12 +13,17 @@ use super::value::{CellRow, DbRow, SqlValue, bind_postgres, bind_sqlite};
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    /// A SQLite transaction while a scan's thread steps a statement on it
+    /// (`sqlite_rows`); it is back when the scan's stream ends or is
+    /// dropped. Seen only if a stream was leaked or its thread panicked:
+    /// every use is then an error.
+    Lent,
 }
 
 impl Tx {
     pub fn backend(&self) -> Backend {
         match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Sqlite(_) | Tx::Lent => Backend::Sqlite,
             Tx::Postgres(_) => Backend::Postgres,
         }
     }
@@ -37,7 +42,7 @@ impl Tx {
     ) -> BoxStream<'a, Result<DbRow>> {
         self.trace(sql);
         match self {
-            Tx::Sqlite(tx) => sqlite_rows(tx, sql, params),
+            Tx::Sqlite(_) | Tx::Lent => sqlite_rows(self, sql, params),
             Tx::Postgres(tx) => {
                 // `query` always carries arguments (empty or not), so sqlx
                 // uses the extended protocol: one statement, prepared.
@@ -61,6 +66,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => super::untrusted::begin_untrusted(tx, sql).await,
             Tx::Postgres(_) => Ok(()),
+            Tx::Lent => Err(StoreError::lent()),
         }
     }
 
@@ -69,6 +75,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => super::untrusted::end_untrusted(tx).await,
             Tx::Postgres(_) => Ok(()),
+            Tx::Lent => Err(StoreError::lent()),
         }
     }
 
@@ -101,6 +108,7 @@ impl Tx {
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
+            Tx::Lent => return Err(StoreError::lent()),
         })
     }
 
@@ -108,6 +116,7 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
+            Tx::Lent => return Err(StoreError::lent()),
         }
         Ok(())
     }
@@ -116,34 +125,151 @@ impl Tx {
         match self {
             Tx::Sqlite(tx) => tx.rollback().await?,
             Tx::Postgres(tx) => tx.rollback().await?,
+            Tx::Lent => return Err(StoreError::lent()),
         }
         Ok(())
     }
 }
 
-/// Rows between cooperative yields of [`sqlite_rows`]: a long scan steps
-/// SQLite on the runtime's thread, and gives the daemon's other tasks (its
-/// web server, other jobs) a turn this often.
-const ROWS_PER_YIELD: usize = 256;
+/// Rows per message from a scan's stepping thread to its reader.
+const SCAN_BATCH: usize = 256;
+/// Messages the stepping thread may run ahead of the reader.
+const SCAN_AHEAD: usize = 4;
 
-/// `Tx::fetch` on SQLite: the statement stepped on the connection's own
-/// handle (`accessaudit_sqlite_guard::Rows`), every row read into owned
-/// cells. The connection's authorizer, progress handler (the scan
-/// deadline) and busy timeout apply as to sqlx's own statements.
+/// What a scan's stepping thread hands its reader.
+enum ScanMessage {
+    Columns(std::sync::Arc<[String]>),
+    Rows(Vec<Vec<accessaudit_sqlite_guard::Cell>>),
+    Failed(StoreError),
+}
+
+/// `Tx::fetch` on SQLite: the statement is stepped on a thread of its own
+/// (`step_scan`) while the caller works on the rows it already has, so a
+/// rule builds its findings as SQLite finds the next ones (before, both ran
+/// one after the other on the caller's thread). The transaction is lent to
+/// that thread (`Tx::Lent`) and is back in `tx` when the stream ends or is
+/// dropped (a dropped stream waits for the thread's current step). The
+/// thread steps on the connection's own handle
+/// (`accessaudit_sqlite_guard::Rows`): its authorizer, progress handler (the
+/// scan deadline) and busy timeout apply as to sqlx's own statements.
 fn sqlite_rows<'a>(
-    tx: &'a mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &'a mut Tx,
     sql: &'a str,
     params: &'a [SqlValue],
 ) -> BoxStream<'a, Result<DbRow>> {
-    use accessaudit_sqlite_guard::Rows;
-    use std::sync::Arc;
-
-    /// Where the stream stands: not started, stepping, or ended.
-    enum State<'h> {
-        Start(&'h mut sqlx::Transaction<'static, sqlx::Sqlite>),
-        Rows(Rows<'h>, Arc<[String]>, usize),
-        End,
+    SqliteScan {
+        tx,
+        start: Some((sql.to_string(), params.to_vec())),
+        running: None,
     }
+    .boxed()
+}
+
+/// A scan in progress: its stepping thread, and the rows received.
+struct SqliteScan<'a> {
+    tx: &'a mut Tx,
+    /// The statement and its values, until the thread takes them.
+    start: Option<(String, Vec<SqlValue>)>,
+    running: Option<Running>,
+}
+
+struct Running {
+    rows: tokio::sync::mpsc::Receiver<ScanMessage>,
+    thread: std::thread::JoinHandle<sqlx::Transaction<'static, sqlx::Sqlite>>,
+    columns: std::sync::Arc<[String]>,
+    batch: std::vec::IntoIter<Vec<accessaudit_sqlite_guard::Cell>>,
+}
+
+impl SqliteScan<'_> {
+    fn begin(&mut self, sql: String, params: Vec<SqlValue>) -> Result<()> {
+        let Tx::Sqlite(tx) = std::mem::replace(self.tx, Tx::Lent) else {
+            return Err(StoreError::lent());
+        };
+        let (send, rows) = tokio::sync::mpsc::channel(SCAN_AHEAD);
+        let runtime = tokio::runtime::Handle::current();
+        let thread = std::thread::Builder::new()
+            .name("accessaudit-scan".into())
+            .spawn(move || step_scan(tx, &sql, &params, &send, &runtime))
+            .map_err(|e| StoreError::Read(format!("cannot start the scan's thread: {e}")))?;
+        self.running = Some(Running {
+            rows,
+            thread,
+            columns: std::sync::Arc::from(Vec::new()),
+            batch: Vec::new().into_iter(),
+        });
+        Ok(())
+    }
+
+    /// Waits for the stepping thread (told to stop by the closed channel
+    /// when the reader stops early) and takes the transaction back.
+    fn end(&mut self) {
+        if let Some(Running { rows, thread, .. }) = self.running.take() {
+            drop(rows);
+            if let Ok(tx) = thread.join() {
+                *self.tx = Tx::Sqlite(tx);
+            }
+        }
+    }
+}
+
+impl futures_util::Stream for SqliteScan<'_> {
+    type Item = Result<DbRow>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        if let Some((sql, params)) = this.start.take()
+            && let Err(e) = this.begin(sql, params)
+        {
+            return Poll::Ready(Some(Err(e)));
+        }
+        loop {
+            let Some(running) = this.running.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if let Some(cells) = running.batch.next() {
+                return Poll::Ready(Some(Ok(DbRow::Cells(CellRow {
+                    columns: running.columns.clone(),
+                    cells,
+                }))));
+            }
+            match running.rows.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(ScanMessage::Columns(columns))) => running.columns = columns,
+                Poll::Ready(Some(ScanMessage::Rows(batch))) => running.batch = batch.into_iter(),
+                Poll::Ready(Some(ScanMessage::Failed(e))) => {
+                    this.end();
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
+                    this.end();
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for SqliteScan<'_> {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// The stepping thread of a scan: runs `sql` on `tx`'s connection and sends
+/// its rows in batches until they end, fail, or nobody reads them any more;
+/// then gives the transaction back.
+fn step_scan(
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    sql: &str,
+    params: &[SqlValue],
+    send: &tokio::sync::mpsc::Sender<ScanMessage>,
+    runtime: &tokio::runtime::Handle,
+) -> sqlx::Transaction<'static, sqlx::Sqlite> {
+    use accessaudit_sqlite_guard::Rows;
     let read = |e: accessaudit_sqlite_guard::GuardError| {
         StoreError::Read(if e.is_interrupt() {
             "interrupted: the scan's statement timeout passed (--statement-timeout, \
@@ -153,42 +279,42 @@ fn sqlite_rows<'a>(
             e.to_string()
         })
     };
-    futures_util::stream::unfold(State::Start(tx), move |state| async move {
-        let (mut rows, columns, mut stepped) = match state {
-            State::End => return None,
-            State::Rows(rows, columns, stepped) => (rows, columns, stepped),
-            State::Start(tx) => {
-                let handle = match super::handle::lock_handle(tx).await {
-                    Ok(handle) => handle,
-                    Err(e) => return Some((Err(e.into()), State::End)),
-                };
-                let prepared =
-                    super::value::with_guard_values(params, |v| Rows::prepare(handle, sql, v));
-                match prepared {
-                    Err(e) => return Some((Err(e), State::End)),
-                    Ok(Ok(rows)) => {
-                        let columns: Arc<[String]> = rows.columns().into();
-                        (rows, columns, 0)
-                    }
-                    Ok(Err(e)) => return Some((Err(read(e)), State::End)),
+    let stepped = (|| -> Result<()> {
+        let handle = runtime.block_on(super::handle::lock_handle(&mut tx))?;
+        let mut rows = super::value::with_guard_values(params, |v| Rows::prepare(handle, sql, v))?
+            .map_err(read)?;
+        if send
+            .blocking_send(ScanMessage::Columns(rows.columns().into()))
+            .is_err()
+        {
+            return Ok(());
+        }
+        let mut batch = Vec::with_capacity(SCAN_BATCH);
+        loop {
+            // Ok(false): the rows ended; an error ends them too.
+            let more = match rows.next_row().map_err(read) {
+                Ok(Some(cells)) => {
+                    batch.push(cells);
+                    Ok(true)
+                }
+                Ok(None) => Ok(false),
+                Err(e) => Err(e),
+            };
+            let ended = !matches!(more, Ok(true));
+            // The rows before an error reach the reader before it does.
+            if (ended && !batch.is_empty()) || batch.len() == SCAN_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(SCAN_BATCH));
+                if send.blocking_send(ScanMessage::Rows(full)).is_err() {
+                    return Ok(()); // the reader stopped
                 }
             }
-        };
-        stepped += 1;
-        if stepped % ROWS_PER_YIELD == 0 {
-            tokio::task::yield_now().await;
-        }
-        match rows.next_row() {
-            Ok(Some(cells)) => {
-                let row = DbRow::Cells(CellRow {
-                    columns: columns.clone(),
-                    cells,
-                });
-                Some((Ok(row), State::Rows(rows, columns, stepped)))
+            if ended {
+                return more.map(drop);
             }
-            Ok(None) => None,
-            Err(e) => Some((Err(read(e)), State::End)),
         }
-    })
-    .boxed()
+    })();
+    if let Err(e) = stepped {
+        let _ = send.blocking_send(ScanMessage::Failed(e));
+    }
+    tx
 }

@@ -471,6 +471,70 @@ async fn thousands_of_queries_in_one_scan_do_not_stall(db: TestDb) {
     scan.rollback().await.unwrap();
 }
 
+/// A scan's rows are stepped ahead of its reader (on SQLite, on a thread
+/// the transaction is lent to): a reader that stops after the first row of
+/// many leaves the transaction usable, and one that reads on gets every row
+/// once, in order.
+async fn a_scan_stopped_early_gives_its_transaction_back(db: TestDb) {
+    use futures_util::StreamExt;
+    const MANY: &str = "WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+                        SELECT i FROM n";
+    let mut scan = db.store.begin_scan().await.unwrap();
+    {
+        let mut rows = scan.fetch(MANY, &[]);
+        let first = rows.next().await.expect("a row").expect("no error");
+        assert_eq!(first.i64("i").unwrap(), Some(1));
+    }
+    let again = scan
+        .fetch_optional("SELECT CAST(2 AS BIGINT) AS two", &[])
+        .await
+        .unwrap();
+    assert_eq!(again.expect("one row").i64("two").unwrap(), Some(2));
+    let all: Vec<i64> = scan
+        .fetch_all(MANY, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.i64("i").unwrap().unwrap())
+        .collect();
+    assert_eq!(all, (1..=10_000).collect::<Vec<i64>>());
+    // An error in the middle of the rows ends them with that error, after
+    // the rows before it, and the transaction is still there after it (as
+    // a rule's is: under a savepoint, which PostgreSQL needs).
+    scan.execute("SAVEPOINT failing", &[]).await.unwrap();
+    let mut failed = false;
+    {
+        let mut rows = scan.fetch(
+            "WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+             SELECT CASE WHEN i < 900 THEN i ELSE abs(-9223372036854775807 - 1 + (i - i)) END AS i FROM n",
+            &[],
+        );
+        let mut seen = 0;
+        while let Some(row) = rows.next().await {
+            match row {
+                Ok(_) => seen += 1,
+                Err(e) => {
+                    failed = true;
+                    let e = e.to_string();
+                    assert!(e.contains("overflow") || e.contains("out of range"), "{e}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(seen, 899);
+    }
+    assert!(failed, "the integer overflow is an error");
+    scan.execute("ROLLBACK TO SAVEPOINT failing", &[])
+        .await
+        .unwrap();
+    let after = scan
+        .fetch_optional("SELECT CAST(3 AS BIGINT) AS three", &[])
+        .await
+        .unwrap();
+    assert_eq!(after.expect("one row").i64("three").unwrap(), Some(3));
+    scan.rollback().await.unwrap();
+}
+
 /// Issue "no silent passes": every way a run can fail to check something
 /// ends in a non-zero exit and says so.
 async fn incomplete_runs_exit_4(db: TestDb) {
@@ -762,6 +826,7 @@ on_both_backends!(
     custom_sql_rules_map_columns_and_cannot_write,
     scans_stop_at_the_statement_timeout,
     thousands_of_queries_in_one_scan_do_not_stall,
+    a_scan_stopped_early_gives_its_transaction_back,
     incomplete_runs_exit_4,
     fail_on_ignores_accepted_findings,
     sql_examples_in_the_docs_run,

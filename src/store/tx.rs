@@ -182,11 +182,13 @@ struct Running {
 
 impl SqliteScan<'_> {
     fn begin(&mut self, sql: String, params: Vec<SqlValue>) -> Result<()> {
+        // The thread locks the connection's handle through sqlx (async).
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| StoreError::Read(format!("a scan needs the tokio runtime: {e}")))?;
         let Tx::Sqlite(tx) = std::mem::replace(self.tx, Tx::Lent) else {
             return Err(StoreError::lent());
         };
         let (send, rows) = tokio::sync::mpsc::channel(SCAN_AHEAD);
-        let runtime = tokio::runtime::Handle::current();
         let thread = std::thread::Builder::new()
             .name("accessaudit-scan".into())
             .spawn(move || step_scan(tx, &sql, &params, &send, &runtime))

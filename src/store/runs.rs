@@ -587,7 +587,6 @@ impl Store {
     /// 277k findings back at 1M accounts took 0.3 s longer for the lookups).
     /// Each bound is one seek on an index.
     async fn applications(&self) -> Result<Applications> {
-        let params = |only: Option<String>, any: bool| Applications { only, any };
         let rows = self
             .fetch_all(
                 "SELECT (SELECT MIN(application) FROM principals) AS a, (SELECT MAX(application) FROM principals) AS b,
@@ -598,7 +597,7 @@ impl Store {
             )
             .await?;
         let Some(r) = rows.first() else {
-            return Ok(params(None, false));
+            return Ok(Applications::NONE);
         };
         let (a, b) = (r.text("a")?, r.text("b")?);
         let (c, d) = (r.text("c")?, r.text("d")?);
@@ -607,7 +606,7 @@ impl Store {
         let any = a.is_some() || c.is_some() || e.is_some();
         let only = match (a, b) {
             (Some(a), Some(b)) if a == b => a,
-            _ => return Ok(params(None, any)),
+            _ => return Ok(Applications { only: None, any }),
         };
         // Roles and account versions: none, or all in the same one.
         let agrees = |low: Option<String>, high: Option<String>| match (low, high) {
@@ -617,7 +616,10 @@ impl Store {
         };
         let roles = agrees(c, d);
         let versions = agrees(e, f);
-        Ok(params((roles && versions).then_some(only), any))
+        Ok(Applications {
+            only: (roles && versions).then_some(only),
+            any,
+        })
     }
 
     /// Visits the findings of a run in the stable order, one at a time.
@@ -691,27 +693,41 @@ impl Store {
                 let finding = decode(&row)?;
                 let seen = row.bool("seen_before")?.unwrap_or(false);
                 count += 1;
-                let Some(subjects) = elsewhere else {
-                    emit(finding, seen)?;
-                    continue;
-                };
-                chunk.push((finding, seen));
-                if chunk.len() == APPLICATION_CHUNK {
-                    subjects
-                        .name_applications(&mut chunk, &applications)
-                        .await?;
-                    chunk.drain(..).try_for_each(|(f, seen)| emit(f, seen))?;
+                match elsewhere {
+                    None => emit(finding, seen)?,
+                    Some(subjects) => {
+                        chunk.push((finding, seen));
+                        if chunk.len() == APPLICATION_CHUNK {
+                            subjects
+                                .emit_named(&mut chunk, &applications, &mut emit)
+                                .await?;
+                        }
+                    }
                 }
             }
         }
-        if let Some(subjects) = elsewhere.filter(|_| !chunk.is_empty()) {
+        if let Some(subjects) = elsewhere {
             subjects
-                .name_applications(&mut chunk, &applications)
+                .emit_named(&mut chunk, &applications, &mut emit)
                 .await?;
-            chunk.drain(..).try_for_each(|(f, seen)| emit(f, seen))?;
         }
         tx.commit().await?;
         Ok(count)
+    }
+
+    /// Names the applications of `chunk`'s findings, then hands them to
+    /// `emit` in order, leaving `chunk` empty.
+    async fn emit_named<T: ReadBack>(
+        &self,
+        chunk: &mut Vec<(T, bool)>,
+        applications: &Applications,
+        emit: &mut impl FnMut(T, bool) -> Result<()>,
+    ) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.name_applications(chunk, applications).await?;
+        chunk.drain(..).try_for_each(|(f, seen)| emit(f, seen))
     }
 
     /// Sets the application of each finding of `chunk` as this store's

@@ -387,18 +387,18 @@ impl Store {
 
     /// Starts a read transaction whose result is larger than memory should
     /// hold in one sort (a run's findings in the report's order). SQLite
-    /// as bundled keeps temporary data in memory (SQLITE_TEMP_STORE=2):
-    /// here its sorts spill to a temporary file instead, on a connection
-    /// of its own that is closed afterwards, so no other statement inherits
-    /// the setting. PostgreSQL spills by itself (`work_mem`).
+    /// keeps a sort in memory up to the size of the connection's page cache,
+    /// then writes it to a temporary file: this connection's cache is small
+    /// (a stream read once needs no large one), and the connection is
+    /// closed afterwards, so no other statement inherits the setting.
+    /// PostgreSQL spills by itself (`work_mem`).
     pub async fn begin_spilling(&self) -> Result<Tx> {
         Ok(match &self.pools {
             Pools::Sqlite { rw, .. } => {
                 let mut conn = rw.acquire().await?;
-                // A stream read once needs no large page cache either.
-                for pragma in ["PRAGMA temp_store = FILE", "PRAGMA cache_size = -2048"] {
-                    sqlx::query(pragma).execute(&mut *conn).await?;
-                }
+                sqlx::query("PRAGMA cache_size = -2048")
+                    .execute(&mut *conn)
+                    .await?;
                 conn.close_on_drop();
                 Tx::Sqlite(sqlx::Transaction::begin(conn, None).await?)
             }

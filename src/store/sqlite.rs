@@ -98,10 +98,38 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDe
                 Ok(())
             })
         })
-        .connect_with(base.read_only(true))
+        // A scan's sort keeps up to a page cache's worth in memory before it
+        // writes to its temporary file (SQLite sizes it by `cache_size`, past
+        // any heap limit): 8 MiB each for the scans, whose reads are mostly
+        // seeks the operating system's cache serves as well.
+        .connect_with(base.read_only(true).pragma("cache_size", "-8192"))
         .await
         .map_err(err)?;
+    bound_memory(&rw).await.map_err(err)?;
     Ok((rw, ro, deadline, read_only))
+}
+
+/// What SQLite may hold in this process, all connections together, unless
+/// a caller bound it otherwise (`Store::bound_cache_memory`).
+const SOFT_HEAP_LIMIT: i64 = 32 << 20;
+
+/// Puts SQLite's page caches and sorters under one bound (`PRAGMA
+/// soft_heap_limit`, process-wide): past it, caches reuse their pages and a
+/// sort writes what it holds to its temporary file. Without it each sort
+/// keeps up to a page cache's size (16 MiB) in memory, and
+/// over-privileged's three at 1M accounts held 50 MB. A bound already set
+/// (by a report, or another store of this process) is kept.
+async fn bound_memory(pool: &SqlitePool) -> std::result::Result<(), sqlx::Error> {
+    let (current,): (i64,) = sqlx::query_as("PRAGMA soft_heap_limit")
+        .fetch_one(pool)
+        .await?;
+    if current == 0 {
+        let set = format!("PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}");
+        sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(set))
+            .fetch_one(pool)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The writers' options: incremental auto-vacuum, so that retention can

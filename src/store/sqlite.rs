@@ -113,12 +113,13 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDe
 /// a caller bound it otherwise (`Store::bound_cache_memory`).
 const SOFT_HEAP_LIMIT: i64 = 32 << 20;
 
-/// Puts SQLite's page caches and sorters under one bound (`PRAGMA
-/// soft_heap_limit`, process-wide): past it, caches reuse their pages and a
-/// sort writes what it holds to its temporary file. Without it each sort
-/// keeps up to a page cache's size (16 MiB) in memory, and
-/// over-privileged's three at 1M accounts held 50 MB. A bound already set
-/// (by a report, or another store of this process) is kept.
+/// Puts the page caches of all SQLite connections under one bound (`PRAGMA
+/// soft_heap_limit`, process-wide): past it, caches reuse their pages
+/// instead of growing. It does not bound a sort, which keeps up to its
+/// connection's page cache size in memory whatever the limit (measured:
+/// BENCHMARKS.md, "A monthly run back under 100 MB"); the scan pool's
+/// smaller cache does that. A bound already set (by a report, or another
+/// store of this process) is kept.
 async fn bound_memory(pool: &SqlitePool) -> std::result::Result<(), sqlx::Error> {
     let (current,): (i64,) = sqlx::query_as("PRAGMA soft_heap_limit")
         .fetch_one(pool)

@@ -15,6 +15,7 @@ use super::slots::{self, Claim};
 use crate::app::{self, loaded::SYNC_PREFIX};
 use crate::collect::{source::SourceConfig, sync};
 use crate::config::{JobConfig, SendPolicy};
+use crate::deliver::compose::{self, Content};
 use crate::deliver::{OutgoingMessage, outbox};
 use crate::model::format_instant;
 use crate::store::Store;
@@ -238,6 +239,7 @@ pub fn failure_message(
     slot_at: DateTime<Utc>,
     error: &str,
     attempts: u32,
+    now: DateTime<Utc>,
 ) -> Option<OutgoingMessage> {
     let config = &loaded.app.settings.config;
     let recipients = config.addresses(&config.daemon.failure_recipients);
@@ -259,5 +261,22 @@ pub fn failure_message(
         "failure.{}",
         mail::slot_message_id(job, slot_at, &config.mail.from)
     );
-    super::render::plain_message(config, &recipients, &subject, &text, &message_id).ok()
+    let message = compose::compose(&Content {
+        from: &config.mail.from,
+        to: &recipients,
+        subject: &subject,
+        message_id: &message_id,
+        date: now,
+        text: &text,
+        html: None,
+        attachments: &[],
+        job: Some(job),
+    });
+    match message {
+        Ok(message) => Some(message),
+        Err(e) => {
+            tracing::error!(job = %job, "the failure notice cannot be built: {e}");
+            None
+        }
+    }
 }

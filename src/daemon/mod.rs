@@ -15,7 +15,6 @@ pub mod alerts;
 pub mod jobs;
 pub mod metrics;
 mod queue;
-pub mod render;
 pub mod running;
 pub mod slots;
 

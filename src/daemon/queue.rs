@@ -139,7 +139,7 @@ pub(super) async fn job_failed(
     let attempts = p.attempts;
     pending.remove(index);
     let _ = slots::failed(store, &job, slot_at, &error, None).await;
-    let Some(notice) = jobs::failure_message(loaded, &job, slot_at, &error, attempts) else {
+    let Some(notice) = jobs::failure_message(loaded, &job, slot_at, &error, attempts, now) else {
         return;
     };
     // Through the outbox when the database takes it; straight to the

@@ -32,10 +32,54 @@ impl IdentityMatch {
     }
 }
 
+/// How one method links an account to a row of `people`: the account's
+/// attribute must equal the person's, and the person must meet `also`.
+/// The one table of what each method compares, for the seeks of
+/// [`matched_by`] and the `IN` lists of [`may_be_person_in`] alike.
+struct Link {
+    account: String,
+    person: String,
+    also: String,
+}
+
+impl Link {
+    /// The link of `method` between the account `p` and the person `x`.
+    fn of(b: Backend, p: &str, x: &str, method: IdentityMatch) -> Link {
+        let (account, person, also) = match method {
+            IdentityMatch::PersonId => (format!("{p}.person_id"), format!("{x}.id"), String::new()),
+            IdentityMatch::Email => (
+                b.fold_case(&format!("{p}.email")),
+                b.fold_case(&format!("{x}.email")),
+                String::new(),
+            ),
+            IdentityMatch::EmployeeNumber => (
+                format!("{p}.employee_number"),
+                format!("{x}.id"),
+                String::new(),
+            ),
+            IdentityMatch::LoginIsMailLocalPart => (
+                b.fold_case(&format!("{p}.login")),
+                b.mail_local_part_folded(&format!("{x}.email")),
+                format!(" AND {x}.email LIKE '%@%'"),
+            ),
+        };
+        Link {
+            account,
+            person,
+            also,
+        }
+    }
+}
+
 /// The `people.id` that one method alone links the account `p` (an alias
 /// of the outer statement) to, or NULL. `exists_only` drops the tie-break
 /// where the caller only asks whether anyone matches.
 fn matched_by(b: Backend, p: &str, method: IdentityMatch, exists_only: bool) -> String {
+    let Link {
+        account,
+        person,
+        also,
+    } = Link::of(b, p, "x", method);
     // The tie-break among several people matching one attribute.
     let order = if exists_only {
         String::new()
@@ -43,21 +87,20 @@ fn matched_by(b: Backend, p: &str, method: IdentityMatch, exists_only: bool) -> 
         newest_hire_first("x.")
     };
     match method {
-        IdentityMatch::PersonId => format!("{p}.person_id"),
-        IdentityMatch::Email => format!(
-            "(SELECT x.id FROM people x WHERE {p}.email IS NOT NULL AND {x_email} = {p_email}
-              {order} LIMIT 1)",
-            x_email = b.fold_case("x.email"),
-            p_email = b.fold_case(&format!("{p}.email")),
-        ),
+        // The account's own claim, taken as it is.
+        IdentityMatch::PersonId => account,
+        // The primary key: one person at most, no tie to break.
         IdentityMatch::EmployeeNumber => {
-            format!("(SELECT x.id FROM people x WHERE x.id = {p}.employee_number)")
+            format!("(SELECT x.id FROM people x WHERE {person} = {account})")
         }
+        // An account without an email skips the seek.
+        IdentityMatch::Email => format!(
+            "(SELECT x.id FROM people x WHERE {p}.email IS NOT NULL AND {person} = {account}{also}
+              {order} LIMIT 1)"
+        ),
         IdentityMatch::LoginIsMailLocalPart => format!(
-            "(SELECT x.id FROM people x WHERE {local} = {login} AND x.email LIKE '%@%'
-              {order} LIMIT 1)",
-            local = b.mail_local_part_folded("x.email"),
-            login = b.fold_case(&format!("{p}.login")),
+            "(SELECT x.id FROM people x WHERE {person} = {account}{also}
+              {order} LIMIT 1)"
         ),
     }
 }
@@ -91,24 +134,11 @@ pub fn may_be_person_in(
 ) -> String {
     let mut arms: Vec<String> = Vec::with_capacity(methods.len());
     for (i, &m) in methods.iter().enumerate() {
-        // The account's attribute, the person's it must equal, and what
-        // else that person must meet.
-        let (account, person, also) = match m {
-            IdentityMatch::PersonId => (format!("{p}.person_id"), "w.id".to_string(), ""),
-            IdentityMatch::Email => (
-                b.fold_case(&format!("{p}.email")),
-                b.fold_case("w.email"),
-                "",
-            ),
-            IdentityMatch::EmployeeNumber => {
-                (format!("{p}.employee_number"), "w.id".to_string(), "")
-            }
-            IdentityMatch::LoginIsMailLocalPart => (
-                b.fold_case(&format!("{p}.login")),
-                b.mail_local_part_folded("w.email"),
-                " AND w.email LIKE '%@%'",
-            ),
-        };
+        let Link {
+            account,
+            person,
+            also,
+        } = Link::of(b, p, "w", m);
         let arm =
             format!("{account} IN (SELECT {person} FROM people w WHERE ({people_where}){also})");
         // A method after `person_id` links only accounts without one.

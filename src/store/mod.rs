@@ -414,14 +414,8 @@ impl Store {
     pub async fn bound_cache_memory(&self, bytes: i64) -> Result<i64> {
         match &self.pools {
             Pools::Sqlite { rw, .. } => {
-                // The pragma answers the limit in force: read it, then set.
-                let (previous,): (i64,) = sqlx::query_as("PRAGMA soft_heap_limit")
-                    .fetch_one(rw)
-                    .await?;
-                let set = format!("PRAGMA soft_heap_limit = {}", bytes.max(0));
-                sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(set))
-                    .fetch_one(rw)
-                    .await?;
+                let previous = sqlite::soft_heap_limit(rw).await?;
+                sqlite::set_soft_heap_limit(rw, bytes).await?;
                 Ok(previous)
             }
             Pools::Postgres { .. } => Ok(0),

@@ -121,15 +121,30 @@ const SOFT_HEAP_LIMIT: i64 = 32 << 20;
 /// smaller cache does that. A bound already set (by a report, or another
 /// store of this process) is kept.
 async fn bound_memory(pool: &SqlitePool) -> std::result::Result<(), sqlx::Error> {
-    let (current,): (i64,) = sqlx::query_as("PRAGMA soft_heap_limit")
+    if soft_heap_limit(pool).await? == 0 {
+        set_soft_heap_limit(pool, SOFT_HEAP_LIMIT).await?;
+    }
+    Ok(())
+}
+
+/// The process-wide `soft_heap_limit` in force (0: none).
+pub(super) async fn soft_heap_limit(pool: &SqlitePool) -> std::result::Result<i64, sqlx::Error> {
+    let (limit,): (i64,) = sqlx::query_as("PRAGMA soft_heap_limit")
         .fetch_one(pool)
         .await?;
-    if current == 0 {
-        let set = format!("PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}");
-        sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(set))
-            .fetch_one(pool)
-            .await?;
-    }
+    Ok(limit)
+}
+
+/// Sets the process-wide `soft_heap_limit` (0 or less: none).
+pub(super) async fn set_soft_heap_limit(
+    pool: &SqlitePool,
+    bytes: i64,
+) -> std::result::Result<(), sqlx::Error> {
+    // A pragma's value cannot be bound; an integer formatted here is safe.
+    let set = format!("PRAGMA soft_heap_limit = {}", bytes.max(0));
+    sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(set))
+        .fetch_one(pool)
+        .await?;
     Ok(())
 }
 

@@ -490,6 +490,12 @@ fn a_job_that_cannot_run_retries_then_tells_it() {
         header(&eml, "To").is_some_and(|t| t.contains("it@example.com")),
         "{eml}"
     );
+    // Made like every other machine message: no auto-responder answers it.
+    assert_eq!(
+        header(&eml, "Auto-Submitted"),
+        Some("auto-generated"),
+        "{eml}"
+    );
     let log = daemon.log();
     assert!(log.contains("job could not run"), "{log}");
     assert!(log.contains("abandoned"), "{log}");

@@ -23,6 +23,8 @@ pub enum ReportError {
     Mime(String),
     #[error("the {0} message would show a subject's login or email in clear; not rendered")]
     Masking(String),
+    #[error("looking up the findings' subjects stopped: {0}")]
+    Lookup(String),
     #[error("writing the CSV: {0}")]
     Csv(#[from] csv::Error),
 }

@@ -5,8 +5,6 @@
 
 use std::io::Write;
 
-use serde_json::Value;
-
 use super::humanise;
 use super::item;
 use super::lifecycle::Entry;
@@ -119,8 +117,9 @@ impl CsvWriter {
     /// injection, and returns it as written (for the masking check).
     pub fn write(&mut self, row: &Row<'_>) -> Result<&[u8], csv::Error> {
         let cells = row.cells();
+        let neutralised = cells.each_ref().map(|c| neutralise_cell(c));
         self.csv
-            .write_record(cells.iter().map(|c| neutralise_cell(c).into_owned()))?;
+            .write_record(neutralised.iter().map(|c| c.as_bytes()))?;
         self.csv.flush()?;
         self.rows += 1;
         Ok(&self.csv.get_ref().record)
@@ -173,7 +172,8 @@ impl Row<'_> {
                 .as_ref()
                 .map(|x| x.id.to_string())
                 .unwrap_or_default(),
-            Value::Object(f.evidence.clone()).to_string(),
+            // The map as JSON, as `Value::Object` would print it, without a copy.
+            serde_json::to_string(&f.evidence).unwrap_or_default(),
             self.rules
                 .get(&f.rule)
                 .map(|r| r.title.clone())
@@ -188,11 +188,7 @@ impl Row<'_> {
                 .map(|d| d.with_timezone(&self.tz).format("%Y-%m-%d").to_string())
                 .unwrap_or_default(),
             if age.overdue { "yes" } else { "no" }.to_string(),
-            humanise::facts(&f.evidence, self.tz)
-                .iter()
-                .map(|x| format!("{}: {}", x.label, x.value))
-                .collect::<Vec<_>>()
-                .join("; "),
+            humanise::facts_line(&f.evidence, self.tz),
             f.application.clone().unwrap_or_default(),
             super::output::native_id(f).unwrap_or_default().to_string(),
         ]

@@ -152,6 +152,21 @@ pub fn facts(evidence: &serde_json::Map<String, Value>, tz: chrono_tz::Tz) -> Ve
         .collect()
 }
 
+/// The facts in one line, `Label: value; …` (the CSV's `evidence_text`),
+/// written straight into one string: a report writes one per finding.
+pub fn facts_line(evidence: &serde_json::Map<String, Value>, tz: chrono_tz::Tz) -> String {
+    let mut line = String::new();
+    for (k, v) in evidence {
+        if !line.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(&label(k));
+        line.push_str(": ");
+        line.push_str(&value(k, v, tz));
+    }
+    line
+}
+
 /// A size as people read it, in decimal units as mail clients show
 /// them: `950 bytes`, `14.2 MB`.
 pub fn bytes(n: u64) -> String {
@@ -228,6 +243,26 @@ mod tests {
         // A login that looks like a span is still a login only when it is not
         // digits-and-unit; a device id stays as it is.
         assert_eq!(value("device_id", &json!("win-7f3a"), tz), "win-7f3a");
+    }
+
+    #[test]
+    fn the_line_of_facts_is_the_facts_joined() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let evidence = json!({
+            "login": "li.wei",
+            "last_sign_in": "2026-07-01T02:03:04Z",
+            "idle_days": 123,
+            "reasons": ["no_end", "sensitive"],
+            "grants": [{"role": "Admin", "expires_at": null}],
+        });
+        let map = evidence.as_object().expect("an object");
+        let joined: Vec<String> = facts(map, tz)
+            .iter()
+            .map(|f| format!("{}: {}", f.label, f.value))
+            .collect();
+        assert_eq!(facts_line(map, tz), joined.join("; "));
+        assert!(facts_line(map, tz).contains("Idle days: 123 days; "));
+        assert_eq!(facts_line(&serde_json::Map::new(), tz), "");
     }
 
     #[test]

@@ -161,7 +161,10 @@ pub async fn frame(store: &Store, run_id: i64) -> Result<Frame, LifecycleError> 
     })
 }
 
-/// How many findings `Entries` hands over at a time.
+/// How many findings `Entries` hands over at a time. The report looks up
+/// each chunk's subjects in one transaction (a few statements) while it
+/// writes the chunk before: a chunk is a few hundred kilobytes, and a
+/// report holds about four at once.
 pub const CHUNK: usize = 500;
 
 /// The entries of the run of a frame, `CHUNK` at a time: this run's

@@ -133,7 +133,13 @@ pub async fn tally(
     let mut leavers = Vec::new();
     let mut previous_totals: BTreeMap<Severity, i64> = BTreeMap::new();
     let mut chunks = lifecycle::entries(store, frame).await?;
-    while let Some(mut chunk) = chunks.next().await? {
+    // A chunk and the lookup of its subjects, started as soon as the chunk
+    // is read: the database looks up the next chunk's subjects while this
+    // process writes the current chunk's rows.
+    let next_chunk = async |chunks: &mut lifecycle::Entries<'_>| -> Result<_, ReportError> {
+        let Some(mut chunk) = chunks.next().await? else {
+            return Ok(None);
+        };
         // A digest's findings only: the others are not looked up.
         if let Some(a) = audience {
             chunk.retain(|e| a.admits(e));
@@ -147,7 +153,16 @@ pub async fn tally(
                 )
             })
             .collect();
-        let subjects = store.subjects(as_of, &keys).await?;
+        let store = store.clone();
+        let lookup = tokio::spawn(async move { store.subjects(as_of, &keys).await });
+        Ok(Some((chunk, lookup)))
+    };
+    let mut upcoming = next_chunk(&mut chunks).await?;
+    while let Some((chunk, lookup)) = upcoming.take() {
+        upcoming = next_chunk(&mut chunks).await?;
+        let subjects = lookup
+            .await
+            .map_err(|e| ReportError::Lookup(e.to_string()))??;
         for mut e in chunk {
             if let Some(a) = audience {
                 a.mask(&mut e);

@@ -181,9 +181,6 @@ pub struct SubjectInfo {
     pub role: Option<String>,
 }
 
-/// Ids per query: well under SQLite's and PostgreSQL's parameter limits.
-const CHUNK: usize = 500;
-
 #[derive(Default, Clone)]
 struct Account {
     login: Option<String>,
@@ -202,36 +199,33 @@ struct Person {
     manager_id: Option<String>,
 }
 
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Store {
-    /// Rows of `sql_head … IN (ids)`, in chunks; `$1` is `first` when given.
+    /// Rows of `sql_head`, which ends in an open parenthesis, where
+    /// `column` is one of `ids`; `$1` is `first` when given. The ids are
+    /// bound as one list (`Backend::in_list`): one statement of one text
+    /// whatever their number, and no parameter limit to cut the ids into
+    /// chunks for.
     async fn fetch_in(
-        &self,
+        tx: &mut Tx,
         sql_head: &str,
+        column: &str,
         first: Option<SqlValue>,
         ids: &[String],
     ) -> Result<Vec<super::value::DbRow>> {
-        let mut out = Vec::new();
-        let offset = usize::from(first.is_some()) + 1;
-        for chunk in ids.chunks(CHUNK) {
-            let sql = format!("{sql_head} IN ({}))", placeholders(offset, chunk.len()));
-            let mut params: Vec<SqlValue> = first.iter().cloned().collect();
-            params.extend(chunk.iter().map(|id| SqlValue::text(id.clone())));
-            out.extend(self.fetch_all(&sql, &params).await?);
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let n = usize::from(first.is_some()) + 1;
+        let sql = format!("{sql_head}{})", tx.backend().in_list(column, n));
+        let mut params: Vec<SqlValue> = first.into_iter().collect();
+        params.push(SqlValue::list(ids));
+        tx.fetch_all(&sql, &params).await
     }
 
     /// The accounts of `ids` as of `as_of`: the synced version valid then
     /// when there is one, else the current row.
     async fn accounts_at(
-        &self,
+        tx: &mut Tx,
         as_of: DateTime<Utc>,
         ids: &[String],
     ) -> Result<std::collections::HashMap<String, Account>> {
@@ -245,25 +239,27 @@ impl Store {
             })
         };
         let mut out = std::collections::HashMap::new();
-        for r in self
-            .fetch_in(
-                "SELECT id, login, display_name, email, person_id, department FROM principals WHERE (id",
-                None,
-                ids,
-            )
-            .await?
+        for r in Self::fetch_in(
+            tx,
+            "SELECT id, login, display_name, email, person_id, department FROM principals WHERE (",
+            "id",
+            None,
+            ids,
+        )
+        .await?
         {
             out.insert(r.req_text("id")?, read(&r)?);
         }
-        for r in self
-            .fetch_in(
-                "SELECT principal_id AS id, login, display_name, email, person_id, department
+        for r in Self::fetch_in(
+            tx,
+            "SELECT principal_id AS id, login, display_name, email, person_id, department
                    FROM principal_history
-                  WHERE valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1) AND (principal_id",
-                Some(SqlValue::time(as_of)),
-                ids,
-            )
-            .await?
+                  WHERE valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1) AND (",
+            "principal_id",
+            Some(SqlValue::time(as_of)),
+            ids,
+        )
+        .await?
         {
             out.insert(r.req_text("id")?, read(&r)?);
         }
@@ -271,15 +267,13 @@ impl Store {
     }
 
     async fn people_by(
-        &self,
+        tx: &mut Tx,
         column: &str,
         keys: &[String],
     ) -> Result<Vec<(String, String, Person)>> {
-        let head = format!(
-            "SELECT id, email, full_name, department, title, manager_id FROM people WHERE ({column}"
-        );
+        let head = "SELECT id, email, full_name, department, title, manager_id FROM people WHERE (";
         let mut out = Vec::new();
-        for r in self.fetch_in(&head, None, keys).await? {
+        for r in Self::fetch_in(tx, head, column, None, keys).await? {
             let p = Person {
                 email: r.text("email")?,
                 full_name: r.text("full_name")?,
@@ -299,8 +293,21 @@ impl Store {
 
     /// What a report shows of each subject `(subject_type, subject_id)`.
     /// People have no history in the model: their current record is used.
+    /// Its statements share one transaction: one snapshot, and no round
+    /// trips to begin and commit each.
     pub async fn subjects(
         &self,
+        as_of: DateTime<Utc>,
+        subjects: &[(String, String)],
+    ) -> Result<std::collections::HashMap<(String, String), SubjectInfo>> {
+        let mut tx = self.begin().await?;
+        let found = Self::subjects_in(&mut tx, as_of, subjects).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn subjects_in(
+        tx: &mut Tx,
         as_of: DateTime<Utc>,
         subjects: &[(String, String)],
     ) -> Result<std::collections::HashMap<(String, String), SubjectInfo>> {
@@ -315,9 +322,10 @@ impl Store {
         };
         // Grants: their account and role.
         let mut grant_of: HashMap<String, (String, Option<String>)> = HashMap::new();
-        for r in self
-            .fetch_in(
-                "SELECT g.id, g.principal_id, r.name AS role FROM grants g LEFT JOIN roles r ON r.id = g.role_id WHERE (g.id",
+        for r in Self::fetch_in(
+                tx,
+                "SELECT g.id, g.principal_id, r.name AS role FROM grants g LEFT JOIN roles r ON r.id = g.role_id WHERE (",
+                "g.id",
                 None,
                 &of("grant"),
             )
@@ -329,16 +337,21 @@ impl Store {
             );
         }
         let mut role_names: HashMap<String, Option<String>> = HashMap::new();
-        for r in self
-            .fetch_in("SELECT id, name FROM roles WHERE (id", None, &of("role"))
-            .await?
+        for r in Self::fetch_in(
+            tx,
+            "SELECT id, name FROM roles WHERE (",
+            "id",
+            None,
+            &of("role"),
+        )
+        .await?
         {
             role_names.insert(r.req_text("id")?, r.text("name")?);
         }
         let mut account_ids: BTreeSet<String> = of("principal").into_iter().collect();
         account_ids.extend(grant_of.values().map(|(p, _)| p.clone()));
         let account_ids: Vec<String> = account_ids.into_iter().collect();
-        let accounts = self.accounts_at(as_of, &account_ids).await?;
+        let accounts = Self::accounts_at(tx, as_of, &account_ids).await?;
 
         // Owners: by person_id, else by e-mail (ASCII case-insensitive, as the rules match).
         let mut person_ids: BTreeSet<String> = of("person").into_iter().collect();
@@ -355,19 +368,17 @@ impl Store {
             }
         }
         let mut people: HashMap<String, Person> = HashMap::new();
-        for (key, _, p) in self
-            .people_by("id", &person_ids.into_iter().collect::<Vec<_>>())
-            .await?
+        for (key, _, p) in
+            Self::people_by(tx, "id", &person_ids.into_iter().collect::<Vec<_>>()).await?
         {
             people.insert(key, p);
         }
         let mut by_email: HashMap<String, Person> = HashMap::new();
         // The folded email as the index has it (`people_email_ci`): on
         // PostgreSQL, LOWER(email) would read every person once per chunk.
-        let folded_email = self.backend().fold_case("email");
-        for (key, _, p) in self
-            .people_by(&folded_email, &emails.into_iter().collect::<Vec<_>>())
-            .await?
+        let folded_email = tx.backend().fold_case("email");
+        for (key, _, p) in
+            Self::people_by(tx, &folded_email, &emails.into_iter().collect::<Vec<_>>()).await?
         {
             by_email.entry(key).or_insert(p);
         }
@@ -377,9 +388,8 @@ impl Store {
             .filter_map(|p| p.manager_id.clone())
             .collect();
         let mut managers: HashMap<String, Person> = HashMap::new();
-        for (key, _, p) in self
-            .people_by("id", &manager_ids.into_iter().collect::<Vec<_>>())
-            .await?
+        for (key, _, p) in
+            Self::people_by(tx, "id", &manager_ids.into_iter().collect::<Vec<_>>()).await?
         {
             managers.insert(key, p);
         }

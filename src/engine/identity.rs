@@ -91,7 +91,7 @@ fn matched_by(b: Backend, p: &str, method: IdentityMatch, exists_only: bool) -> 
         IdentityMatch::PersonId => account,
         // The primary key: one person at most, no tie to break.
         IdentityMatch::EmployeeNumber => {
-            format!("(SELECT x.id FROM people x WHERE {person} = {account})")
+            format!("(SELECT x.id FROM people x WHERE {person} = {account}{also})")
         }
         // An account without an email skips the seek.
         IdentityMatch::Email => format!(

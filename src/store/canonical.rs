@@ -200,97 +200,6 @@ struct Person {
 }
 
 impl Store {
-    /// Rows of `sql_head`, which ends in an open parenthesis, where
-    /// `column` is one of `ids`; `$1` is `first` when given. The ids are
-    /// bound as one list (`Backend::in_list`): one statement of one text
-    /// whatever their number, and no parameter limit to cut the ids into
-    /// chunks for.
-    async fn fetch_in(
-        tx: &mut Tx,
-        sql_head: &str,
-        column: &str,
-        first: Option<SqlValue>,
-        ids: &[String],
-    ) -> Result<Vec<super::value::DbRow>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let n = usize::from(first.is_some()) + 1;
-        let sql = format!("{sql_head}{})", tx.backend().in_list(column, n));
-        let mut params: Vec<SqlValue> = first.into_iter().collect();
-        params.push(SqlValue::list(ids));
-        tx.fetch_all(&sql, &params).await
-    }
-
-    /// The accounts of `ids` as of `as_of`: the synced version valid then
-    /// when there is one, else the current row.
-    async fn accounts_at(
-        tx: &mut Tx,
-        as_of: DateTime<Utc>,
-        ids: &[String],
-    ) -> Result<std::collections::HashMap<String, Account>> {
-        let read = |r: &super::value::DbRow| -> Result<Account> {
-            Ok(Account {
-                login: r.text("login")?,
-                display_name: r.text("display_name")?,
-                email: r.text("email")?,
-                person_id: r.text("person_id")?,
-                department: r.text("department")?,
-            })
-        };
-        let mut out = std::collections::HashMap::new();
-        for r in Self::fetch_in(
-            tx,
-            "SELECT id, login, display_name, email, person_id, department FROM principals WHERE (",
-            "id",
-            None,
-            ids,
-        )
-        .await?
-        {
-            out.insert(r.req_text("id")?, read(&r)?);
-        }
-        for r in Self::fetch_in(
-            tx,
-            "SELECT principal_id AS id, login, display_name, email, person_id, department
-                   FROM principal_history
-                  WHERE valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1) AND (",
-            "principal_id",
-            Some(SqlValue::time(as_of)),
-            ids,
-        )
-        .await?
-        {
-            out.insert(r.req_text("id")?, read(&r)?);
-        }
-        Ok(out)
-    }
-
-    async fn people_by(
-        tx: &mut Tx,
-        column: &str,
-        keys: &[String],
-    ) -> Result<Vec<(String, String, Person)>> {
-        let head = "SELECT id, email, full_name, department, title, manager_id FROM people WHERE (";
-        let mut out = Vec::new();
-        for r in Self::fetch_in(tx, head, column, None, keys).await? {
-            let p = Person {
-                email: r.text("email")?,
-                full_name: r.text("full_name")?,
-                department: r.text("department")?,
-                title: r.text("title")?,
-                manager_id: r.text("manager_id")?,
-            };
-            let id = r.req_text("id")?;
-            let key = match column {
-                "id" => id.clone(),
-                _ => p.email.clone().unwrap_or_default().to_ascii_lowercase(),
-            };
-            out.push((key, id, p));
-        }
-        Ok(out)
-    }
-
     /// What a report shows of each subject `(subject_type, subject_id)`.
     /// People have no history in the model: their current record is used.
     /// Its statements share one transaction: one snapshot, and no round
@@ -301,151 +210,237 @@ impl Store {
         subjects: &[(String, String)],
     ) -> Result<std::collections::HashMap<(String, String), SubjectInfo>> {
         let mut tx = self.begin().await?;
-        let found = Self::subjects_in(&mut tx, as_of, subjects).await?;
+        let found = subjects_in(&mut tx, as_of, subjects).await?;
         tx.commit().await?;
         Ok(found)
     }
+}
 
-    async fn subjects_in(
-        tx: &mut Tx,
-        as_of: DateTime<Utc>,
-        subjects: &[(String, String)],
-    ) -> Result<std::collections::HashMap<(String, String), SubjectInfo>> {
-        use std::collections::{BTreeSet, HashMap};
-        let of = |t: &str| -> Vec<String> {
-            let set: BTreeSet<&String> = subjects
-                .iter()
-                .filter(|(ty, _)| ty == t)
-                .map(|(_, id)| id)
-                .collect();
-            set.into_iter().cloned().collect()
+/// Rows of `sql_head`, which ends in an open parenthesis, where
+/// `column` is one of `ids`; `$1` is `first` when given. The ids are
+/// bound as one list (`Backend::in_list`): one statement of one text
+/// whatever their number, and no parameter limit to cut the ids into
+/// chunks for.
+async fn fetch_in(
+    tx: &mut Tx,
+    sql_head: &str,
+    column: &str,
+    first: Option<SqlValue>,
+    ids: &[String],
+) -> Result<Vec<super::value::DbRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = usize::from(first.is_some()) + 1;
+    let sql = format!("{sql_head}{})", tx.backend().in_list(column, n));
+    let mut params: Vec<SqlValue> = first.into_iter().collect();
+    params.push(SqlValue::list(ids));
+    tx.fetch_all(&sql, &params).await
+}
+
+/// The accounts of `ids` as of `as_of`: the synced version valid then
+/// when there is one, else the current row.
+async fn accounts_at(
+    tx: &mut Tx,
+    as_of: DateTime<Utc>,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Account>> {
+    let read = |r: &super::value::DbRow| -> Result<Account> {
+        Ok(Account {
+            login: r.text("login")?,
+            display_name: r.text("display_name")?,
+            email: r.text("email")?,
+            person_id: r.text("person_id")?,
+            department: r.text("department")?,
+        })
+    };
+    let mut out = std::collections::HashMap::new();
+    for r in fetch_in(
+        tx,
+        "SELECT id, login, display_name, email, person_id, department FROM principals WHERE (",
+        "id",
+        None,
+        ids,
+    )
+    .await?
+    {
+        out.insert(r.req_text("id")?, read(&r)?);
+    }
+    for r in fetch_in(
+        tx,
+        "SELECT principal_id AS id, login, display_name, email, person_id, department
+               FROM principal_history
+              WHERE valid_from <= $1 AND (valid_to IS NULL OR valid_to > $1) AND (",
+        "principal_id",
+        Some(SqlValue::time(as_of)),
+        ids,
+    )
+    .await?
+    {
+        out.insert(r.req_text("id")?, read(&r)?);
+    }
+    Ok(out)
+}
+
+async fn people_by(
+    tx: &mut Tx,
+    column: &str,
+    keys: &[String],
+) -> Result<Vec<(String, String, Person)>> {
+    let head = "SELECT id, email, full_name, department, title, manager_id FROM people WHERE (";
+    let mut out = Vec::new();
+    for r in fetch_in(tx, head, column, None, keys).await? {
+        let p = Person {
+            email: r.text("email")?,
+            full_name: r.text("full_name")?,
+            department: r.text("department")?,
+            title: r.text("title")?,
+            manager_id: r.text("manager_id")?,
         };
-        // Grants: their account and role.
-        let mut grant_of: HashMap<String, (String, Option<String>)> = HashMap::new();
-        for r in Self::fetch_in(
-                tx,
-                "SELECT g.id, g.principal_id, r.name AS role FROM grants g LEFT JOIN roles r ON r.id = g.role_id WHERE (",
-                "g.id",
-                None,
-                &of("grant"),
-            )
-            .await?
-        {
-            grant_of.insert(
-                r.req_text("id")?,
-                (r.req_text("principal_id")?, r.text("role")?),
-            );
-        }
-        let mut role_names: HashMap<String, Option<String>> = HashMap::new();
-        for r in Self::fetch_in(
+        let id = r.req_text("id")?;
+        let key = match column {
+            "id" => id.clone(),
+            _ => p.email.clone().unwrap_or_default().to_ascii_lowercase(),
+        };
+        out.push((key, id, p));
+    }
+    Ok(out)
+}
+
+async fn subjects_in(
+    tx: &mut Tx,
+    as_of: DateTime<Utc>,
+    subjects: &[(String, String)],
+) -> Result<std::collections::HashMap<(String, String), SubjectInfo>> {
+    use std::collections::{BTreeSet, HashMap};
+    let of = |t: &str| -> Vec<String> {
+        let set: BTreeSet<&String> = subjects
+            .iter()
+            .filter(|(ty, _)| ty == t)
+            .map(|(_, id)| id)
+            .collect();
+        set.into_iter().cloned().collect()
+    };
+    // Grants: their account and role.
+    let mut grant_of: HashMap<String, (String, Option<String>)> = HashMap::new();
+    for r in fetch_in(
             tx,
-            "SELECT id, name FROM roles WHERE (",
-            "id",
+            "SELECT g.id, g.principal_id, r.name AS role FROM grants g LEFT JOIN roles r ON r.id = g.role_id WHERE (",
+            "g.id",
             None,
-            &of("role"),
+            &of("grant"),
         )
         .await?
-        {
-            role_names.insert(r.req_text("id")?, r.text("name")?);
-        }
-        let mut account_ids: BTreeSet<String> = of("principal").into_iter().collect();
-        account_ids.extend(grant_of.values().map(|(p, _)| p.clone()));
-        let account_ids: Vec<String> = account_ids.into_iter().collect();
-        let accounts = Self::accounts_at(tx, as_of, &account_ids).await?;
-
-        // Owners: by person_id, else by e-mail (ASCII case-insensitive, as the rules match).
-        let mut person_ids: BTreeSet<String> = of("person").into_iter().collect();
-        let mut emails: BTreeSet<String> = BTreeSet::new();
-        for a in accounts.values() {
-            match (&a.person_id, &a.email) {
-                (Some(p), _) => {
-                    person_ids.insert(p.clone());
-                }
-                (None, Some(e)) => {
-                    emails.insert(e.to_ascii_lowercase());
-                }
-                _ => {}
-            }
-        }
-        let mut people: HashMap<String, Person> = HashMap::new();
-        for (key, _, p) in
-            Self::people_by(tx, "id", &person_ids.into_iter().collect::<Vec<_>>()).await?
-        {
-            people.insert(key, p);
-        }
-        let mut by_email: HashMap<String, Person> = HashMap::new();
-        // The folded email as the index has it (`people_email_ci`): on
-        // PostgreSQL, LOWER(email) would read every person once per chunk.
-        let folded_email = tx.backend().fold_case("email");
-        for (key, _, p) in
-            Self::people_by(tx, &folded_email, &emails.into_iter().collect::<Vec<_>>()).await?
-        {
-            by_email.entry(key).or_insert(p);
-        }
-        let manager_ids: BTreeSet<String> = people
-            .values()
-            .chain(by_email.values())
-            .filter_map(|p| p.manager_id.clone())
-            .collect();
-        let mut managers: HashMap<String, Person> = HashMap::new();
-        for (key, _, p) in
-            Self::people_by(tx, "id", &manager_ids.into_iter().collect::<Vec<_>>()).await?
-        {
-            managers.insert(key, p);
-        }
-        let person_info = |p: &Person| SubjectInfo {
-            display_name: p.full_name.clone(),
-            email: p.email.clone(),
-            department: p.department.clone(),
-            title: p.title.clone(),
-            manager: p.manager_id.as_ref().map(|m| {
-                managers
-                    .get(m)
-                    .and_then(|mp| mp.full_name.clone())
-                    .unwrap_or_else(|| m.clone())
-            }),
-            manager_id: p.manager_id.clone(),
-            ..SubjectInfo::default()
-        };
-        let account_info = |id: &str| -> SubjectInfo {
-            let Some(a) = accounts.get(id) else {
-                return SubjectInfo::default();
-            };
-            let owner = match (&a.person_id, &a.email) {
-                (Some(p), _) => people.get(p),
-                (None, Some(e)) => by_email.get(&e.to_ascii_lowercase()),
-                _ => None,
-            };
-            let mut info = owner.map(person_info).unwrap_or_default();
-            info.login = a.login.clone();
-            info.display_name = a.display_name.clone().or(info.display_name);
-            info.email = a.email.clone().or(info.email);
-            // HR's department is the owner's; the application's is a fallback.
-            info.department = info.department.or_else(|| a.department.clone());
-            info
-        };
-        let mut out = HashMap::new();
-        for (ty, id) in subjects {
-            let info = match ty.as_str() {
-                "principal" => account_info(id),
-                "grant" => match grant_of.get(id) {
-                    Some((p, role)) => SubjectInfo {
-                        role: role.clone(),
-                        ..account_info(p)
-                    },
-                    None => SubjectInfo::default(),
-                },
-                "person" => people.get(id).map(person_info).unwrap_or_default(),
-                "role" => SubjectInfo {
-                    role: role_names.get(id).cloned().flatten(),
-                    ..SubjectInfo::default()
-                },
-                _ => SubjectInfo::default(),
-            };
-            out.insert((ty.clone(), id.clone()), info);
-        }
-        Ok(out)
+    {
+        grant_of.insert(
+            r.req_text("id")?,
+            (r.req_text("principal_id")?, r.text("role")?),
+        );
     }
+    let mut role_names: HashMap<String, Option<String>> = HashMap::new();
+    for r in fetch_in(
+        tx,
+        "SELECT id, name FROM roles WHERE (",
+        "id",
+        None,
+        &of("role"),
+    )
+    .await?
+    {
+        role_names.insert(r.req_text("id")?, r.text("name")?);
+    }
+    let mut account_ids: BTreeSet<String> = of("principal").into_iter().collect();
+    account_ids.extend(grant_of.values().map(|(p, _)| p.clone()));
+    let account_ids: Vec<String> = account_ids.into_iter().collect();
+    let accounts = accounts_at(tx, as_of, &account_ids).await?;
+
+    // Owners: by person_id, else by e-mail (ASCII case-insensitive, as the rules match).
+    let mut person_ids: BTreeSet<String> = of("person").into_iter().collect();
+    let mut emails: BTreeSet<String> = BTreeSet::new();
+    for a in accounts.values() {
+        match (&a.person_id, &a.email) {
+            (Some(p), _) => {
+                person_ids.insert(p.clone());
+            }
+            (None, Some(e)) => {
+                emails.insert(e.to_ascii_lowercase());
+            }
+            _ => {}
+        }
+    }
+    let mut people: HashMap<String, Person> = HashMap::new();
+    for (key, _, p) in people_by(tx, "id", &person_ids.into_iter().collect::<Vec<_>>()).await? {
+        people.insert(key, p);
+    }
+    let mut by_email: HashMap<String, Person> = HashMap::new();
+    // The folded email as the index has it (`people_email_ci`): on
+    // PostgreSQL, LOWER(email) would read every person once per chunk.
+    let folded_email = tx.backend().fold_case("email");
+    for (key, _, p) in people_by(tx, &folded_email, &emails.into_iter().collect::<Vec<_>>()).await?
+    {
+        by_email.entry(key).or_insert(p);
+    }
+    let manager_ids: BTreeSet<String> = people
+        .values()
+        .chain(by_email.values())
+        .filter_map(|p| p.manager_id.clone())
+        .collect();
+    let mut managers: HashMap<String, Person> = HashMap::new();
+    for (key, _, p) in people_by(tx, "id", &manager_ids.into_iter().collect::<Vec<_>>()).await? {
+        managers.insert(key, p);
+    }
+    let person_info = |p: &Person| SubjectInfo {
+        display_name: p.full_name.clone(),
+        email: p.email.clone(),
+        department: p.department.clone(),
+        title: p.title.clone(),
+        manager: p.manager_id.as_ref().map(|m| {
+            managers
+                .get(m)
+                .and_then(|mp| mp.full_name.clone())
+                .unwrap_or_else(|| m.clone())
+        }),
+        manager_id: p.manager_id.clone(),
+        ..SubjectInfo::default()
+    };
+    let account_info = |id: &str| -> SubjectInfo {
+        let Some(a) = accounts.get(id) else {
+            return SubjectInfo::default();
+        };
+        let owner = match (&a.person_id, &a.email) {
+            (Some(p), _) => people.get(p),
+            (None, Some(e)) => by_email.get(&e.to_ascii_lowercase()),
+            _ => None,
+        };
+        let mut info = owner.map(person_info).unwrap_or_default();
+        info.login = a.login.clone();
+        info.display_name = a.display_name.clone().or(info.display_name);
+        info.email = a.email.clone().or(info.email);
+        // HR's department is the owner's; the application's is a fallback.
+        info.department = info.department.or_else(|| a.department.clone());
+        info
+    };
+    let mut out = HashMap::new();
+    for (ty, id) in subjects {
+        let info = match ty.as_str() {
+            "principal" => account_info(id),
+            "grant" => match grant_of.get(id) {
+                Some((p, role)) => SubjectInfo {
+                    role: role.clone(),
+                    ..account_info(p)
+                },
+                None => SubjectInfo::default(),
+            },
+            "person" => people.get(id).map(person_info).unwrap_or_default(),
+            "role" => SubjectInfo {
+                role: role_names.get(id).cloned().flatten(),
+                ..SubjectInfo::default()
+            },
+            _ => SubjectInfo::default(),
+        };
+        out.insert((ty.clone(), id.clone()), info);
+    }
+    Ok(out)
 }
 
 /// A sync as recorded (`syncs`): its feeds' summary and what its account

@@ -447,7 +447,9 @@ pub enum RunsCommand {
         /// The format.
         #[arg(long, value_enum)]
         format: ExportFormat,
-        /// Write to this file (atomically) instead of standard output.
+        /// Write to this file (atomically) instead of standard output; with
+        /// a report signing key configured, its Ed25519 signature beside it
+        /// (FILE.sig).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -483,7 +485,8 @@ pub enum KeysCommand {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// A received report: the .eml (self-contained), or its .html or
-    /// -findings.csv file with the manifest and signature beside it.
+    /// -findings.csv file with the manifest and signature beside it; or an
+    /// OSCAL export (.json) with its signature (FILE.sig) beside it.
     pub file: PathBuf,
     /// The public key of the deployment that signed it (PEM).
     #[arg(long, value_name = "KEY")]

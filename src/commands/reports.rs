@@ -12,6 +12,7 @@ use crate::cli::{ExceptionsCommand, ExportFormat, ListFormat, ReportArgs, RunsCo
 use crate::model::format_instant;
 use crate::report::{archive, exceptions, mime};
 use crate::store::Store;
+use crate::support::signing::{self, SigningKey};
 
 pub(super) async fn report(g: &Settings, args: ReportArgs) -> Result<ExitCode> {
     let loaded = Loaded::from_settings(g.clone())?;
@@ -388,17 +389,57 @@ async fn export(
     };
     let mut text = serde_json::to_string_pretty(&document)?;
     text.push('\n');
+    // Signed like the reports, when a key is configured: a detached
+    // signature of the file's bytes beside it.
+    let key = SigningKey::read(g.config.report.signing_key_ref())?;
     match out {
         Some(path) => {
             crate::support::atomic_file::write(&path, text.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
+            let sig_path = signing::signature_beside(&path);
+            let signed = match &key {
+                Some(key) => {
+                    let written =
+                        crate::support::atomic_file::write(&sig_path, &key.sign(text.as_bytes()));
+                    if let Err(e) = written {
+                        // No export without the signature the key asks for.
+                        let _ = std::fs::remove_file(&path);
+                        return Err(e).with_context(|| format!("writing {}", sig_path.display()));
+                    }
+                    format!(
+                        ", signed by {} ({})",
+                        key.public().fingerprint(),
+                        sig_path.display()
+                    )
+                }
+                None => {
+                    // A signature left by an earlier export no longer signs this file.
+                    match std::fs::remove_file(&sig_path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            return Err(e).with_context(|| {
+                                format!("removing the earlier signature {}", sig_path.display())
+                            });
+                        }
+                    }
+                    ", unsigned (no report signing key is configured)".to_string()
+                }
+            };
             eprintln!(
-                "run {id} written to {} (OSCAL {})",
+                "run {id} written to {} (OSCAL {}){signed}",
                 path.display(),
                 crate::report::oscal::OSCAL_VERSION
             );
         }
-        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+        None => {
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            if key.is_some() {
+                eprintln!(
+                    "note: standard output is not signed; `--out FILE` writes FILE.sig beside it"
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -25,7 +25,7 @@ use crate::support::mail;
 use crate::support::signing::SigningKey;
 
 /// What the SQLite page caches of the process may hold together while a
-/// report reads its run (`Store::bound_cache_memory`).
+/// report reads its run (`Store::hold_cache_bound`).
 const READ_CACHE_BYTES: i64 = 16 << 20;
 
 /// What they may keep while the message is built from what was read: the
@@ -101,16 +101,16 @@ pub async fn render(
     // A report reads counts over the whole history and looks its findings'
     // subjects up through several connections: together their caches stay
     // within a bound while it does.
-    let previous_bound = store.bound_cache_memory(READ_CACHE_BYTES).await?;
+    let mut bound = store.hold_cache_bound(READ_CACHE_BYTES).await?;
     let composed = async {
         let (facts, tally) = read(store, &mut inputs, run_id).await?;
-        store.bound_cache_memory(COMPOSE_CACHE_BYTES).await?;
+        bound.change(COMPOSE_CACHE_BYTES).await?;
         store.release_cache_memory().await?;
         accessaudit_malloc_tuning::give_back_freed();
         compose(inputs, run_id, facts, tally)
     }
     .await;
-    store.bound_cache_memory(previous_bound).await?;
+    bound.release().await?;
     composed
 }
 

@@ -39,6 +39,29 @@ pub use handle::lock_handle;
 pub use privileges::ScanPrivileges;
 pub use schema::{ENGINE_TABLES, SCAN_READABLE};
 pub use tx::Tx;
+
+/// A bound on SQLite's page caches held by `Store::hold_cache_bound`
+/// (nothing on PostgreSQL).
+#[derive(Debug)]
+pub struct CacheBound(Option<sqlite::CacheHold>);
+
+impl CacheBound {
+    /// Changes the bound this hold asks for.
+    pub async fn change(&mut self, bytes: i64) -> Result<()> {
+        match &mut self.0 {
+            Some(hold) => hold.change(bytes).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Gives the bound up.
+    pub async fn release(self) -> Result<()> {
+        match self.0 {
+            Some(hold) => hold.release().await,
+            None => Ok(()),
+        }
+    }
+}
 pub use value::{DbRow, SqlValue};
 
 /// Connection settings that are not in the URL.
@@ -407,23 +430,22 @@ impl Store {
     }
 
     /// Bounds the memory all SQLite page caches of this process may hold
-    /// together (`PRAGMA soft_heap_limit`: caches give pages back beyond it),
-    /// and returns the bound it replaces (0: none); PostgreSQL: nothing to
-    /// bound, returns 0. A report over a large run sets it while it reads,
-    /// so that its lookups on several connections do not each fill a cache.
-    pub async fn bound_cache_memory(&self, bytes: i64) -> Result<i64> {
+    /// together (`PRAGMA soft_heap_limit`: caches give pages back beyond it)
+    /// until the hold is released; holds that overlap share the limit (the
+    /// smallest wins, `sqlite::CacheHold`). PostgreSQL: nothing to bound. A
+    /// report over a large run holds one while it reads, so that its lookups
+    /// on several connections do not each fill a cache.
+    pub async fn hold_cache_bound(&self, bytes: i64) -> Result<CacheBound> {
         match &self.pools {
             Pools::Sqlite { rw, .. } => {
-                let previous = sqlite::soft_heap_limit(rw).await?;
-                sqlite::set_soft_heap_limit(rw, bytes).await?;
-                Ok(previous)
+                Ok(CacheBound(Some(sqlite::CacheHold::take(rw, bytes).await?)))
             }
-            Pools::Postgres { .. } => Ok(0),
+            Pools::Postgres { .. } => Ok(CacheBound(None)),
         }
     }
 
     /// Empties the page caches of the SQLite connections idle in the pools
-    /// (`PRAGMA shrink_memory`): a bound set by `bound_cache_memory` stops
+    /// (`PRAGMA shrink_memory`): a bound held by `hold_cache_bound` stops
     /// caches from growing but does not take back what each connection
     /// already holds (the bundled SQLite gives each connection a cache of
     /// its own). PostgreSQL: nothing to do.

@@ -110,7 +110,7 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool, ScanDe
 }
 
 /// What SQLite may hold in this process, all connections together, unless
-/// a caller bound it otherwise (`Store::bound_cache_memory`).
+/// a caller bound it otherwise (`Store::hold_cache_bound`).
 const SOFT_HEAP_LIMIT: i64 = 32 << 20;
 
 /// Puts the page caches of all SQLite connections under one bound (`PRAGMA
@@ -146,6 +146,82 @@ pub(super) async fn set_soft_heap_limit(
         .fetch_one(pool)
         .await?;
     Ok(())
+}
+
+/// The cache bounds held in this process (`Store::hold_cache_bound`). The
+/// limit is process-wide, so holders that overlap (two reports rendered at
+/// once by the daemon) share it: the smallest bound held is in force, and
+/// when the last is released the limit in force before the first comes
+/// back. Each holder saving and restoring the limit itself left the
+/// process at whatever bound the first to finish had replaced.
+struct CacheHolds {
+    /// The limit before the first of the holds now held.
+    before: i64,
+    held: Vec<(u64, i64)>,
+    next: u64,
+}
+
+impl CacheHolds {
+    /// The limit these holds ask for.
+    fn limit(&self) -> i64 {
+        self.held
+            .iter()
+            .map(|&(_, bytes)| bytes)
+            .min()
+            .unwrap_or(self.before)
+    }
+}
+
+static CACHE_HOLDS: tokio::sync::Mutex<CacheHolds> = tokio::sync::Mutex::const_new(CacheHolds {
+    before: 0,
+    held: Vec::new(),
+    next: 0,
+});
+
+/// A bound on the page caches of every SQLite connection of the process,
+/// in force until `release` (see `CacheHolds`).
+#[derive(Debug)]
+pub struct CacheHold {
+    id: u64,
+    pool: SqlitePool,
+}
+
+impl CacheHold {
+    pub(super) async fn take(pool: &SqlitePool, bytes: i64) -> Result<CacheHold> {
+        let mut holds = CACHE_HOLDS.lock().await;
+        if holds.held.is_empty() {
+            holds.before = soft_heap_limit(pool).await?;
+        }
+        let id = holds.next;
+        holds.next += 1;
+        holds.held.push((id, bytes));
+        let hold = CacheHold {
+            id,
+            pool: pool.clone(),
+        };
+        if let Err(e) = set_soft_heap_limit(pool, holds.limit()).await {
+            holds.held.retain(|&(held, _)| held != id);
+            return Err(e.into());
+        }
+        Ok(hold)
+    }
+
+    /// Changes this hold's bound.
+    pub async fn change(&mut self, bytes: i64) -> Result<()> {
+        let mut holds = CACHE_HOLDS.lock().await;
+        for held in holds.held.iter_mut().filter(|(id, _)| *id == self.id) {
+            held.1 = bytes;
+        }
+        Ok(set_soft_heap_limit(&self.pool, holds.limit()).await?)
+    }
+
+    /// Gives the bound up: the others held, or the limit before them all,
+    /// are in force again.
+    pub async fn release(self) -> Result<()> {
+        let mut holds = CACHE_HOLDS.lock().await;
+        holds.held.retain(|&(id, _)| id != self.id);
+        Ok(set_soft_heap_limit(&self.pool, holds.limit()).await?)
+    }
 }
 
 /// The writers' options: incremental auto-vacuum, so that retention can
@@ -185,4 +261,23 @@ pub(super) async fn begin_scan(
 ) -> Result<Tx> {
     deadline.set(timeout);
     Ok(Tx::Sqlite(pool.begin().await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CacheHolds;
+
+    #[test]
+    fn the_smallest_hold_is_in_force_and_none_gives_the_limit_before() {
+        let mut holds = CacheHolds {
+            before: 32 << 20,
+            held: vec![(0, 16 << 20), (1, 1 << 20)],
+            next: 2,
+        };
+        assert_eq!(holds.limit(), 1 << 20);
+        holds.held.retain(|&(id, _)| id != 1);
+        assert_eq!(holds.limit(), 16 << 20);
+        holds.held.clear();
+        assert_eq!(holds.limit(), 32 << 20);
+    }
 }

@@ -197,6 +197,14 @@ impl PublicKey {
     }
 }
 
+/// Where the detached signature of `file` is kept: beside it, `<file>.sig`
+/// (the 64 raw bytes, as `openssl pkeyutl -sign -rawin` writes them).
+pub fn signature_beside(file: &Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

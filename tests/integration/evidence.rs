@@ -849,3 +849,97 @@ async fn oscal_export_is_valid_and_stable(db: TestDb) {
 }
 
 on_both_backends!(oscal_export_is_valid_and_stable);
+
+/// An OSCAL export written with a signing key configured carries a detached
+/// Ed25519 signature beside it, checked offline like a report; a changed
+/// byte or another key is refused, and an export written without a key
+/// leaves no signature of an earlier one behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oscal_exports_are_signed_and_verified_offline() {
+    let db = common::sqlite().await;
+    let run = one_run(&db, &["idle-accounts"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for key in ["signing.pem", "wrong.pem"] {
+        let o = run_bin(d, &["keys", "generate", key]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    std::fs::write(
+        d.join("signed.yaml"),
+        "report:\n  signing_key_file: signing.pem\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("unsigned.yaml"), "{}\n").unwrap();
+    let export = |config: &str| {
+        common::accessaudit()
+            .current_dir(d)
+            .env("ACCESSAUDIT_DATABASE_URL", &db.url)
+            .args(["--config", config, "runs", "export", &run.to_string()])
+            .args(["--format", "oscal", "--out", "run.json"])
+            .output()
+            .unwrap()
+    };
+    let verify = |key: &str| {
+        common::accessaudit()
+            .current_dir(d)
+            .env(
+                "ACCESSAUDIT_DATABASE_URL",
+                "sqlite:///nonexistent/accessaudit.db",
+            )
+            .args(["verify", "run.json", "--public-key", key])
+            .output()
+            .unwrap()
+    };
+    let o = export("signed.yaml");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("signed by SHA256:"),
+        "{}",
+        text(&o.stderr)
+    );
+    let signature = std::fs::read(d.join("run.json.sig")).unwrap();
+    assert_eq!(signature.len(), 64);
+
+    let o = verify("signing.pem.pub");
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).starts_with(&format!("ok      run.json (accessaudit: run {run} of job")),
+        "{}",
+        text(&o.stdout)
+    );
+    // Another key.
+    let o = verify("wrong.pem.pub");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stdout).starts_with("FAILED  run.json"),
+        "{}",
+        text(&o.stdout)
+    );
+    // One byte changed.
+    let original = std::fs::read(d.join("run.json")).unwrap();
+    let mut changed = original.clone();
+    let at = changed.iter().position(|&b| b == b'1').unwrap();
+    changed[at] = b'2';
+    std::fs::write(d.join("run.json"), &changed).unwrap();
+    let o = verify("signing.pem.pub");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stdout).contains("was changed after it was signed"),
+        "{}",
+        text(&o.stdout)
+    );
+    // Written again with no key: the earlier signature goes, and the
+    // export is plainly unsigned.
+    let o = export("unsigned.yaml");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("unsigned"), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(d.join("run.json")).unwrap(), original);
+    assert!(!d.join("run.json.sig").exists());
+    let o = verify("signing.pem.pub");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("cannot read the signature"),
+        "{}",
+        text(&o.stderr)
+    );
+}

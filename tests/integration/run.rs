@@ -958,3 +958,37 @@ async fn sqlite_memory_is_bounded() {
     let limit = int(limit, "soft_heap_limit").unwrap_or(0);
     assert!(limit > 0 && limit <= 32 << 20, "soft heap limit {limit}");
 }
+
+/// Reports rendered at once by one process (the daemon) each hold a bound
+/// on SQLite's caches: while they overlap the smallest is in force, and
+/// once both are released the limit from before them is back, whichever
+/// finishes first. (Bounds under the 1 MiB a report holds while it
+/// composes, so that reports other tests render at the same time cannot
+/// be what this sees.)
+#[tokio::test]
+async fn overlapping_cache_bounds_give_the_limit_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bounds.db").display());
+    let store = Store::open(&url, StoreOptions::default()).await.unwrap();
+    let limit = || async {
+        let rows = store
+            .fetch_all("PRAGMA soft_heap_limit", &[])
+            .await
+            .unwrap();
+        rows[0].i64("soft_heap_limit").unwrap().unwrap()
+    };
+    let first = store.hold_cache_bound(300 << 10).await.unwrap();
+    let mut second = store.hold_cache_bound(500 << 10).await.unwrap();
+    assert_eq!(limit().await, 300 << 10, "the smaller of two holds");
+    second.change(200 << 10).await.unwrap();
+    assert_eq!(limit().await, 200 << 10, "a hold lowered");
+    // The first taken is released first: the second is still held.
+    first.release().await.unwrap();
+    assert_eq!(limit().await, 200 << 10, "the hold still held");
+    second.release().await.unwrap();
+    let after = limit().await;
+    assert!(
+        after > 500 << 10 && after <= 32 << 20,
+        "the limit from before the holds, not one of theirs: {after}"
+    );
+}

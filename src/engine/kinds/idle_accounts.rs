@@ -3,8 +3,9 @@
 //! in) is more than `max_idle` before T. With no events in the store at
 //! all (a source without logs), `last_login_at` alone decides.
 //!
-//! The database does the selection: an index seek per account proves there is
-//! no sign-in since the cutoff, and only the accounts that pass are read back.
+//! The database does the selection: one backwards index seek per account
+//! finds its newest sign-in up to T, which is both the test (before the
+//! cutoff) and the evidence.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,7 @@ use crate::engine::context::{
 use crate::engine::error::Result;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Span, SubjectType};
-use crate::store::{SqlValue, Tx};
+use crate::store::{Backend, SqlValue, Tx};
 
 use crate::engine::kind::{EventReach, Kind, gate_24h, non_empty, statuses_active_pending};
 
@@ -89,18 +90,32 @@ impl Kind for IdleAccounts {
         let cutoff = ctx.before(p.max_idle);
         let b = ctx.backend;
         // $1 = T, $2 = cutoff. A `last_login_at` after T is unknown as of T and ignored.
+        // One backwards probe per account finds its newest successful
+        // sign-in up to T; that it is before the cutoff is the test (no
+        // second probe of [cutoff, T] for "none since"). PostgreSQL filters
+        // in SQL through a lateral join; SQLite, which would evaluate the
+        // correlated MAX once per mention, returns it and the loop below
+        // drops the accounts signed in since the cutoff.
         let principals = &ctx.principals;
+        let last_sign_in = format!(
+            "SELECT MAX(e.occurred_at) AS occurred_at FROM events e
+              WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}"
+        );
+        let (join, select, since) = match b {
+            Backend::Postgres => (
+                format!("LEFT JOIN LATERAL ({last_sign_in}) l ON true"),
+                "l.occurred_at".to_string(),
+                "AND (l.occurred_at IS NULL OR l.occurred_at < $2)",
+            ),
+            Backend::Sqlite => (String::new(), format!("({last_sign_in})"), ""),
+        };
         let sql = format!(
-            "SELECT p.id, p.login, p.status, p.created_at, p.last_login_at,
-                    (SELECT MAX(e.occurred_at) FROM events e
-                      WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}) AS last_login_event
-               FROM {principals} p
+            "SELECT p.id, p.login, p.status, p.created_at, p.last_login_at, {select} AS last_login_event
+               FROM {principals} p {join}
               WHERE {statuses} AND {types}
                 AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND (p.last_login_at IS NULL OR p.last_login_at < $2 OR p.last_login_at > $1)
-                AND NOT EXISTS (SELECT 1 FROM events e
-                                 WHERE e.principal_id = p.id AND e.action = 'login'
-                                   AND e.occurred_at >= $2 AND e.occurred_at <= $1 AND {SUCCESS})
+                {since}
               ORDER BY p.id",
             statuses = b.in_short_list("p.status", 3, p.statuses.len()),
             types = b.in_short_list("p.account_type", 4, p.account_types.len()),
@@ -126,7 +141,7 @@ impl Kind for IdleAccounts {
                 (None, None) => (created_at, "created_at"),
             };
             if last.is_some_and(|t| t >= cutoff) {
-                continue; // e.g. created recently and not signed in yet
+                continue; // signed in since the cutoff, or created since and not yet
             }
             let idle_days = last.map(|t| days_between(t, ctx.as_of));
             let mut ev = evidence();

@@ -6,6 +6,10 @@ use clap::Parser;
 
 use accessaudit::cli::Cli;
 
+/// accessaudit's own memory (`accessaudit_malloc_tuning`: why, and how tuned).
+#[global_allocator]
+static ALLOCATOR: accessaudit_malloc_tuning::MiMalloc = accessaudit_malloc_tuning::MiMalloc;
+
 fn main() -> ExitCode {
     // Parsed before any thread starts: how malloc is tuned depends on the
     // command (and clap needs no runtime).

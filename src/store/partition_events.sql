@@ -63,6 +63,6 @@ SELECT id, occurred_at, principal_id, action, object_type, record_count, ip, dev
 DROP TABLE events_unpartitioned;
 
 -- On the parent: each partition gets its own, present and future.
-CREATE INDEX events_principal_action_time ON events (principal_id, action, occurred_at);
+CREATE INDEX events_principal_action_time ON events (principal_id, action, occurred_at, outcome);
 CREATE INDEX events_action_time ON events (action, occurred_at);
 CREATE INDEX events_time ON events (occurred_at);

@@ -95,7 +95,11 @@ impl Kind for IdleAccounts {
         // second probe of [cutoff, T] for "none since"). PostgreSQL filters
         // in SQL through a lateral join; SQLite, which would evaluate the
         // correlated MAX once per mention, returns it and the loop below
-        // drops the accounts signed in since the cutoff.
+        // drops the accounts signed in since the cutoff. No ORDER BY: each
+        // row is a finding of its own and the findings are read back in
+        // their order; sorting here made PostgreSQL hold every row back
+        // until the scan ended (a blocking sort), so the findings writer
+        // could start only then (5.9 s against 4.2 s at 1M).
         let principals = &ctx.principals;
         let last_sign_in = format!(
             "SELECT MAX(e.occurred_at) AS occurred_at FROM events e
@@ -115,8 +119,7 @@ impl Kind for IdleAccounts {
               WHERE {statuses} AND {types}
                 AND (p.created_at IS NULL OR p.created_at <= $1)
                 AND (p.last_login_at IS NULL OR p.last_login_at < $2 OR p.last_login_at > $1)
-                {since}
-              ORDER BY p.id",
+                {since}",
             statuses = b.in_short_list("p.status", 3, p.statuses.len()),
             types = b.in_short_list("p.account_type", 4, p.account_types.len()),
         );

@@ -18,7 +18,9 @@ pub use mimalloc::MiMalloc;
 
 /// `mi_option_arena_eager_commit` and `mi_option_purge_delay` in
 /// mimalloc 3's `mi_option_e` (libmimalloc-sys 0.1.49, pinned).
+#[cfg(target_os = "linux")]
 const MI_OPTION_ARENA_EAGER_COMMIT: mi::mi_option_t = 4;
+#[cfg(target_os = "linux")]
 const MI_OPTION_PURGE_DELAY: mi::mi_option_t = 15;
 
 /// mimalloc's defaults keep freed pages for a second and commit its arenas
@@ -29,6 +31,7 @@ const MI_OPTION_PURGE_DELAY: mi::mi_option_t = 15;
 /// mimalloc's own (priority 101), which reserves its first arena:
 /// `mi_option_set` only stores the value, and an option set later would
 /// not reach that arena (measured: 85-88 MB).
+#[cfg(target_os = "linux")]
 extern "C" fn tune_before_mimalloc_starts() {
     // SAFETY: mi_option_set only stores an option's value; it needs no
     // initialisation and allocates nothing.
@@ -38,6 +41,8 @@ extern "C" fn tune_before_mimalloc_starts() {
     }
 }
 
+// ELF only (a Linux binary): elsewhere mimalloc keeps its defaults.
+#[cfg(target_os = "linux")]
 #[used]
 // SAFETY: a function pointer in `.init_array` is what a C constructor is;
 // the linker orders `.init_array.NNNNN` by priority, lower first.
@@ -88,6 +93,7 @@ mod tests {
     use super::*;
 
     /// The constructor ran (in this test binary too) before anything else.
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_two_options_are_set_at_load() {
         // SAFETY: mi_option_get only reads an option's value.

@@ -1,7 +1,7 @@
 //! The report-side commands: `report`, `runs list|verify`, `exceptions …`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -371,6 +371,36 @@ pub(super) async fn exceptions_command(g: &Settings, cmd: ExceptionsCommand) -> 
     }
 }
 
+/// Writes the detached signature of `path` (whose bytes are `bytes`) beside
+/// it when a key is configured, and says so; with no key, removes a
+/// signature an earlier export left there, which no longer signs it. A
+/// signature that cannot be written takes the file with it: no export
+/// without the signature the key asks for.
+fn sign_beside(path: &Path, bytes: &[u8], key: Option<&SigningKey>) -> Result<String> {
+    let sig_path = signing::signature_beside(path);
+    let Some(key) = key else {
+        match std::fs::remove_file(&sig_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("removing the earlier signature {}", sig_path.display())
+                });
+            }
+        }
+        return Ok(", unsigned (no report signing key is configured)".to_string());
+    };
+    if let Err(e) = crate::support::atomic_file::write(&sig_path, &key.sign(bytes)) {
+        let _ = std::fs::remove_file(path);
+        return Err(e).with_context(|| format!("writing {}", sig_path.display()));
+    }
+    Ok(format!(
+        ", signed by {} ({})",
+        key.public().fingerprint(),
+        sig_path.display()
+    ))
+}
+
 /// `runs export ID --format oscal`.
 async fn export(
     g: &Settings,
@@ -396,36 +426,7 @@ async fn export(
         Some(path) => {
             crate::support::atomic_file::write(&path, text.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
-            let sig_path = signing::signature_beside(&path);
-            let signed = match &key {
-                Some(key) => {
-                    let written =
-                        crate::support::atomic_file::write(&sig_path, &key.sign(text.as_bytes()));
-                    if let Err(e) = written {
-                        // No export without the signature the key asks for.
-                        let _ = std::fs::remove_file(&path);
-                        return Err(e).with_context(|| format!("writing {}", sig_path.display()));
-                    }
-                    format!(
-                        ", signed by {} ({})",
-                        key.public().fingerprint(),
-                        sig_path.display()
-                    )
-                }
-                None => {
-                    // A signature left by an earlier export no longer signs this file.
-                    match std::fs::remove_file(&sig_path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(e).with_context(|| {
-                                format!("removing the earlier signature {}", sig_path.display())
-                            });
-                        }
-                    }
-                    ", unsigned (no report signing key is configured)".to_string()
-                }
-            };
+            let signed = sign_beside(&path, text.as_bytes(), key.as_ref())?;
             eprintln!(
                 "run {id} written to {} (OSCAL {}){signed}",
                 path.display(),

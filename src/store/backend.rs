@@ -129,6 +129,30 @@ impl Backend {
         }
     }
 
+    /// An aggregate giving, as JSON text, the array of one JSON array per
+    /// row (`elements` are its items), in no particular order; an empty
+    /// group gives NULL on PostgreSQL and `[]` on SQLite. It lets one row
+    /// carry an account's grants, so a query needs no `ORDER BY` to keep
+    /// them together and its rows stream (see non_employee_access).
+    pub fn json_rows_agg(self, elements: &[&str]) -> String {
+        let items = elements.join(", ");
+        match self {
+            Backend::Sqlite => format!("json_group_array(json_array({items}))"),
+            Backend::Postgres => format!("json_agg(json_build_array({items}))::text"),
+        }
+    }
+
+    /// A timestamp column as microseconds since the epoch (how SQLite
+    /// stores it), for JSON built by the database that Rust reads back with
+    /// `from_micros`.
+    pub fn micros(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => expr.to_string(),
+            // EXTRACT gives numeric (exact) since PostgreSQL 14.
+            Backend::Postgres => format!("(EXTRACT(EPOCH FROM {expr}) * 1000000)::bigint"),
+        }
+    }
+
     /// The part of a login before `@` (the whole login where there is none).
     pub fn local_part(self, expr: &str) -> String {
         match self {

@@ -179,11 +179,12 @@ static CACHE_HOLDS: tokio::sync::Mutex<CacheHolds> = tokio::sync::Mutex::const_n
 });
 
 /// A bound on the page caches of every SQLite connection of the process,
-/// in force until `release` (see `CacheHolds`).
+/// in force until `release`, or until it is dropped (see `CacheHolds`).
 #[derive(Debug)]
 pub struct CacheHold {
     id: u64,
-    pool: SqlitePool,
+    /// None once given up.
+    pool: Option<SqlitePool>,
 }
 
 impl CacheHold {
@@ -195,33 +196,61 @@ impl CacheHold {
         let id = holds.next;
         holds.next += 1;
         holds.held.push((id, bytes));
-        let hold = CacheHold {
-            id,
-            pool: pool.clone(),
-        };
         if let Err(e) = set_soft_heap_limit(pool, holds.limit()).await {
             holds.held.retain(|&(held, _)| held != id);
             return Err(e.into());
         }
-        Ok(hold)
+        Ok(CacheHold {
+            id,
+            pool: Some(pool.clone()),
+        })
     }
 
     /// Changes this hold's bound.
     pub async fn change(&mut self, bytes: i64) -> Result<()> {
+        let Some(pool) = &self.pool else {
+            return Ok(());
+        };
         let mut holds = CACHE_HOLDS.lock().await;
         for held in holds.held.iter_mut().filter(|(id, _)| *id == self.id) {
             held.1 = bytes;
         }
-        Ok(set_soft_heap_limit(&self.pool, holds.limit()).await?)
+        Ok(set_soft_heap_limit(pool, holds.limit()).await?)
     }
 
     /// Gives the bound up: the others held, or the limit before them all,
     /// are in force again.
-    pub async fn release(self) -> Result<()> {
-        let mut holds = CACHE_HOLDS.lock().await;
-        holds.held.retain(|&(id, _)| id != self.id);
-        Ok(set_soft_heap_limit(&self.pool, holds.limit()).await?)
+    pub async fn release(mut self) -> Result<()> {
+        match self.pool.take() {
+            Some(pool) => give_up(self.id, &pool).await,
+            None => Ok(()),
+        }
     }
+}
+
+impl Drop for CacheHold {
+    /// A hold dropped unreleased (the report holding it was cancelled, or
+    /// its task panicked) gives its bound up on the runtime: otherwise the
+    /// process would keep the smallest bound ever held.
+    fn drop(&mut self) {
+        let (Some(pool), Ok(runtime)) = (self.pool.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let id = self.id;
+        runtime.spawn(async move {
+            if let Err(e) = give_up(id, &pool).await {
+                tracing::warn!(error = %e, "could not give a dropped cache bound up");
+            }
+        });
+    }
+}
+
+/// Forgets hold `id` and sets the limit the others ask for.
+async fn give_up(id: u64, pool: &SqlitePool) -> Result<()> {
+    let mut holds = CACHE_HOLDS.lock().await;
+    holds.held.retain(|&(held, _)| held != id);
+    Ok(set_soft_heap_limit(pool, holds.limit()).await?)
 }
 
 /// The writers' options: incremental auto-vacuum, so that retention can

@@ -991,4 +991,17 @@ async fn overlapping_cache_bounds_give_the_limit_back() {
         after > 500 << 10 && after <= 32 << 20,
         "the limit from before the holds, not one of theirs: {after}"
     );
+    // A hold dropped unreleased (a cancelled report) gives its bound up too.
+    let dropped = store.hold_cache_bound(100 << 10).await.unwrap();
+    assert_eq!(limit().await, 100 << 10, "a third hold");
+    drop(dropped);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while limit().await != after {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a dropped hold kept its bound: {}",
+            limit().await
+        );
+        tokio::task::yield_now().await;
+    }
 }

@@ -16,13 +16,6 @@ use libmimalloc_sys as mi;
 /// The global allocator, set in `main`.
 pub use mimalloc::MiMalloc;
 
-/// `mi_option_arena_eager_commit` and `mi_option_purge_delay` in
-/// mimalloc 3's `mi_option_e` (libmimalloc-sys 0.1.49, pinned).
-#[cfg(target_os = "linux")]
-const MI_OPTION_ARENA_EAGER_COMMIT: mi::mi_option_t = 4;
-#[cfg(target_os = "linux")]
-const MI_OPTION_PURGE_DELAY: mi::mi_option_t = 15;
-
 /// mimalloc's defaults keep freed pages for a second and commit its arenas
 /// eagerly (a purge then leaves the pages resident): the monthly report at
 /// 686k findings peaked at 152 MB against 78 MB with glibc. Pages given
@@ -30,24 +23,32 @@ const MI_OPTION_PURGE_DELAY: mi::mi_option_t = 15;
 /// 60-62 MB (and faster still). Set by a constructor that runs before
 /// mimalloc's own (priority 101), which reserves its first arena:
 /// `mi_option_set` only stores the value, and an option set later would
-/// not reach that arena (measured: 85-88 MB).
+/// not reach that arena (measured: 85-88 MB). ELF only (a Linux binary):
+/// elsewhere mimalloc keeps its defaults.
 #[cfg(target_os = "linux")]
-extern "C" fn tune_before_mimalloc_starts() {
-    // SAFETY: mi_option_set only stores an option's value; it needs no
-    // initialisation and allocates nothing.
-    unsafe {
-        mi::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-        mi::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-    }
-}
+mod tune_at_load {
+    use libmimalloc_sys as mi;
 
-// ELF only (a Linux binary): elsewhere mimalloc keeps its defaults.
-#[cfg(target_os = "linux")]
-#[used]
-// SAFETY: a function pointer in `.init_array` is what a C constructor is;
-// the linker orders `.init_array.NNNNN` by priority, lower first.
-#[unsafe(link_section = ".init_array.00100")]
-static TUNE_BEFORE_MIMALLOC_STARTS: extern "C" fn() = tune_before_mimalloc_starts;
+    /// `mi_option_arena_eager_commit` and `mi_option_purge_delay` in
+    /// mimalloc 3's `mi_option_e` (libmimalloc-sys 0.1.49, pinned).
+    pub(crate) const MI_OPTION_ARENA_EAGER_COMMIT: mi::mi_option_t = 4;
+    pub(crate) const MI_OPTION_PURGE_DELAY: mi::mi_option_t = 15;
+
+    extern "C" fn tune_before_mimalloc_starts() {
+        // SAFETY: mi_option_set only stores an option's value; it needs no
+        // initialisation and allocates nothing.
+        unsafe {
+            mi::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
+            mi::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+        }
+    }
+
+    #[used]
+    // SAFETY: a function pointer in `.init_array` is what a C constructor
+    // is; the linker orders `.init_array.NNNNN` by priority, lower first.
+    #[unsafe(link_section = ".init_array.00100")]
+    static TUNE_BEFORE_MIMALLOC_STARTS: extern "C" fn() = tune_before_mimalloc_starts;
+}
 
 /// glibc gives each thread that contends for memory an arena of its own
 /// (up to eight per core) and keeps what is freed in it, and serves large
@@ -96,6 +97,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_two_options_are_set_at_load() {
+        use super::tune_at_load::{MI_OPTION_ARENA_EAGER_COMMIT, MI_OPTION_PURGE_DELAY};
         // SAFETY: mi_option_get only reads an option's value.
         let (eager, delay) = unsafe {
             (

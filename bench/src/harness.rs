@@ -519,6 +519,33 @@ impl Series {
 
 /// Runs `rule` `runs` times through the engine and through its reference
 /// query, alternating, and compares the findings of the first run.
+/// `rule`'s reference query for `target`'s backend.
+fn reference_sql(target: &Target, rule: &str, t: DateTime<Utc>) -> Result<String> {
+    super::reference::sql(rule, target.backend, t).ok_or_else(|| HarnessError::Output {
+        program: "reference".into(),
+        message: format!("no reference query for {rule}"),
+    })
+}
+
+/// Runs `rule` and its reference `runs` times, untimed and unchecked (the
+/// engine's runs forgotten): their pages are then in the cache for the
+/// measurement, as they are for the reference's alternated runs.
+pub fn warm_up(
+    engine: &Engine,
+    target: &Target,
+    rule: &str,
+    t: DateTime<Utc>,
+    runs: usize,
+) -> Result<()> {
+    let sql = reference_sql(target, rule, t)?;
+    for _ in 0..runs {
+        let e = engine.run(target, t, &[rule], &[])?;
+        target.forget_run(run_id(&e.stdout)?)?;
+        target.run_client(&sql)?;
+    }
+    Ok(())
+}
+
 pub fn compare_rule(
     engine: &Engine,
     target: &Target,
@@ -526,11 +553,7 @@ pub fn compare_rule(
     t: DateTime<Utc>,
     runs: usize,
 ) -> Result<RuleComparison> {
-    let sql =
-        super::reference::sql(rule, target.backend, t).ok_or_else(|| HarnessError::Output {
-            program: "reference".into(),
-            message: format!("no reference query for {rule}"),
-        })?;
+    let sql = reference_sql(target, rule, t)?;
     let mut e_runs = Vec::new();
     let mut r_runs = Vec::new();
     for i in 0..runs.max(1) {

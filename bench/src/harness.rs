@@ -396,7 +396,6 @@ impl Engine {
     }
 }
 
-/// The findings of `rule` in the engine's JSON output, as comparable keys.
 /// The id of the run `accessaudit run --format json` printed.
 pub fn run_id(json: &str) -> Result<i64> {
     #[derive(serde::Deserialize)]
@@ -411,6 +410,7 @@ pub fn run_id(json: &str) -> Result<i64> {
         })
 }
 
+/// The findings of `rule` in the engine's JSON output, as comparable keys.
 pub fn engine_findings(json: &str, rule: &str) -> Result<FindingKeys> {
     let err = |message: String| HarnessError::Output {
         program: "accessaudit".into(),
@@ -517,8 +517,20 @@ impl Series {
     }
 }
 
-/// Runs `rule` `runs` times through the engine and through its reference
-/// query, alternating, and compares the findings of the first run.
+/// `accessaudit run` of `rules` (all when empty) as of `t`, measured, then
+/// forgotten (`Target::forget_run`): the next measurement meets the same
+/// findings table.
+pub fn run_and_forget(
+    engine: &Engine,
+    target: &Target,
+    t: DateTime<Utc>,
+    rules: &[&str],
+) -> Result<Measured> {
+    let m = engine.run(target, t, rules, &[])?;
+    target.forget_run(run_id(&m.stdout)?)?;
+    Ok(m)
+}
+
 /// `rule`'s reference query for `target`'s backend.
 fn reference_sql(target: &Target, rule: &str, t: DateTime<Utc>) -> Result<String> {
     super::reference::sql(rule, target.backend, t).ok_or_else(|| HarnessError::Output {
@@ -539,13 +551,14 @@ pub fn warm_up(
 ) -> Result<()> {
     let sql = reference_sql(target, rule, t)?;
     for _ in 0..runs {
-        let e = engine.run(target, t, &[rule], &[])?;
-        target.forget_run(run_id(&e.stdout)?)?;
+        run_and_forget(engine, target, t, &[rule])?;
         target.run_client(&sql)?;
     }
     Ok(())
 }
 
+/// Runs `rule` `runs` times through the engine and through its reference
+/// query, alternating, and compares the findings of the first run.
 pub fn compare_rule(
     engine: &Engine,
     target: &Target,
@@ -557,8 +570,7 @@ pub fn compare_rule(
     let mut e_runs = Vec::new();
     let mut r_runs = Vec::new();
     for i in 0..runs.max(1) {
-        let mut e = engine.run(target, t, &[rule], &[])?;
-        target.forget_run(run_id(&e.stdout)?)?;
+        let mut e = run_and_forget(engine, target, t, &[rule])?;
         let mut r = target.run_client(&sql)?;
         if i > 0 {
             // Only the first run's output is compared: keep the benchmark small.

@@ -62,6 +62,7 @@ impl CacheBound {
         }
     }
 }
+pub(crate) use value::from_micros;
 pub use value::{DbRow, SqlValue};
 
 /// Connection settings that are not in the URL.

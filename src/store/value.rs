@@ -80,7 +80,9 @@ pub(super) fn to_micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-pub(super) fn from_micros(column: &str, us: i64) -> Result<DateTime<Utc>> {
+/// An instant stored as microseconds since the epoch; `column` names it in
+/// the error.
+pub(crate) fn from_micros(column: &str, us: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Decode {
         column: column.to_string(),
         message: format!("{us} is not a valid timestamp"),

@@ -28,7 +28,7 @@ use crate::engine::identity::{may_be_person_in, person_of};
 use crate::engine::roles::RoleInfo;
 use crate::engine::sink::Sink;
 use crate::model::{AccountStatus, AccountType, Finding, Severity, Span, SubjectType, WorkerType};
-use crate::store::{SqlValue, StoreError, Tx};
+use crate::store::{SqlValue, StoreError, Tx, from_micros};
 
 use crate::engine::kind::{
     EventReach, Kind, invalid, non_empty, permission_patterns, statuses_usable,
@@ -65,13 +65,7 @@ fn live_grants(text: &str) -> Result<Vec<LiveGrant>> {
     };
     let rows: Vec<(String, String, Option<i64>, Option<i64>)> =
         serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-    let instant = |us: Option<i64>| {
-        us.map(|us| {
-            DateTime::from_timestamp_micros(us)
-                .ok_or_else(|| bad(format!("{us} is not a valid timestamp")))
-        })
-        .transpose()
-    };
+    let instant = |us: Option<i64>| us.map(|us| from_micros("grants", us)).transpose();
     rows.into_iter()
         .map(|(id, role_id, granted, expires)| {
             Ok(LiveGrant {

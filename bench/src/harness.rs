@@ -283,6 +283,67 @@ impl Target {
         )
     }
 
+    /// What the findings of run `id` cost the database alone, timed by its
+    /// own client (`.timer` / `\timing`, the statements only) inside a
+    /// transaction rolled back: storing them again as a new run's, in the
+    /// order the engine wrote them, their evidence parsed on PostgreSQL as
+    /// the engine's insert parses it (`store`); then reading them in the
+    /// stable order a run prints (`read_back`). No engine does less for a
+    /// rule whose findings it must record and print.
+    pub fn storage_cost(&self, id: i64) -> Result<StorageCost> {
+        const COLUMNS: &str =
+            "rule, severity, subject_type, subject_id, title, evidence, first_seen_at";
+        const ORDER: &str = "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
+                                 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END,
+                               rule, subject_type, subject_id";
+        let sql = match self.backend {
+            Backend::Sqlite => format!(
+                "PRAGMA foreign_keys = ON;
+                 BEGIN;
+                 CREATE TEMP TABLE floor_stage AS
+                   SELECT {COLUMNS} FROM findings WHERE run_id = {id} ORDER BY rowid;
+                 INSERT INTO runs (job, as_of, started_at, status) VALUES (NULL, 0, 0, 'running');
+                 .timer on
+                 INSERT INTO findings (run_id, {COLUMNS})
+                   SELECT (SELECT MAX(id) FROM runs), {COLUMNS} FROM floor_stage ORDER BY rowid;
+                 .output /dev/null
+                 SELECT {COLUMNS} FROM findings WHERE run_id = (SELECT MAX(id) FROM runs) {ORDER};
+                 .output
+                 .timer off
+                 ROLLBACK;"
+            ),
+            Backend::Postgres => format!(
+                "BEGIN;
+                 CREATE TEMP TABLE floor_stage ON COMMIT DROP AS
+                   SELECT rule, severity, subject_type, subject_id, title, evidence::text AS evidence,
+                          first_seen_at
+                     FROM findings WHERE run_id = {id} ORDER BY ctid;
+                 INSERT INTO runs (job, as_of, started_at, status) VALUES (NULL, now(), now(), 'running')
+                   RETURNING id AS floor_run \\gset
+                 \\timing on
+                 INSERT INTO findings (run_id, {COLUMNS})
+                   SELECT :floor_run, rule, severity, subject_type, subject_id, title, evidence::jsonb,
+                          first_seen_at
+                     FROM floor_stage;
+                 \\o /dev/null
+                 SELECT {COLUMNS} FROM findings WHERE run_id = :floor_run {ORDER};
+                 \\o
+                 \\timing off
+                 ROLLBACK;"
+            ),
+        };
+        // Dot- and backslash commands start their line.
+        let sql: Vec<&str> = sql.lines().map(str::trim_start).collect();
+        let m = self.client(&sql.join("\n"), false)?;
+        match statement_times(&m.stdout)[..] {
+            [store, read_back] => Ok(StorageCost { store, read_back }),
+            _ => Err(HarnessError::Output {
+                program: "storage cost".into(),
+                message: format!("expected two statement times in {:?}", m.stdout),
+            }),
+        }
+    }
+
     fn client(&self, sql: &str, read_only: bool) -> Result<Measured> {
         let file = tempfile::NamedTempFile::new()?;
         std::fs::write(file.path(), sql)?;
@@ -322,6 +383,35 @@ impl Target {
         };
         measure(cmd, None)
     }
+}
+
+/// The database's own cost of a run's findings (`Target::storage_cost`).
+#[derive(Debug, Clone, Copy)]
+pub struct StorageCost {
+    pub store: Duration,
+    pub read_back: Duration,
+}
+
+/// The statement times a client printed: `sqlite3`'s `Run Time: real S …`
+/// and `psql`'s `Time: MS ms …`, in order.
+fn statement_times(stdout: &str) -> Vec<Duration> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            if let Some(rest) = l.strip_prefix("Run Time: real ") {
+                rest.split_whitespace().next()?.parse().ok()
+            } else {
+                let ms: f64 = l
+                    .strip_prefix("Time: ")?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some(ms / 1000.0)
+            }
+        })
+        .map(Duration::from_secs_f64)
+        .collect()
 }
 
 /// The accessaudit binary under test.
@@ -592,9 +682,68 @@ pub fn compare_rule(
     })
 }
 
+/// One rule's `floor` row: medians of each part.
+#[derive(Debug, Clone)]
+pub struct RuleFloor {
+    pub findings: usize,
+    pub engine: Duration,
+    pub reference: Duration,
+    pub store: Duration,
+    pub read_back: Duration,
+}
+
+/// Runs `rule` through the engine and its reference `runs` times,
+/// alternating, and after each engine run times what its findings cost the
+/// database alone (`Target::storage_cost`) before forgetting the run.
+pub fn floor_rule(
+    engine: &Engine,
+    target: &Target,
+    rule: &str,
+    t: DateTime<Utc>,
+    runs: usize,
+) -> Result<RuleFloor> {
+    let sql = reference_sql(target, rule, t)?;
+    let (mut e, mut r, mut s, mut b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut findings = 0;
+    for _ in 0..runs.max(1) {
+        let m = engine.run(target, t, &[rule], &[])?;
+        let id = run_id(&m.stdout)?;
+        findings = engine_findings(&m.stdout, rule)?.len();
+        let cost = target.storage_cost(id);
+        target.forget_run(id)?;
+        let cost = cost?;
+        e.push(m.wall);
+        s.push(cost.store);
+        b.push(cost.read_back);
+        r.push(target.run_client(&sql)?.wall);
+    }
+    Ok(RuleFloor {
+        findings,
+        engine: median(e),
+        reference: median(r),
+        store: median(s),
+        read_back: median(b),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statement_times_of_both_clients_are_read_in_order() {
+        let sqlite = "Run Time: real 0.983 user 0.567671 sys 0.324927\nx|y\nRun Time: real 0.384 user 0.3 sys 0.0\n";
+        assert_eq!(
+            statement_times(sqlite),
+            [Duration::from_millis(983), Duration::from_millis(384)]
+        );
+        let psql = "Time: 2204.500 ms (00:02.205)\nTime: 12.000 ms\n";
+        assert_eq!(
+            statement_times(psql),
+            [Duration::from_micros(2_204_500), Duration::from_millis(12)]
+        );
+        assert!(statement_times("Time: soon\n").is_empty());
+    }
 
     #[test]
     fn the_printed_run_id_is_read_or_missed_loudly() {

@@ -5,6 +5,7 @@
 //! accessaudit-bench compare  --database URL --runs 3       # every rule vs its reference SQL, + monthly job
 //! accessaudit-bench alert    --database URL --new-events 10000
 //! accessaudit-bench import   --database URL --rows 1000000 # CSV import against the own loader
+//! accessaudit-bench floor    --database URL --runs 3       # what storing the findings costs the database itself
 //! accessaudit-bench reference --database URL --rule idle-accounts  # print its reference SQL
 //! ```
 //!
@@ -63,6 +64,19 @@ enum Cmd {
         /// Untimed runs of each rule and its reference before the timed
         /// ones: a rule measured right after others that read other parts
         /// of the events table would otherwise read from disk.
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+    },
+    /// Per rule: what storing and reading back the engine's findings costs
+    /// the database alone (its own client, rolled back), beside the
+    /// reference and the engine: the least any engine that records and
+    /// prints its findings can take.
+    Floor {
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Only these rules.
+        #[arg(long = "rule")]
+        rules: Vec<String>,
         #[arg(long, default_value_t = 1)]
         warmup: usize,
     },
@@ -149,11 +163,7 @@ fn main() -> anyhow::Result<()> {
             warmup,
         } => {
             let t = generate::as_of();
-            let selected: Vec<&str> = if rules.is_empty() {
-                RULES.to_vec()
-            } else {
-                rules.iter().map(String::as_str).collect()
-            };
+            let selected = selected_rules(&rules);
             println!(
                 "| rule | findings | accessaudit (median of {runs}) | reference {} | ratio | accessaudit peak RSS | same findings |",
                 match target.backend {
@@ -192,6 +202,34 @@ fn main() -> anyhow::Result<()> {
             }
             if !disagree.is_empty() {
                 bail!("findings differ:\n{}", disagree.join("\n"));
+            }
+        }
+        Cmd::Floor {
+            runs,
+            rules,
+            warmup,
+        } => {
+            let t = generate::as_of();
+            println!(
+                "| rule | findings | reference (median of {runs}) | store | read back | floor: max(reference, store) + read back | floor / reference | accessaudit | accessaudit / reference |"
+            );
+            println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            for rule in selected_rules(&rules) {
+                harness::warm_up(&engine, &target, rule, t, warmup)?;
+                let f = harness::floor_rule(&engine, &target, rule, t, runs)?;
+                let secs = |d: std::time::Duration| d.as_secs_f64();
+                let floor = f.reference.max(f.store) + f.read_back;
+                println!(
+                    "| {rule} | {} | {:.3} s | {:.3} s | {:.3} s | {:.3} s | {:.2}x | {:.3} s | {:.2}x |",
+                    f.findings,
+                    secs(f.reference),
+                    secs(f.store),
+                    secs(f.read_back),
+                    secs(floor),
+                    secs(floor) / secs(f.reference),
+                    secs(f.engine),
+                    secs(f.engine) / secs(f.reference),
+                );
             }
         }
         Cmd::Alert {
@@ -302,6 +340,15 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The rules named by `--rule`, or every rule the benchmark knows.
+fn selected_rules(named: &[String]) -> Vec<&str> {
+    if named.is_empty() {
+        RULES.to_vec()
+    } else {
+        named.iter().map(String::as_str).collect()
+    }
 }
 
 /// The whole-run rows of `compare`: all rules in one run, then the monthly

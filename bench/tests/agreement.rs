@@ -70,11 +70,30 @@ async fn engine_and_reference_agree(db: TestDb) {
             c.reference_median()
         );
     }
+
+    // `floor` times storing and reading back a run's findings in the
+    // database's own client, rolled back, then forgets the engine's run:
+    // nothing it measured stays.
+    let (runs, findings) = (count(&db, "runs").await, count(&db, "findings").await);
+    let f = tokio::task::block_in_place(|| {
+        harness::floor_rule(&engine, &target, "idle-accounts", t, 1)
+    })
+    .expect("floor");
+    assert!(f.findings > 0, "{f:?}");
+    assert_eq!(
+        (count(&db, "runs").await, count(&db, "findings").await),
+        (runs, findings),
+        "the measured run and its copy are gone"
+    );
 }
 
 async fn event_count(db: &TestDb) -> i64 {
+    count(db, "events").await
+}
+
+async fn count(db: &TestDb, table: &str) -> i64 {
     db.store
-        .fetch_all("SELECT COUNT(*) AS n FROM events", &[])
+        .fetch_all(&format!("SELECT COUNT(*) AS n FROM {table}"), &[])
         .await
         .expect("count")[0]
         .i64("n")

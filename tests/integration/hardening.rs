@@ -410,7 +410,35 @@ async fn findings_belong_to_their_run(db: TestDb) {
     }
 }
 
+/// A rule that lets PostgreSQL compile its expressions (device-sprawl,
+/// `Tx::compile_expressions`) does so for itself only: the next rule's
+/// scan has JIT off again. Nothing changes on SQLite.
+async fn compiled_expressions_end_with_their_rule(db: TestDb) {
+    async fn jit(scan: &mut accessaudit::store::Tx) -> Option<String> {
+        match scan.backend() {
+            Backend::Postgres => scan
+                .fetch_optional("SELECT current_setting('jit') AS jit", &[])
+                .await
+                .unwrap()
+                .and_then(|row| row.text("jit").unwrap()),
+            Backend::Sqlite => None,
+        }
+    }
+    let store = &db.store;
+    let mut scan = store.begin_scan().await.unwrap();
+    store.rearm_scan(&mut scan).await.unwrap();
+    let off = (store.backend() == Backend::Postgres).then(|| "off".to_string());
+    assert_eq!(jit(&mut scan).await, off, "scans start without JIT");
+    scan.compile_expressions().await.unwrap();
+    let on = (store.backend() == Backend::Postgres).then(|| "on".to_string());
+    assert_eq!(jit(&mut scan).await, on, "this rule compiles");
+    store.rearm_scan(&mut scan).await.unwrap();
+    assert_eq!(jit(&mut scan).await, off, "the next rule does not");
+    scan.rollback().await.unwrap();
+}
+
 on_both_backends!(
+    compiled_expressions_end_with_their_rule,
     findings_belong_to_their_run,
     columns_refuse_values_outside_their_lists,
     every_table_is_canonical_or_the_engines,

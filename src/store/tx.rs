@@ -114,10 +114,12 @@ impl Tx {
 
     /// Lets PostgreSQL compile this rule's expressions (JIT), which scans
     /// otherwise turn off (`Store::rearm_scan`, again before the next
-    /// rule). For a rule whose query aggregates millions of rows in one
-    /// pass, where the compile pays: device-sprawl at 1M accounts, 5.4 s
-    /// with it against 6.1 s without (`EXPLAIN ANALYZE`, BENCHMARKS.md).
-    /// Nothing on SQLite.
+    /// rule). For a rule whose query reads millions of rows in one pass,
+    /// where the compile pays: at 1M accounts device-sprawl's aggregate
+    /// 5.4 s with it against 6.1 s without (`EXPLAIN ANALYZE`), and
+    /// shared-account's sorted sign-ins 4.41 s against 4.86 s for the
+    /// whole rule; the other rules are as fast or slower with it
+    /// (BENCHMARKS.md). Nothing on SQLite.
     pub async fn compile_expressions(&mut self) -> Result<()> {
         if self.backend() == Backend::Postgres {
             self.execute("SELECT set_config('jit', 'on', true)", &[])

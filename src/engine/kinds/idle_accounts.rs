@@ -94,24 +94,37 @@ impl Kind for IdleAccounts {
         // sign-in up to T; that it is before the cutoff is the test (no
         // second probe of [cutoff, T] for "none since"). PostgreSQL filters
         // in SQL through a lateral join; SQLite, which would evaluate the
-        // correlated MAX once per mention, returns it and the loop below
+        // correlated subquery once per mention, returns it and the loop below
         // drops the accounts signed in since the cutoff. No ORDER BY: each
         // row is a finding of its own and the findings are read back in
         // their order; sorting here made PostgreSQL hold every row back
         // until the scan ended (a blocking sort), so the findings writer
         // could start only then (5.9 s against 4.2 s at 1M).
         let principals = &ctx.principals;
-        let last_sign_in = format!(
-            "SELECT MAX(e.occurred_at) AS occurred_at FROM events e
-              WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}"
-        );
         let (join, select, since) = match b {
             Backend::Postgres => (
-                format!("LEFT JOIN LATERAL ({last_sign_in}) l ON true"),
+                format!(
+                    "LEFT JOIN LATERAL (
+                       SELECT MAX(e.occurred_at) AS occurred_at FROM events e
+                        WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}
+                     ) l ON true"
+                ),
                 "l.occurred_at".to_string(),
                 "AND (l.occurred_at IS NULL OR l.occurred_at < $2)",
             ),
-            Backend::Sqlite => (String::new(), format!("({last_sign_in})"), ""),
+            // SQLite takes MAX over every sign-in of the account (the
+            // outcome test keeps its min/max shortcut away); the newest
+            // first, stopping at one, reads one: at 1M 0.90 s against
+            // 1.03 s in sqlite3.
+            Backend::Sqlite => (
+                String::new(),
+                format!(
+                    "(SELECT e.occurred_at FROM events e
+                       WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}
+                       ORDER BY e.occurred_at DESC LIMIT 1)"
+                ),
+                "",
+            ),
         };
         let sql = format!(
             "SELECT p.id, p.login, p.status, p.created_at, p.last_login_at, {select} AS last_login_event

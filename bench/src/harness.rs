@@ -293,9 +293,7 @@ impl Target {
     pub fn storage_cost(&self, id: i64) -> Result<StorageCost> {
         const COLUMNS: &str =
             "rule, severity, subject_type, subject_id, title, evidence, first_seen_at";
-        const ORDER: &str = "ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
-                                 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END,
-                               rule, subject_type, subject_id";
+        const ORDER: &str = accessaudit::store::runs::FINDINGS_ORDER;
         let sql = match self.backend {
             Backend::Sqlite => format!(
                 "PRAGMA foreign_keys = ON;
@@ -705,10 +703,12 @@ pub fn floor_rule(
     let sql = reference_sql(target, rule, t)?;
     let (mut e, mut r, mut s, mut b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut findings = 0;
-    for _ in 0..runs.max(1) {
+    for i in 0..runs.max(1) {
         let m = engine.run(target, t, &[rule], &[])?;
         let id = run_id(&m.stdout)?;
-        findings = engine_findings(&m.stdout, rule)?.len();
+        if i == 0 {
+            findings = engine_findings(&m.stdout, rule)?.len();
+        }
         let cost = target.storage_cost(id);
         target.forget_run(id)?;
         let cost = cost?;

@@ -190,6 +190,11 @@ macro_rules! findings_order {
 }
 use findings_order;
 
+/// The stable order of a run's findings as an `ORDER BY` clause, for SQL
+/// written outside this module that must read them as a run prints them
+/// (the benchmark's `floor`).
+pub const FINDINGS_ORDER: &str = findings_order!();
+
 impl Store {
     /// Records the start of a run and returns its id.
     /// Records what was in force for a run (see migration 0012).

@@ -101,14 +101,13 @@ impl Kind for IdleAccounts {
         // until the scan ended (a blocking sort), so the findings writer
         // could start only then (5.9 s against 4.2 s at 1M).
         let principals = &ctx.principals;
+        let sign_ins = format!(
+            "FROM events e
+              WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}"
+        );
         let (join, select, since) = match b {
             Backend::Postgres => (
-                format!(
-                    "LEFT JOIN LATERAL (
-                       SELECT MAX(e.occurred_at) AS occurred_at FROM events e
-                        WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}
-                     ) l ON true"
-                ),
+                format!("LEFT JOIN LATERAL (SELECT MAX(e.occurred_at) AS occurred_at {sign_ins}) l ON true"),
                 "l.occurred_at".to_string(),
                 "AND (l.occurred_at IS NULL OR l.occurred_at < $2)",
             ),
@@ -118,11 +117,7 @@ impl Kind for IdleAccounts {
             // 1.03 s in sqlite3.
             Backend::Sqlite => (
                 String::new(),
-                format!(
-                    "(SELECT e.occurred_at FROM events e
-                       WHERE e.principal_id = p.id AND e.action = 'login' AND e.occurred_at <= $1 AND {SUCCESS}
-                       ORDER BY e.occurred_at DESC LIMIT 1)"
-                ),
+                format!("(SELECT e.occurred_at {sign_ins} ORDER BY e.occurred_at DESC LIMIT 1)"),
                 "",
             ),
         };
